@@ -1,0 +1,41 @@
+/**
+ * Every error qmp-mux raises on purpose, each with a stable `code` that
+ * tests and callers match on (messages are for people and may change).
+ */
+export class QmpMuxError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A socket address that does not parse. */
+export class AddressError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_ADDRESS', message);
+  }
+}
+
+/** A bad command line. */
+export class UsageError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_USAGE', message);
+  }
+}
+
+/** An endpoint that cannot be listened on. */
+export class ListenError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_LISTEN', message);
+  }
+}
+
+/** QEMU's output broke the protocol (a message past the size limit). */
+export class UpstreamFramingError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_UPSTREAM_FRAMING', message);
+  }
+}
