@@ -139,11 +139,6 @@ export class JsonLexer {
     private readonly maxTokenSize: number,
   ) {}
 
-  /** True when no token is partly read, i.e. the input so far ends between tokens. */
-  get idle(): boolean {
-    return this.state === S.Start && this.len === this.tokenStart;
-  }
-
   feed(chunk: Uint8Array): void {
     const table = TABLE;
     let state = this.state;

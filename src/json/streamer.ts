@@ -45,11 +45,6 @@ export class JsonStreamer {
     this.lexer.feed(chunk);
   }
 
-  /** True when no message is partly received. */
-  get idle(): boolean {
-    return this.tokens.count === 0 && this.lexer.idle;
-  }
-
   private token(type: TokenType, start: number, end: number): boolean {
     switch (type) {
       case Tok.LCurly: this.braces++; break;

@@ -1,0 +1,183 @@
+import t from 'tap';
+import { FakeQemu, GREETING_72 } from '../fixtures/fake-qemu.ts';
+import { startMux } from '../fixtures/mux.ts';
+import { TestClient } from '../fixtures/qmp-client.ts';
+
+/** qmp-mux against a fake QEMU: what reaches the upstream, and upstream faults. */
+
+const OUR_ID = /,"id":"qmp-mux:[a-z0-9]+:[a-z0-9]+"\}$/;
+
+t.test('what reaches QEMU is qmp-mux\'s own serialization of what it validated', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path);
+  const c = await TestClient.connect(mux.path);
+  await c.negotiate();
+  c.send("{'execute': 'qu\\u0069t', 'arguments': {'size': 18446744073709551615, 's': 'it\\'s \\u00e9', 'neg': -9223372036854775808, 'f': 1E2}, 'id': 5}");
+  t.equal(await c.nextReply(), '{"return": {}, "id": 5}');
+  const [negotiation, sent] = fake.received as [string, string];
+  t.match(negotiation, /^\{"execute":"qmp_capabilities","arguments":\{"enable":\["oob"\]\},"id":"qmp-mux:/);
+  t.equal(sent.replace(OUR_ID, '}'), '{"execute":"quit","arguments":{"size":18446744073709551615,"s":"it\'s \\u00E9","neg":-9223372036854775808,"f":1E2}}');
+  t.match(sent, OUR_ID, 'with an id of qmp-mux\'s own');
+});
+
+t.test('invalid input never reaches QEMU', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path);
+  const c = await TestClient.connect(mux.path);
+  await c.next();
+  const invalid = [
+    '{"execute":"query-status","id":1}', // before negotiation
+    '{"execute":"qmp_capabilities"}',
+    '{"execute":"qmp_capabilities","id":2}', // already negotiated
+    '{"exec-oob":"query-status","id":3}', // oob not enabled
+    '{"execute":"query-status","exec-oob":"x"}',
+    '{"execute":1}', '{}', '[]', '"x" ', '{"execute":"x","foo":1}', '{"execute":"x","arguments":[]}',
+    '{"execute":"a","execute":"b"}', "{'execute':'x',}", '{"execute":"x\x01"}', '\xff', '[' + '['.repeat(1100),
+  ];
+  for (const text of invalid) c.send(text);
+  c.send('\x01{"execute":"query-name","id":"valid"}');
+  let line = '';
+  for (let i = 0; i < 1200 && !line.includes('"valid"'); i++) line = await c.next();
+  t.equal(line, '{"return": {}, "id": "valid"}');
+  t.equal(fake.received.length, 2, 'only qmp-mux\'s negotiation and the one valid command');
+  t.match(fake.received[1], /^\{"execute":"query-name","id":"qmp-mux:/);
+});
+
+t.test('QEMU closing in the middle of a message: clients get what came before, then EOF', async (t) => {
+  const fake = await FakeQemu.start(t, { respond: () => undefined });
+  const mux = await startMux(t, fake.path);
+  const a = await TestClient.connect(mux.path);
+  const b = await TestClient.connect(mux.path);
+  await a.negotiate();
+  await b.negotiate();
+  a.send('{"execute":"query-status","id":"pending"}');
+  await fake.until(() => fake.received.length === 2);
+  const id = /"id":("[^"]*")/.exec(fake.received[1]!)![1];
+  fake.emit('{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}\r\n{"return": {"status": "pa');
+  fake.connections[0]!.socket.destroy();
+  t.same(await a.rest(), ['{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}'], 'the event, no partial reply, then EOF');
+  t.same(await b.rest(), ['{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}']);
+  t.same(a.framingErrors, []);
+  t.ok(id, 'the command had reached QEMU');
+});
+
+t.test('event flood: every reading client gets every event in order; a client that never reads is cut off', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path, { limits: { maxOutputBuffer: 256 * 1024 } });
+  const readers = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(mux.path)));
+  for (const r of readers) await r.negotiate();
+  const sleeper = await TestClient.connect(mux.path);
+  await sleeper.negotiate();
+  sleeper.socket.pause();
+  const n = 20000;
+  let batch = '';
+  for (let i = 0; i < n; i++) {
+    batch += `{"timestamp": {"seconds": 1, "microseconds": ${i}}, "event": "FLOOD", "data": {"n": ${i}, "pad": "${'x'.repeat(64)}"}}\r\n`;
+    if (batch.length > 64 * 1024) {
+      fake.emit(batch);
+      batch = '';
+    }
+  }
+  fake.emit(batch);
+  for (const r of readers) await r.waitLines(2 + n, 30000);
+  for (const [i, r] of readers.entries()) {
+    const seq = r.lines.slice(2).map((l) => Number(/"n": (\d+)/.exec(l)?.[1]));
+    t.ok(seq.every((v, j) => v === j) && seq.length === n, `reader ${i}: all ${n} events, in order`);
+  }
+  t.ok(mux.logs.some((l) => /client disconnected .*reason="not reading its output \(\d+ bytes buffered\)"/.test(l)), 'the sleeper was disconnected, and the log says why, with the amount');
+  sleeper.socket.resume();
+  await sleeper.rest();
+  t.ok(sleeper.lines.length < 2 + n, `the sleeper got ${sleeper.lines.length - 2} events, then EOF`);
+});
+
+t.test('malformed and unexpected output from QEMU is logged and skipped', async (t) => {
+  const fake = await FakeQemu.start(t, { respond: () => undefined });
+  const mux = await startMux(t, fake.path);
+  const c = await TestClient.connect(mux.path);
+  await c.negotiate();
+  c.send('{"execute":"query-status","id":"mine"}');
+  await fake.until(() => fake.received.length === 2);
+  const id = /"id":("[^"]*")/.exec(fake.received[1]!)![1];
+  fake.emit('garbage line\r\n{"return": {}, "id": "qmp-mux:stale:1"}\r\n{"return": {}, "id": inf}\r\n{"return": 5}\r\n{"what": "is this"}\r\n');
+  fake.emit(`{"return": {"status": "running"}, "id": ${id}}\r\n`);
+  t.equal(await c.next(), '{"return": {"status": "running"}, "id": "mine"}', 'only the reply that was ours arrives');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(c.lines.length, 3);
+  t.ok(mux.logs.some((l) => l.includes('dropped a reply nobody is waiting for')));
+  t.ok(mux.logs.some((l) => l.includes('unexpected message from QEMU')));
+  t.ok(mux.logs.some((l) => l.includes('bytes outside any message')));
+});
+
+t.test('pretty-printing QEMU: clients get the compact form', async (t) => {
+  const pretty = (text: string) => text.replace(/\r\n/g, '\n').replace(/\n/g, '\r\n');
+  const fake = await FakeQemu.start(t, {
+    greeting: pretty('{\n    "QMP": {\n        "version": {\n            "qemu": {\n                "micro": 22,\n                "minor": 2,\n                "major": 7\n            },\n            "package": ""\n        },\n        "capabilities": [\n            "oob"\n        ]\n    }\n}'),
+    respond: (_cmd, raw) => pretty(`{\n    "return": {\n        "status": "running",\n        "e": {\n        }\n    },\n    "id": ${/"id":("[^"]*")/.exec(raw)![1]}\n}`),
+  });
+  const mux = await startMux(t, fake.path);
+  const c = await TestClient.connect(mux.path);
+  t.equal(await c.next(), '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}');
+  c.send('{"execute":"qmp_capabilities"}{"execute":"query-status","id":1}');
+  t.equal(await c.next(), '{"return": {}}');
+  t.equal(await c.next(), '{"return": {"status": "running", "e": {}}, "id": 1}');
+  t.same(c.framingErrors, []);
+});
+
+t.test('capabilities offered are those of QEMU that qmp-mux supports', async (t) => {
+  const noOob = await FakeQemu.start(t, { greeting: GREETING_72.replace('["oob"]', '[]') });
+  const mux = await startMux(t, noOob.path);
+  const c = await TestClient.connect(mux.path);
+  t.match(await c.next(), /"capabilities": \[\]\}\}$/);
+  c.send('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}');
+  t.equal(await c.next(), '{"error": {"class": "GenericError", "desc": "Capability oob not available"}}');
+  t.match(noOob.received[0], /^\{"execute":"qmp_capabilities","id":/, 'qmp-mux enables nothing QEMU did not offer');
+
+  const future = await FakeQemu.start(t, { greeting: GREETING_72.replace('["oob"]', '["oob", "x-future"]') });
+  const mux2 = await startMux(t, future.path);
+  const c2 = await TestClient.connect(mux2.path);
+  t.equal(await c2.next(), GREETING_72, 'capabilities qmp-mux does not know are not offered');
+  t.match(future.received[0], /"enable":\["oob"\]/);
+});
+
+t.test('never more than the window in flight to QEMU', async (t) => {
+  const fake = await FakeQemu.start(t, { hold: true });
+  const mux = await startMux(t, fake.path, { window: 7 });
+  const clients = await Promise.all(Array.from({ length: 4 }, () => TestClient.connect(mux.path)));
+  for (const c of clients) await c.negotiate();
+  clients.forEach((c, i) => {
+    for (let j = 0; j < 30; j++) c.send(`{"execute":"query-status","id":[${i},${j}]}`);
+  });
+  await fake.until(() => fake.held.length === 7);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(fake.held.length, 7, 'seven in flight, the rest wait in qmp-mux');
+  const firstRound = fake.held.slice(0, 4).map((h) => h.raw);
+  t.ok(firstRound.length === 4, 'first turns');
+  let answered = 0;
+  while (answered < 120) {
+    const n = fake.held.length;
+    fake.release();
+    answered += n;
+    if (answered < 120) await fake.until(() => fake.held.length > 0);
+    t.ok(fake.held.length <= 7, 'window holds');
+  }
+  for (const [i, c] of clients.entries()) {
+    await c.waitLines(2 + 30);
+    t.same(c.lines.slice(2).map((l) => (JSON.parse(l) as { id: number[] }).id), Array.from({ length: 30 }, (_, j) => [i, j]), `client ${i} in order`);
+  }
+});
+
+t.test('a client connecting before QEMU is up waits for its greeting', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const path = fake.path;
+  await fake.close();
+  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 } });
+  const c = await TestClient.connect(mux.path);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(c.lines.length, 0, 'no greeting without QEMU');
+  const fake2 = await FakeQemu.startAt(t, path);
+  t.equal(await c.next(), GREETING_72);
+  c.send('{"execute":"qmp_capabilities","id":1}{"execute":"query-status","id":2}');
+  t.equal(await c.next(), '{"return": {}, "id": 1}');
+  t.equal(await c.next(), '{"return": {}, "id": 2}');
+  t.equal(fake2.received.length, 2);
+});
