@@ -39,3 +39,10 @@ export class UpstreamFramingError extends QmpMuxError {
     super('QMPMUX_UPSTREAM_FRAMING', message);
   }
 }
+
+/** A configuration file or value that is not valid; the message names the field. */
+export class ConfigError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_CONFIG', message);
+  }
+}

@@ -1,15 +1,21 @@
-import { LOG_LEVELS, type LogFormat, type LogLevel } from '../log.ts';
+import type { StopPolicy } from '../config/options.ts';
 import { AddressError, UsageError } from '../errors.ts';
+import { LOG_LEVELS, type LogFormat, type LogLevel } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
 
-/** What the command line asked for; anything not given is left to the defaults. */
+/** What the command line asked for; anything not given is left to the config file and the defaults. */
 export interface CommandLine {
   help: boolean;
   version: boolean;
-  upstream?: Address;
+  config?: string;
+  checkConfig: boolean;
+  upstream?: { mode: 'connect' | 'listen'; address: Address };
+  takeover: boolean;
   listen: Address[];
   /** QEMU command line after `--`: spawn mode. */
   qemu?: string[];
+  onStop?: StopPolicy;
+  powerdownTimeoutMs?: number;
   logLevel?: LogLevel;
   logFormat?: LogFormat;
   trace: boolean;
@@ -19,15 +25,26 @@ export const USAGE = `Usage: qmp-mux [options] [-- QEMU-COMMAND [ARGS...]]
 
 Shares one QEMU QMP monitor among many clients.
 
-Upstream (one of):
+Upstream (one of; the command line overrides the config file):
   --upstream unix:PATH | tcp:HOST:PORT   connect to QEMU's QMP server socket
+  --upstream listen:unix:PATH | listen:tcp:HOST:PORT
+                                         listen; QEMU connects (-chardev socket,...,reconnect=1)
   -- qemu-system-x86_64 ARGS...          start QEMU with a private QMP socket
   (neither)                              start a throwaway QEMU:
                                          qemu-system-x86_64 -machine none -nodefaults -display none
+  --takeover                             with --upstream unix:PATH: move QEMU's socket aside
+                                         and serve clients at PATH
+  --on-stop quit|powerdown|leave         what SIGTERM/SIGINT does to a QEMU qmp-mux started
+                                         (default quit)
+  --powerdown-timeout MS                 with --on-stop powerdown: time before quit (default 30000)
 
 Clients:
   --listen unix:PATH | tcp:HOST:PORT     where clients connect (repeatable);
                                          default unix:qmp-mux.sock
+
+Configuration:
+  --config PATH                          JSON configuration file (see config/example.json)
+  --check-config                         validate the configuration and exit
 
 Logging:
   --log-level error|warn|info|debug      default info
@@ -40,21 +57,22 @@ Logging:
 
 /** Parses argv (without node and the script). Throws UsageError naming the bad argument. */
 export function parseArgs(argv: readonly string[]): CommandLine {
-  const out: CommandLine = { help: false, version: false, listen: [], trace: false };
+  const out: CommandLine = { help: false, version: false, checkConfig: false, takeover: false, listen: [], trace: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
-    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
+    const long = arg.startsWith('--') && eq > 0;
+    const name = long ? arg.slice(0, eq) : arg;
+    const inline = long ? arg.slice(eq + 1) : undefined;
     const value = (): string => {
       if (inline !== undefined) return inline;
       const v = argv[++i];
       if (v === undefined) throw new UsageError(`${name} needs a value`);
       return v;
     };
-    const address = (): Address => {
+    const address = (text: string): Address => {
       try {
-        return parseAddress(value());
+        return parseAddress(text);
       } catch (e) {
         if (e instanceof AddressError) throw new UsageError(`${name}: ${e.message}`);
         throw e;
@@ -74,13 +92,36 @@ export function parseArgs(argv: readonly string[]): CommandLine {
       case '--version':
         out.version = true;
         break;
-      case '--upstream':
+      case '--config':
+        out.config = value();
+        break;
+      case '--check-config':
+        out.checkConfig = true;
+        break;
+      case '--upstream': {
         if (out.upstream) throw new UsageError('--upstream given twice');
-        out.upstream = address();
+        const text = value();
+        out.upstream = text.startsWith('listen:') ? { mode: 'listen', address: address(text.slice(7)) } : { mode: 'connect', address: address(text) };
+        break;
+      }
+      case '--takeover':
+        out.takeover = true;
         break;
       case '--listen':
-        out.listen.push(address());
+        out.listen.push(address(value()));
         break;
+      case '--on-stop': {
+        const policy = value();
+        if (policy !== 'quit' && policy !== 'powerdown' && policy !== 'leave') throw new UsageError(`--on-stop: '${policy}' is not quit, powerdown or leave`);
+        out.onStop = policy;
+        break;
+      }
+      case '--powerdown-timeout': {
+        const ms = Number(value());
+        if (!Number.isInteger(ms) || ms < 0) throw new UsageError('--powerdown-timeout: expected a number of milliseconds');
+        out.powerdownTimeoutMs = ms;
+        break;
+      }
       case '--log-level': {
         const level = value();
         if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level: '${level}' is not one of ${LOG_LEVELS.join(', ')}`);

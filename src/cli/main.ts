@@ -1,83 +1,99 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_BACKOFF, DEFAULT_LIMITS, DEFAULT_LISTEN, DEFAULT_WINDOW, EMBEDDED_QEMU, type Options } from '../config/options.ts';
-import { ListenError, UsageError } from '../errors.ts';
-import { createLogger } from '../log.ts';
+import { loadConfigFile, type ConfigFile } from '../config/file.ts';
+import { defaultEndpoint, type Options } from '../config/options.ts';
+import { resolveOptions } from '../config/resolve.ts';
+import { QmpMuxError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { Proxy } from '../proxy/proxy.ts';
 import { Dialer, type UpstreamSource } from '../upstream/dialer.ts';
 import { QemuProcess, type QemuExit } from '../upstream/qemu-process.ts';
+import { takeOver, type Takeover } from '../upstream/takeover.ts';
+import { UpstreamListener } from '../upstream/upstream-listener.ts';
+import { VERSION } from '../version.ts';
 import { parseArgs, USAGE, type CommandLine } from './args.ts';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
-function optionsFrom(cli: CommandLine): Options {
-  const listen = cli.listen.length > 0 ? cli.listen : [DEFAULT_LISTEN];
-  return {
-    upstream: cli.upstream ? { mode: 'connect', address: cli.upstream } : { mode: 'spawn', command: cli.qemu ?? [...EMBEDDED_QEMU] },
-    endpoints: listen.map((address, i) => ({ name: listen.length > 1 ? `listen${i}` : 'default', address })),
-    window: DEFAULT_WINDOW,
-    limits: { ...DEFAULT_LIMITS },
-    backoff: { ...DEFAULT_BACKOFF },
-    log: { level: cli.logLevel ?? 'info', format: cli.logFormat ?? 'text', trace: cli.trace },
-  };
-}
 
 function connectHint(a: Address): string {
   if (a.type === 'unix') return `socat - UNIX-CONNECT:${a.path}`;
   return `socat - TCP:${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 }
 
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15 };
+
 /** Exit status for a QEMU that ended: its own code, or 128 + signal number, as shells report it. */
 function exitStatus(exit: QemuExit): number {
   if (exit.code !== null) return exit.code;
-  const signals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15, SIGABRT: 6 };
-  return 128 + (exit.signal ? signals[exit.signal] ?? 0 : 0);
+  return 128 + (exit.signal ? SIGNAL_NUMBERS[exit.signal] ?? 0 : 0);
+}
+
+/** Reads the command line and configuration; exits 2 with a message naming the problem. */
+function configure(argv: string[]): { cli: CommandLine; options: Options } | number {
+  try {
+    const cli = parseArgs(argv);
+    if (cli.help || cli.version) return { cli, options: undefined as never };
+    const file: ConfigFile | undefined = cli.config ? loadConfigFile(cli.config) : undefined;
+    return { cli, options: resolveOptions(cli, file) };
+  } catch (e) {
+    if (!(e instanceof QmpMuxError)) throw e;
+    process.stderr.write(`qmp-mux: ${e.message}\n${e.code === 'QMPMUX_USAGE' ? `\n${USAGE}` : ''}`);
+    return 2;
+  }
+}
+
+/** The upstream source, and a takeover to undo at exit. */
+async function upstreamSource(options: Options, log: Logger, onQemuExit: (exit: QemuExit) => void): Promise<{ source: UpstreamSource; takeover?: Takeover }> {
+  const u = options.upstream;
+  switch (u.mode) {
+    case 'connect': {
+      if (!u.takeover || u.address.type !== 'unix') return { source: new Dialer(u.address, options.backoff, log) };
+      const takeover = await takeOver(u.address.path);
+      log.info('took over QEMU\'s socket', { socket: takeover.original, movedTo: takeover.moved });
+      const endpoint = defaultEndpoint('takeover', { type: 'unix', path: takeover.original });
+      endpoint.socket = takeover.socket;
+      options.endpoints.push(endpoint);
+      return { source: new Dialer({ type: 'unix', path: takeover.moved }, options.backoff, log), takeover };
+    }
+    case 'listen': {
+      const listener = new UpstreamListener(u.address, log);
+      await listener.open();
+      return { source: listener };
+    }
+    case 'spawn':
+      return { source: new QemuProcess(u, log, onQemuExit) };
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
-  let cli: CommandLine;
-  try {
-    cli = parseArgs(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`qmp-mux: ${e.message}\n\n${USAGE}`);
-    return 2;
-  }
+  const configured = configure(argv);
+  if (typeof configured === 'number') return configured;
+  const { cli, options } = configured;
   if (cli.help) {
     process.stdout.write(USAGE);
     return 0;
   }
   if (cli.version) {
-    process.stdout.write(`qmp-mux ${version()}\n`);
+    process.stdout.write(`qmp-mux ${VERSION}\n`);
     return 0;
   }
-  const options = optionsFrom(cli);
+  if (cli.checkConfig) {
+    process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
+    return 0;
+  }
   const log = createLogger(options.log);
 
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
   let proxy: Proxy | undefined;
+  let takeover: Takeover | undefined;
   let stopping = false;
   const stop = async (status: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     await proxy?.stop();
+    await takeover?.restore();
     finish(status);
   };
-
-  let source: UpstreamSource;
-  if (options.upstream.mode === 'connect') {
-    source = new Dialer(options.upstream.address, options.backoff, log);
-  } else {
-    source = new QemuProcess(options.upstream.command, log, (exit) => void stop(exitStatus(exit)));
-  }
-  proxy = new Proxy(options, source, log);
-
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       log.info('stopping', { signal });
@@ -86,13 +102,17 @@ async function main(argv: string[]): Promise<number> {
   }
 
   try {
+    const upstream = await upstreamSource(options, log, (exit) => void stop(exitStatus(exit)));
+    takeover = upstream.takeover;
+    proxy = new Proxy(options, upstream.source, log);
     const endpoints = await proxy.start();
     for (const e of endpoints) {
-      const where = e.address.type === 'unix' ? `unix:${resolve(e.address.path)}` : formatAddress(e.address);
-      process.stdout.write(`qmp-mux: clients connect at ${where}  (try: ${connectHint(e.address)})\n`);
+      const a = e.address;
+      const where = a.type === 'unix' ? `unix:${resolve(a.path)}` : formatAddress(a);
+      process.stdout.write(`qmp-mux: clients connect at ${where}  (try: ${connectHint(a)})\n`);
     }
   } catch (e) {
-    if (!(e instanceof ListenError)) throw e;
+    if (!(e instanceof QmpMuxError)) throw e;
     log.error(e.message);
     await stop(1);
   }

@@ -1,17 +1,44 @@
-import type { Address } from '../net/address.ts';
 import type { LogFormat, LogLevel } from '../log.ts';
+import type { Address } from '../net/address.ts';
+
+/** What a SIGTERM/SIGINT to qmp-mux does to a QEMU it started. */
+export type StopPolicy = 'quit' | 'powerdown' | 'leave';
 
 /** Where QEMU is. */
 export type UpstreamOptions =
   /** Dial QEMU's QMP server socket, retrying with backoff. */
-  | { mode: 'connect'; address: Address }
+  | {
+      mode: 'connect';
+      address: Address;
+      /** Move QEMU's unix socket aside and serve clients at its path (see README). */
+      takeover: boolean;
+    }
+  /** Listen; QEMU connects (`-chardev socket,...,reconnect=1`). */
+  | { mode: 'listen'; address: Address }
   /** Start QEMU with these arguments plus a private QMP socket. */
-  | { mode: 'spawn'; command: string[] };
+  | {
+      mode: 'spawn';
+      command: string[];
+      onStop: StopPolicy;
+      /** With `powerdown`: how long the guest gets before `quit`, ms. */
+      powerdownTimeoutMs: number;
+    };
 
-export interface EndpointOptions {
-  /** Shown in logs. */
-  name: string;
-  address: Address;
+/** Which commands an endpoint lets through. Deny wins over allow. */
+export interface PolicyOptions {
+  /** Glob patterns (`*` matches any run of characters) of allowed commands. */
+  allow: string[];
+  /** Glob patterns of refused commands. */
+  deny: string[];
+}
+
+export interface SocketOptions {
+  /** File mode of a unix socket. */
+  mode: number;
+  /** Owner (user name or uid) of a unix socket; unchanged when undefined. */
+  owner: string | number | undefined;
+  /** Group (group name or gid) of a unix socket; unchanged when undefined. */
+  group: string | number | undefined;
 }
 
 export interface LimitOptions {
@@ -19,14 +46,39 @@ export interface LimitOptions {
   maxMessageSize: number;
   /** Tokens in one client message; QEMU's 2 Mi by default. */
   maxTokens: number;
-  /** Nesting of one client message; QEMU's 1024 by default. */
+  /** Nesting of one client message; QEMU's 1024 by default (and at most). */
   maxNesting: number;
   /** Requests of one client not yet answered before qmp-mux stops reading from it. */
   maxPendingRequests: number;
   /** Bytes written to one client and not yet taken by it before the client is disconnected. */
   maxOutputBuffer: number;
-  /** Bytes of one message from QEMU (query-qmp-schema is about 207 KB). */
-  maxUpstreamMessage: number;
+}
+
+export interface EndpointOptions {
+  /** Shown in logs and in the client list. */
+  name: string;
+  address: Address;
+  /** For unix sockets. */
+  socket: SocketOptions;
+  /** A TCP endpoint on a non-loopback address is refused unless this is set. */
+  allowRemote: boolean;
+  policy: PolicyOptions;
+  /** Glob patterns of event names this endpoint's clients receive. */
+  events: string[];
+  /** Clients connected at once; beyond, a new client gets an error and is closed. */
+  maxClients: number;
+  limits: LimitOptions;
+  /** A client that has not negotiated after this long is closed, ms; 0 never. */
+  negotiationTimeoutMs: number;
+}
+
+export interface TimeoutOptions {
+  /** How long a client waits for its greeting while QEMU is away, ms. */
+  clientGreetingMs: number;
+  /** How long QEMU may take to greet after connecting, ms. */
+  upstreamGreetingMs: number;
+  /** On SIGTERM/SIGINT, how long pending replies may take to reach clients, ms. */
+  shutdownMs: number;
 }
 
 export interface BackoffOptions {
@@ -36,30 +88,31 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
+export interface LogOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Log every message with its client and direction. */
+  trace: boolean;
+}
+
+/** Everything qmp-mux runs with, validated and complete. */
 export interface Options {
   upstream: UpstreamOptions;
   endpoints: EndpointOptions[];
   /** In-band commands in flight to QEMU at once. */
   window: number;
-  limits: LimitOptions;
+  /** Bytes of one message from QEMU (query-qmp-schema is about 207 KB). */
+  maxUpstreamMessage: number;
   backoff: BackoffOptions;
-  log: { level: LogLevel; format: LogFormat; trace: boolean };
+  timeouts: TimeoutOptions;
+  log: LogOptions;
 }
 
 /** The QEMU qmp-mux starts when no upstream is given (`npm start`). */
-export const EMBEDDED_QEMU = ['qemu-system-x86_64', '-machine', 'none', '-nodefaults', '-display', 'none'];
+export const EMBEDDED_QEMU: readonly string[] = ['qemu-system-x86_64', '-machine', 'none', '-nodefaults', '-display', 'none'];
 
 /** Where clients connect when no endpoint is given. */
 export const DEFAULT_LISTEN: Address = { type: 'unix', path: 'qmp-mux.sock' };
-
-export const DEFAULT_LIMITS: Readonly<LimitOptions> = Object.freeze({
-  maxMessageSize: 64 * 1024 * 1024,
-  maxTokens: 2 * 1024 * 1024,
-  maxNesting: 1024,
-  maxPendingRequests: 256,
-  maxOutputBuffer: 16 * 1024 * 1024,
-  maxUpstreamMessage: 64 * 1024 * 1024,
-});
 
 /**
  * QEMU queues up to 8 in-band commands per monitor and stops reading when
@@ -68,4 +121,43 @@ export const DEFAULT_LIMITS: Readonly<LimitOptions> = Object.freeze({
  */
 export const DEFAULT_WINDOW = 7;
 
-export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({ initialMs: 50, maxMs: 5000 });
+/** Every default in one place; the README and config/example.json document them. */
+export const DEFAULTS = Object.freeze({
+  window: DEFAULT_WINDOW,
+  maxUpstreamMessage: 64 * 1024 * 1024,
+  backoff: Object.freeze({ initialMs: 50, maxMs: 5000 }),
+  timeouts: Object.freeze({ clientGreetingMs: 30_000, upstreamGreetingMs: 10_000, shutdownMs: 5000 }),
+  log: Object.freeze({ level: 'info' as LogLevel, format: 'text' as LogFormat, trace: false }),
+  limits: Object.freeze({
+    maxMessageSize: 64 * 1024 * 1024,
+    maxTokens: 2 * 1024 * 1024,
+    maxNesting: 1024,
+    maxPendingRequests: 256,
+    maxOutputBuffer: 16 * 1024 * 1024,
+  }),
+  endpoint: Object.freeze({
+    socketMode: 0o600,
+    allowRemote: false,
+    maxClients: 64,
+    negotiationTimeoutMs: 0,
+  }),
+  spawn: Object.freeze({ onStop: 'quit' as StopPolicy, powerdownTimeoutMs: 30_000 }),
+});
+
+/** The policy that lets everything through. */
+export const ALLOW_ALL: Readonly<PolicyOptions> = Object.freeze({ allow: ['*'], deny: [] });
+
+/** An endpoint with every default, at `address`. */
+export function defaultEndpoint(name: string, address: Address): EndpointOptions {
+  return {
+    name,
+    address,
+    socket: { mode: DEFAULTS.endpoint.socketMode, owner: undefined, group: undefined },
+    allowRemote: DEFAULTS.endpoint.allowRemote,
+    policy: { allow: [...ALLOW_ALL.allow], deny: [] },
+    events: ['*'],
+    maxClients: DEFAULTS.endpoint.maxClients,
+    limits: { ...DEFAULTS.limits },
+    negotiationTimeoutMs: DEFAULTS.endpoint.negotiationTimeoutMs,
+  };
+}

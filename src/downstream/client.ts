@@ -1,11 +1,13 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
-import type { Greeting } from '../upstream/connection.ts';
+import { errorResponse } from '../qmp/messages.ts';
 import { Session, type Command, type SessionHost } from '../qmp/session.ts';
-import type { LimitOptions } from '../config/options.ts';
+import type { Greeting } from '../upstream/connection.ts';
+import type { Endpoint } from './endpoint.ts';
 
 /** What a client needs from the proxy. */
 export interface ClientOwner {
+  route(client: Client, command: Command): string | Command;
   commandsQueued(session: Session): void;
   sendOob(session: Session, command: Command): void;
   negotiated(client: Client): void;
@@ -13,6 +15,20 @@ export interface ClientOwner {
 }
 
 export type ClientState = 'waiting' | 'open' | 'ending' | 'closed';
+
+/** Why a client connection ended; counted per reason. */
+export const DISCONNECT_REASONS = {
+  closed: 'closed by the client',
+  finished: 'finished after closing its input',
+  'slow-reader': 'not reading its output',
+  'negotiation-timeout': 'did not negotiate in time',
+  'greeting-timeout': 'no QEMU to greet it in time',
+  'too-many-clients': 'too many clients on the endpoint',
+  'qemu-gone': 'QEMU disconnected',
+  stopping: 'qmp-mux stopping',
+  error: 'socket error',
+} as const;
+export type DisconnectReason = keyof typeof DISCONNECT_REASONS;
 
 /**
  * A client connection: the socket edge of a Session. It batches writes per
@@ -22,58 +38,92 @@ export type ClientState = 'waiting' | 'open' | 'ending' | 'closed';
 export class Client implements SessionHost {
   state: ClientState = 'waiting';
   session: Session | undefined;
-  readonly connectedAt = Date.now();
-  /** Why the connection ended, for the log line. */
-  closeReason = 'closed by the client';
+  readonly connectedAt = new Date();
+  reason: DisconnectReason = 'closed';
+  /** Extra words for the log line (an amount, an error). */
+  detail: string | undefined;
   private corked = false;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: Socket,
-    /** Endpoint name, for logs. */
-    readonly endpoint: string,
+    readonly endpoint: Endpoint,
     /** Peer description, for logs. */
     readonly peer: string,
+    /** Unique number, for the client list. */
+    readonly number: number,
     private readonly owner: ClientOwner,
-    private readonly limits: LimitOptions,
     private readonly log: Logger,
   ) {
     socket.setNoDelay?.(true);
     socket.pause();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
-    socket.on('error', (err) => this.log.debug('client socket error', { endpoint, client: peer, error: err.message }));
+    socket.on('error', (err) => {
+      this.reason = 'error';
+      this.detail = err.message;
+    });
     socket.on('close', () => this.onClose());
+  }
+
+  /** Closes the client if QEMU is not there to greet it within `ms` (0: wait for ever). */
+  awaitGreeting(ms: number): void {
+    if (ms > 0) this.arm(ms, () => this.destroy('greeting-timeout'));
   }
 
   /** QEMU is there: greet the client as QEMU would and start reading. */
   greet(greeting: Greeting): void {
     if (this.state !== 'waiting') return;
     this.state = 'open';
-    this.session = new Session(this, {
-      offered: greeting.capabilities,
-      limits: this.limits,
-      maxPending: this.limits.maxPendingRequests,
-    });
+    clearTimeout(this.timer);
+    const limits = this.endpoint.options.limits;
+    this.session = new Session(this, { offered: greeting.capabilities, limits, maxPending: limits.maxPendingRequests });
     this.socket.write(greeting.bytes);
     this.socket.resume();
+    const timeout = this.endpoint.options.negotiationTimeoutMs;
+    if (timeout > 0) {
+      this.arm(timeout, () => {
+        this.write(errorResponse(undefined, 'GenericError', `Capabilities negotiation not done within ${timeout} ms; closing`));
+        this.end('negotiation-timeout');
+      });
+    }
+  }
+
+  /** Refuses the connection with a QMP error. */
+  refuse(reason: DisconnectReason, desc: string): void {
+    this.socket.write(errorResponse(undefined, 'GenericError', desc));
+    this.end(reason);
+  }
+
+  /** Stops reading input (qmp-mux is stopping); pending replies still go out. */
+  stopReading(): void {
+    this.socket.pause();
+    if (this.state === 'open') this.state = 'ending';
   }
 
   /** Closes the connection after everything written so far. */
-  end(reason: string): void {
+  end(reason: DisconnectReason): void {
     if (this.state === 'closed') return;
-    this.closeReason = reason;
+    this.reason = reason;
     this.session?.close();
     this.state = 'closed';
+    clearTimeout(this.timer);
     this.socket.end();
   }
 
   /** Closes the connection at once. */
-  destroy(reason: string): void {
+  destroy(reason: DisconnectReason, detail?: string): void {
     if (this.socket.destroyed) return;
-    this.closeReason = reason;
+    this.reason = reason;
+    this.detail = detail;
     this.session?.close();
     this.state = 'closed';
     this.socket.destroy();
+  }
+
+  /** Bytes written to the client and not yet taken by it. */
+  get bytesQueued(): number {
+    return this.socket.writableLength;
   }
 
   write(data: string | Buffer): void {
@@ -88,9 +138,12 @@ export class Client implements SessionHost {
     }
     this.socket.write(data);
     if (this.log.tracing) this.log.trace('to-client', this.peer, data);
-    if (this.socket.writableLength > this.limits.maxOutputBuffer) {
-      this.destroy(`not reading its output (${this.socket.writableLength} bytes buffered)`);
-    }
+    const buffered = this.socket.writableLength;
+    if (buffered > this.endpoint.options.limits.maxOutputBuffer) this.destroy('slow-reader', `${buffered} bytes buffered`);
+  }
+
+  route(_session: Session, command: Command): string | Command {
+    return this.owner.route(this, command);
   }
 
   commandsQueued(session: Session): void {
@@ -102,16 +155,22 @@ export class Client implements SessionHost {
   }
 
   negotiated(): void {
+    clearTimeout(this.timer);
     this.owner.negotiated(this);
   }
 
-  /** Room again for requests: read on. */
   pendingBelowLimit(): void {
     if (this.state === 'open') this.socket.resume();
   }
 
   finished(): void {
-    this.end('finished after closing its input');
+    this.end('finished');
+  }
+
+  private arm(ms: number, then: () => void): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(then, ms);
+    this.timer.unref();
   }
 
   private onData(chunk: Buffer): void {
@@ -123,15 +182,16 @@ export class Client implements SessionHost {
   }
 
   private onEnd(): void {
-    if (this.state === 'open' && this.session) {
+    if ((this.state === 'open' || this.state === 'ending') && this.session) {
       this.state = 'ending';
       this.session.endInput();
     } else if (this.state === 'waiting') {
-      this.destroy('closed before the greeting');
+      this.destroy('closed');
     }
   }
 
   private onClose(): void {
+    clearTimeout(this.timer);
     this.session?.close();
     this.state = 'closed';
     this.owner.gone(this);

@@ -1,14 +1,16 @@
-import { chmod, lstat, unlink } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { chmod, chown, lstat, unlink } from 'node:fs/promises';
+import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
+import type { SocketOptions } from '../config/options.ts';
 import { ListenError } from '../errors.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { resolveId } from './owner.ts';
 
 /**
  * Listens on `address`. A unix socket file left behind by a dead process is
  * replaced; one that a live process answers on is an error, never stolen.
- * Unix sockets get mode 0600 unless told otherwise.
+ * Unix sockets get the given mode (0600 by default) and owner.
  */
-export async function listen(address: Address, onConnection: (socket: Socket) => void, mode = 0o600): Promise<Server> {
+export async function listen(address: Address, onConnection: (socket: Socket) => void, socket?: SocketOptions): Promise<Server> {
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
   if (address.type === 'unix') await clearStaleSocket(address.path);
   await new Promise<void>((resolve, reject) => {
@@ -16,7 +18,20 @@ export async function listen(address: Address, onConnection: (socket: Socket) =>
     if (address.type === 'unix') server.listen(address.path, resolve);
     else server.listen(address.port, address.host, resolve);
   });
-  if (address.type === 'unix') await chmod(address.path, mode);
+  if (address.type === 'unix') {
+    try {
+      await chmod(address.path, socket?.mode ?? 0o600);
+      if (socket?.owner !== undefined || socket?.group !== undefined) {
+        const uid = socket.owner === undefined ? -1 : resolveId('user', socket.owner);
+        const gid = socket.group === undefined ? -1 : resolveId('group', socket.group);
+        await chown(address.path, uid, gid);
+      }
+    } catch (e) {
+      server.close();
+      await unlink(address.path).catch(() => undefined);
+      throw new ListenError(`cannot set up unix:${address.path}: ${(e as Error).message}`);
+    }
+  }
   return server;
 }
 
@@ -25,6 +40,13 @@ export function boundAddress(server: Server, asked: Address): Address {
   const a = server.address();
   if (asked.type === 'tcp' && a && typeof a === 'object') return { type: 'tcp', host: asked.host, port: a.port };
   return asked;
+}
+
+/** Whether a TCP host is reachable only from this machine. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || /^::ffff:127\./i.test(host);
 }
 
 async function clearStaleSocket(path: string): Promise<void> {
@@ -39,7 +61,8 @@ async function clearStaleSocket(path: string): Promise<void> {
   await unlink(path);
 }
 
-function answers(path: string): Promise<boolean> {
+/** Whether something accepts connections on unix socket `path`. */
+export function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = createConnection(path);
     probe.once('connect', () => {

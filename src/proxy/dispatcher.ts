@@ -1,14 +1,16 @@
 import { quoteString, writeUpstream } from '../json/writer.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
+import { frameOne, type UpstreamMessage } from '../qmp/upstream-framer.ts';
 import type { Command, Session } from '../qmp/session.ts';
-import type { IdSource } from './ids.ts';
 import { FairQueue } from './fair-queue.ts';
+import type { IdSource } from './ids.ts';
 import { idValueText, restoreId } from './reply.ts';
 
 interface InFlight {
-  readonly session: Session;
-  readonly command: Command;
-  readonly deliver: (data: Buffer) => void;
+  /** Counts against the window. */
+  readonly inBand: boolean;
+  readonly deliver: (message: UpstreamMessage, id: NonNullable<UpstreamMessage['id']>) => void;
+  /** The upstream went away before the reply. */
+  readonly abandon?: () => void;
 }
 
 export interface DispatcherStats {
@@ -16,6 +18,8 @@ export interface DispatcherStats {
   inBandInFlight: number;
   /** All commands QEMU has and has not answered yet. */
   inFlight: number;
+  /** Commands sent to QEMU since start. */
+  sent: number;
   /** Replies whose id qmp-mux did not recognise (stale, or for a client gone). */
   droppedReplies: number;
 }
@@ -24,16 +28,19 @@ export interface DispatcherStats {
  * Decides which client's command goes to QEMU next and routes each reply
  * back. In-band commands are taken one per client in turn (least recently
  * served first), at most `window` at a time, so a client with a long queue
- * delays another by at most the window; out-of-band commands go at once. Every command carries
- * an id of qmp-mux's own, so replies find their way whatever ids clients use.
+ * delays another by at most the window; out-of-band commands go at once.
+ * Every command carries an id of qmp-mux's own, so replies find their way
+ * whatever ids clients use.
  */
 export class Dispatcher {
   /** Sessions with commands queued, in turn order. */
   private readonly turns = new FairQueue<Session>();
   private readonly inFlight = new Map<string, InFlight>();
   private inBand = 0;
+  private sent = 0;
   private dropped = 0;
   private send: ((text: string) => void) | undefined;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly ids: IdSource,
@@ -41,17 +48,20 @@ export class Dispatcher {
     private readonly window: number,
   ) {}
 
-  /** Starts sending through `send` (a negotiated upstream), or stops with undefined. */
-  attach(send: ((text: string) => void) | undefined): void {
+  /** Starts sending through `send` (a negotiated upstream). */
+  attach(send: (text: string) => void): void {
     this.send = send;
-    if (send) this.pump();
+    this.pump();
   }
 
   /** The upstream went away: nothing in flight will be answered. */
   detach(): void {
     this.send = undefined;
+    const lost = [...this.inFlight.values()];
     this.inFlight.clear();
     this.inBand = 0;
+    for (const entry of lost) entry.abandon?.();
+    this.checkIdle();
   }
 
   /** `session` has queued in-band commands. */
@@ -62,9 +72,18 @@ export class Dispatcher {
 
   sendOob(session: Session, command: Command): void {
     if (!this.send) return;
-    const id = this.ids.next();
-    this.inFlight.set(id, { session, command, deliver: (data) => session.oobReply(data) });
-    this.send(serialize(command, id));
+    this.dispatch(command, false, (data) => session.oobReply(data));
+  }
+
+  /** A command of qmp-mux's own; resolves with QEMU's reply, or undefined if QEMU goes away first. */
+  call(name: string): Promise<UpstreamMessage | undefined> {
+    return new Promise((resolve) => {
+      const send = this.send;
+      if (!send) return resolve(undefined);
+      const id = this.ids.next();
+      this.inFlight.set(id, { inBand: false, deliver: (m) => resolve(m), abandon: () => resolve(undefined) });
+      send(`{"execute":${quoteString(name)},"id":${id}}`);
+    });
   }
 
   /** A `return` or `error` message from QEMU. Returns false when nobody was waiting for it. */
@@ -77,33 +96,58 @@ export class Dispatcher {
       return false;
     }
     this.inFlight.delete(key);
-    if (!entry.command.oob) this.inBand--;
-    entry.deliver(restoreId(message.bytes, id, entry.command.idText));
+    if (entry.inBand) this.inBand--;
+    entry.deliver(message, id);
     this.pump();
+    this.checkIdle();
     return true;
   }
 
+  /** Resolves once nothing is queued or in flight (at once if so already, or if QEMU is away). */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.checkIdle();
+    });
+  }
+
   get stats(): DispatcherStats {
-    return { inBandInFlight: this.inBand, inFlight: this.inFlight.size, droppedReplies: this.dropped };
+    return { inBandInFlight: this.inBand, inFlight: this.inFlight.size, sent: this.sent, droppedReplies: this.dropped };
   }
 
   private pump(): void {
-    const send = this.send;
-    if (!send) return;
+    if (!this.send) return;
     while (this.inBand < this.window) {
       const session = this.turns.take();
       if (!session) return;
       const taken = session.takeCommand();
-      if (taken && session.state !== 'closed') {
-        const id = this.ids.next();
-        this.inFlight.set(id, { session, command: taken.command, deliver: taken.reply });
-        this.inBand++;
-        send(serialize(taken.command, id));
-      }
+      if (taken && session.state !== 'closed') this.dispatch(taken.command, true, taken.reply);
       if (session.queuedCommands > 0 && session.state !== 'closed') this.turns.add(session);
     }
   }
 
+  private dispatch(command: Command, inBand: boolean, deliver: (data: Buffer) => void): void {
+    const id = this.ids.next();
+    const transform = command.transform;
+    this.inFlight.set(id, {
+      inBand,
+      deliver: (m, at) => {
+        const changed = transform ? frameOne(transform(m.bytes)) : undefined;
+        deliver(changed?.id ? restoreId(changed.bytes, changed.id, command.idText) : restoreId(m.bytes, at, command.idText));
+      },
+    });
+    if (inBand) this.inBand++;
+    this.sent++;
+    this.send!(serialize(command, id));
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    if (this.send && (this.inFlight.size > 0 || this.turns.size > 0)) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
 }
 
 /** The command as qmp-mux sends it: its own serialization of what it validated. */

@@ -12,12 +12,20 @@ export interface Command {
   readonly idText: string | undefined;
   /** Sent as `exec-oob`: bypasses the queue, its reply may overtake others. */
   readonly oob: boolean;
+  /** Rewrites QEMU's reply (still carrying qmp-mux's id) before it goes to the client. */
+  readonly transform?: (reply: Buffer) => Buffer;
 }
 
 /** What a session needs from the world around it. */
 export interface SessionHost {
   /** Bytes for the client, in order. */
   write(data: string | Buffer): void;
+  /**
+   * Decides what becomes of a valid command: the reply the host gives itself
+   * (a refusal, or one of qmp-mux's own commands), or the command to send to
+   * QEMU.
+   */
+  route(session: Session, command: Command): string | Command;
   /** The session has in-band commands queued (see `Session.takeCommand`). */
   commandsQueued(session: Session): void;
   /** An out-of-band command, to be sent to QEMU at once. */
@@ -54,6 +62,10 @@ export class Session {
   state: SessionState = 'negotiating';
   /** The client enabled `oob`. */
   oob = false;
+  /** Commands sent (or queued to be sent) to QEMU. */
+  commandsSent = 0;
+  /** Error replies this session produced itself. */
+  errors = 0;
   private readonly streamer: JsonStreamer;
   private readonly offered: readonly string[];
   /** In-band requests not yet answered to the client, oldest first. */
@@ -126,6 +138,7 @@ export class Session {
   private onMessage(message: Incoming): void {
     if (this.state === 'closed') return;
     if (message.error !== undefined) {
+      this.errors++;
       this.answer(errorResponse(undefined, 'GenericError', message.error), false);
       return;
     }
@@ -136,11 +149,13 @@ export class Session {
   private handle(request: Request): void {
     switch (request.kind) {
       case 'error':
+        this.errors++;
         this.answer(errorResponse(request.idText, request.errorClass, request.desc), request.oob);
         return;
       case 'negotiate': {
         const missing = request.enable.filter((cap) => !this.offered.includes(cap));
         if (missing.length > 0) {
+          this.errors++;
           this.answer(errorResponse(request.idText, 'GenericError', `Capability ${missing.join(', ')} not available`), false);
           return;
         }
@@ -151,7 +166,13 @@ export class Session {
         return;
       }
       case 'command': {
-        const command: Command = { name: request.name, args: request.args, idText: request.idText, oob: request.oob };
+        const routed = this.host.route(this, { name: request.name, args: request.args, idText: request.idText, oob: request.oob });
+        if (typeof routed === 'string') {
+          this.answer(routed, request.oob);
+          return;
+        }
+        const command = routed;
+        this.commandsSent++;
         if (command.oob) {
           this.oobPending++;
           this.host.sendOob(this, command);

@@ -28,6 +28,8 @@ export interface UpstreamMessage {
   bytes: Buffer;
   kind: UpstreamKind;
   id: IdMember | undefined;
+  /** For an event, its name. */
+  event: string | undefined;
 }
 
 export interface UpstreamFramerEvents {
@@ -59,6 +61,9 @@ export class UpstreamFramer {
   private key = '';
   private lastComma = -1;
   private pendingIdValue = false;
+  private pendingEventValue = false;
+  private eventStart = -1;
+  private eventEnd = -1;
   private kind: UpstreamKind = 'unknown';
   private id: IdMember | undefined;
   private multiline = false;
@@ -134,6 +139,7 @@ export class UpstreamFramer {
           break;
         case 0x3a: // :
           if (this.depth === 1 && this.key === 'id') this.pendingIdValue = true;
+          else if (this.depth === 1 && this.key === 'event') this.pendingEventValue = true;
           break;
         case LF:
           this.multiline = true;
@@ -171,6 +177,9 @@ export class UpstreamFramer {
     this.key = '';
     this.lastComma = -1;
     this.pendingIdValue = false;
+    this.pendingEventValue = false;
+    this.eventStart = -1;
+    this.eventEnd = -1;
     this.kind = 'unknown';
     this.id = undefined;
     this.multiline = false;
@@ -190,9 +199,13 @@ export class UpstreamFramer {
 
   /** A value (or a scalar's first byte) begins at `pos`. */
   private valueStart(pos: number): void {
-    if (this.pendingIdValue && this.depth === 1) {
+    if (this.depth !== 1) return;
+    if (this.pendingIdValue) {
       this.id!.valueStart = pos;
       this.pendingIdValue = false;
+    } else if (this.pendingEventValue) {
+      this.eventStart = pos;
+      this.pendingEventValue = false;
     }
   }
 
@@ -203,6 +216,7 @@ export class UpstreamFramer {
   private endValueAt(pos: number): void {
     const id = this.id;
     if (id && id.valueStart >= 0 && id.valueEnd < 0) id.valueEnd = pos;
+    if (this.eventStart >= 0 && this.eventEnd < 0) this.eventEnd = pos;
   }
 
   private emit(tail: Buffer): void {
@@ -217,11 +231,12 @@ export class UpstreamFramer {
     }
     if (this.multiline) {
       // Positions were taken on the pretty form; analyse the compact form afresh.
-      const compact = compactJson(bytes);
-      new UpstreamFramer({ message: (m) => this.events.message(m), garbage: () => undefined }, Infinity).feed(compact);
+      const compact = frameOne(compactJson(bytes));
+      if (compact) this.events.message(compact);
       return;
     }
-    this.events.message({ bytes, kind: this.kind, id: this.id });
+    const event = this.kind === 'event' && this.eventStart >= 0 ? bytes.toString('latin1', this.eventStart + 1, this.eventEnd - 1) : undefined;
+    this.events.message({ bytes, kind: this.kind, id: this.id, event });
   }
 }
 
@@ -248,4 +263,11 @@ export function compactJson(bytes: Buffer): Buffer {
     else if (c === 0x2c || c === 0x3a) out[n++] = 0x20;
   }
   return out.subarray(0, n);
+}
+
+/** Frames bytes known to hold exactly one complete message. */
+export function frameOne(bytes: Buffer): UpstreamMessage | undefined {
+  let message: UpstreamMessage | undefined;
+  new UpstreamFramer({ message: (m) => (message = m), garbage: () => undefined }, Infinity).feed(bytes);
+  return message;
 }

@@ -15,6 +15,15 @@ export interface Greeting {
   capabilities: string[];
   /** QEMU's version, for logs. */
   version: string;
+  /** QEMU's VersionInfo as it sent it. */
+  versionValue: JsonValue;
+}
+
+export interface UpstreamConnectionOptions {
+  /** Longest message accepted from QEMU, bytes. */
+  maxMessageSize: number;
+  /** How long QEMU may take to greet and negotiate, ms. */
+  greetingTimeoutMs: number;
 }
 
 export interface UpstreamConnectionEvents {
@@ -39,18 +48,22 @@ export class UpstreamConnection {
   private readonly framer: UpstreamFramer;
   private greeting: Greeting | undefined;
   private readonly negotiationId: string;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly socket: Socket,
     private readonly events: UpstreamConnectionEvents,
     ids: IdSource,
-    maxMessageSize: number,
+    options: UpstreamConnectionOptions,
   ) {
     this.negotiationId = ids.next();
     this.framer = new UpstreamFramer(
       { message: (m) => this.onMessage(m), garbage: (b) => events.anomaly('bytes outside any message', b) },
-      maxMessageSize,
+      options.maxMessageSize,
     );
+    // A QEMU monitor busy with another client accepts the connection and says nothing.
+    this.timer = setTimeout(() => this.close(`no greeting within ${options.greetingTimeoutMs} ms (is another client using the monitor?)`), options.greetingTimeoutMs);
+    this.timer.unref();
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -73,6 +86,7 @@ export class UpstreamConnection {
   close(reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    clearTimeout(this.timer);
     this.socket.destroy();
     this.events.closed(reason);
   }
@@ -107,6 +121,7 @@ export class UpstreamConnection {
           return;
         }
         this.state = 'ready';
+        clearTimeout(this.timer);
         this.events.ready(this.greeting!);
         return;
       }
@@ -136,7 +151,7 @@ export function clientGreeting(bytes: Buffer): Greeting | undefined {
     if (at < 0 || end < 0) return undefined;
     text = `${text.slice(0, at)}"capabilities": ${writeQemu(capabilities)}${text.slice(end + 1)}`;
   }
-  return { bytes: Buffer.from(text + EOL, 'latin1'), capabilities, version: describeVersion(version) };
+  return { bytes: Buffer.from(text + EOL, 'latin1'), capabilities, version: describeVersion(version), versionValue: version };
 }
 
 /** `7.2.22 (Debian 1:7.2+dfsg-7)` from QEMU's VersionInfo. */

@@ -2,7 +2,11 @@ import { createConnection, type Socket } from 'node:net';
 import type { BackoffOptions } from '../config/options.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { Backoff } from './backoff.ts';
+
+/** Sends a command of qmp-mux's own to QEMU; resolves with the reply, or undefined if QEMU is not there. */
+export type AskQemu = (command: string) => Promise<UpstreamMessage | undefined>;
 
 /** Where upstream connections come from. */
 export interface UpstreamSource {
@@ -12,7 +16,8 @@ export interface UpstreamSource {
   ready(): void;
   /** The last connection is gone; produce another. */
   lost(): void;
-  stop(): Promise<void>;
+  /** Stops producing connections (and deals with a QEMU it started, using `ask`). */
+  stop(ask: AskQemu): Promise<void>;
 }
 
 /**

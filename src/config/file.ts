@@ -1,0 +1,222 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.ts';
+import { LOG_LEVELS } from '../log.ts';
+import { parseAddress, type Address } from '../net/address.ts';
+import { POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
+import { boolean, fail, integer, object, oneOf, optional, string, stringList } from './fields.ts';
+import {
+  DEFAULTS,
+  defaultEndpoint,
+  type BackoffOptions,
+  type EndpointOptions,
+  type LimitOptions,
+  type LogOptions,
+  type PolicyOptions,
+  type SocketOptions,
+  type TimeoutOptions,
+  type UpstreamOptions,
+} from './options.ts';
+
+/** A configuration file, read and validated; what it leaves out stays default. */
+export interface ConfigFile {
+  upstream?: UpstreamOptions;
+  /** Endpoints, complete (their limits default to the file's `limits`). */
+  endpoints?: EndpointOptions[];
+  /** Limits for endpoints the file does not describe (those from `--listen`). */
+  limits: LimitOptions;
+  window?: number;
+  maxUpstreamMessage?: number;
+  backoff?: BackoffOptions;
+  timeouts?: TimeoutOptions;
+  log?: Partial<LogOptions>;
+}
+
+const MAX_WINDOW = 8;
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Reads and validates a JSON configuration file. Throws ConfigError naming the bad field. */
+export function loadConfigFile(path: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read: ${(e as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    return readConfig(value);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Validates a parsed configuration. Field paths in errors start at `config`. */
+export function readConfig(value: unknown): ConfigFile {
+  const p = 'config';
+  const top = object(value, p, ['upstream', 'endpoints', 'limits', 'window', 'maxUpstreamMessage', 'backoff', 'timeouts', 'log']);
+  const limits = readLimits(top.limits, `${p}.limits`, DEFAULTS.limits);
+  const out: ConfigFile = { limits };
+  const upstream = optional(top, 'upstream', p, readUpstream);
+  if (upstream) out.upstream = upstream;
+  const endpoints = optional(top, 'endpoints', p, (v, path) => readEndpoints(v, path, limits));
+  if (endpoints) out.endpoints = endpoints;
+  const window = optional(top, 'window', p, (v, path) => integer(v, path, 1, MAX_WINDOW));
+  if (window !== undefined) out.window = window;
+  const maxUpstream = optional(top, 'maxUpstreamMessage', p, (v, path) => integer(v, path, 64 * 1024));
+  if (maxUpstream !== undefined) out.maxUpstreamMessage = maxUpstream;
+  const backoff = optional(top, 'backoff', p, readBackoff);
+  if (backoff) out.backoff = backoff;
+  const timeouts = optional(top, 'timeouts', p, readTimeouts);
+  if (timeouts) out.timeouts = timeouts;
+  const log = optional(top, 'log', p, readLog);
+  if (log) out.log = log;
+  return out;
+}
+
+function address(v: unknown, path: string): Address {
+  try {
+    return parseAddress(string(v, path));
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    return fail(path, (e as Error).message);
+  }
+}
+
+function readUpstream(v: unknown, path: string): UpstreamOptions {
+  const u = object(v, path, ['connect', 'listen', 'spawn', 'takeover', 'onStop', 'powerdownTimeoutMs']);
+  const modes = (['connect', 'listen', 'spawn'] as const).filter((m) => u[m] !== undefined);
+  if (modes.length !== 1) fail(path, `give exactly one of 'connect', 'listen', 'spawn' (got ${modes.length === 0 ? 'none' : modes.join(' and ')})`);
+  const mode = modes[0]!;
+  const misplaced = (key: string, belongs: string): void => {
+    if (u[key] !== undefined && mode !== belongs) fail(`${path}.${key}`, `only applies with '${belongs}'`);
+  };
+  misplaced('takeover', 'connect');
+  misplaced('onStop', 'spawn');
+  misplaced('powerdownTimeoutMs', 'spawn');
+  switch (mode) {
+    case 'connect': {
+      const a = address(u.connect, `${path}.connect`);
+      const takeover = optional(u, 'takeover', path, boolean) ?? false;
+      if (takeover && a.type !== 'unix') fail(`${path}.takeover`, 'needs a unix socket upstream');
+      return { mode, address: a, takeover };
+    }
+    case 'listen':
+      return { mode, address: address(u.listen, `${path}.listen`) };
+    case 'spawn':
+      return {
+        mode,
+        command: stringList(u.spawn, `${path}.spawn`, { nonEmpty: true }),
+        onStop: optional(u, 'onStop', path, (x, q) => oneOf(x, q, ['quit', 'powerdown', 'leave'] as const)) ?? DEFAULTS.spawn.onStop,
+        powerdownTimeoutMs: optional(u, 'powerdownTimeoutMs', path, (x, q) => integer(x, q, 0, DAY_MS)) ?? DEFAULTS.spawn.powerdownTimeoutMs,
+      };
+  }
+}
+
+const LIMIT_KEYS = ['maxMessageSize', 'maxTokens', 'maxNesting', 'maxPendingRequests', 'maxOutputBuffer'] as const;
+
+function readLimits(v: unknown, path: string, base: Readonly<LimitOptions>): LimitOptions {
+  const out = { ...base };
+  if (v === undefined) return out;
+  const l = object(v, path, LIMIT_KEYS);
+  // QEMU's own limits are the ceiling: above them QEMU would refuse what qmp-mux let through.
+  out.maxMessageSize = optional(l, 'maxMessageSize', path, (x, q) => integer(x, q, 1024, DEFAULTS.limits.maxMessageSize)) ?? out.maxMessageSize;
+  out.maxTokens = optional(l, 'maxTokens', path, (x, q) => integer(x, q, 16, DEFAULTS.limits.maxTokens)) ?? out.maxTokens;
+  out.maxNesting = optional(l, 'maxNesting', path, (x, q) => integer(x, q, 2, DEFAULTS.limits.maxNesting)) ?? out.maxNesting;
+  out.maxPendingRequests = optional(l, 'maxPendingRequests', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxPendingRequests;
+  out.maxOutputBuffer = optional(l, 'maxOutputBuffer', path, (x, q) => integer(x, q, 64 * 1024)) ?? out.maxOutputBuffer;
+  return out;
+}
+
+function readEndpoints(v: unknown, path: string, limits: LimitOptions): EndpointOptions[] {
+  if (!Array.isArray(v)) fail(path, 'expected an array of endpoints');
+  if (v.length === 0) fail(path, 'must list at least one endpoint');
+  const endpoints = v.map((item, i) => readEndpoint(item, `${path}[${i}]`, limits));
+  const names = new Set<string>();
+  const addresses = new Set<string>();
+  endpoints.forEach((e, i) => {
+    if (names.has(e.name)) fail(`${path}[${i}].name`, `'${e.name}' is used by another endpoint`);
+    names.add(e.name);
+    const key = e.address.type === 'unix' ? `unix:${e.address.path}` : `tcp:${e.address.host}:${e.address.port}`;
+    if (addresses.has(key) && !(e.address.type === 'tcp' && e.address.port === 0)) fail(`${path}[${i}].listen`, `${key} is used by another endpoint`);
+    addresses.add(key);
+  });
+  return endpoints;
+}
+
+function readEndpoint(v: unknown, path: string, limits: LimitOptions): EndpointOptions {
+  const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs']);
+  const name = string(e.name, `${path}.name`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
+  const out = defaultEndpoint(name, address(e.listen, `${path}.listen`));
+  out.limits = readLimits(e.limits, `${path}.limits`, limits);
+  const socket = optional(e, 'socket', path, readSocket);
+  if (socket) {
+    if (out.address.type !== 'unix') fail(`${path}.socket`, 'only applies to unix endpoints');
+    out.socket = socket;
+  }
+  out.allowRemote = optional(e, 'allowRemote', path, boolean) ?? out.allowRemote;
+  if (out.allowRemote && out.address.type !== 'tcp') fail(`${path}.allowRemote`, 'only applies to tcp endpoints');
+  out.policy = optional(e, 'policy', path, readPolicy) ?? out.policy;
+  out.events = optional(e, 'events', path, stringList) ?? out.events;
+  out.maxClients = optional(e, 'maxClients', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxClients;
+  out.negotiationTimeoutMs = optional(e, 'negotiationTimeoutMs', path, (x, q) => integer(x, q, 0, DAY_MS)) ?? out.negotiationTimeoutMs;
+  return out;
+}
+
+function readSocket(v: unknown, path: string): SocketOptions {
+  const s = object(v, path, ['mode', 'owner', 'group']);
+  const mode = optional(s, 'mode', path, (x, q) => {
+    if (typeof x !== 'string' || !/^0?[0-7]{3}$/.test(x)) fail(q, `expected an octal mode string such as "0660", got ${JSON.stringify(x)}`);
+    return parseInt(x, 8);
+  });
+  const id = (x: unknown, q: string): string | number => (typeof x === 'number' ? integer(x, q, 0, 2 ** 32 - 2) : string(x, q));
+  return { mode: mode ?? DEFAULTS.endpoint.socketMode, owner: optional(s, 'owner', path, id), group: optional(s, 'group', path, id) };
+}
+
+function readPolicy(v: unknown, path: string): PolicyOptions {
+  if (typeof v === 'string') {
+    const preset = POLICY_PRESETS[oneOf(v, path, PRESET_NAMES)];
+    return { allow: [...preset.allow], deny: [...preset.deny] };
+  }
+  const p = object(v, path, ['preset', 'allow', 'deny']);
+  const preset = optional(p, 'preset', path, (x, q) => POLICY_PRESETS[oneOf(x, q, PRESET_NAMES)]);
+  const allow = optional(p, 'allow', path, stringList);
+  const deny = optional(p, 'deny', path, stringList) ?? [];
+  if (!preset && !allow) fail(path, "give 'preset', 'allow', or both");
+  for (const [i, pattern] of [...(allow ?? []), ...deny].entries()) {
+    if (!/^[A-Za-z0-9_.*-]+$/.test(pattern)) fail(`${path}`, `pattern ${i + 1} '${pattern}': command names are letters, digits, . _ - (and * in patterns)`);
+  }
+  return { allow: [...(preset?.allow ?? []), ...(allow ?? [])], deny: [...(preset?.deny ?? []), ...deny] };
+}
+
+function readBackoff(v: unknown, path: string): BackoffOptions {
+  const b = object(v, path, ['initialMs', 'maxMs']);
+  const initialMs = optional(b, 'initialMs', path, (x, q) => integer(x, q, 1, DAY_MS)) ?? DEFAULTS.backoff.initialMs;
+  const maxMs = optional(b, 'maxMs', path, (x, q) => integer(x, q, 1, DAY_MS)) ?? Math.max(DEFAULTS.backoff.maxMs, initialMs);
+  if (maxMs < initialMs) fail(`${path}.maxMs`, `must not be less than initialMs (${initialMs})`);
+  return { initialMs, maxMs };
+}
+
+function readTimeouts(v: unknown, path: string): TimeoutOptions {
+  const t = object(v, path, ['clientGreetingMs', 'upstreamGreetingMs', 'shutdownMs']);
+  const ms = (key: keyof TimeoutOptions, min: number): number => optional(t, key, path, (x, q) => integer(x, q, min, DAY_MS)) ?? DEFAULTS.timeouts[key];
+  return { clientGreetingMs: ms('clientGreetingMs', 0), upstreamGreetingMs: ms('upstreamGreetingMs', 1), shutdownMs: ms('shutdownMs', 0) };
+}
+
+function readLog(v: unknown, path: string): Partial<LogOptions> {
+  const l = object(v, path, ['level', 'format', 'trace']);
+  const out: Partial<LogOptions> = {};
+  const level = optional(l, 'level', path, (x, q) => oneOf(x, q, LOG_LEVELS));
+  if (level) out.level = level;
+  const format = optional(l, 'format', path, (x, q) => oneOf(x, q, ['text', 'json'] as const));
+  if (format) out.format = format;
+  const trace = optional(l, 'trace', path, boolean);
+  if (trace !== undefined) out.trace = trace;
+  return out;
+}

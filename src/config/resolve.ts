@@ -1,0 +1,51 @@
+import type { CommandLine } from '../cli/args.ts';
+import { UsageError } from '../errors.ts';
+import type { ConfigFile } from './file.ts';
+import { DEFAULT_LISTEN, DEFAULTS, EMBEDDED_QEMU, defaultEndpoint, type Options, type UpstreamOptions } from './options.ts';
+
+/** The options to run with: defaults, then the configuration file, then the command line. */
+export function resolveOptions(cli: CommandLine, file: ConfigFile | undefined): Options {
+  const limits = file?.limits ?? { ...DEFAULTS.limits };
+  let endpoints = file?.endpoints;
+  if (cli.listen.length > 0 || !endpoints) {
+    const listen = cli.listen.length > 0 ? cli.listen : [DEFAULT_LISTEN];
+    endpoints = listen.map((address, i) => {
+      const e = defaultEndpoint(listen.length > 1 ? `listen${i}` : 'default', address);
+      e.limits = { ...limits };
+      return e;
+    });
+  }
+  const upstream = resolveUpstream(cli, file?.upstream);
+  if (cli.takeover && !(upstream.mode === 'connect' && upstream.address.type === 'unix')) {
+    throw new UsageError('--takeover needs a unix socket upstream to connect to (--upstream unix:PATH)');
+  }
+  return {
+    upstream,
+    endpoints,
+    window: file?.window ?? DEFAULTS.window,
+    maxUpstreamMessage: file?.maxUpstreamMessage ?? DEFAULTS.maxUpstreamMessage,
+    backoff: file?.backoff ?? { ...DEFAULTS.backoff },
+    timeouts: file?.timeouts ?? { ...DEFAULTS.timeouts },
+    log: {
+      level: cli.logLevel ?? file?.log?.level ?? DEFAULTS.log.level,
+      format: cli.logFormat ?? file?.log?.format ?? DEFAULTS.log.format,
+      trace: cli.trace || (file?.log?.trace ?? DEFAULTS.log.trace),
+    },
+  };
+}
+
+function resolveUpstream(cli: CommandLine, fromFile: UpstreamOptions | undefined): UpstreamOptions {
+  const fileSpawn = fromFile?.mode === 'spawn' ? fromFile : undefined;
+  const spawn = (command: readonly string[]): UpstreamOptions => ({
+    mode: 'spawn',
+    command: [...command],
+    onStop: cli.onStop ?? fileSpawn?.onStop ?? DEFAULTS.spawn.onStop,
+    powerdownTimeoutMs: cli.powerdownTimeoutMs ?? fileSpawn?.powerdownTimeoutMs ?? DEFAULTS.spawn.powerdownTimeoutMs,
+  });
+  if (cli.upstream?.mode === 'listen') return { mode: 'listen', address: cli.upstream.address };
+  if (cli.upstream) return { mode: 'connect', address: cli.upstream.address, takeover: cli.takeover };
+  if (cli.qemu) return spawn(cli.qemu);
+  if (fromFile?.mode === 'connect') return { ...fromFile, takeover: fromFile.takeover || cli.takeover };
+  if (fromFile?.mode === 'listen') return fromFile;
+  return spawn(fileSpawn?.command ?? EMBEDDED_QEMU);
+}

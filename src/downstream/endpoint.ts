@@ -1,0 +1,63 @@
+import { unlink } from 'node:fs/promises';
+import type { Server, Socket } from 'node:net';
+import type { EndpointOptions } from '../config/options.ts';
+import { ListenError } from '../errors.ts';
+import { formatAddress, type Address } from '../net/address.ts';
+import { globMatcher } from '../policy/glob.ts';
+import { Policy } from '../policy/policy.ts';
+import type { Client } from './client.ts';
+import { boundAddress, isLoopback, listen } from './listener.ts';
+
+/** A place clients connect to, with its own policy, event filter and limits. */
+export class Endpoint {
+  readonly policy: Policy;
+  readonly clients = new Set<Client>();
+  /** Clients on this endpoint that have negotiated and so receive events. */
+  readonly listening = new Set<Client>();
+  private readonly eventFilter: (name: string) => boolean;
+  private readonly eventCache = new Map<string, boolean>();
+  private server: Server | undefined;
+  private bound: Address | undefined;
+
+  constructor(readonly options: EndpointOptions) {
+    this.policy = new Policy(options.policy);
+    this.eventFilter = globMatcher(options.events);
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  /** Where it listens (the real port once bound). */
+  get address(): Address {
+    return this.bound ?? this.options.address;
+  }
+
+  async listen(onConnection: (socket: Socket) => void): Promise<void> {
+    const a = this.options.address;
+    if (a.type === 'tcp' && !isLoopback(a.host) && !this.options.allowRemote) {
+      throw new ListenError(`endpoint '${this.name}': ${formatAddress(a)} is not a loopback address; QMP has no authentication, so set allowRemote to expose it`);
+    }
+    this.server = await listen(a, onConnection, this.options.socket);
+    this.bound = boundAddress(this.server, a);
+  }
+
+  /** Stops accepting; removes the unix socket file. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.close();
+    if (this.options.address.type === 'unix') await unlink(this.options.address.path).catch(() => undefined);
+  }
+
+  /** Whether this endpoint's clients receive event `name`. */
+  wantsEvent(name: string): boolean {
+    let verdict = this.eventCache.get(name);
+    if (verdict === undefined) {
+      verdict = this.eventFilter(name);
+      if (this.eventCache.size < 1024) this.eventCache.set(name, verdict);
+    }
+    return verdict;
+  }
+}

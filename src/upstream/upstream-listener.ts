@@ -1,0 +1,58 @@
+import type { Server, Socket } from 'node:net';
+import { unlink } from 'node:fs/promises';
+import { listen } from '../downstream/listener.ts';
+import type { Logger } from '../log.ts';
+import { formatAddress, type Address } from '../net/address.ts';
+import type { UpstreamSource } from './dialer.ts';
+
+/**
+ * Listen mode: qmp-mux listens and QEMU connects
+ * (`-chardev socket,id=mon0,path=PATH,reconnect=1 -mon chardev=mon0,mode=control`),
+ * so either side can restart first. One QEMU at a time; another trying to
+ * attach meanwhile is turned away.
+ */
+export class UpstreamListener implements UpstreamSource {
+  private server: Server | undefined;
+  private attached: Socket | undefined;
+  private onSocket: ((socket: Socket) => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly address: Address,
+    private readonly log: Logger,
+  ) {}
+
+  /** Listens; resolves once listening (errors are start-up errors). */
+  async open(): Promise<void> {
+    this.server = await listen(this.address, (socket) => this.accept(socket));
+    this.log.info('waiting for QEMU to connect', { upstream: `listen:${formatAddress(this.address)}` });
+  }
+
+  start(onSocket: (socket: Socket) => void): void {
+    this.onSocket = onSocket;
+  }
+
+  ready(): void {}
+
+  lost(): void {
+    this.attached = undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.server?.close();
+    this.attached?.destroy();
+    if (this.address.type === 'unix') await unlink(this.address.path).catch(() => undefined);
+  }
+
+  private accept(socket: Socket): void {
+    if (this.stopped || this.attached || !this.onSocket) {
+      this.log.warn('refused a QEMU connection: one is already attached', { upstream: `listen:${formatAddress(this.address)}` });
+      socket.destroy();
+      return;
+    }
+    this.attached = socket;
+    socket.resume();
+    this.onSocket(socket);
+  }
+}
