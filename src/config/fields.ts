@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.ts';
  * that names the field and says what is wrong.
  */
 
-/** Keys allowed anywhere for documentation; their values are ignored. */
+/** Keys starting with this are allowed anywhere, for documentation; their values are ignored. */
 const COMMENT = '$comment';
 
 export function fail(path: string, reason: string): never {
@@ -24,7 +24,7 @@ export function object(v: unknown, path: string, known: readonly string[]): Reco
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, `expected an object, got ${describe(v)}`);
   const record = v as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (key === COMMENT || known.includes(key)) continue;
+    if (key.startsWith(COMMENT) || known.includes(key)) continue;
     const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
     fail(`${path}.${key}`, `unknown key${near ? ` (did you mean '${near}'?)` : `; known keys: ${known.join(', ')}`}`);
   }

@@ -1,0 +1,237 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { UpstreamListener } from '../../src/upstream/upstream-listener.ts';
+import { MainLoopBlocker } from '../fixtures/blocker.ts';
+import { alive, runCli } from '../fixtures/cli.ts';
+import { startMux } from '../fixtures/mux.ts';
+import { needQemu, startQemu } from '../fixtures/qemu.ts';
+import { TestClient } from '../fixtures/qmp-client.ts';
+import { socketDir } from '../fixtures/tmp.ts';
+
+/** qmp-mux over QEMU's whole life: QEMU late, QEMU gone and back, QEMU frozen, stopping cleanly. */
+
+/** Log lines whose message (after the level) starts with `msg`. */
+const count = (logs: string[], msg: string): number => logs.filter((l) => new RegExp(`^\\S+ [A-Z]+ +${msg}`).test(l)).length;
+
+t.test('QEMU started after qmp-mux: clients wait for the greeting; one log line, not one per retry', async (t) => {
+  if (!needQemu(t)) return;
+  const dir = socketDir(t);
+  const path = join(dir, 'late.sock');
+  const mux = await startMux(t, path, { backoff: { initialMs: 5, maxMs: 20 } });
+  const early = await TestClient.connect(mux.path);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(early.lines.length, 0, 'no greeting without QEMU');
+  await startQemu(t, { dir, names: ['late.sock'] });
+  t.match(await early.next(), /^\{"QMP": /, 'greeted once QEMU is there');
+  early.send('{"execute":"qmp_capabilities"}{"execute":"query-status","id":1}');
+  t.equal(await early.next(), '{"return": {}}');
+  t.match(await early.next(), /"running": true/);
+  t.equal(count(mux.logs, 'QEMU unreachable, retrying'), 1, 'many retries, one line');
+  t.equal(count(mux.logs, 'QEMU connected'), 1);
+});
+
+t.test('QEMU killed mid-command and restarted on the same socket', async (t) => {
+  if (!needQemu(t)) return;
+  const dir = socketDir(t);
+  const first = await startQemu(t, { dir, names: ['vm.sock'] });
+  const mux = await startMux(t, join(dir, 'vm.sock'), { backoff: { initialMs: 5, maxMs: 50 } });
+  const blocker = new MainLoopBlocker(dir);
+  t.teardown(() => blocker.close());
+  const a = await TestClient.connect(mux.path);
+  await a.negotiate();
+  a.send('{"execute":"stop","id":"s"}');
+  await a.waitLines(4);
+  a.send(blocker.command('stuck'));
+  await new Promise((r) => setTimeout(r, 100));
+  first.process.kill('SIGKILL');
+  await first.exited;
+  const rest = await a.rest();
+  t.match(rest, [/"event": "STOP"/, '{"return": {}, "id": "s"}'], 'what QEMU sent before dying');
+  t.equal(rest.length, 2, 'then EOF: no reply to the stuck command');
+  const waiting = await TestClient.connect(mux.path);
+  await startQemu(t, { dir, names: ['vm.sock'] });
+  const greeting = await waiting.next();
+  t.match(greeting, /^\{"QMP": \{"version": /, 'the new QEMU greets');
+  waiting.send('{"execute":"qmp_capabilities"}{"execute":"query-status","id":2}');
+  await waiting.next();
+  t.match(await waiting.next(), /"status": "running"/, 'a fresh QEMU: nothing was replayed (the old one was stopped)');
+  t.equal(count(mux.logs, 'QEMU disconnected'), 1, `one disconnect logged:\n${mux.logs.join('\n')}`);
+});
+
+t.test('listen mode: QEMU connects with reconnect=1; either side can restart first', async (t) => {
+  if (!needQemu(t)) return;
+  const dir = socketDir(t);
+  const path = join(dir, 'upstream.sock');
+  const startListening = async () =>
+    startMux(t, path, {
+      source: (log) => {
+        const listener = new UpstreamListener({ type: 'unix', path }, log);
+        void listener.open();
+        return listener;
+      },
+    });
+  let mux = await startListening();
+  await new Promise((r) => setTimeout(r, 50));
+  const qemu = await startQemu(t, { dir, monitors: 0, args: ['-chardev', `socket,id=mon0,path=${path},reconnect=1`, '-mon', 'chardev=mon0,mode=control'] });
+  const c = await TestClient.connect(mux.path);
+  await c.negotiate();
+  t.match(await c.execute('query-status'), /"running": true/);
+
+  const intruder = await TestClient.connect(path);
+  await intruder.rest();
+  t.equal(intruder.lines.length, 0, 'a second QEMU is turned away');
+  t.equal(count(mux.logs, 'refused a QEMU connection: one is already attached'), 1, 'with a log line');
+
+  await mux.stop();
+  t.same(await c.rest(), [], 'clients see EOF when qmp-mux stops');
+  mux = await startListening();
+  const again = await TestClient.connect(mux.path);
+  t.match(await again.next(5000), /^\{"QMP": /, 'QEMU reconnected by itself');
+  again.send('{"execute":"qmp_capabilities"}{"execute":"query-status"}');
+  await again.next();
+  t.match(await again.next(), /"running": true/);
+  t.ok(alive(qemu.process.pid!));
+});
+
+t.test('a frozen QEMU (SIGSTOP) hangs nothing but its own commands', async (t) => {
+  if (!needQemu(t)) return;
+  const qemu = await startQemu(t);
+  const mux = await startMux(t, qemu.monitors[0]!);
+  const a = await TestClient.connect(mux.path);
+  await a.negotiate();
+  t.teardown(() => void qemu.process.kill('SIGCONT'));
+  qemu.process.kill('SIGSTOP');
+  a.send('{"execute":"query-status","id":"frozen"}');
+  const b = await TestClient.connect(mux.path);
+  t.match(await b.next(), /^\{"QMP": /, 'new clients still get QEMU\'s greeting');
+  b.send('{"execute":"qmp_capabilities"}');
+  t.equal(await b.next(), '{"return": {}}', 'negotiation is answered');
+  b.send('{"execute":"__org.qmp-mux_query-proxy","id":"p"}');
+  t.match(await b.next(), /"id": "p"/, 'qmp-mux answers its own commands');
+  b.send('{"execute":"query-name","id":"waits"}');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(a.lines.length, 2, 'commands wait while QEMU is frozen');
+  qemu.process.kill('SIGCONT');
+  t.match(await a.next(), /"id": "frozen"/, 'and complete when it resumes');
+  t.equal(await b.nextReply(), '{"return": {}, "id": "waits"}');
+});
+
+t.test('a QEMU monitor held by another client: qmp-mux waits for it, retrying quietly', async (t) => {
+  if (!needQemu(t)) return;
+  const qemu = await startQemu(t);
+  const holder = await TestClient.connect(qemu.monitors[0]!);
+  await holder.next();
+  const mux = await startMux(t, qemu.monitors[0]!, { timeouts: { upstreamGreetingMs: 200 }, backoff: { initialMs: 20, maxMs: 50 } });
+  const c = await TestClient.connect(mux.path);
+  await new Promise((r) => setTimeout(r, 700));
+  t.equal(c.lines.length, 0, 'no greeting while QEMU serves someone else');
+  t.equal(count(mux.logs, 'QEMU connection failed before negotiation'), 1, 'one warning for many attempts');
+  holder.close();
+  t.match(await c.next(5000), /^\{"QMP": /, 'greeted once the monitor is free');
+});
+
+t.test('a client waiting for QEMU too long is closed, with a log line', async (t) => {
+  const dir = socketDir(t);
+  const mux = await startMux(t, join(dir, 'nothing.sock'), { timeouts: { clientGreetingMs: 150 } });
+  const c = await TestClient.connect(mux.path);
+  t.same(await c.rest(2000), [], 'closed without a greeting');
+  await new Promise((r) => setTimeout(r, 20));
+  t.ok(mux.logs.some((l) => l.includes('client disconnected') && l.includes('no QEMU to greet it in time')));
+});
+
+t.test('SIGTERM: replies already owed still reach their clients, then a clean exit', async (t) => {
+  if (!needQemu(t)) return;
+  const dir = socketDir(t);
+  const qemu = await startQemu(t, { dir });
+  const blocker = new MainLoopBlocker(dir);
+  t.teardown(() => blocker.close());
+  const config = join(dir, 'mux.json');
+  const sock = join(dir, 'm.sock');
+  writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'main', listen: `unix:${sock}` }], timeouts: { shutdownMs: 5000 } }));
+  const run = runCli(t, ['--config', config]);
+  await run.waitFor(/clients connect at/);
+  const c = await TestClient.connect(sock);
+  await c.negotiate();
+  c.send(blocker.command('owed'));
+  await new Promise((r) => setTimeout(r, 100));
+  run.child.kill('SIGTERM');
+  await run.waitFor(/stopping/);
+  await new Promise((r) => setTimeout(r, 200));
+  blocker.release();
+  t.same(await c.rest(), ['{"return": {}, "id": "owed"}'], 'the reply, then EOF');
+  t.same(await run.exited, { code: 0, signal: null });
+  t.ok(alive(qemu.process.pid!), 'a QEMU qmp-mux did not start is left alone');
+});
+
+t.test('SIGTERM with a reply that never comes: exit after the shutdown timeout', async (t) => {
+  if (!needQemu(t)) return;
+  const dir = socketDir(t);
+  const qemu = await startQemu(t, { dir });
+  const blocker = new MainLoopBlocker(dir);
+  t.teardown(() => {
+    blocker.release();
+    blocker.close();
+  });
+  const config = join(dir, 'mux.json');
+  const sock = join(dir, 'm.sock');
+  writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'main', listen: `unix:${sock}` }], timeouts: { shutdownMs: 300 } }));
+  const run = runCli(t, ['--config', config]);
+  await run.waitFor(/clients connect at/);
+  const c = await TestClient.connect(sock);
+  await c.negotiate();
+  c.send(blocker.command('never'));
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  run.child.kill('SIGTERM');
+  t.same(await run.exited, { code: 0, signal: null });
+  t.ok(Date.now() - started < 3000, 'bounded by the timeout');
+  t.same(await c.rest(), [], 'EOF');
+});
+
+t.test('spawn mode stop policies', async (t) => {
+  if (!needQemu(t)) return;
+  const qemuArgs = ['--', 'qemu-system-x86_64', '-machine', 'none', '-nodefaults', '-display', 'none'];
+  for (const [policy, extra, expectAlive] of [
+    ['quit', [], false],
+    ['powerdown', ['--powerdown-timeout', '300'], false],
+    ['leave', [], true],
+  ] as const) {
+    const dir = socketDir(t);
+    const run = runCli(t, ['--listen', `unix:${join(dir, 'm.sock')}`, '--on-stop', policy, ...extra, ...qemuArgs]);
+    await run.waitFor(/QEMU connected/);
+    const pid = Number((await run.waitFor(/QEMU started pid=(\d+)/))[1]);
+    t.teardown(() => {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    });
+    run.child.kill('SIGINT');
+    t.same(await run.exited, { code: 0, signal: null }, `${policy}: exit 0`);
+    for (let i = 0; i < 100 && alive(pid) !== expectAlive; i++) await new Promise((r) => setTimeout(r, 20));
+    t.equal(alive(pid), expectAlive, `${policy}: QEMU ${expectAlive ? 'left running' : 'stopped'}`);
+    if (policy === 'powerdown') t.match(run.stderr(), /asking the guest to power down[\s\S]*asking QEMU to quit/, 'powerdown first, quit after the timeout');
+    if (policy === 'quit') t.match(run.stderr(), /asking QEMU to quit/);
+    if (policy === 'quit') t.notMatch(run.stderr(), /did not quit; terminating/, 'QEMU quit when asked');
+  }
+});
+
+t.test('logs: JSON lines with --log-format json; --trace logs messages with client and direction', async (t) => {
+  if (!needQemu(t)) return;
+  const qemu = await startQemu(t);
+  const dir = socketDir(t);
+  const sock = join(dir, 'm.sock');
+  const run = runCli(t, ['--upstream', `unix:${qemu.monitors[0]}`, '--listen', `unix:${sock}`, '--log-format', 'json', '--trace']);
+  await run.waitFor(/QEMU connected/);
+  const c = await TestClient.connect(sock);
+  await c.negotiate();
+  await c.execute('query-name', undefined, 'traced');
+  c.close();
+  await run.waitFor(/client disconnected/);
+  run.child.kill('SIGTERM');
+  await run.exited;
+  const lines = run.stderr().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.ok(lines.every((l) => typeof l.time === 'string' && typeof l.level === 'string' && typeof l.msg === 'string'), 'every line is a JSON object with time, level, msg');
+  t.ok(lines.some((l) => l.msg === 'client connected' && l.endpoint === 'default' && typeof l.client === 'string'), 'connects name the endpoint and client');
+  const traced = lines.filter((l) => l.msg === 'trace' && (String(l.data).includes('"traced"') || String(l.data).includes('"query-name"')));
+  t.same(traced.map((l) => l.dir), ['from-client', 'to-qemu', 'to-client'], 'the command from the client, to QEMU, and the reply to the client');
+  t.ok(lines.some((l) => l.msg === 'trace' && l.dir === 'from-qemu' && l.peer === 'qemu'), 'and what QEMU sent');
+});
