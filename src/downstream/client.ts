@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
+import { TickWriter } from '../net/tick-writer.ts';
 import { errorResponse } from '../qmp/messages.ts';
 import { Session, type Command, type SessionHost } from '../qmp/session.ts';
 import type { Greeting } from '../upstream/connection.ts';
@@ -42,7 +43,7 @@ export class Client implements SessionHost {
   reason: DisconnectReason = 'closed';
   /** Extra words for the log line (an amount, an error). */
   detail: string | undefined;
-  private corked = false;
+  private readonly out: TickWriter;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -57,6 +58,7 @@ export class Client implements SessionHost {
   ) {
     socket.setNoDelay?.(true);
     socket.pause();
+    this.out = new TickWriter(socket);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err) => {
@@ -128,15 +130,7 @@ export class Client implements SessionHost {
 
   write(data: string | Buffer): void {
     if (this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(data);
+    this.out.write(data);
     if (this.log.tracing) this.log.trace('to-client', this.peer, data);
     const buffered = this.socket.writableLength;
     if (buffered > this.endpoint.options.limits.maxOutputBuffer) this.destroy('slow-reader', `${buffered} bytes buffered`);

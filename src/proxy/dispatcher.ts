@@ -2,7 +2,7 @@ import { quoteString, writeUpstream } from '../json/writer.ts';
 import { frameOne, type UpstreamMessage } from '../qmp/upstream-framer.ts';
 import type { Command, Session } from '../qmp/session.ts';
 import { FairQueue } from './fair-queue.ts';
-import type { IdSource } from './ids.ts';
+import { IdPool } from './ids.ts';
 import { idValueText, restoreId } from './reply.ts';
 
 interface InFlight {
@@ -40,17 +40,18 @@ export class Dispatcher {
   private sent = 0;
   private dropped = 0;
   private send: ((text: string) => void) | undefined;
+  private ids = new IdPool();
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly ids: IdSource,
     /** In-band commands QEMU holds at most; 7 keeps QEMU's 8-deep queue from ever suspending its monitor. */
     private readonly window: number,
   ) {}
 
-  /** Starts sending through `send` (a negotiated upstream). */
+  /** Starts sending through `send` (a newly negotiated upstream connection). */
   attach(send: (text: string) => void): void {
     this.send = send;
+    this.ids = new IdPool();
     this.pump();
   }
 
@@ -80,7 +81,7 @@ export class Dispatcher {
     return new Promise((resolve) => {
       const send = this.send;
       if (!send) return resolve(undefined);
-      const id = this.ids.next();
+      const id = this.ids.take();
       this.inFlight.set(id, { inBand: false, deliver: (m) => resolve(m), abandon: () => resolve(undefined) });
       send(`{"execute":${quoteString(name)},"id":${id}}`);
     });
@@ -96,6 +97,7 @@ export class Dispatcher {
       return false;
     }
     this.inFlight.delete(key);
+    this.ids.release(key);
     if (entry.inBand) this.inBand--;
     entry.deliver(message, id);
     this.pump();
@@ -127,7 +129,7 @@ export class Dispatcher {
   }
 
   private dispatch(command: Command, inBand: boolean, deliver: (data: Buffer) => void): void {
-    const id = this.ids.next();
+    const id = this.ids.take();
     const transform = command.transform;
     this.inFlight.set(id, {
       inBand,
@@ -150,9 +152,13 @@ export class Dispatcher {
   }
 }
 
-/** The command as qmp-mux sends it: its own serialization of what it validated. */
+/**
+ * The command as qmp-mux sends it: its own serialization of what it
+ * validated, as short as possible (QEMU pays for every byte); empty
+ * `arguments` are left out, which QEMU treats the same.
+ */
 function serialize(command: Command, id: string): string {
   const verb = command.oob ? 'exec-oob' : 'execute';
-  const args = command.args === undefined ? '' : `,"arguments":${writeUpstream(command.args)}`;
+  const args = command.args === undefined || command.args.size === 0 ? '' : `,"arguments":${writeUpstream(command.args)}`;
   return `{"${verb}":${quoteString(command.name)}${args},"id":${id}}`;
 }

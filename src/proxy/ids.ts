@@ -1,20 +1,26 @@
-import { randomBytes } from 'node:crypto';
-
 /**
- * Ids qmp-mux puts on the commands it sends, as JSON text. QEMU answers a
- * command that was still running when its connection dropped to whoever
- * connects next, so ids carry a per-process tag: a reply meant for an
- * earlier qmp-mux (or an earlier connection) can never match a new command.
+ * Ids qmp-mux puts on the commands it sends: small integers, reused once
+ * their reply has come. QEMU reads its monitor one byte per system call, so
+ * every byte of a command costs it time; an id of one or two digits is the
+ * cheapest that still routes every reply.
+ *
+ * Ids need only be unique among the commands in flight on one connection.
+ * A reply QEMU still owes an earlier connection (or an earlier qmp-mux)
+ * cannot be mistaken for one of ours: QEMU sends it before it answers the
+ * `qmp_capabilities` that opens every connection, and the connection drops
+ * whatever arrives before that answer.
  */
-export class IdSource {
-  private counter = 0;
-  private readonly prefix: string;
+export class IdPool {
+  private readonly free: number[] = [];
+  private next = 0;
 
-  constructor(tag: string = randomBytes(4).readUInt32BE(0).toString(36)) {
-    this.prefix = `"qmp-mux:${tag}:`;
+  /** An id not in use, as JSON text. */
+  take(): string {
+    return String(this.free.pop() ?? this.next++);
   }
 
-  next(): string {
-    return `${this.prefix}${(this.counter++).toString(36)}"`;
+  /** The reply to `id` has come; it may be used again. */
+  release(id: string): void {
+    this.free.push(Number(id));
   }
 }

@@ -14,7 +14,6 @@ import type { UpstreamSource } from '../upstream/dialer.ts';
 import { VERSION } from '../version.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { filterCommandList, runExtension, type ClientInfo, type ProxyInfo, type ProxyView } from './extensions.ts';
-import { IdSource } from './ids.ts';
 import { withEol } from './reply.ts';
 
 export type UpstreamState = 'connecting' | 'negotiating' | 'ready' | 'stopped';
@@ -25,7 +24,6 @@ export type UpstreamState = 'connecting' | 'negotiating' | 'ready' | 'stopped';
  * to whoever asked; each endpoint's policy decides what reaches QEMU.
  */
 export class Proxy implements ClientOwner, ProxyView {
-  private readonly ids = new IdSource();
   private readonly dispatcher: Dispatcher;
   private readonly endpoints: Endpoint[];
   private readonly clients = new Set<Client>();
@@ -43,7 +41,7 @@ export class Proxy implements ClientOwner, ProxyView {
     private readonly source: UpstreamSource,
     private readonly log: Logger,
   ) {
-    this.dispatcher = new Dispatcher(this.ids, options.window);
+    this.dispatcher = new Dispatcher(options.window);
     this.endpoints = options.endpoints.map((e) => new Endpoint(e));
   }
 
@@ -182,7 +180,6 @@ export class Proxy implements ClientOwner, ProxyView {
         anomaly: (what, bytes) => this.log.debug(`QEMU sent ${what}`, { bytes: bytes.toString('utf8').slice(0, 200) }),
         closed: (reason) => this.onUpstreamClosed(connection, reason),
       },
-      this.ids,
       { maxMessageSize: this.options.maxUpstreamMessage, greetingTimeoutMs: this.options.timeouts.upstreamGreetingMs },
     );
     this.upstream = connection;

@@ -91,6 +91,10 @@ export class UpstreamFramer {
         }
         continue;
       }
+      if (this.depth >= 2 && !this.inString) {
+        i = this.skipNested(chunk, i);
+        continue;
+      }
       const pos = this.partsLength + (i - start);
       if (this.inString) {
         if (this.escaped) {
@@ -159,6 +163,44 @@ export class UpstreamFramer {
         throw new UpstreamFramingError(`QEMU sent a message longer than ${this.maxMessageSize} bytes`);
       }
     }
+  }
+
+  /**
+   * Inside a nested value only brackets, strings and line feeds matter: a
+   * tight loop over them (a 200 KB query-qmp-schema reply is mostly this).
+   * Returns the index of the last byte consumed.
+   */
+  private skipNested(chunk: Buffer, from: number): number {
+    let depth = this.depth;
+    const len = chunk.length;
+    let i = from;
+    for (; i < len; i++) {
+      const c = chunk[i]!;
+      if (c === QUOTE) {
+        let j = i + 1;
+        while (j < len) {
+          const s = chunk[j]!;
+          if (s === QUOTE) break;
+          j += s === BACKSLASH ? 2 : 1;
+        }
+        if (j >= len) {
+          // The string goes on in the next chunk, perhaps right after a backslash.
+          this.inString = true;
+          this.escaped = j > len;
+          this.depth = depth;
+          return len - 1;
+        }
+        i = j;
+      } else if (c === 0x7b || c === 0x5b) {
+        depth++;
+      } else if (c === 0x7d || c === 0x5d) {
+        if (--depth === 1) break;
+      } else if (c === LF) {
+        this.multiline = true;
+      }
+    }
+    this.depth = depth;
+    return Math.min(i, len - 1);
   }
 
   /** Forgets any partial message (the connection it came from is gone). */

@@ -5,8 +5,8 @@ import { writeQemu } from '../json/writer.ts';
 import { EOL } from '../qmp/messages.ts';
 import { KNOWN_CAPABILITIES } from '../qmp/request.ts';
 import { UpstreamFramingError } from '../errors.ts';
+import { TickWriter } from '../net/tick-writer.ts';
 import { UpstreamFramer, type UpstreamMessage } from '../qmp/upstream-framer.ts';
-import type { IdSource } from '../proxy/ids.ts';
 
 export interface Greeting {
   /** The greeting clients get, with its line terminator: QEMU's, capabilities limited to what qmp-mux supports. */
@@ -40,6 +40,13 @@ export interface UpstreamConnectionEvents {
 export type UpstreamState = 'greeting' | 'negotiating' | 'ready' | 'closed';
 
 /**
+ * The id of qmp-mux's own `qmp_capabilities`. Its reply is a barrier: a
+ * reply QEMU still owed an earlier connection comes before it (QEMU runs
+ * in-band commands one at a time, in order) and is dropped.
+ */
+const NEGOTIATION_ID = '"qmp-mux"';
+
+/**
  * One connection to a QEMU monitor: reads the greeting, negotiates once
  * (enabling `oob` when QEMU offers it), then carries commands and messages.
  */
@@ -47,16 +54,14 @@ export class UpstreamConnection {
   state: UpstreamState = 'greeting';
   private readonly framer: UpstreamFramer;
   private greeting: Greeting | undefined;
-  private readonly negotiationId: string;
   private readonly timer: NodeJS.Timeout;
+  private readonly out: TickWriter;
 
   constructor(
     private readonly socket: Socket,
     private readonly events: UpstreamConnectionEvents,
-    ids: IdSource,
     options: UpstreamConnectionOptions,
   ) {
-    this.negotiationId = ids.next();
     this.framer = new UpstreamFramer(
       { message: (m) => this.onMessage(m), garbage: (b) => events.anomaly('bytes outside any message', b) },
       options.maxMessageSize,
@@ -65,6 +70,7 @@ export class UpstreamConnection {
     this.timer = setTimeout(() => this.close(`no greeting within ${options.greetingTimeoutMs} ms (is another client using the monitor?)`), options.greetingTimeoutMs);
     this.timer.unref();
     socket.setNoDelay?.(true);
+    this.out = new TickWriter(socket);
     socket.on('data', (chunk: Buffer) => {
       try {
         this.framer.feed(chunk);
@@ -77,10 +83,10 @@ export class UpstreamConnection {
     socket.on('close', () => this.close('connection closed'));
   }
 
-  /** Sends one serialized command. */
+  /** Sends one serialized command; commands sent in the same tick go out in one write. */
   send(text: string): void {
     if (this.state === 'closed') return;
-    this.socket.write(text);
+    this.out.write(text);
   }
 
   close(reason: string): void {
@@ -106,12 +112,12 @@ export class UpstreamConnection {
         this.greeting = greeting;
         this.state = 'negotiating';
         const enable = greeting.capabilities.length > 0 ? `,"arguments":{"enable":${JSON.stringify(greeting.capabilities)}}` : '';
-        this.socket.write(`{"execute":"qmp_capabilities"${enable},"id":${this.negotiationId}}`);
+        this.socket.write(`{"execute":"qmp_capabilities"${enable},"id":${NEGOTIATION_ID}}`);
         return;
       }
       case 'negotiating': {
         const idText = m.id && m.id.valueStart >= 0 ? m.bytes.toString('latin1', m.id.valueStart, m.id.valueEnd) : undefined;
-        if (idText !== this.negotiationId) {
+        if (idText !== NEGOTIATION_ID) {
           // A reply to a command of an earlier connection (QEMU answers whoever is connected); events cannot come yet.
           this.events.anomaly('message during negotiation', m.bytes);
           return;

@@ -5,7 +5,7 @@ import { TestClient } from '../fixtures/qmp-client.ts';
 
 /** qmp-mux against a fake QEMU: what reaches the upstream, and upstream faults. */
 
-const OUR_ID = /,"id":"qmp-mux:[a-z0-9]+:[a-z0-9]+"\}$/;
+const OUR_ID = /,"id":\d+\}$/;
 
 t.test('what reaches QEMU is qmp-mux\'s own serialization of what it validated', async (t) => {
   const fake = await FakeQemu.start(t);
@@ -15,7 +15,7 @@ t.test('what reaches QEMU is qmp-mux\'s own serialization of what it validated',
   c.send("{'execute': 'qu\\u0069t', 'arguments': {'size': 18446744073709551615, 's': 'it\\'s \\u00e9', 'neg': -9223372036854775808, 'f': 1E2}, 'id': 5}");
   t.equal(await c.nextReply(), '{"return": {}, "id": 5}');
   const [negotiation, sent] = fake.received as [string, string];
-  t.match(negotiation, /^\{"execute":"qmp_capabilities","arguments":\{"enable":\["oob"\]\},"id":"qmp-mux:/);
+  t.equal(negotiation, '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":"qmp-mux"}');
   t.equal(sent.replace(OUR_ID, '}'), '{"execute":"quit","arguments":{"size":18446744073709551615,"s":"it\'s \\u00E9","neg":-9223372036854775808,"f":1E2}}');
   t.match(sent, OUR_ID, 'with an id of qmp-mux\'s own');
 });
@@ -40,7 +40,7 @@ t.test('invalid input never reaches QEMU', async (t) => {
   for (let i = 0; i < 1200 && !line.includes('"valid"'); i++) line = await c.next();
   t.equal(line, '{"return": {}, "id": "valid"}');
   t.equal(fake.received.length, 2, 'only qmp-mux\'s negotiation and the one valid command');
-  t.match(fake.received[1], /^\{"execute":"query-name","id":"qmp-mux:/);
+  t.match(fake.received[1], /^\{"execute":"query-name","id":\d+\}$/);
 });
 
 t.test('QEMU closing in the middle of a message: clients get what came before, then EOF', async (t) => {
@@ -52,7 +52,7 @@ t.test('QEMU closing in the middle of a message: clients get what came before, t
   await b.negotiate();
   a.send('{"execute":"query-status","id":"pending"}');
   await fake.until(() => fake.received.length === 2);
-  const id = /"id":("[^"]*")/.exec(fake.received[1]!)![1];
+  const id = /"id":(\d+)/.exec(fake.received[1]!)![1];
   fake.emit('{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}\r\n{"return": {"status": "pa');
   fake.connections[0]!.socket.destroy();
   t.same(await a.rest(), ['{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}'], 'the event, no partial reply, then EOF');
@@ -97,8 +97,8 @@ t.test('malformed and unexpected output from QEMU is logged and skipped', async 
   await c.negotiate();
   c.send('{"execute":"query-status","id":"mine"}');
   await fake.until(() => fake.received.length === 2);
-  const id = /"id":("[^"]*")/.exec(fake.received[1]!)![1];
-  fake.emit('garbage line\r\n{"return": {}, "id": "qmp-mux:stale:1"}\r\n{"return": {}, "id": inf}\r\n{"return": 5}\r\n{"what": "is this"}\r\n');
+  const id = /"id":(\d+)/.exec(fake.received[1]!)![1];
+  fake.emit('garbage line\r\n{"return": {}, "id": 999}\r\n{"return": {}, "id": inf}\r\n{"return": 5}\r\n{"what": "is this"}\r\n');
   fake.emit(`{"return": {"status": "running"}, "id": ${id}}\r\n`);
   t.equal(await c.next(), '{"return": {"status": "running"}, "id": "mine"}', 'only the reply that was ours arrives');
   await new Promise((r) => setTimeout(r, 50));
@@ -112,7 +112,7 @@ t.test('pretty-printing QEMU: clients get the compact form', async (t) => {
   const pretty = (text: string) => text.replace(/\r\n/g, '\n').replace(/\n/g, '\r\n');
   const fake = await FakeQemu.start(t, {
     greeting: pretty('{\n    "QMP": {\n        "version": {\n            "qemu": {\n                "micro": 22,\n                "minor": 2,\n                "major": 7\n            },\n            "package": ""\n        },\n        "capabilities": [\n            "oob"\n        ]\n    }\n}'),
-    respond: (_cmd, raw) => pretty(`{\n    "return": {\n        "status": "running",\n        "e": {\n        }\n    },\n    "id": ${/"id":("[^"]*")/.exec(raw)![1]}\n}`),
+    respond: (_cmd, raw) => pretty(`{\n    "return": {\n        "status": "running",\n        "e": {\n        }\n    },\n    "id": ${/"id":(\d+)/.exec(raw)![1]}\n}`),
   });
   const mux = await startMux(t, fake.path);
   const c = await TestClient.connect(mux.path);

@@ -235,3 +235,27 @@ t.test('logs: JSON lines with --log-format json; --trace logs messages with clie
   t.same(traced.map((l) => l.dir), ['from-client', 'to-qemu', 'to-client'], 'the command from the client, to QEMU, and the reply to the client');
   t.ok(lines.some((l) => l.msg === 'trace' && l.dir === 'from-qemu' && l.peer === 'qemu'), 'and what QEMU sent');
 });
+
+t.test('a reply QEMU still owes an earlier connection is never taken for a new one', async (t) => {
+  if (!needQemu(t)) return;
+  const dir = socketDir(t);
+  const qemu = await startQemu(t, { dir });
+  const blocker = new MainLoopBlocker(dir);
+  t.teardown(() => blocker.close());
+  const first = await startMux(t, qemu.monitors[0]!, { timeouts: { shutdownMs: 50 } });
+  const old = await TestClient.connect(first.path);
+  await old.negotiate();
+  old.send(blocker.command('old'));
+  await new Promise((r) => setTimeout(r, 100));
+  await first.stop();
+  // A new qmp-mux on the same monitor numbers its commands from scratch.
+  const second = await startMux(t, qemu.monitors[0]!);
+  const fresh = await TestClient.connect(second.path);
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(fresh.lines.length, 0, 'no greeting until qmp-mux has negotiated, which waits behind the blocked command');
+  blocker.release();
+  await fresh.negotiate();
+  t.equal(await fresh.execute('query-name', undefined, 'new'), '{"return": {}, "id": "new"}', 'its own reply, not the old chardev-add one');
+  t.ok(second.logs.some((l) => l.includes('QEMU sent message during negotiation')), 'the stale reply was seen and dropped');
+  t.match(await fresh.execute('chardev-remove', { id: blocker.id }), /"return"/, 'the old command did run');
+});

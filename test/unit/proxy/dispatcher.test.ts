@@ -1,6 +1,5 @@
 import t from 'tap';
 import { Dispatcher } from '../../../src/proxy/dispatcher.ts';
-import { IdSource } from '../../../src/proxy/ids.ts';
 import { UpstreamFramer, type UpstreamMessage } from '../../../src/qmp/upstream-framer.ts';
 import { feed, newSession } from '../../fixtures/session-host.ts';
 
@@ -9,7 +8,7 @@ const NEG = '{"execute":"qmp_capabilities"}';
 /** A dispatcher wired to a recording upstream. */
 function setup(window = 3) {
   const sent: string[] = [];
-  const d = new Dispatcher(new IdSource('t'), window);
+  const d = new Dispatcher(window);
   d.attach((text) => sent.push(text));
   const answer = (text: string): boolean => {
     let m: UpstreamMessage | undefined;
@@ -19,7 +18,7 @@ function setup(window = 3) {
   /** Answers the oldest sent command with `{"return": tag}`. */
   const answerNext = (tag: string): void => {
     const cmd = sent.shift()!;
-    const id = /"id":("[^"]*")/.exec(cmd)![1];
+    const id = /"id":(\d+)\}$/.exec(cmd)![1];
     answer(`{"return": "${tag}", "id": ${id}}`);
   };
   return { sent, d, answer, answerNext };
@@ -37,7 +36,9 @@ t.test('what goes upstream is qmp-mux\'s own serialization with its own id', asy
   const { sent, d } = setup();
   const a = client(d);
   feed(a.session, "{'execute': 'qu\\u0069t', 'arguments': {'x': 18446744073709551615, 'y': \"a\\u00e9\"}, 'id': 7}");
-  t.same(sent, ['{"execute":"quit","arguments":{"x":18446744073709551615,"y":"a\\u00E9"},"id":"qmp-mux:t:0"}']);
+  t.same(sent, ['{"execute":"quit","arguments":{"x":18446744073709551615,"y":"a\\u00E9"},"id":0}']);
+  feed(a.session, '{"execute":"stop","arguments":{}}');
+  t.equal(sent[1], '{"execute":"stop","id":1}', 'empty arguments are left out; ids are short');
 });
 
 t.test('window bounds what is in flight; replies go back with the client id', async (t) => {
@@ -107,8 +108,20 @@ t.test('exec-oob bypasses the window', async (t) => {
   host.take();
   feed(session, '{"execute":"a","id":1}{"execute":"b","id":2}{"exec-oob":"yank","id":3}');
   t.equal(sent.length, 2, 'one in-band (window 1) and the oob one');
-  t.match(sent[1], /^\{"exec-oob":"yank","id":"qmp-mux:t:\w+"\}$/);
-  const oobId = /"id":("[^"]*")/.exec(sent[1]!)![1];
+  t.match(sent[1], /^\{"exec-oob":"yank","id":\d+\}$/);
+  const oobId = /"id":(\d+)/.exec(sent[1]!)![1];
   answer(`{"return": {}, "id": ${oobId}}`);
   t.same(host.take(), ['{"return": {}, "id": 3}']);
+});
+
+t.test('ids are reused once answered, so they stay short', async (t) => {
+  const { sent, d, answerNext } = setup(3);
+  const a = client(d);
+  for (let i = 0; i < 100; i++) {
+    feed(a.session, '{"execute":"x"}');
+    answerNext(`r${i}`);
+  }
+  t.equal(a.host.take().length, 100);
+  feed(a.session, '{"execute":"x"}{"execute":"x"}{"execute":"x"}');
+  t.same(sent.map((c) => /"id":(\d+)/.exec(c)![1]), ['0', '1', '2'], 'never more ids than commands in flight');
 });

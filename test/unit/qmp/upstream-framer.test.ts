@@ -16,20 +16,21 @@ const stream = Buffer.from(
     '{"return": {"status": "running", "x": "a\\"}{,"}, "id": "qmp-mux:t:1"}\r\n' +
     '{"id": "qmp-mux:t:2", "error": {"class": "GenericError", "desc": "no"}}\r\n' +
     '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}\r\n' +
-    '{"return": {}, "id": inf}\r\n',
+    '{"return": {}, "id": inf}\r\n' +
+    '{"return": [1, {"a": [2]}], "id": 12}\r\n',
 );
 
 t.test('frames QEMU output however it is split', async (t) => {
   for (const { how, chunks } of splits(stream)) {
     const { messages, garbage } = frame(chunks);
     const summary = messages.map((m) => `${m.kind} ${m.id ? m.bytes.toString('latin1', m.id.valueStart, m.id.valueEnd) : '-'}`);
-    const ok = summary.join('|') === 'greeting -|return "qmp-mux:t:1"|error "qmp-mux:t:2"|event -|return inf' && garbage.length === 0;
+    const ok = summary.join('|') === 'greeting -|return "qmp-mux:t:1"|error "qmp-mux:t:2"|event -|return inf|return 12' && garbage.length === 0;
     if (!ok) {
       t.fail(how, { summary, garbage });
       return;
     }
   }
-  t.pass('every split frames the same five messages');
+  t.pass('every split frames the same six messages');
 });
 
 t.test('restoring the client id, or removing it', async (t) => {

@@ -1,0 +1,213 @@
+/**
+ * qmp-mux benchmarks (`npm run bench`; not part of `npm test`). Every figure
+ * is measured next to a direct QEMU connection in the same run and reported
+ * as a ratio, with the absolute numbers. Writes the figures as JSON.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BenchClient, pipelined, sequential } from './client.ts';
+import { eventFanOut } from './events.ts';
+import { cpuSeconds, rssBytes, startFakeUpstream, startMux, startQemu, startRelay, stopAll } from './processes.ts';
+import { median, percentile, round, sortedCopy } from './stats.ts';
+
+const QUERY = '{"execute":"query-status"}';
+
+interface Row {
+  scenario: string;
+  measure: string;
+  direct: number | string;
+  mux: number | string;
+  ratio: number | string;
+  target: string;
+  met: boolean | '';
+}
+const rows: Row[] = [];
+const figures: Record<string, unknown> = {};
+
+function row(r: Row): void {
+  rows.push(r);
+  console.log(`  ${r.scenario} | ${r.measure}: direct ${r.direct}, qmp-mux ${r.mux}, ratio ${r.ratio} (target ${r.target})${r.met === '' ? '' : r.met ? ' met' : ' NOT met'}`);
+}
+
+async function oneClient(direct: string, relay: string, mux: string): Promise<void> {
+  const rounds = 5;
+  const count = 2000;
+  const paths = { direct, relay, mux };
+  const rates = { direct: [] as number[], relay: [] as number[], mux: [] as number[] };
+  const lats = { direct: [] as number[], relay: [] as number[], mux: [] as number[] };
+  const clients = { direct: await BenchClient.connect(direct), relay: await BenchClient.connect(relay), mux: await BenchClient.connect(mux) };
+  for (const c of Object.values(clients)) await sequential(c, QUERY, 200);
+  for (let r = 0; r < rounds; r++) {
+    for (const key of Object.keys(paths) as (keyof typeof paths)[]) {
+      const { latencies, seconds } = await sequential(clients[key], QUERY, count);
+      rates[key].push(count / seconds);
+      lats[key].push(...latencies);
+    }
+  }
+  for (const c of Object.values(clients)) c.close();
+  const sorted = { direct: sortedCopy(lats.direct), relay: sortedCopy(lats.relay), mux: sortedCopy(lats.mux) };
+  const ratio = median(rates.mux.map((x, i) => x / rates.direct[i]!));
+  const relayRatio = median(rates.relay.map((x, i) => x / rates.direct[i]!));
+  const p = (k: keyof typeof sorted, q: number): number => percentile(sorted[k], q);
+  figures.oneClient = {
+    rounds,
+    count,
+    commandsPerSecond: rates,
+    ratioMedian: ratio,
+    relayRatioMedian: relayRatio,
+    latencyUs: Object.fromEntries((['direct', 'relay', 'mux'] as const).map((k) => [k, { p50: p(k, 50), p99: p(k, 99) }])),
+  };
+  row({ scenario: '1 one client', measure: 'commands/s', direct: round(median(rates.direct), 0), mux: round(median(rates.mux), 0), ratio: round(ratio), target: '>= 0.90', met: ratio >= 0.9 });
+  row({ scenario: '1 one client', measure: 'bare relay commands/s (bound)', direct: round(median(rates.direct), 0), mux: round(median(rates.relay), 0), ratio: round(relayRatio), target: '', met: '' });
+  row({ scenario: '1 one client', measure: 'latency p50 µs (relay)', direct: round(p('direct', 50), 0), mux: `${round(p('mux', 50), 0)} (${round(p('relay', 50), 0)})`, ratio: round(p('mux', 50) / p('direct', 50)), target: '', met: '' });
+  row({ scenario: '1 one client', measure: 'latency p99 µs (relay)', direct: round(p('direct', 99), 0), mux: `${round(p('mux', 99), 0)} (${round(p('relay', 99), 0)})`, ratio: round(p('mux', 99) / p('direct', 99)), target: '', met: '' });
+}
+
+async function manyClients(direct: string, mux: string): Promise<void> {
+  const seconds = 1.5;
+  const d = await BenchClient.connect(direct);
+  const single = await sequential(d, QUERY, 3000);
+  const singleRate = 3000 / single.seconds;
+  d.close();
+  const o = await BenchClient.connect(direct, 'oob');
+  const ceilingCount = 6000;
+  const ceiling = ceilingCount / (await pipelined(o, QUERY, ceilingCount, 32));
+  o.close();
+  const perK: Record<string, number> = {};
+  for (const k of [1, 2, 4, 8, 32]) {
+    const clients = await Promise.all(Array.from({ length: k }, () => BenchClient.connect(mux)));
+    let done = 0;
+    const deadline = Date.now() + seconds * 1000;
+    const start = process.hrtime.bigint();
+    await Promise.all(
+      clients.map(async (c) => {
+        while (Date.now() < deadline) {
+          await c.request(QUERY);
+          done++;
+        }
+      }),
+    );
+    const rate = done / (Number(process.hrtime.bigint() - start) / 1e9);
+    perK[k] = rate;
+    clients.forEach((c) => c.close());
+    const target = k === 8 ? '>= 1.8x one direct, >= 0.9x ceiling' : '';
+    const met = k === 8 ? rate / singleRate >= 1.8 && rate / ceiling >= 0.9 : '';
+    row({ scenario: `2 ${k} clients`, measure: 'total commands/s', direct: round(singleRate, 0), mux: round(rate, 0), ratio: `${round(rate / singleRate)}x one direct, ${round(rate / ceiling)}x ceiling`, target, met });
+  }
+  figures.manyClients = { singleDirect: singleRate, pipelinedCeiling: ceiling, throughput: perK };
+  row({ scenario: '2 ceiling', measure: 'direct pipelined (oob) commands/s', direct: round(ceiling, 0), mux: '', ratio: '', target: '', met: '' });
+}
+
+async function largeReply(direct: string, relay: string, mux: string): Promise<void> {
+  const schema = '{"execute":"query-qmp-schema"}';
+  const clients = { direct: await BenchClient.connect(direct), relay: await BenchClient.connect(relay), mux: await BenchClient.connect(mux) };
+  const times = { direct: [] as number[], relay: [] as number[], mux: [] as number[] };
+  let bytes = 0;
+  for (let r = 0; r < 3; r++) for (const c of Object.values(clients)) await c.request(schema);
+  for (let r = 0; r < 15; r++) {
+    for (const key of Object.keys(times) as (keyof typeof times)[]) {
+      const start = process.hrtime.bigint();
+      const reply = await clients[key].request(schema);
+      times[key].push(Number(process.hrtime.bigint() - start) / 1e6);
+      bytes = reply.length;
+    }
+  }
+  for (const c of Object.values(clients)) c.close();
+  const ratio = median(times.mux) / median(times.direct);
+  figures.largeReply = { bytes, ms: times, ratioMedian: ratio, relayRatioMedian: median(times.relay) / median(times.direct) };
+  row({ scenario: '3 query-qmp-schema', measure: `round trip ms (${Math.round(bytes / 1024)} KiB)`, direct: round(median(times.direct)), mux: round(median(times.mux)), ratio: round(ratio), target: '<= 1.10', met: ratio <= 1.1 });
+  row({ scenario: '3 query-qmp-schema', measure: 'bare relay round trip ms (bound)', direct: round(median(times.direct)), mux: round(median(times.relay)), ratio: round(median(times.relay) / median(times.direct)), target: '', met: '' });
+}
+
+async function capacity(): Promise<void> {
+  const fake = await startFakeUpstream();
+  const mux = await startMux(fake, 'capacity');
+  const out: Record<string, unknown> = {};
+  for (const k of [1, 8, 64]) {
+    const clients = await Promise.all(Array.from({ length: k }, () => BenchClient.connect(mux.path)));
+    for (const c of clients) await sequential(c, QUERY, 50);
+    let done = 0;
+    const cpu0 = cpuSeconds(mux.pid);
+    const start = process.hrtime.bigint();
+    const deadline = Date.now() + 2500;
+    await Promise.all(
+      clients.map(async (c) => {
+        while (Date.now() < deadline) {
+          await c.request(QUERY);
+          done++;
+        }
+      }),
+    );
+    const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+    const cpu = cpuSeconds(mux.pid) - cpu0;
+    const usPerCommand = (cpu * 1e6) / done;
+    out[k] = { commandsPerSecond: done / elapsed, cpuSeconds: cpu, usPerCommand };
+    clients.forEach((c) => c.close());
+    row({ scenario: `4 capacity, ${k} clients`, measure: 'commands/s | CPU µs per command', direct: '', mux: `${round(done / elapsed, 0)} | ${round(usPerCommand, 1)}`, ratio: '', target: k === 64 ? '<= 10 µs' : '', met: k === 64 ? usPerCommand <= 10 : '' });
+  }
+  figures.capacity = out;
+  await mux.stop();
+}
+
+async function idleClients(upstream: string): Promise<void> {
+  const mux = await startMux(upstream, 'idle');
+  const clients: BenchClient[] = [];
+  const measure = async (): Promise<number> => {
+    await new Promise((r) => setTimeout(r, 1500));
+    return rssBytes(mux.pid);
+  };
+  const rss: Record<number, number> = { 0: await measure() };
+  for (const target of [1000, 10000]) {
+    while (clients.length < target) {
+      const batch = Math.min(250, target - clients.length);
+      clients.push(...(await Promise.all(Array.from({ length: batch }, () => BenchClient.connect(mux.path)))));
+    }
+    rss[target] = await measure();
+  }
+  clients.forEach((c) => c.close());
+  await mux.stop();
+  const perClient = (rss[10000]! - rss[0]!) / 10000;
+  figures.idleClients = { rssBytes: rss, bytesPerClient: perClient };
+  row({ scenario: '6 idle clients', measure: 'RSS MiB at 0 | 1,000 | 10,000', direct: '', mux: [0, 1000, 10000].map((n) => round(rss[n]! / 2 ** 20, 1)).join(' | '), ratio: '', target: '', met: '' });
+  row({ scenario: '6 idle clients', measure: 'KiB per idle client', direct: '', mux: round(perClient / 1024, 1), ratio: '', target: '< 32 KiB', met: perClient < 32 * 1024 });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  console.log('qmp-mux benchmark (2 cores shared: read ratios, not absolutes)');
+  const [direct, behindMux, behindRelay] = (await startQemu(3)) as [string, string, string];
+  const mux = await startMux(behindMux, 'main');
+  const relay = await startRelay(behindRelay);
+  console.log('scenario 1: one client, one command at a time');
+  await oneClient(direct, relay, mux.path);
+  console.log('scenario 2: several clients, one command at a time each');
+  await manyClients(direct, mux.path);
+  console.log('scenario 3: a large reply');
+  await largeReply(direct, relay, mux.path);
+  await mux.stop();
+  console.log('scenario 4: qmp-mux alone, fake upstream answering at once');
+  await capacity();
+  console.log('scenario 5: event fan-out');
+  const events = await eventFanOut();
+  figures.events = events.figures;
+  for (const r of events.rows) row(r);
+  console.log('scenario 6: idle clients');
+  await idleClients(behindMux);
+  stopAll();
+
+  const dir = 'bench-results';
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, seconds: (Date.now() - started) / 1000, rows, figures }, null, 2));
+  console.log('');
+  console.table(rows.map((r) => ({ ...r, met: r.met === '' ? '' : r.met ? 'yes' : 'NO' })));
+  console.log(`figures written to ${file} (${round((Date.now() - started) / 1000, 1)} s)`);
+}
+
+main().catch((e: unknown) => {
+  stopAll();
+  console.error(e);
+  process.exit(1);
+});
+
+export type { Row };

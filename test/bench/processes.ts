@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BenchClient } from './client.ts';
+
+/** The processes a benchmark run needs, all stopped by `stopAll`. */
+const children: ChildProcess[] = [];
+export const workdir = mkdtempSync(join(tmpdir(), 'qmp-mux-bench-'));
+
+export function stopAll(): void {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(workdir, { recursive: true, force: true });
+}
+
+async function until(ready: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** `qemu-system-x86_64 -machine none` with the given number of QMP monitors; returns their socket paths. */
+export async function startQemu(monitors: number): Promise<string[]> {
+  const paths = Array.from({ length: monitors }, (_, i) => join(workdir, `qemu${i}.sock`));
+  const args = ['-machine', 'none', '-nodefaults', '-display', 'none'];
+  for (const p of paths) args.push('-qmp', `unix:${p},server=on,wait=off`);
+  children.push(spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'inherit'] }));
+  await until(() => paths.every((p) => existsSync(p)), 'QEMU');
+  return paths;
+}
+
+/** The fake upstream (instant answers) in its own process; returns its socket path. */
+export async function startFakeUpstream(): Promise<string> {
+  const path = join(workdir, `fake${children.length}.sock`);
+  const script = fileURLToPath(new URL('./fake-upstream.js', import.meta.url));
+  children.push(spawn(process.execPath, [script, path], { stdio: ['ignore', 'inherit', 'inherit'] }));
+  await until(() => existsSync(path), 'the fake upstream');
+  return path;
+}
+
+/** A bare byte relay (no parsing) in its own process, in front of `upstream`; returns where clients connect. */
+export async function startRelay(upstream: string): Promise<string> {
+  const path = join(workdir, 'relay.sock');
+  const script = fileURLToPath(new URL('./relay.js', import.meta.url));
+  children.push(spawn(process.execPath, [script, path, upstream], { stdio: ['ignore', 'inherit', 'inherit'] }));
+  await until(() => existsSync(path), 'the relay');
+  return path;
+}
+
+export interface MuxProcess {
+  pid: number;
+  /** Where clients connect. */
+  path: string;
+  stop(): Promise<void>;
+}
+
+/** qmp-mux (the built CLI) in its own process, in front of `upstream`; resolves once it greets clients. */
+export async function startMux(upstream: string, name: string): Promise<MuxProcess> {
+  const path = join(workdir, `${name}.sock`);
+  const config = join(workdir, `${name}.json`);
+  writeFileSync(
+    config,
+    JSON.stringify({
+      upstream: { connect: `unix:${upstream}` },
+      endpoints: [{ name, listen: `unix:${path}`, maxClients: 20000 }],
+      log: { level: 'warn' },
+    }),
+  );
+  const main = fileURLToPath(new URL('../../../../dist/cli/main.js', import.meta.url));
+  const child = spawn(process.execPath, [main, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  await until(() => existsSync(path), 'qmp-mux');
+  const probe = await BenchClient.connect(path, 'none');
+  probe.close();
+  return {
+    pid: child.pid!,
+    path,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+const TICKS_PER_SECOND = 100; // Linux USER_HZ
+
+/** CPU time (user + system) a process has used, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** Resident memory of a process, in bytes. */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
