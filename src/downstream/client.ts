@@ -110,6 +110,7 @@ export class Client implements SessionHost {
     this.session?.close();
     this.state = 'closed';
     clearTimeout(this.timer);
+    this.out.flush();
     this.socket.end();
   }
 
@@ -125,14 +126,14 @@ export class Client implements SessionHost {
 
   /** Bytes written to the client and not yet taken by it. */
   get bytesQueued(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.out.waiting;
   }
 
   write(data: string | Buffer): void {
     if (this.socket.destroyed) return;
     this.out.write(data);
     if (this.log.tracing) this.log.trace('to-client', this.peer, data);
-    const buffered = this.socket.writableLength;
+    const buffered = this.bytesQueued;
     if (buffered > this.endpoint.options.limits.maxOutputBuffer) this.destroy('slow-reader', `${buffered} bytes buffered`);
   }
 

@@ -74,6 +74,14 @@ export class UpstreamFramer {
     private readonly maxMessageSize: number,
   ) {}
 
+  /** Whether a message came over several lines (a `pretty=on` monitor). */
+  sawMultiline = false;
+
+  /** True between messages. */
+  get idle(): boolean {
+    return this.depth === 0;
+  }
+
   /** Throws UpstreamFramingError when a message exceeds the size limit. */
   feed(chunk: Buffer): void {
     let start = this.depth > 0 ? 0 : -1;
@@ -272,6 +280,7 @@ export class UpstreamFramer {
       this.partsLength = 0;
     }
     if (this.multiline) {
+      this.sawMultiline = true;
       // Positions were taken on the pretty form; analyse the compact form afresh.
       const compact = frameOne(compactJson(bytes));
       if (compact) this.events.message(compact);

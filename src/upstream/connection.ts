@@ -6,6 +6,7 @@ import { EOL } from '../qmp/messages.ts';
 import { KNOWN_CAPABILITIES } from '../qmp/request.ts';
 import { UpstreamFramingError } from '../errors.ts';
 import { TickWriter } from '../net/tick-writer.ts';
+import { LineFramer } from '../qmp/line-framer.ts';
 import { UpstreamFramer, type UpstreamMessage } from '../qmp/upstream-framer.ts';
 
 export interface Greeting {
@@ -53,6 +54,9 @@ const NEGOTIATION_ID = '"qmp-mux"';
 export class UpstreamConnection {
   state: UpstreamState = 'greeting';
   private readonly framer: UpstreamFramer;
+  /** Once QEMU is known to write one message per line, the cheaper framing. */
+  private lines: LineFramer | undefined;
+  private readonly maxMessageSize: number;
   private greeting: Greeting | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly out: TickWriter;
@@ -62,10 +66,9 @@ export class UpstreamConnection {
     private readonly events: UpstreamConnectionEvents,
     options: UpstreamConnectionOptions,
   ) {
-    this.framer = new UpstreamFramer(
-      { message: (m) => this.onMessage(m), garbage: (b) => events.anomaly('bytes outside any message', b) },
-      options.maxMessageSize,
-    );
+    const framerEvents = { message: (m: UpstreamMessage) => this.onMessage(m), garbage: (b: Buffer) => events.anomaly('bytes outside any message', b) };
+    this.framer = new UpstreamFramer(framerEvents, options.maxMessageSize);
+    this.maxMessageSize = options.maxMessageSize;
     // A QEMU monitor busy with another client accepts the connection and says nothing.
     this.timer = setTimeout(() => this.close(`no greeting within ${options.greetingTimeoutMs} ms (is another client using the monitor?)`), options.greetingTimeoutMs);
     this.timer.unref();
@@ -73,7 +76,10 @@ export class UpstreamConnection {
     this.out = new TickWriter(socket);
     socket.on('data', (chunk: Buffer) => {
       try {
-        this.framer.feed(chunk);
+        if (!this.lines && this.state === 'ready' && !this.framer.sawMultiline && this.framer.idle) {
+          this.lines = new LineFramer(framerEvents, this.maxMessageSize);
+        }
+        (this.lines ?? this.framer).feed(chunk);
       } catch (e) {
         if (!(e instanceof UpstreamFramingError)) throw e;
         this.close(e.message);

@@ -41,6 +41,16 @@ export async function startFakeUpstream(): Promise<string> {
   return path;
 }
 
+/** The bare echo server in its own process; returns its pid and socket path. */
+export async function startEcho(): Promise<{ pid: number; path: string }> {
+  const path = join(workdir, 'echo.sock');
+  const script = fileURLToPath(new URL('./echo.js', import.meta.url));
+  const child = spawn(process.execPath, [script, path], { stdio: ['ignore', 'inherit', 'inherit'] });
+  children.push(child);
+  await until(() => existsSync(path), 'the echo server');
+  return { pid: child.pid!, path };
+}
+
 /** A bare byte relay (no parsing) in its own process, in front of `upstream`; returns where clients connect. */
 export async function startRelay(upstream: string): Promise<string> {
   const path = join(workdir, 'relay.sock');
