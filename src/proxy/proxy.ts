@@ -14,7 +14,7 @@ import type { UpstreamSource } from '../upstream/dialer.ts';
 import { VERSION } from '../version.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { filterCommandList, runExtension, type ClientInfo, type ProxyInfo, type ProxyView } from './extensions.ts';
-import { withEol } from './reply.ts';
+import { EventFanOut } from './event-fanout.ts';
 
 export type UpstreamState = 'connecting' | 'negotiating' | 'ready' | 'stopped';
 
@@ -26,6 +26,7 @@ export type UpstreamState = 'connecting' | 'negotiating' | 'ready' | 'stopped';
 export class Proxy implements ClientOwner, ProxyView {
   private readonly dispatcher: Dispatcher;
   private readonly endpoints: Endpoint[];
+  private readonly events: EventFanOut;
   private readonly clients = new Set<Client>();
   private upstream: UpstreamConnection | undefined;
   private greeting: Greeting | undefined;
@@ -43,6 +44,7 @@ export class Proxy implements ClientOwner, ProxyView {
   ) {
     this.dispatcher = new Dispatcher(options.window);
     this.endpoints = options.endpoints.map((e) => new Endpoint(e));
+    this.events = new EventFanOut(this.endpoints);
   }
 
   /** Listens on every endpoint, then starts looking for QEMU. Returns the endpoints, bound. */
@@ -177,6 +179,7 @@ export class Proxy implements ClientOwner, ProxyView {
       {
         ready: (greeting) => this.onUpstreamReady(connection, greeting),
         message: (m) => this.onUpstreamMessage(m),
+        read: () => this.events.flush(),
         anomaly: (what, bytes) => this.log.debug(`QEMU sent ${what}`, { bytes: bytes.toString('utf8').slice(0, 200) }),
         closed: (reason) => this.onUpstreamClosed(connection, reason),
       },
@@ -200,18 +203,13 @@ export class Proxy implements ClientOwner, ProxyView {
 
   private onUpstreamMessage(m: UpstreamMessage): void {
     if (this.log.tracing) this.log.trace('from-qemu', 'qemu', m.bytes);
+    // Events that came before this message go out before it.
+    if (m.kind !== 'event') this.events.flush();
     switch (m.kind) {
-      case 'event': {
+      case 'event':
         this.counters.events++;
-        const name = m.event ?? '';
-        let bytes: Buffer | undefined;
-        for (const endpoint of this.endpoints) {
-          if (endpoint.listening.size === 0 || !endpoint.wantsEvent(name)) continue;
-          bytes ??= withEol(m.bytes);
-          for (const client of endpoint.listening) client.session?.event(bytes);
-        }
+        this.events.add(m.event ?? '', m.bytes);
         return;
-      }
       case 'return':
       case 'error':
         if (m.kind === 'error') this.counters.qemuErrors++;

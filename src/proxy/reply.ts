@@ -39,11 +39,3 @@ function join(bytes: Buffer, cutFrom: number, cutTo: number, insert: string): Bu
   EOL_BYTES.copy(out, n);
   return out;
 }
-
-/** A message from QEMU as the client gets it: QEMU's bytes, then CRLF. */
-export function withEol(bytes: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(bytes.length + EOL_BYTES.length);
-  bytes.copy(out, 0);
-  EOL_BYTES.copy(out, bytes.length);
-  return out;
-}

@@ -32,6 +32,8 @@ export interface UpstreamConnectionEvents {
   ready(greeting: Greeting): void;
   /** A message after negotiation: a reply or an event. */
   message(message: UpstreamMessage): void;
+  /** Everything in the bytes just read has been passed on. */
+  read(): void;
   /** Something QEMU sent that qmp-mux could not use; logged, never fatal on its own. */
   anomaly(what: string, bytes: Buffer): void;
   /** The connection is gone. Called once. */
@@ -80,6 +82,7 @@ export class UpstreamConnection {
           this.lines = new LineFramer(framerEvents, this.maxMessageSize);
         }
         (this.lines ?? this.framer).feed(chunk);
+        events.read();
       } catch (e) {
         if (!(e instanceof UpstreamFramingError)) throw e;
         this.close(e.message);
