@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { alive, runCli } from '../fixtures/cli.ts';
@@ -105,4 +105,24 @@ t.test('unix socket files: a stale one is replaced, a live one is an error', asy
   const c = await TestClient.connect(sock);
   await c.negotiate();
   t.pass('the stale socket file was replaced');
+});
+
+t.test('--check-config: a valid file exits 0; a mistake exits 2 naming the field', async (t) => {
+  const dir = socketDir(t);
+  const example = new URL('../../config/example.json', import.meta.url).pathname;
+  const ok = runCli(t, ['--config', example, '--check-config']);
+  t.same(await ok.exited, { code: 0, signal: null });
+  t.match(ok.stdout(), /configuration .*example\.json is valid/);
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, JSON.stringify({ endpoints: [{ name: 'm', listen: 'unix:/x', policy: 'readonly' }] }));
+  const run = runCli(t, ['--config', bad, '--check-config']);
+  t.same(await run.exited, { code: 2, signal: null });
+  t.match(run.stderr(), /bad\.json: config\.endpoints\[0\]\.policy: expected one of 'all', 'read-only', got string "readonly"/);
+  const missing = runCli(t, ['--config', join(dir, 'nope.json')]);
+  t.same(await missing.exited, { code: 2, signal: null });
+  t.match(missing.stderr(), /nope\.json: cannot read/);
+  writeFileSync(bad, '{"window": 7,}');
+  const notJson = runCli(t, ['--config', bad]);
+  t.same(await notJson.exited, { code: 2, signal: null });
+  t.match(notJson.stderr(), /bad\.json: not valid JSON/);
 });

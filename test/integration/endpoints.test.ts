@@ -228,8 +228,15 @@ t.test('socket takeover: existing tools keep using QEMU\'s path, and it is put b
   await legacy2.negotiate();
   t.match(await legacy1.execute('query-status'), /"running": true/, 'a tool at the old path talks to QEMU through qmp-mux');
   t.match(await legacy2.execute('query-name'), /"return"/, 'two at once, which QEMU alone would not serve');
-  run.child.kill('SIGTERM');
-  t.same(await run.exited, { code: 0, signal: null });
+  run.child.kill('SIGKILL');
+  await run.exited;
+  const again = runCli(t, ['--config', config]);
+  await again.waitFor(/QEMU connected/);
+  const afterCrash = await TestClient.connect(path);
+  await afterCrash.negotiate();
+  t.match(await afterCrash.execute('query-status'), /"running": true/, 'a qmp-mux that died is replaced: the next one picks up the moved socket');
+  again.child.kill('SIGTERM');
+  t.same(await again.exited, { code: 0, signal: null });
   t.notOk(existsSync(join(dir, '.vm.qmp.qmp-mux')), 'moved back');
   const direct = await TestClient.connect(path);
   await direct.negotiate();

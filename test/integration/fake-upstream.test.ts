@@ -181,3 +181,21 @@ t.test('a client connecting before QEMU is up waits for its greeting', async (t)
   t.equal(await c.next(), '{"return": {}, "id": 2}');
   t.equal(fake2.received.length, 2);
 });
+
+t.test('events and replies read together keep QEMU\'s order; endpoint filters apply within a burst', async (t) => {
+  const fake = await FakeQemu.start(t, { respond: () => undefined });
+  const mux = await startMux(t, fake.path, { endpoints: [{}, { events: ['B'] }] });
+  const all = await TestClient.connect(mux.endpoints[0]!.address);
+  await all.negotiate();
+  const onlyB = await TestClient.connect(mux.endpoints[1]!.address);
+  await onlyB.negotiate();
+  all.send('{"execute":"x","id":"mine"}');
+  await fake.until(() => fake.received.length === 2);
+  const id = /"id":(\d+)/.exec(fake.received[1]!)![1];
+  const ev = (name: string, n: number) => `{"timestamp": {"seconds": 1, "microseconds": ${n}}, "event": "${name}"}\r\n`;
+  fake.emit(ev('A', 1) + ev('B', 2) + `{"return": {}, "id": ${id}}\r\n` + ev('A', 3) + ev('B', 4));
+  await all.waitLines(2 + 5);
+  t.same(all.lines.slice(2).map((l) => /"event": "(\w)"|"id": "(\w+)"/.exec(l)!.slice(1).join('')), ['A', 'B', 'mine', 'A', 'B'], 'the reply between the events, as QEMU wrote it');
+  await onlyB.waitLines(2 + 2);
+  t.same(onlyB.lines.slice(2).map((l) => /"event": "(\w)"/.exec(l)![1]), ['B', 'B'], 'only the events the endpoint asked for');
+});
