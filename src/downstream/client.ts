@@ -62,6 +62,7 @@ export class Client implements SessionHost {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err) => {
+      if (this.state === 'closed') return;
       this.reason = 'error';
       this.detail = err.message;
     });

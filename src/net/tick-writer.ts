@@ -6,7 +6,7 @@ let flushScheduled = false;
 
 function flushAll(): void {
   flushScheduled = false;
-  // Writers flushed here may make others dirty (a flush can fail and close a client); take turns until none is left.
+  // By index: a writer made dirty during the loop is flushed in it too.
   for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
   dirty.length = 0;
 }

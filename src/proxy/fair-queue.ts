@@ -14,10 +14,6 @@ export class FairQueue<T extends object> {
     return this.heap.length;
   }
 
-  has(item: T): boolean {
-    return this.waiting.has(item);
-  }
-
   /** Adds `item` to those waiting for a turn (no-op if it already waits). */
   add(item: T): void {
     if (this.waiting.has(item)) return;

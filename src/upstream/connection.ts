@@ -23,7 +23,10 @@ export interface Greeting {
 export interface UpstreamConnectionOptions {
   /** Longest message accepted from QEMU, bytes. */
   maxMessageSize: number;
-  /** How long QEMU may take to greet and negotiate, ms. */
+  /**
+   * How long QEMU may take to greet, ms. Negotiation itself may wait much
+   * longer (behind a command an earlier connection left running), and does.
+   */
   greetingTimeoutMs: number;
 }
 
@@ -120,6 +123,7 @@ export class UpstreamConnection {
         }
         this.greeting = greeting;
         this.state = 'negotiating';
+        clearTimeout(this.timer);
         const enable = greeting.capabilities.length > 0 ? `,"arguments":{"enable":${JSON.stringify(greeting.capabilities)}}` : '';
         this.socket.write(`{"execute":"qmp_capabilities"${enable},"id":${NEGOTIATION_ID}}`);
         return;
@@ -136,7 +140,6 @@ export class UpstreamConnection {
           return;
         }
         this.state = 'ready';
-        clearTimeout(this.timer);
         this.events.ready(this.greeting!);
         return;
       }

@@ -76,18 +76,8 @@ async function manyClients(direct: string, mux: string): Promise<void> {
   const perK: Record<string, number> = {};
   for (const k of [1, 2, 4, 8, 32]) {
     const clients = await Promise.all(Array.from({ length: k }, () => BenchClient.connect(mux)));
-    let done = 0;
-    const deadline = Date.now() + seconds * 1000;
-    const start = process.hrtime.bigint();
-    await Promise.all(
-      clients.map(async (c) => {
-        while (Date.now() < deadline) {
-          await c.request(QUERY);
-          done++;
-        }
-      }),
-    );
-    const rate = done / (Number(process.hrtime.bigint() - start) / 1e9);
+    const { done, seconds: elapsed } = await drive(clients, seconds * 1000);
+    const rate = done / elapsed;
     perK[k] = rate;
     clients.forEach((c) => c.close());
     const target = k === 8 ? '>= 1.8x one direct, >= 0.9x ceiling' : '';
@@ -119,14 +109,11 @@ async function largeReply(direct: string, relay: string, mux: string): Promise<v
   row({ scenario: '3 query-qmp-schema', measure: 'bare relay round trip ms (bound)', direct: round(median(times.direct)), mux: round(median(times.relay)), ratio: round(median(times.relay) / median(times.direct)), target: '', met: '' });
 }
 
-/** Commands/s and CPU µs per command of the server process `pid` with `k` clients one command at a time each. */
-async function load(path: string, pid: number, k: number): Promise<{ commandsPerSecond: number; usPerCommand: number }> {
-  const clients = await Promise.all(Array.from({ length: k }, () => BenchClient.connect(path)));
-  for (const c of clients) await sequential(c, QUERY, 50);
+/** Every client sends `query-status` one at a time until `ms` have passed; commands answered, and seconds taken. */
+async function drive(clients: BenchClient[], ms: number): Promise<{ done: number; seconds: number }> {
   let done = 0;
-  const cpu0 = cpuSeconds(pid);
   const start = process.hrtime.bigint();
-  const deadline = Date.now() + 2500;
+  const deadline = Date.now() + ms;
   await Promise.all(
     clients.map(async (c) => {
       while (Date.now() < deadline) {
@@ -135,7 +122,15 @@ async function load(path: string, pid: number, k: number): Promise<{ commandsPer
       }
     }),
   );
-  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  return { done, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+}
+
+/** Commands/s and CPU µs per command of the server process `pid` with `k` clients one command at a time each. */
+async function load(path: string, pid: number, k: number): Promise<{ commandsPerSecond: number; usPerCommand: number }> {
+  const clients = await Promise.all(Array.from({ length: k }, () => BenchClient.connect(path)));
+  for (const c of clients) await sequential(c, QUERY, 50);
+  const cpu0 = cpuSeconds(pid);
+  const { done, seconds: elapsed } = await drive(clients, 2500);
   const cpu = cpuSeconds(pid) - cpu0;
   clients.forEach((c) => c.close());
   return { commandsPerSecond: done / elapsed, usPerCommand: (cpu * 1e6) / done };

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { UpstreamListener } from '../../src/upstream/upstream-listener.ts';
 import { MainLoopBlocker } from '../fixtures/blocker.ts';
 import { alive, runCli } from '../fixtures/cli.ts';
@@ -140,32 +140,11 @@ t.test('a client waiting for QEMU too long is closed, with a log line', async (t
   t.ok(mux.logs.some((l) => l.includes('client disconnected') && l.includes('no QEMU to greet it in time')));
 });
 
-t.test('SIGTERM: replies already owed still reach their clients, then a clean exit', async (t) => {
-  if (!needQemu(t)) return;
-  const dir = socketDir(t);
-  const qemu = await startQemu(t, { dir });
-  const blocker = new MainLoopBlocker(dir);
-  t.teardown(() => blocker.close());
-  const config = join(dir, 'mux.json');
-  const sock = join(dir, 'm.sock');
-  writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'main', listen: `unix:${sock}` }], timeouts: { shutdownMs: 5000 } }));
-  const run = runCli(t, ['--config', config]);
-  await run.waitFor(/clients connect at/);
-  const c = await TestClient.connect(sock);
-  await c.negotiate();
-  c.send(blocker.command('owed'));
-  await new Promise((r) => setTimeout(r, 100));
-  run.child.kill('SIGTERM');
-  await run.waitFor(/stopping/);
-  await new Promise((r) => setTimeout(r, 200));
-  blocker.release();
-  t.same(await c.rest(), ['{"return": {}, "id": "owed"}'], 'the reply, then EOF');
-  t.same(await run.exited, { code: 0, signal: null });
-  t.ok(alive(qemu.process.pid!), 'a QEMU qmp-mux did not start is left alone');
-});
-
-t.test('SIGTERM with a reply that never comes: exit after the shutdown timeout', async (t) => {
-  if (!needQemu(t)) return;
+/**
+ * qmp-mux as its own process in front of a real QEMU, with `shutdownMs`,
+ * and a negotiated client whose command is stuck behind QEMU's blocked main loop.
+ */
+async function stuckAtShutdown(t: Test, shutdownMs: number, id: string) {
   const dir = socketDir(t);
   const qemu = await startQemu(t, { dir });
   const blocker = new MainLoopBlocker(dir);
@@ -175,18 +154,36 @@ t.test('SIGTERM with a reply that never comes: exit after the shutdown timeout',
   });
   const config = join(dir, 'mux.json');
   const sock = join(dir, 'm.sock');
-  writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'main', listen: `unix:${sock}` }], timeouts: { shutdownMs: 300 } }));
+  writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'main', listen: `unix:${sock}` }], timeouts: { shutdownMs } }));
   const run = runCli(t, ['--config', config]);
   await run.waitFor(/clients connect at/);
-  const c = await TestClient.connect(sock);
-  await c.negotiate();
-  c.send(blocker.command('never'));
+  const client = await TestClient.connect(sock);
+  await client.negotiate();
+  client.send(blocker.command(id));
   await new Promise((r) => setTimeout(r, 100));
+  return { qemu, blocker, run, client };
+}
+
+t.test('SIGTERM: replies already owed still reach their clients, then a clean exit', async (t) => {
+  if (!needQemu(t)) return;
+  const { qemu, blocker, run, client } = await stuckAtShutdown(t, 5000, 'owed');
+  run.child.kill('SIGTERM');
+  await run.waitFor(/stopping/);
+  await new Promise((r) => setTimeout(r, 200));
+  blocker.release();
+  t.same(await client.rest(), ['{"return": {}, "id": "owed"}'], 'the reply, then EOF');
+  t.same(await run.exited, { code: 0, signal: null });
+  t.ok(alive(qemu.process.pid!), 'a QEMU qmp-mux did not start is left alone');
+});
+
+t.test('SIGTERM with a reply that never comes: exit after the shutdown timeout', async (t) => {
+  if (!needQemu(t)) return;
+  const { run, client } = await stuckAtShutdown(t, 300, 'never');
   const started = Date.now();
   run.child.kill('SIGTERM');
   t.same(await run.exited, { code: 0, signal: null });
   t.ok(Date.now() - started < 3000, 'bounded by the timeout');
-  t.same(await c.rest(), [], 'EOF');
+  t.same(await client.rest(), [], 'EOF');
 });
 
 t.test('spawn mode stop policies', async (t) => {

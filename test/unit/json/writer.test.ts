@@ -1,5 +1,6 @@
 import t from 'tap';
 import { qdictOrder } from '../../../src/json/qdict.ts';
+import { modifiedUtf8 } from '../../../src/json/utf8.ts';
 import { JsonNumber, type JsonValue } from '../../../src/json/value.ts';
 import { quoteString, writeQemu, writeUpstream } from '../../../src/json/writer.ts';
 
@@ -12,6 +13,9 @@ t.test('QDict order matches what QEMU 7.2 really writes', async (t) => {
   t.same(qdictOrder(['major', 'minor', 'micro']), ['micro', 'minor', 'major'], 'same bucket: newest first');
   t.same(qdictOrder(['running', 'singlestep', 'status']), ['status', 'singlestep', 'running'], 'query-status');
   t.same(qdictOrder(['version', 'capabilities']), ['version', 'capabilities'], 'greeting');
+  // QEMU hashes the bytes it stores, U+0000 as C0 80 (the differential suite checks the order against QEMU).
+  t.same([...modifiedUtf8('a\0b')], [0x61, 0xc0, 0x80, 0x62]);
+  t.same([...modifiedUtf8('é')], [0xc3, 0xa9]);
 });
 
 t.test('strings are escaped as QEMU escapes them', async (t) => {
