@@ -109,12 +109,13 @@ t.test('pipelining: a client with 2,000 queued commands barely delays another; r
 
 t.test('out-of-band: exec-oob overtakes in-band commands stuck behind a blocked main loop', async (t) => {
   if (!needQemu(t)) return;
-  const { dir, connect } = await setup(t);
+  const { dir, connect, qemu } = await setup(t);
   const blocker = new MainLoopBlocker(dir);
   t.teardown(() => blocker.close());
   const a = await connect('oob');
   const b = await connect();
   a.send(blocker.command('block'));
+  await blocker.untilBlocked(qemu.process.pid!);
   // More in-band commands than QEMU queues: qmp-mux holds them, so QEMU keeps reading.
   for (let i = 0; i < 12; i++) b.send(`{"execute":"query-status","id":${i}}`);
   await new Promise((r) => setTimeout(r, 100));
@@ -130,12 +131,12 @@ t.test('out-of-band: exec-oob overtakes in-band commands stuck behind a blocked 
 
 t.test('disconnect mid-command: the late reply goes nowhere, others are undisturbed', async (t) => {
   if (!needQemu(t)) return;
-  const { dir, connect, mux } = await setup(t);
+  const { dir, connect, mux, qemu } = await setup(t);
   const blocker = new MainLoopBlocker(dir);
   t.teardown(() => blocker.close());
   const leaver = await connect();
   leaver.send(blocker.command('stale'));
-  await new Promise((r) => setTimeout(r, 100));
+  await blocker.untilBlocked(qemu.process.pid!);
   leaver.close();
   const b = await connect();
   b.send('{"execute":"query-name","id":"stale"}');

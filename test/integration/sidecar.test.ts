@@ -43,7 +43,7 @@ t.test('QEMU killed mid-command and restarted on the same socket', async (t) => 
   a.send('{"execute":"stop","id":"s"}');
   await a.waitLines(4);
   a.send(blocker.command('stuck'));
-  await new Promise((r) => setTimeout(r, 100));
+  await blocker.untilBlocked(first.process.pid!);
   first.process.kill('SIGKILL');
   await first.exited;
   const rest = await a.rest();
@@ -160,7 +160,7 @@ async function stuckAtShutdown(t: Test, shutdownMs: number, id: string) {
   const client = await TestClient.connect(sock);
   await client.negotiate();
   client.send(blocker.command(id));
-  await new Promise((r) => setTimeout(r, 100));
+  await blocker.untilBlocked(qemu.process.pid!);
   return { qemu, blocker, run, client };
 }
 
@@ -243,7 +243,7 @@ t.test('a reply QEMU still owes an earlier connection is never taken for a new o
   const old = await TestClient.connect(first.path);
   await old.negotiate();
   old.send(blocker.command('old'));
-  await new Promise((r) => setTimeout(r, 100));
+  await blocker.untilBlocked(qemu.process.pid!);
   await first.stop();
   // A new qmp-mux on the same monitor numbers its commands from scratch.
   const second = await startMux(t, qemu.monitors[0]!);
