@@ -43,8 +43,10 @@ export class BenchClient {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  close(): void {
+  /** Closes the connection; resolves once it is gone, so the monitor is free for the next client. */
+  close(): Promise<void> {
     this.socket.destroy();
+    return new Promise((resolve) => (this.socket.closed ? resolve() : this.socket.once('close', () => resolve())));
   }
 
   private onData(d: string): void {
