@@ -30,8 +30,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const threshold = LOG_LEVELS.indexOf(options.level);
   const sink = options.sink ?? ((line: string) => process.stderr.write(line + '\n'));
   const now = options.now ?? (() => new Date());
-  const emit = (level: LogLevel, msg: string, fields: LogFields = {}): void => {
-    if (LOG_LEVELS.indexOf(level) > threshold) return;
+  const emit = (level: LogLevel | 'trace', msg: string, fields: LogFields = {}): void => {
+    if (level !== 'trace' && LOG_LEVELS.indexOf(level) > threshold) return;
     const time = now().toISOString();
     if (options.format === 'json') {
       sink(JSON.stringify({ time, level, msg, ...fields }));
@@ -54,7 +54,7 @@ export function createLogger(options: LoggerOptions): Logger {
     trace: (direction, peer, data) => {
       if (!options.trace) return;
       const text = typeof data === 'string' ? data : data.toString('utf8');
-      emit(LOG_LEVELS[threshold] ?? 'info', 'trace', { dir: direction, peer, data: text.replace(/\r\n$/, '') });
+      emit('trace', 'trace', { dir: direction, peer, data: text.replace(/\r\n$/, '') });
     },
   };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
-import { loadConfigFile, type ConfigFile } from '../config/file.ts';
+import { loadConfigFile } from '../config/file.ts';
 import { defaultEndpoint, type Options } from '../config/options.ts';
 import { resolveOptions } from '../config/resolve.ts';
 import { QmpMuxError } from '../errors.ts';
@@ -12,28 +13,23 @@ import { QemuProcess, type QemuExit } from '../upstream/qemu-process.ts';
 import { takeOver, type Takeover } from '../upstream/takeover.ts';
 import { UpstreamListener } from '../upstream/upstream-listener.ts';
 import { VERSION } from '../version.ts';
-import { parseArgs, USAGE, type CommandLine } from './args.ts';
+import { parseArgs, USAGE } from './args.ts';
 
 function connectHint(a: Address): string {
   if (a.type === 'unix') return `socat - UNIX-CONNECT:${a.path}`;
   return `socat - TCP:${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 }
 
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15 };
-
 /** Exit status for a QEMU that ended: its own code, or 128 + signal number, as shells report it. */
 function exitStatus(exit: QemuExit): number {
   if (exit.code !== null) return exit.code;
-  return 128 + (exit.signal ? SIGNAL_NUMBERS[exit.signal] ?? 0 : 0);
+  return 128 + (exit.signal ? constants.signals[exit.signal] : 0);
 }
 
-/** Reads the command line and configuration; exits 2 with a message naming the problem. */
-function configure(argv: string[]): { cli: CommandLine; options: Options } | number {
+/** Runs `read`; a QmpMuxError becomes a message naming the problem and exit status 2. */
+function orUsageError<T>(read: () => T): T | number {
   try {
-    const cli = parseArgs(argv);
-    if (cli.help || cli.version) return { cli, options: undefined as never };
-    const file: ConfigFile | undefined = cli.config ? loadConfigFile(cli.config) : undefined;
-    return { cli, options: resolveOptions(cli, file) };
+    return read();
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
     process.stderr.write(`qmp-mux: ${e.message}\n${e.code === 'QMPMUX_USAGE' ? `\n${USAGE}` : ''}`);
@@ -65,9 +61,8 @@ async function upstreamSource(options: Options, log: Logger, onQemuExit: (exit: 
 }
 
 async function main(argv: string[]): Promise<number> {
-  const configured = configure(argv);
-  if (typeof configured === 'number') return configured;
-  const { cli, options } = configured;
+  const cli = orUsageError(() => parseArgs(argv));
+  if (typeof cli === 'number') return cli;
   if (cli.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -76,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`qmp-mux ${VERSION}\n`);
     return 0;
   }
+  const options = orUsageError(() => resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined));
+  if (typeof options === 'number') return options;
   if (cli.checkConfig) {
     process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
     return 0;
