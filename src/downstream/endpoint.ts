@@ -1,4 +1,3 @@
-import { unlink } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import type { EndpointOptions } from '../config/options.ts';
 import { ListenError } from '../errors.ts';
@@ -6,7 +5,7 @@ import { formatAddress, type Address } from '../net/address.ts';
 import { globMatcher } from '../policy/glob.ts';
 import { Policy } from '../policy/policy.ts';
 import type { Client } from './client.ts';
-import { boundAddress, isLoopback, listen } from './listener.ts';
+import { boundAddress, closeListener, isLoopback, listen } from './listener.ts';
 
 /** A place clients connect to, with its own policy, event filter and limits. */
 export class Endpoint {
@@ -46,9 +45,7 @@ export class Endpoint {
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (!server) return;
-    server.close();
-    if (this.options.address.type === 'unix') await unlink(this.options.address.path).catch(() => undefined);
+    if (server) await closeListener(server, this.options.address);
   }
 
   /** Whether this endpoint's clients receive event `name`. */

@@ -35,6 +35,12 @@ export async function listen(address: Address, onConnection: (socket: Socket) =>
   return server;
 }
 
+/** Stops `server` accepting and removes its unix socket file, if it has one. */
+export async function closeListener(server: Server, address: Address): Promise<void> {
+  server.close();
+  if (address.type === 'unix') await unlink(address.path).catch(() => undefined);
+}
+
 /** The address a server really listens on (the port, when 0 was asked for). */
 export function boundAddress(server: Server, asked: Address): Address {
   const a = server.address();

@@ -77,13 +77,10 @@ export class Dispatcher {
   }
 
   /** A command of qmp-mux's own; resolves with QEMU's reply, or undefined if QEMU goes away first. */
-  call(name: string): Promise<UpstreamMessage | undefined> {
+  call(name: string): Promise<Buffer | undefined> {
     return new Promise((resolve) => {
-      const send = this.send;
-      if (!send) return resolve(undefined);
-      const id = this.ids.take();
-      this.inFlight.set(id, { inBand: false, deliver: (m) => resolve(m), abandon: () => resolve(undefined) });
-      send(`{"execute":${quoteString(name)},"id":${id}}`);
+      if (!this.send) return resolve(undefined);
+      this.dispatch({ name, args: undefined, idText: undefined, oob: false }, false, resolve, () => resolve(undefined));
     });
   }
 
@@ -128,7 +125,7 @@ export class Dispatcher {
     }
   }
 
-  private dispatch(command: Command, inBand: boolean, deliver: (data: Buffer) => void): void {
+  private dispatch(command: Command, inBand: boolean, deliver: (data: Buffer) => void, abandon?: () => void): void {
     const id = this.ids.take();
     const transform = command.transform;
     this.inFlight.set(id, {
@@ -137,6 +134,7 @@ export class Dispatcher {
         const changed = transform ? frameOne(transform(m.bytes)) : undefined;
         deliver(changed?.id ? restoreId(changed.bytes, changed.id, command.idText) : restoreId(m.bytes, at, command.idText));
       },
+      ...(abandon ? { abandon } : {}),
     });
     if (inBand) this.inBand++;
     this.sent++;

@@ -2,11 +2,10 @@ import { createConnection, type Socket } from 'node:net';
 import type { BackoffOptions } from '../config/options.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { Backoff } from './backoff.ts';
 
 /** Sends a command of qmp-mux's own to QEMU; resolves with the reply, or undefined if QEMU is not there. */
-export type AskQemu = (command: string) => Promise<UpstreamMessage | undefined>;
+export type AskQemu = (command: string) => Promise<Buffer | undefined>;
 
 /** Where upstream connections come from. */
 export interface UpstreamSource {

@@ -1,6 +1,5 @@
 import type { Server, Socket } from 'node:net';
-import { unlink } from 'node:fs/promises';
-import { listen } from '../downstream/listener.ts';
+import { closeListener, listen } from '../downstream/listener.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import type { UpstreamSource } from './dialer.ts';
@@ -40,9 +39,8 @@ export class UpstreamListener implements UpstreamSource {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.server?.close();
     this.attached?.destroy();
-    if (this.address.type === 'unix') await unlink(this.address.path).catch(() => undefined);
+    if (this.server) await closeListener(this.server, this.address);
   }
 
   private accept(socket: Socket): void {
