@@ -3,14 +3,16 @@ import { frameOne, type UpstreamMessage } from '../qmp/upstream-framer.ts';
 import type { Command, Session } from '../qmp/session.ts';
 import { FairQueue } from './fair-queue.ts';
 import { IdPool } from './ids.ts';
-import { idValueText, restoreId } from './reply.ts';
+import { ourId, restoreId } from './reply.ts';
 
 interface InFlight {
+  readonly command: Command;
   /** Counts against the window. */
   readonly inBand: boolean;
-  readonly deliver: (message: UpstreamMessage, id: NonNullable<UpstreamMessage['id']>) => void;
+  /** Takes the reply as the client gets it. */
+  readonly deliver: (data: Buffer) => void;
   /** The upstream went away before the reply. */
-  readonly abandon?: () => void;
+  readonly abandon: (() => void) | undefined;
 }
 
 export interface DispatcherStats {
@@ -35,7 +37,9 @@ export interface DispatcherStats {
 export class Dispatcher {
   /** Sessions with commands queued, in turn order. */
   private readonly turns = new FairQueue<Session>();
-  private readonly inFlight = new Map<string, InFlight>();
+  /** Indexed by id. */
+  private inFlight: (InFlight | undefined)[] = [];
+  private inFlightCount = 0;
   private inBand = 0;
   private sent = 0;
   private dropped = 0;
@@ -58,10 +62,11 @@ export class Dispatcher {
   /** The upstream went away: nothing in flight will be answered. */
   detach(): void {
     this.send = undefined;
-    const lost = [...this.inFlight.values()];
-    this.inFlight.clear();
+    const lost = this.inFlight;
+    this.inFlight = [];
+    this.inFlightCount = 0;
     this.inBand = 0;
-    for (const entry of lost) entry.abandon?.();
+    for (const entry of lost) entry?.abandon?.();
     this.checkIdle();
   }
 
@@ -86,17 +91,20 @@ export class Dispatcher {
 
   /** A `return` or `error` message from QEMU. Returns false when nobody was waiting for it. */
   reply(message: UpstreamMessage): boolean {
-    const id = message.id;
-    const key = id && id.valueStart >= 0 ? idValueText(message.bytes, id) : undefined;
-    const entry = key === undefined ? undefined : this.inFlight.get(key);
-    if (!entry || !id || key === undefined) {
+    const at = message.id;
+    const id = at && at.valueStart >= 0 ? ourId(message.bytes, at) : -1;
+    const entry = id >= 0 ? this.inFlight[id] : undefined;
+    if (!entry || !at) {
       this.dropped++;
       return false;
     }
-    this.inFlight.delete(key);
-    this.ids.release(key);
+    this.inFlight[id] = undefined;
+    this.inFlightCount--;
+    this.ids.release(id);
     if (entry.inBand) this.inBand--;
-    entry.deliver(message, id);
+    const transform = entry.command.transform;
+    const changed = transform ? frameOne(transform(message.bytes)) : undefined;
+    entry.deliver(changed?.id ? restoreId(changed.bytes, changed.id, entry.command.idText) : restoreId(message.bytes, at, entry.command.idText));
     this.pump();
     this.checkIdle();
     return true;
@@ -111,7 +119,7 @@ export class Dispatcher {
   }
 
   get stats(): DispatcherStats {
-    return { inBandInFlight: this.inBand, inFlight: this.inFlight.size, sent: this.sent, droppedReplies: this.dropped };
+    return { inBandInFlight: this.inBand, inFlight: this.inFlightCount, sent: this.sent, droppedReplies: this.dropped };
   }
 
   private pump(): void {
@@ -127,15 +135,8 @@ export class Dispatcher {
 
   private dispatch(command: Command, inBand: boolean, deliver: (data: Buffer) => void, abandon?: () => void): void {
     const id = this.ids.take();
-    const transform = command.transform;
-    this.inFlight.set(id, {
-      inBand,
-      deliver: (m, at) => {
-        const changed = transform ? frameOne(transform(m.bytes)) : undefined;
-        deliver(changed?.id ? restoreId(changed.bytes, changed.id, command.idText) : restoreId(m.bytes, at, command.idText));
-      },
-      ...(abandon ? { abandon } : {}),
-    });
+    this.inFlight[id] = { command, inBand, deliver, abandon };
+    this.inFlightCount++;
     if (inBand) this.inBand++;
     this.sent++;
     this.send!(serialize(command, id));
@@ -143,7 +144,7 @@ export class Dispatcher {
 
   private checkIdle(): void {
     if (this.idleWaiters.length === 0) return;
-    if (this.send && (this.inFlight.size > 0 || this.turns.size > 0)) return;
+    if (this.send && (this.inFlightCount > 0 || this.turns.size > 0)) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
@@ -155,7 +156,7 @@ export class Dispatcher {
  * validated, as short as possible (QEMU pays for every byte); empty
  * `arguments` are left out, which QEMU treats the same.
  */
-function serialize(command: Command, id: string): string {
+function serialize(command: Command, id: number): string {
   const verb = command.oob ? 'exec-oob' : 'execute';
   const args = command.args === undefined || command.args.size === 0 ? '' : `,"arguments":${writeUpstream(command.args)}`;
   return `{"${verb}":${quoteString(command.name)}${args},"id":${id}}`;

@@ -14,13 +14,13 @@ export class IdPool {
   private readonly free: number[] = [];
   private next = 0;
 
-  /** An id not in use, as JSON text. */
-  take(): string {
-    return String(this.free.pop() ?? this.next++);
+  /** An id not in use. */
+  take(): number {
+    return this.free.pop() ?? this.next++;
   }
 
   /** The reply to `id` has come; it may be used again. */
-  release(id: string): void {
-    this.free.push(Number(id));
+  release(id: number): void {
+    this.free.push(id);
   }
 }

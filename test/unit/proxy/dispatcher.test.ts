@@ -94,7 +94,8 @@ t.test('late replies for a client that left are dropped; unknown ids too', async
   t.same(b.host.take(), []);
   t.equal(answer('{"return": {}, "id": "someone-else"}'), false);
   t.equal(answer('{"return": {}}'), false);
-  t.equal(d.stats.droppedReplies, 2);
+  for (const id of ['0', '99', '-1', '1.5', '12345678901234567890']) t.equal(answer(`{"return": {}, "id": ${id}}`), false, `id ${id} is not in flight`);
+  t.equal(d.stats.droppedReplies, 7);
   t.equal(sent.length, 0);
   t.equal(d.stats.inFlight, 0);
 });

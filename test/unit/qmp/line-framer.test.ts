@@ -16,6 +16,9 @@ const lines = [
   '{"return": [{"name": "a"}, {"id": 9}], "id": 7}',
   '{"return": "text with , \\"id\\": 8}", "id": 8}',
   '{"return": {}}',
+  '{"return": 5}',
+  '{"return": [1, 2], "id": 10}',
+  '{"return": "x, \\"id\\": 11"}',
   '{"return": {}, "id": inf}',
   '{"what": "else"}',
 ];
@@ -47,9 +50,14 @@ t.test('line framing agrees with full framing on every shape, however the stream
 t.test('the shapes it reads itself, and the id spans it finds', async (t) => {
   const got: UpstreamMessage[] = [];
   new LineFramer({ message: (m) => got.push(m), garbage: () => undefined }, Infinity).feed(stream);
-  t.same(got.map((m) => m.kind), ['greeting', 'return', 'return', 'error', 'event', 'event', 'return', 'return', 'return', 'return', 'return', 'unknown']);
+  t.same(got.map((m) => m.kind), ['greeting', 'return', 'return', 'error', 'event', 'event', 'return', 'return', 'return', 'return', 'return', 'return', 'return', 'return', 'unknown']);
   t.equal(restoreId(got[6]!.bytes, got[6]!.id!, '1').toString(), '{"return": {"nested": {"id": 5}}, "id": 1}\r\n', 'a nested id is not the reply\'s id');
   t.equal(got[5]!.event, 'BLOCK_JOB_COMPLETED');
+  t.same(
+    got.slice(9, 13).map((m) => m.id && m.bytes.toString('latin1', m.id.valueStart, m.id.valueEnd)),
+    [undefined, undefined, '10', undefined],
+    'a number at the end of a reply is its id only after `, "id": `',
+  );
 });
 
 t.test('garbage lines are reported; size limit holds for a line without end', async (t) => {
