@@ -31,6 +31,9 @@ export const DISCONNECT_REASONS = {
 } as const;
 export type DisconnectReason = keyof typeof DISCONNECT_REASONS;
 
+/** Input held for a client still waiting for its greeting; beyond it the socket is not read. */
+const EARLY_INPUT_CAP = 64 * 1024;
+
 /**
  * A client connection: the socket edge of a Session. It batches writes per
  * tick, stops reading while the client has too many requests pending, and
@@ -45,6 +48,14 @@ export class Client implements SessionHost {
   detail: string | undefined;
   private readonly out: TickWriter;
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * What a client sent before its greeting (a one-liner piped into socat
+   * writes at once and half-closes). It is read, not left in the socket, so
+   * that a client that gives up waiting is noticed at once.
+   */
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+  private earlyEnd = false;
 
   constructor(
     readonly socket: Socket,
@@ -71,6 +82,7 @@ export class Client implements SessionHost {
 
   /** Closes the client if QEMU is not there to greet it within `ms` (0: wait for ever). */
   awaitGreeting(ms: number): void {
+    this.socket.resume();
     if (ms > 0) this.arm(ms, () => this.destroy('greeting-timeout'));
   }
 
@@ -82,7 +94,11 @@ export class Client implements SessionHost {
     const limits = this.endpoint.options.limits;
     this.session = new Session(this, { offered: greeting.capabilities, limits, maxPending: limits.maxPendingRequests });
     this.socket.write(greeting.bytes);
-    this.socket.resume();
+    const early = this.early;
+    this.early = [];
+    for (const chunk of early) this.onData(chunk);
+    if (this.earlyEnd) this.onEnd();
+    else if (!this.session.atPendingLimit) this.socket.resume();
     const timeout = this.endpoint.options.negotiationTimeoutMs;
     if (timeout > 0) {
       this.arm(timeout, () => {
@@ -170,6 +186,12 @@ export class Client implements SessionHost {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.state === 'waiting') {
+      this.early.push(chunk);
+      this.earlyBytes += chunk.length;
+      if (this.earlyBytes >= EARLY_INPUT_CAP) this.socket.pause();
+      return;
+    }
     const session = this.session;
     if (!session || this.state !== 'open') return;
     if (this.log.tracing) this.log.trace('from-client', this.peer, chunk);
@@ -182,7 +204,9 @@ export class Client implements SessionHost {
       this.state = 'ending';
       this.session.endInput();
     } else if (this.state === 'waiting') {
-      this.destroy('closed');
+      // With nothing sent, nothing is owed: the client gave up waiting.
+      if (this.earlyBytes === 0) this.destroy('closed');
+      else this.earlyEnd = true;
     }
   }
 

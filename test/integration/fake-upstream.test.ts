@@ -182,6 +182,55 @@ t.test('a client connecting before QEMU is up waits for its greeting', async (t)
   t.equal(fake2.received.length, 2);
 });
 
+t.test('a client that gives up waiting for QEMU is let go at once, its place on the endpoint freed', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const path = fake.path;
+  await fake.close();
+  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 }, endpoints: [{ maxClients: 1 }], timeouts: { clientGreetingMs: 0 } });
+  const quitter = await TestClient.connect(mux.path);
+  quitter.close();
+  for (let i = 0; i < 200 && mux.endpoints[0]!.clients.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(mux.endpoints[0]!.clients.size, 0, 'gone while still waiting (no greeting timeout set)');
+  t.ok(mux.logs.some((l) => l.includes('client disconnected') && l.includes('closed by the client')));
+  const next = await TestClient.connect(mux.path);
+  await FakeQemu.startAt(t, path);
+  t.equal(await next.next(), GREETING_72, 'the one place on the endpoint went to the next client');
+});
+
+t.test('a one-liner sent before QEMU is up: greeting, every reply, then EOF', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const path = fake.path;
+  await fake.close();
+  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 } });
+  const c = await TestClient.connect(mux.path);
+  c.send('{"execute":"qmp_capabilities"}{"execute":"query-status",');
+  c.send('"id":1}');
+  c.endInput();
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(mux.endpoints[0]!.clients.size, 1, 'a half-closed client that asked for something still waits');
+  const fake2 = await FakeQemu.startAt(t, path);
+  t.same(await c.rest(), [GREETING_72, '{"return": {}}', '{"return": {}, "id": 1}']);
+  t.equal(fake2.received.length, 2, 'qmp-mux\'s own negotiation, then the client\'s command');
+  t.match(fake2.received[1], /^\{"execute":"query-status","id":\d+\}$/);
+});
+
+t.test('more input before the greeting than qmp-mux holds: the rest waits in the socket, nothing is lost', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const path = fake.path;
+  await fake.close();
+  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 } });
+  const c = await TestClient.connect(mux.path);
+  const n = 3000;
+  const commands = Array.from({ length: n }, (_, i) => `{"execute":"query-status","id":${i}}`).join('');
+  t.ok(commands.length > 64 * 1024, 'more than the 64 KiB held for a waiting client');
+  c.send('{"execute":"qmp_capabilities"}' + commands);
+  await new Promise((r) => setTimeout(r, 100));
+  await FakeQemu.startAt(t, path);
+  await c.waitLines(n + 2, 20000);
+  const ids = c.lines.slice(2).map((l) => Number(/"id": (\d+)/.exec(l)?.[1]));
+  t.same(ids, Array.from({ length: n }, (_, i) => i), 'every command answered, in order');
+});
+
 t.test('events and replies read together keep QEMU\'s order; endpoint filters apply within a burst', async (t) => {
   const fake = await FakeQemu.start(t, { respond: () => undefined });
   const mux = await startMux(t, fake.path, { endpoints: [{}, { events: ['B'] }] });
