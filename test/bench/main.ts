@@ -214,27 +214,43 @@ async function idleClients(upstream: string): Promise<void> {
   row({ scenario: '6 idle clients', measure: 'KiB per idle client', direct: '', mux: round(perClient / 1024, 1), ratio: '', target: '< 32 KiB', met: perClient < 32 * 1024 });
 }
 
+/** Scenario numbers given on the command line (`npm run bench -- 1 4`), or all. */
+const only = new Set(process.argv.slice(2).map(Number));
+const wanted = (n: number): boolean => only.size === 0 || only.has(n);
+
 async function main(): Promise<void> {
   const started = Date.now();
   console.log('qmp-mux benchmark (2 cores shared: read ratios, not absolutes)');
   const [direct, behindMux, behindRelay] = (await startQemu(3)) as [string, string, string];
   const mux = await startMux(behindMux, 'main');
   const relay = await startRelay(behindRelay);
-  console.log('scenario 1: one client, one command at a time');
-  await oneClient(direct, relay, mux.path);
-  console.log('scenario 2: several clients, one command at a time each');
-  await manyClients(direct, mux.path);
-  console.log('scenario 3: a large reply');
-  await largeReply(direct, relay, mux.path);
+  if (wanted(1)) {
+    console.log('scenario 1: one client, one command at a time');
+    await oneClient(direct, relay, mux.path);
+  }
+  if (wanted(2)) {
+    console.log('scenario 2: several clients, one command at a time each');
+    await manyClients(direct, mux.path);
+  }
+  if (wanted(3)) {
+    console.log('scenario 3: a large reply');
+    await largeReply(direct, relay, mux.path);
+  }
   await mux.stop();
-  console.log('scenario 4: qmp-mux alone, fake upstream answering at once');
-  await capacity();
-  console.log('scenario 5: event fan-out');
-  const events = await eventFanOut();
-  figures.events = events.figures;
-  for (const r of events.rows) row(r);
-  console.log('scenario 6: idle clients');
-  await idleClients(behindMux);
+  if (wanted(4)) {
+    console.log('scenario 4: qmp-mux alone, fake upstream answering at once');
+    await capacity();
+  }
+  if (wanted(5)) {
+    console.log('scenario 5: event fan-out');
+    const events = await eventFanOut();
+    figures.events = events.figures;
+    for (const r of events.rows) row(r);
+  }
+  if (wanted(6)) {
+    console.log('scenario 6: idle clients');
+    await idleClients(behindMux);
+  }
   stopAll();
 
   const dir = 'bench-results';
