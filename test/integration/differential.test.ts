@@ -2,6 +2,7 @@ import t from 'tap';
 import { JsonStreamer } from '../../src/json/streamer.ts';
 import { JsonNumber, type JsonValue } from '../../src/json/value.ts';
 import { CORPUS, type Case } from '../fixtures/corpus.ts';
+import { mutations } from '../fixtures/mutate.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
@@ -75,6 +76,29 @@ t.test('differential: qmp-mux answers every input exactly as QEMU does', async (
       t.same(actual.framingErrors, [], 'every message one CRLF-terminated line');
     });
   }
+});
+
+t.test('differential: corpus inputs mutated at random (seeded), answered exactly as QEMU does', async (t) => {
+  if (!needQemu(t)) return;
+  const qemu = await startQemu(t, { monitors: 2 });
+  const [direct, upstream] = qemu.monitors as [string, string];
+  const mux = await startMux(t, upstream);
+  const seeds = CORPUS.filter((c) => c.settle === undefined && c.added === undefined).flatMap((c) =>
+    c.steps.filter((s): s is string | Buffer => typeof s === 'string' || Buffer.isBuffer(s)).map((s) => Buffer.from(s as string)),
+  );
+  const seed = Number(process.env.QMP_MUX_MUTATION_SEED ?? 1);
+  const inputs = mutations(seeds, seed, 200, '{"execute":"qmp_capabilities"}');
+  let differing = 0;
+  for (const input of inputs) {
+    const c: Case = { name: JSON.stringify(input.toString('latin1')), steps: [input] };
+    const expected = await run(direct, c);
+    const actual = await run(mux.path, c);
+    if (actual.lines.join('\n') === expected.lines.join('\n') && actual.framingErrors.length === 0) continue;
+    differing++;
+    t.same(actual, { lines: expected.lines, framingErrors: [] }, `input ${c.name}`);
+    if (differing === 5) break;
+  }
+  t.equal(differing, 0, `${inputs.length} mutated inputs (seed ${seed}), same bytes back`);
 });
 
 t.test('differential: quit', async (t) => {
