@@ -45,7 +45,8 @@ export class UpstreamListener implements UpstreamSource {
 
   private accept(socket: Socket): void {
     if (this.stopped || this.attached || !this.onSocket) {
-      this.log.warn('refused a QEMU connection: one is already attached', { upstream: `listen:${formatAddress(this.address)}` });
+      const why = this.attached ? 'one is already attached' : this.stopped ? 'qmp-mux is stopping' : 'qmp-mux is still starting';
+      this.log.warn(`refused a QEMU connection: ${why}`, { upstream: `listen:${formatAddress(this.address)}` });
       socket.destroy();
       return;
     }

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { createLogger } from '../../src/log.ts';
 import { UpstreamListener } from '../../src/upstream/upstream-listener.ts';
 import { MainLoopBlocker } from '../fixtures/blocker.ts';
 import { alive, runCli } from '../fixtures/cli.ts';
@@ -92,6 +93,18 @@ t.test('listen mode: QEMU connects with reconnect=1; either side can restart fir
   await again.next();
   t.match(await again.next(), /"running": true/);
   t.ok(alive(qemu.process.pid!));
+});
+
+t.test('listen mode: a QEMU connecting before qmp-mux serves is turned away, and the log says why', async (t) => {
+  const dir = socketDir(t);
+  const path = join(dir, 'upstream.sock');
+  const logs: string[] = [];
+  const listener = new UpstreamListener({ type: 'unix', path }, createLogger({ level: 'debug', format: 'text', trace: false, sink: (l) => logs.push(l) }));
+  await listener.open();
+  t.teardown(() => listener.stop());
+  const early = await TestClient.connect(path);
+  t.same(await early.rest(), [], 'closed at once');
+  t.equal(count(logs, 'refused a QEMU connection: qmp-mux is still starting'), 1);
 });
 
 t.test('a frozen QEMU (SIGSTOP) hangs nothing but its own commands', async (t) => {
