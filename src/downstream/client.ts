@@ -94,11 +94,6 @@ export class Client implements SessionHost {
     const limits = this.endpoint.options.limits;
     this.session = new Session(this, { offered: greeting.capabilities, limits, maxPending: limits.maxPendingRequests });
     this.socket.write(greeting.bytes);
-    const early = this.early;
-    this.early = [];
-    for (const chunk of early) this.onData(chunk);
-    if (this.earlyEnd) this.onEnd();
-    else if (!this.session.atPendingLimit) this.socket.resume();
     const timeout = this.endpoint.options.negotiationTimeoutMs;
     if (timeout > 0) {
       this.arm(timeout, () => {
@@ -106,6 +101,12 @@ export class Client implements SessionHost {
         this.end('negotiation-timeout');
       });
     }
+    // Input held while waiting, only now: it may negotiate, which disarms the timeout.
+    const early = this.early;
+    this.early = [];
+    for (const chunk of early) this.onData(chunk);
+    if (this.earlyEnd) this.onEnd();
+    else if (!this.session.atPendingLimit) this.socket.resume();
   }
 
   /** Refuses the connection with a QMP error. */

@@ -214,6 +214,22 @@ t.test('a one-liner sent before QEMU is up: greeting, every reply, then EOF', as
   t.match(fake2.received[1], /^\{"execute":"query-status","id":\d+\}$/);
 });
 
+t.test('a client that negotiated before QEMU was up is not held to the negotiation timeout', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const path = fake.path;
+  await fake.close();
+  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 }, endpoints: [{ negotiationTimeoutMs: 150 }] });
+  const c = await TestClient.connect(mux.path);
+  c.send('{"execute":"qmp_capabilities"}');
+  await new Promise((r) => setTimeout(r, 50));
+  await FakeQemu.startAt(t, path);
+  t.equal(await c.next(), GREETING_72);
+  t.equal(await c.next(), '{"return": {}}');
+  await new Promise((r) => setTimeout(r, 300));
+  c.send('{"execute":"query-status","id":1}');
+  t.equal(await c.next(), '{"return": {}, "id": 1}', 'still connected after the timeout has passed');
+});
+
 t.test('more input before the greeting than qmp-mux holds: the rest waits in the socket, nothing is lost', async (t) => {
   const fake = await FakeQemu.start(t);
   const path = fake.path;
