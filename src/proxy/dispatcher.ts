@@ -2,8 +2,8 @@ import { quoteString, writeUpstream } from '../json/writer.ts';
 import { frameOne, type UpstreamMessage } from '../qmp/upstream-framer.ts';
 import type { Command, Session } from '../qmp/session.ts';
 import { FairQueue } from './fair-queue.ts';
-import { IdPool } from './ids.ts';
-import { ourId, restoreId } from './reply.ts';
+import { IdPool, ourId } from './ids.ts';
+import { restoreId } from './reply.ts';
 
 interface InFlight {
   readonly command: Command;

@@ -1,3 +1,5 @@
+import type { IdMember } from '../qmp/upstream-framer.ts';
+
 /**
  * Ids qmp-mux puts on the commands it sends: small integers, reused once
  * their reply has come. QEMU reads its monitor one byte per system call, so
@@ -23,4 +25,17 @@ export class IdPool {
   release(id: number): void {
     this.free.push(id);
   }
+}
+
+/** The id of a message when it is one qmp-mux could have given (a small non-negative integer), else -1. */
+export function ourId(bytes: Buffer, id: IdMember): number {
+  const length = id.valueEnd - id.valueStart;
+  if (length < 1 || length > 9) return -1;
+  let n = 0;
+  for (let i = id.valueStart; i < id.valueEnd; i++) {
+    const digit = bytes[i]! - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return n;
 }

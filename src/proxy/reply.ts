@@ -3,19 +3,6 @@ import type { IdMember } from '../qmp/upstream-framer.ts';
 
 const EOL_BYTES = Buffer.from(EOL, 'latin1');
 
-/** The id of a message when it is one qmp-mux could have given (a small non-negative integer), else -1. */
-export function ourId(bytes: Buffer, id: IdMember): number {
-  const length = id.valueEnd - id.valueStart;
-  if (length < 1 || length > 9) return -1;
-  let n = 0;
-  for (let i = id.valueStart; i < id.valueEnd; i++) {
-    const digit = bytes[i]! - 0x30;
-    if (digit < 0 || digit > 9) return -1;
-    n = n * 10 + digit;
-  }
-  return n;
-}
-
 /**
  * A reply from QEMU made into the reply the client gets: qmp-mux's id
  * replaced by the client's (already serialized as QEMU would echo it), or

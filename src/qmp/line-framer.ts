@@ -62,11 +62,8 @@ export class LineFramer {
 }
 
 const HEAD = 96;
-const TAIL = 48;
-/** `{"return": ..., "id": N}`: QEMU puts `id` last in a success reply. */
-const RETURN_TAIL = /, "id": (\d+|"qmp-mux")\}$/;
-/** `{"id": N, "error": ...}`: and first in an error reply. */
-const ERROR_HEAD = /^\{"id": (\d+|"qmp-mux"), "error": \{/;
+/** `{"id": N, "error": ...}`: QEMU puts `id` first in an error reply. */
+const ERROR_HEAD = /^\{"id": (\d+), "error": \{/;
 const EVENT_HEAD = /^\{"timestamp": \{"seconds": -?\d+, "microseconds": -?\d+\}, "event": "([A-Za-z0-9_]+)"[,}]/;
 
 const RETURN_HEAD = Buffer.from('{"return": ', 'latin1');
@@ -80,8 +77,8 @@ function holds(line: Buffer, at: number, part: Buffer): boolean {
 }
 
 /**
- * The commonest line, `{"return": ..., "id": N}` with qmp-mux's numeric id,
- * read without making strings: every command's reply passes here.
+ * `{"return": ..., "id": N}`: QEMU puts `id` last in a success reply. Read
+ * off the bytes without making strings, as every command's reply passes here.
  */
 function numberedReturn(line: Buffer): UpstreamMessage | undefined {
   if (!holds(line, 0, RETURN_HEAD)) return undefined;
@@ -93,20 +90,16 @@ function numberedReturn(line: Buffer): UpstreamMessage | undefined {
   return { bytes: line, kind: 'return', id: { comma, keyStart: comma + 2, valueStart, valueEnd, nextKey: -1 }, event: undefined };
 }
 
-/** Reads kind, id and event name off the head and tail of a compact line; undefined for other shapes. */
+/**
+ * Reads kind, id and event name off the head and tail of a compact line,
+ * for the shapes with the numeric ids qmp-mux gives once negotiated;
+ * undefined for other shapes.
+ */
 export function analyze(line: Buffer): UpstreamMessage | undefined {
   if (line[0] !== 0x7b || line[line.length - 1] !== 0x7d) return undefined;
   const numbered = numberedReturn(line);
   if (numbered) return numbered;
   const head = line.toString('latin1', 0, Math.min(HEAD, line.length));
-  if (head.startsWith('{"return": ')) {
-    const tailStart = Math.max(0, line.length - TAIL);
-    const m = RETURN_TAIL.exec(line.toString('latin1', tailStart));
-    if (!m) return undefined;
-    const comma = tailStart + m.index;
-    const valueStart = comma + 8;
-    return { bytes: line, kind: 'return', id: { comma, keyStart: comma + 2, valueStart, valueEnd: line.length - 1, nextKey: -1 }, event: undefined };
-  }
   const error = ERROR_HEAD.exec(head);
   if (error) {
     const valueEnd = 7 + error[1]!.length;
