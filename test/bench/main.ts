@@ -34,23 +34,28 @@ function row(r: Row): void {
 async function oneClient(direct: string, relay: string, mux: string): Promise<void> {
   const rounds = 5;
   const count = 2000;
+  const clients = [await BenchClient.connect(direct), await BenchClient.connect(relay), await BenchClient.connect(mux)] as const;
+  const [toDirect, toRelay, toMux] = clients;
   // relayWithId: the bare relay carrying the command as qmp-mux sends it upstream; the bound for any proxy that must add ids.
-  const runs = { direct: [direct, QUERY], relay: [relay, QUERY], relayWithId: [relay, QUERY_WITH_ID], mux: [mux, QUERY] } as const;
+  const runs = {
+    direct: { client: toDirect, command: QUERY },
+    relay: { client: toRelay, command: QUERY },
+    relayWithId: { client: toRelay, command: QUERY_WITH_ID },
+    mux: { client: toMux, command: QUERY },
+  };
   type Key = keyof typeof runs;
   const keys = Object.keys(runs) as Key[];
   const rates = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
   const lats = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
-  const clients = { direct: await BenchClient.connect(direct), relay: await BenchClient.connect(relay), mux: await BenchClient.connect(mux) };
-  for (const c of Object.values(clients)) await sequential(c, QUERY, 200);
+  for (const c of clients) await sequential(c, QUERY, 200);
   for (let r = 0; r < rounds; r++) {
     for (const key of keys) {
-      const client = key === 'relayWithId' ? clients.relay : clients[key];
-      const { latencies, seconds } = await sequential(client, runs[key][1], count);
+      const { latencies, seconds } = await sequential(runs[key].client, runs[key].command, count);
       rates[key].push(count / seconds);
       lats[key].push(...latencies);
     }
   }
-  for (const c of Object.values(clients)) c.close();
+  for (const c of clients) c.close();
   const sorted = Object.fromEntries(keys.map((k) => [k, sortedCopy(lats[k])])) as Record<Key, Float64Array>;
   const vsDirect = (k: Key): number => median(rates[k].map((x, i) => x / rates.direct[i]!));
   const ratio = vsDirect('mux');
