@@ -1,11 +1,19 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { FakeQemu, GREETING_72 } from '../fixtures/fake-qemu.ts';
-import { startMux } from '../fixtures/mux.ts';
+import { startMux, type Mux, type MuxOptions } from '../fixtures/mux.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
 
 /** qmp-mux against a fake QEMU: what reaches the upstream, and upstream faults. */
 
 const OUR_ID = /,"id":\d+\}$/;
+
+/** A qmp-mux dialing, quickly and again, a socket path where no QEMU is yet; `FakeQemu.startAt(t, path)` brings one. */
+async function muxBeforeQemu(t: Test, options: MuxOptions = {}): Promise<{ mux: Mux; path: string }> {
+  const fake = await FakeQemu.start(t);
+  await fake.close();
+  const mux = await startMux(t, fake.path, { backoff: { initialMs: 10, maxMs: 20 }, ...options });
+  return { mux, path: fake.path };
+}
 
 t.test('what reaches QEMU is qmp-mux\'s own serialization of what it validated', async (t) => {
   const fake = await FakeQemu.start(t);
@@ -167,10 +175,7 @@ t.test('never more than the window in flight to QEMU', async (t) => {
 });
 
 t.test('a client connecting before QEMU is up waits for its greeting', async (t) => {
-  const fake = await FakeQemu.start(t);
-  const path = fake.path;
-  await fake.close();
-  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 } });
+  const { mux, path } = await muxBeforeQemu(t);
   const c = await TestClient.connect(mux.path);
   await new Promise((r) => setTimeout(r, 100));
   t.equal(c.lines.length, 0, 'no greeting without QEMU');
@@ -183,10 +188,7 @@ t.test('a client connecting before QEMU is up waits for its greeting', async (t)
 });
 
 t.test('a client that gives up waiting for QEMU is let go at once, its place on the endpoint freed', async (t) => {
-  const fake = await FakeQemu.start(t);
-  const path = fake.path;
-  await fake.close();
-  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 }, endpoints: [{ maxClients: 1 }], timeouts: { clientGreetingMs: 0 } });
+  const { mux, path } = await muxBeforeQemu(t, { endpoints: [{ maxClients: 1 }], timeouts: { clientGreetingMs: 0 } });
   const quitter = await TestClient.connect(mux.path);
   quitter.close();
   for (let i = 0; i < 200 && mux.endpoints[0]!.clients.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -198,10 +200,7 @@ t.test('a client that gives up waiting for QEMU is let go at once, its place on 
 });
 
 t.test('a one-liner sent before QEMU is up: greeting, every reply, then EOF', async (t) => {
-  const fake = await FakeQemu.start(t);
-  const path = fake.path;
-  await fake.close();
-  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 } });
+  const { mux, path } = await muxBeforeQemu(t);
   const c = await TestClient.connect(mux.path);
   c.send('{"execute":"qmp_capabilities"}{"execute":"query-status",');
   c.send('"id":1}');
@@ -215,10 +214,7 @@ t.test('a one-liner sent before QEMU is up: greeting, every reply, then EOF', as
 });
 
 t.test('a client that negotiated before QEMU was up is not held to the negotiation timeout', async (t) => {
-  const fake = await FakeQemu.start(t);
-  const path = fake.path;
-  await fake.close();
-  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 }, endpoints: [{ negotiationTimeoutMs: 150 }] });
+  const { mux, path } = await muxBeforeQemu(t, { endpoints: [{ negotiationTimeoutMs: 150 }] });
   const c = await TestClient.connect(mux.path);
   c.send('{"execute":"qmp_capabilities"}');
   await new Promise((r) => setTimeout(r, 50));
@@ -231,10 +227,7 @@ t.test('a client that negotiated before QEMU was up is not held to the negotiati
 });
 
 t.test('more input before the greeting than qmp-mux holds: the rest waits in the socket, nothing is lost', async (t) => {
-  const fake = await FakeQemu.start(t);
-  const path = fake.path;
-  await fake.close();
-  const mux = await startMux(t, path, { backoff: { initialMs: 10, maxMs: 20 } });
+  const { mux, path } = await muxBeforeQemu(t);
   const c = await TestClient.connect(mux.path);
   const n = 3000;
   const commands = Array.from({ length: n }, (_, i) => `{"execute":"query-status","id":${i}}`).join('');
