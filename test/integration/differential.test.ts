@@ -84,7 +84,7 @@ t.test('differential: corpus inputs mutated at random (seeded), answered exactly
   const [direct, upstream] = qemu.monitors as [string, string];
   const mux = await startMux(t, upstream);
   const seeds = CORPUS.filter((c) => c.settle === undefined && c.added === undefined).flatMap((c) =>
-    c.steps.filter((s): s is string | Buffer => typeof s === 'string' || Buffer.isBuffer(s)).map((s) => Buffer.from(s as string)),
+    c.steps.flatMap((s) => (typeof s === 'string' ? [Buffer.from(s, 'latin1')] : Buffer.isBuffer(s) ? [s] : [])),
   );
   const seed = Number(process.env.QMP_MUX_MUTATION_SEED ?? 1);
   const inputs = mutations(seeds, seed, 200, '{"execute":"qmp_capabilities"}');
