@@ -5,12 +5,13 @@ import { loadConfigFile } from '../config/file.ts';
 import { defaultEndpoint, type Options } from '../config/options.ts';
 import { resolveOptions } from '../config/resolve.ts';
 import { QmpMuxError } from '../errors.ts';
+import type { Endpoint } from '../downstream/endpoint.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { Proxy } from '../proxy/proxy.ts';
 import { Dialer, type UpstreamSource } from '../upstream/dialer.ts';
 import { QemuProcess, type QemuExit } from '../upstream/qemu-process.ts';
-import { takeOver, type Takeover } from '../upstream/takeover.ts';
+import { reclaim, takeOver, type Takeover } from '../upstream/takeover.ts';
 import { UpstreamListener } from '../upstream/upstream-listener.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs, USAGE } from './args.ts';
@@ -37,18 +38,33 @@ function orUsageError<T>(read: () => T): T | number {
   }
 }
 
-/** The upstream source, and a takeover to undo at exit. */
-async function upstreamSource(options: Options, log: Logger, onQemuExit: (exit: QemuExit) => void): Promise<{ source: UpstreamSource; takeover?: Takeover }> {
+const TAKEOVER_ENDPOINT = 'takeover';
+
+/**
+ * The upstream source, and a takeover to undo at exit. `served` gives the
+ * endpoints once they listen; until then there is nothing to reclaim.
+ */
+async function upstreamSource(
+  options: Options,
+  log: Logger,
+  onQemuExit: (exit: QemuExit) => void,
+  served: () => Endpoint[] | undefined,
+): Promise<{ source: UpstreamSource; takeover?: Takeover }> {
   const u = options.upstream;
   switch (u.mode) {
     case 'connect': {
       if (!u.takeover || u.address.type !== 'unix') return { source: new Dialer(u.address, options.backoff, log) };
       const takeover = await takeOver(u.address.path);
       log.info('took over QEMU\'s socket', { socket: takeover.original, movedTo: takeover.moved });
-      const endpoint = defaultEndpoint('takeover', { type: 'unix', path: takeover.original });
+      const endpoint = defaultEndpoint(TAKEOVER_ENDPOINT, { type: 'unix', path: takeover.original });
       endpoint.socket = takeover.socket;
       options.endpoints.push(endpoint);
-      return { source: new Dialer({ type: 'unix', path: takeover.moved }, options.backoff, log), takeover };
+      // While QEMU is away, a QEMU restarting (or exiting) takes the original path: take it back.
+      const takeBack = async (): Promise<void> => {
+        const serving = served()?.find((e) => e.name === TAKEOVER_ENDPOINT);
+        if (serving && (await reclaim(takeover, serving))) log.info('took QEMU\'s socket path back', { socket: takeover.original, movedTo: takeover.moved });
+      };
+      return { source: new Dialer({ type: 'unix', path: takeover.moved }, options.backoff, log, 0, takeBack), takeover };
     }
     case 'listen': {
       const listener = new UpstreamListener(u.address, log);
@@ -99,10 +115,11 @@ async function main(argv: string[]): Promise<number> {
   }
 
   try {
-    const upstream = await upstreamSource(options, log, (exit) => void stop(exitStatus(exit)));
+    let endpoints: Endpoint[] | undefined;
+    const upstream = await upstreamSource(options, log, (exit) => void stop(exitStatus(exit)), () => (stopping ? undefined : endpoints));
     takeover = upstream.takeover;
     proxy = new Proxy(options, upstream.source, log);
-    const endpoints = await proxy.start();
+    endpoints = await proxy.start();
     for (const e of endpoints) {
       const a = e.address;
       const where = a.type === 'unix' ? `unix:${resolve(a.path)}` : formatAddress(a);

@@ -5,7 +5,7 @@ import { formatAddress, type Address } from '../net/address.ts';
 import { globMatcher } from '../policy/glob.ts';
 import { Policy } from '../policy/policy.ts';
 import type { Client } from './client.ts';
-import { boundAddress, closeListener, isLoopback, listen } from './listener.ts';
+import { boundAddress, closeListener, isLoopback, listen, ownsSocketFile } from './listener.ts';
 
 /** A place clients connect to, with its own policy, event filter and limits. */
 export class Endpoint {
@@ -17,6 +17,7 @@ export class Endpoint {
   private readonly eventCache = new Map<string, boolean>();
   private server: Server | undefined;
   private bound: Address | undefined;
+  private onConnection: ((socket: Socket) => void) | undefined;
 
   constructor(readonly options: EndpointOptions) {
     this.policy = new Policy(options.policy);
@@ -37,8 +38,29 @@ export class Endpoint {
     if (a.type === 'tcp' && !isLoopback(a.host) && !this.options.allowRemote) {
       throw new ListenError(`endpoint '${this.name}': ${formatAddress(a)} is not a loopback address; QMP has no authentication, so set allowRemote to expose it`);
     }
+    this.onConnection = onConnection;
     this.server = await listen(a, onConnection, this.options.socket);
     this.bound = boundAddress(this.server, a);
+  }
+
+  /** Whether its unix socket file is still the one it created. */
+  async ownsSocketFile(): Promise<boolean> {
+    const a = this.options.address;
+    return this.server !== undefined && a.type === 'unix' && ownsSocketFile(this.server, a.path);
+  }
+
+  /** Listens anew at its address (its socket file was taken away); connected clients stay. */
+  async relisten(): Promise<void> {
+    const old = this.server;
+    if (!old || !this.onConnection) return;
+    const fresh = await listen(this.options.address, this.onConnection, this.options.socket);
+    if (this.server !== old) {
+      // Closed meanwhile: qmp-mux is stopping.
+      await closeListener(fresh, this.options.address);
+      return;
+    }
+    old.close();
+    this.server = fresh;
   }
 
   /** Stops accepting; removes the unix socket file. */

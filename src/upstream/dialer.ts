@@ -40,6 +40,8 @@ export class Dialer implements UpstreamSource {
     private readonly log: Logger,
     /** How long failures are expected before they are worth a warning, ms. */
     private readonly quietMs = 0,
+    /** Runs before each retry; what it throws is logged, and the retry goes ahead. */
+    private readonly beforeRetry?: () => Promise<void>,
   ) {
     this.backoff = new Backoff(backoff);
   }
@@ -94,6 +96,15 @@ export class Dialer implements UpstreamSource {
   private retry(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.dial(), this.backoff.next());
+    this.timer = setTimeout(() => void this.prepareAndDial(), this.backoff.next());
+  }
+
+  private async prepareAndDial(): Promise<void> {
+    try {
+      await this.beforeRetry?.();
+    } catch (e) {
+      this.log.warn('preparing to dial QEMU failed', { upstream: formatAddress(this.address), error: (e as Error).message });
+    }
+    this.dial();
   }
 }

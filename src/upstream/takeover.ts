@@ -1,4 +1,4 @@
-import { lstat, rename, stat } from 'node:fs/promises';
+import { lstat, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { SocketOptions } from '../config/options.ts';
 import { ListenError } from '../errors.ts';
@@ -14,6 +14,27 @@ export interface Takeover {
   socket: SocketOptions;
   /** Puts QEMU's socket back (after qmp-mux's socket at the original path is gone). */
   restore(): Promise<void>;
+}
+
+/** What `reclaim` needs of the endpoint serving clients at the original path. */
+export interface TakenOverPath {
+  ownsSocketFile(): Promise<boolean>;
+  relisten(): Promise<void>;
+}
+
+/**
+ * Takes the original path back after QEMU took it: a QEMU that starts
+ * replaces whatever socket is at its path, and one that exits removes its
+ * path, qmp-mux's socket by then. A new QEMU's socket found there is moved
+ * aside again; then qmp-mux listens at the path again. Returns whether
+ * anything had to be done.
+ */
+export async function reclaim(takeover: Takeover, endpoint: TakenOverPath): Promise<boolean> {
+  if (await endpoint.ownsSocketFile()) return false;
+  const info = await lstat(takeover.original).catch(() => undefined);
+  if (info?.isSocket() && (await answers(takeover.original))) await rename(takeover.original, takeover.moved);
+  await endpoint.relisten();
+  return true;
 }
 
 /** The hidden name QEMU's socket gets while taken over. */
@@ -44,6 +65,8 @@ export async function takeOver(original: string): Promise<Takeover> {
     restore: async () => {
       const stillThere = await lstat(original).catch(() => undefined);
       if (!stillThere) await rename(moved, original).catch(() => undefined);
+      // A QEMU restarted since holds the original path; the moved socket is its predecessor's.
+      else if (!(await answers(moved))) await unlink(moved).catch(() => undefined);
     },
   };
 }

@@ -1,7 +1,10 @@
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { answers } from '../../src/downstream/listener.ts';
 import { POLICY_PRESETS } from '../../src/policy/presets.ts';
+import { takeOver } from '../../src/upstream/takeover.ts';
 import { runCli } from '../fixtures/cli.ts';
 import { FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
@@ -169,6 +172,59 @@ t.test('unix socket files: mode 0600 by default, mode and group as configured', 
   t.notOk(existsSync(paths[0]!) || existsSync(paths[1]!), 'removed on stop');
 });
 
+t.test('unix socket files: a file another process put at the path since is left alone on stop', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path);
+  const path = mux.path;
+  unlinkSync(path);
+  const other = createServer((s) => s.end('other\n'));
+  await new Promise<void>((r) => other.listen(path, r));
+  t.teardown(() => other.close());
+  await mux.stop();
+  t.ok(existsSync(path), 'still there');
+  const c = await TestClient.connect(path);
+  t.same(await c.rest(), ['other'], 'and still the other process\'s');
+  const base = socketDir(t);
+  const dir = join(base, 'd'.repeat(100 - base.length));
+  mkdirSync(dir);
+  const long = join(dir, 's');
+  t.ok(long.length <= 107 && long.length + 20 > 107, 'a path too long to bind beside it first');
+  const mux2 = await startMux(t, fake.path, { endpoints: [{ address: { type: 'unix', path: long } }] });
+  t.equal(statSync(long).mode & 0o777, 0o600, 'still bound, with its mode');
+  await mux2.stop();
+  t.notOk(existsSync(long), 'removed on stop');
+});
+
+t.test('unix socket files: an endpoint closed while it listens anew is left closed', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path);
+  const endpoint = mux.endpoints[0]!;
+  const relistening = endpoint.relisten();
+  await endpoint.close();
+  await relistening;
+  t.notOk(existsSync(mux.path), 'no socket file');
+  t.notOk(await answers(mux.path), 'nobody listening');
+});
+
+t.test('takeover restore: a QEMU that took the path back keeps it; its predecessor\'s moved socket goes', async (t) => {
+  const dir = socketDir(t);
+  const path = join(dir, 'vm.qmp');
+  const serve = async (): Promise<Server> => {
+    const server = createServer((s) => s.end());
+    await new Promise<void>((r) => server.listen(path, r));
+    return server;
+  };
+  const before = await serve();
+  const takeover = await takeOver(path);
+  t.ok(existsSync(takeover.moved));
+  await new Promise((r) => before.close(r));
+  const after = await serve();
+  t.teardown(() => after.close());
+  await takeover.restore();
+  t.notOk(existsSync(takeover.moved), 'the dead moved socket is removed');
+  t.ok(await answers(path), 'the new QEMU keeps its path');
+});
+
 t.test('tcp: loopback only unless the endpoint allows remote clients', async (t) => {
   const fake = await FakeQemu.start(t);
   await t.rejects(startMux(t, fake.path, { endpoints: [{ address: { type: 'tcp', host: '0.0.0.0', port: 0 } }] }), { code: 'QMPMUX_LISTEN', message: /not a loopback address; QMP has no authentication, so set allowRemote/ });
@@ -240,4 +296,38 @@ t.test('socket takeover: existing tools keep using QEMU\'s path, and it is put b
   const direct = await TestClient.connect(path);
   await direct.negotiate();
   t.match(await direct.execute('query-status'), /"running": true/, 'the original path is QEMU\'s again');
+});
+
+t.test('socket takeover survives QEMU exiting and a new QEMU starting on the same path', async (t) => {
+  if (!needQemu(t)) return;
+  const dir = socketDir(t);
+  const first = await startQemu(t, { dir, names: ['vm.qmp'] });
+  const path = first.monitors[0]!;
+  const moved = join(dir, '.vm.qmp.qmp-mux');
+  const run = runCli(t, ['--upstream', `unix:${path}`, '--takeover', '--listen', `unix:${join(dir, 'extra.sock')}`]);
+  await run.waitFor(/QEMU connected/);
+  const before = await TestClient.connect(path);
+  await before.negotiate();
+  // A QEMU that exits removes its socket path: qmp-mux's socket, by then.
+  first.process.kill('SIGTERM');
+  await first.exited;
+  t.match(await before.rest(), [/"event": "SHUTDOWN"/], 'SHUTDOWN, then EOF, when QEMU goes');
+  await run.waitFor(/took QEMU's socket path back/);
+  const waiting = await TestClient.connect(path);
+  // A QEMU that starts replaces whatever socket is at its path: qmp-mux's again.
+  await startQemu(t, { dir, names: ['vm.qmp'] });
+  t.match(await waiting.next(10000), /^\{"QMP": /, 'a client that came while QEMU was away gets the new QEMU\'s greeting, through qmp-mux');
+  t.equal(run.stderr().match(/took QEMU's socket path back/g)?.length, 2, 'the path was taken back twice');
+  const a = await TestClient.connect(path);
+  const b = await TestClient.connect(path);
+  await a.negotiate();
+  await b.negotiate();
+  t.match(await a.execute('query-status'), /"running": true/);
+  t.match(await b.execute('__org.qmp-mux_query-proxy'), /"upstream": \{"state": "ready"/, 'two clients at once, and qmp-mux\'s own commands: qmp-mux serves the path');
+  run.child.kill('SIGTERM');
+  t.same(await run.exited, { code: 0, signal: null });
+  t.notOk(existsSync(moved), 'nothing left at the moved path');
+  const direct = await TestClient.connect(path);
+  await direct.negotiate();
+  t.match(await direct.execute('query-status'), /"running": true/, 'the original path is the new QEMU\'s');
 });

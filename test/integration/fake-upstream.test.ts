@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { Dialer } from '../../src/upstream/dialer.ts';
 import { FakeQemu, GREETING_72 } from '../fixtures/fake-qemu.ts';
 import { startMux, type Mux, type MuxOptions } from '../fixtures/mux.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
@@ -185,6 +186,21 @@ t.test('a client connecting before QEMU is up waits for its greeting', async (t)
   t.equal(await c.next(), '{"return": {}, "id": 1}');
   t.equal(await c.next(), '{"return": {}, "id": 2}');
   t.equal(fake2.received.length, 2);
+});
+
+t.test('a failing step before a retry is logged and the retry goes ahead', async (t) => {
+  const fake = await FakeQemu.start(t);
+  await fake.close();
+  let calls = 0;
+  const beforeRetry = async (): Promise<void> => {
+    if (++calls === 1) throw new Error('boom');
+  };
+  const mux = await startMux(t, fake.path, { source: (log) => new Dialer({ type: 'unix', path: fake.path }, { initialMs: 10, maxMs: 20 }, log, 0, beforeRetry) });
+  const c = await TestClient.connect(mux.path);
+  for (let i = 0; i < 200 && calls < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  await FakeQemu.startAt(t, fake.path);
+  t.equal(await c.next(), GREETING_72, 'QEMU found all the same');
+  t.ok(mux.logs.some((l) => l.includes('preparing to dial QEMU failed') && l.includes('boom')));
 });
 
 t.test('a client that gives up waiting for QEMU is let go at once, its place on the endpoint freed', async (t) => {
