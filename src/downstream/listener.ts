@@ -30,6 +30,7 @@ export async function listen(address: Address, onConnection: (socket: Socket) =>
   // never see the socket before it has its mode and owner, and Node, which
   // removes a unix socket by the name it was bound to when its server
   // closes, never removes a file another process has put at `path` since.
+  // A path too long to have a longer name beside it is bound in place.
   const fresh = join(dirname(path), `.qmp-mux.${process.pid}.${++bindings}`);
   const at = Buffer.byteLength(fresh) <= MAX_SOCKET_PATH ? fresh : path;
   if (at !== path) await unlink(at).catch(() => undefined);
