@@ -49,10 +49,6 @@ export class QemuProcess implements UpstreamSource {
     return join(this.dir, 'qmp.sock');
   }
 
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
   start(onSocket: (socket: Socket) => void): void {
     const [program, ...args] = this.options.command;
     if (program === undefined) throw new Error('no QEMU command given');
