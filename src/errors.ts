@@ -46,3 +46,10 @@ export class ConfigError extends QmpMuxError {
     super('QMPMUX_CONFIG', message);
   }
 }
+
+/** QEMU could not be started. */
+export class SpawnError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_SPAWN', message);
+  }
+}

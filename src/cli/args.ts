@@ -9,6 +9,7 @@ export interface CommandLine {
   version: boolean;
   config?: string;
   checkConfig: boolean;
+  printConfig: boolean;
   upstream?: { mode: 'connect' | 'listen'; address: Address };
   takeover: boolean;
   listen: Address[];
@@ -34,17 +35,21 @@ Upstream (one of; the command line overrides the config file):
                                          qemu-system-x86_64 -machine none -nodefaults -display none
   --takeover                             with --upstream unix:PATH: move QEMU's socket aside
                                          and serve clients at PATH
-  --on-stop quit|powerdown|leave         what SIGTERM/SIGINT does to a QEMU qmp-mux started
+  --on-stop quit|powerdown|leave         what stopping qmp-mux (SIGTERM, SIGINT, SIGHUP)
+                                         does to a QEMU it started
                                          (default quit)
   --powerdown-timeout MS                 with --on-stop powerdown: time before quit (default 30000)
 
 Clients:
-  --listen unix:PATH | tcp:HOST:PORT     where clients connect (repeatable);
-                                         default unix:qmp-mux.sock
+  --listen unix:PATH | tcp:HOST:PORT     where clients connect (repeatable; added to the
+                                         config file's endpoints); default unix:qmp-mux.sock
 
 Configuration:
   --config PATH                          JSON configuration file (see config/example.json)
-  --check-config                         validate the configuration and exit
+  --check-config                         check the configuration, and that this machine
+                                         lets qmp-mux do what it asks, then exit
+  --print-config                         print the effective configuration (file, flags and
+                                         defaults) as a configuration file, and exit
 
 Logging:
   --log-level error|warn|info|debug      default info
@@ -57,7 +62,7 @@ Logging:
 
 /** Parses argv (without node and the script). Throws UsageError naming the bad argument. */
 export function parseArgs(argv: readonly string[]): CommandLine {
-  const out: CommandLine = { help: false, version: false, checkConfig: false, takeover: false, listen: [], trace: false };
+  const out: CommandLine = { help: false, version: false, checkConfig: false, printConfig: false, takeover: false, listen: [], trace: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -97,6 +102,9 @@ export function parseArgs(argv: readonly string[]): CommandLine {
         break;
       case '--check-config':
         out.checkConfig = true;
+        break;
+      case '--print-config':
+        out.printConfig = true;
         break;
       case '--upstream': {
         if (out.upstream) throw new UsageError('--upstream given twice');

@@ -1,19 +1,35 @@
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfigFile } from '../config/file.ts';
-import { defaultEndpoint, type Options } from '../config/options.ts';
+import type { Options } from '../config/options.ts';
+import { preflight } from '../config/preflight.ts';
+import { asConfigFile } from '../config/print.ts';
 import { resolveOptions } from '../config/resolve.ts';
 import { QmpMuxError } from '../errors.ts';
-import type { Endpoint } from '../downstream/endpoint.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { Mux } from '../mux/mux.ts';
 import { formatAddress, type Address } from '../net/address.ts';
-import { Proxy } from '../proxy/proxy.ts';
-import { Dialer, type UpstreamSource } from '../upstream/dialer.ts';
-import { QemuProcess, type QemuExit } from '../upstream/qemu-process.ts';
-import { reclaim, takeOver, type Takeover } from '../upstream/takeover.ts';
-import { UpstreamListener } from '../upstream/upstream-listener.ts';
+import { createSource } from '../upstream/source.ts';
+import type { QemuExit } from '../upstream/spawn-source.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs, USAGE } from './args.ts';
+
+/** Exit statuses of the proxy (the README has the table). */
+export const EXIT = {
+  ok: 0,
+  /** Start-up failed (an endpoint or a listener could not be opened, a takeover failed), or a second signal ended the stop at once. */
+  failed: 1,
+  /** Bad command line or configuration, or the machine will not let qmp-mux do what it asks. */
+  config: 2,
+  /** An internal error; qmp-mux stopped as cleanly as it could. */
+  internal: 70,
+  /** QEMU could not be executed. */
+  cannotExecute: 127,
+} as const;
+
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+/** After an internal error, how much longer than the usual shutdown the stop may take before QEMU is killed. */
+const FATAL_GRACE_MS = 15_000;
 
 function connectHint(a: Address): string {
   if (a.type === 'unix') return `socat - UNIX-CONNECT:${a.path}`;
@@ -26,100 +42,113 @@ function exitStatus(exit: QemuExit): number {
   return 128 + (exit.signal ? constants.signals[exit.signal] : 0);
 }
 
-/** Runs `read`; a QmpMuxError becomes a message naming the problem and exit status 2. */
-function orUsageError<T>(read: () => T): T | number {
-  try {
-    return read();
-  } catch (e) {
-    if (!(e instanceof QmpMuxError)) throw e;
-    process.stderr.write(`qmp-mux: ${e.message}\n${e.code === 'QMPMUX_USAGE' ? `\n${USAGE}` : ''}`);
-    return 2;
-  }
+/** An error in one line: its message and where it was thrown. */
+function oneLine(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const where = e.stack?.split('\n').find((l) => l.trim().startsWith('at '))?.trim();
+  return where ? `${e.message} (${where})` : e.message;
 }
 
-const TAKEOVER_ENDPOINT = 'takeover';
-
 /**
- * The upstream source, and a takeover to undo at exit. `served` gives the
- * endpoints once they listen; until then there is nothing to reclaim.
+ * A closed stdout or stderr (qmp-mux piped into `head`, its terminal gone)
+ * must never stop the proxy: write errors on them are dropped.
  */
-async function upstreamSource(
-  options: Options,
-  log: Logger,
-  onQemuExit: (exit: QemuExit) => void,
-  served: () => Endpoint[] | undefined,
-): Promise<{ source: UpstreamSource; takeover?: Takeover }> {
-  const u = options.upstream;
-  switch (u.mode) {
-    case 'connect': {
-      if (!u.takeover || u.address.type !== 'unix') return { source: new Dialer(u.address, options.backoff, log) };
-      const takeover = await takeOver(u.address.path);
-      log.info('took over QEMU\'s socket', { socket: takeover.original, movedTo: takeover.moved });
-      const endpoint = defaultEndpoint(TAKEOVER_ENDPOINT, { type: 'unix', path: takeover.original });
-      endpoint.socket = takeover.socket;
-      options.endpoints.push(endpoint);
-      // While QEMU is away, a QEMU restarting (or exiting) takes the original path: take it back.
-      const takeBack = async (): Promise<void> => {
-        const serving = served()?.find((e) => e.name === TAKEOVER_ENDPOINT);
-        if (serving && (await reclaim(takeover, serving))) log.info('took QEMU\'s socket path back', { socket: takeover.original, movedTo: takeover.moved });
-      };
-      return { source: new Dialer({ type: 'unix', path: takeover.moved }, options.backoff, log, 0, takeBack), takeover };
-    }
-    case 'listen': {
-      const listener = new UpstreamListener(u.address, log);
-      await listener.open();
-      return { source: listener };
-    }
-    case 'spawn':
-      return { source: new QemuProcess(u, log, onQemuExit) };
-  }
+function guardStdio(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 }
 
 /** Runs the proxy with the given arguments; resolves with the exit status. */
 export async function runProxy(argv: string[]): Promise<number> {
-  const cli = orUsageError(() => parseArgs(argv));
-  if (typeof cli === 'number') return cli;
-  if (cli.help) {
-    process.stdout.write(USAGE);
-    return 0;
+  guardStdio();
+  let options: Options;
+  try {
+    const cli = parseArgs(argv);
+    if (cli.help) {
+      process.stdout.write(USAGE);
+      return EXIT.ok;
+    }
+    if (cli.version) {
+      process.stdout.write(`qmp-mux ${VERSION}\n`);
+      return EXIT.ok;
+    }
+    options = resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined);
+    if (cli.printConfig) {
+      process.stdout.write(`${JSON.stringify(asConfigFile(options), null, 2)}\n`);
+      return EXIT.ok;
+    }
+    await preflight(options);
+    if (cli.checkConfig) {
+      process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
+      return EXIT.ok;
+    }
+  } catch (e) {
+    if (!(e instanceof QmpMuxError)) throw e;
+    process.stderr.write(`qmp-mux: ${e.message}\n${e.code === 'QMPMUX_USAGE' ? "try 'qmp-mux --help'\n" : ''}`);
+    return EXIT.config;
   }
-  if (cli.version) {
-    process.stdout.write(`qmp-mux ${VERSION}\n`);
-    return 0;
-  }
-  const options = orUsageError(() => resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined));
-  if (typeof options === 'number') return options;
-  if (cli.checkConfig) {
-    process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
-    return 0;
-  }
-  const log = createLogger(options.log);
+  return serve(options, createLogger(options.log));
+}
 
+/**
+ * Serves until stopped. Every way out stops a QEMU qmp-mux started as
+ * configured and removes the sockets it made: a signal (SIGTERM, SIGINT,
+ * SIGHUP; a second one while stopping ends it at once), QEMU exiting, or
+ * an internal error.
+ */
+async function serve(options: Options, log: Logger): Promise<number> {
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
-  let proxy: Proxy | undefined;
-  let takeover: Takeover | undefined;
+  let status: number = EXIT.ok;
   let stopping = false;
-  const stop = async (status: number): Promise<void> => {
+  const source = createSource(options, { log, onQemuExit: (exit) => stop(exitStatus(exit)) });
+  const mux = new Mux(options, source, log);
+
+  function stop(why: number): void {
     if (stopping) return;
     stopping = true;
-    await proxy?.stop();
-    await takeover?.restore();
-    finish(status);
-  };
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    status = why;
+    mux.stop().then(
+      () => finish(status),
+      (e: unknown) => {
+        log.error('stopping failed', { error: oneLine(e) });
+        source.abort();
+        finish(EXIT.internal);
+      },
+    );
+  }
+
+  for (const signal of STOP_SIGNALS) {
     process.on(signal, () => {
-      log.info('stopping', { signal });
-      void stop(0);
+      if (!stopping) {
+        log.info('stopping', { signal });
+        stop(EXIT.ok);
+        return;
+      }
+      log.warn('stopping at once', { signal });
+      source.abort();
+      finish(EXIT.failed);
     });
   }
 
+  let failed = false;
+  const fatal = (e: unknown): void => {
+    log.error('internal error; stopping', { error: oneLine(e) });
+    if (failed) return;
+    failed = true;
+    // Not unref()ed: it must fire even if the stop leaves nothing else to wait for.
+    const deadline = setTimeout(() => {
+      source.abort();
+      finish(EXIT.internal);
+    }, options.timeouts.shutdownMs + FATAL_GRACE_MS);
+    void finished.then(() => clearTimeout(deadline));
+    stop(EXIT.internal);
+    status = EXIT.internal;
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+
   try {
-    let endpoints: Endpoint[] | undefined;
-    const upstream = await upstreamSource(options, log, (exit) => void stop(exitStatus(exit)), () => (stopping ? undefined : endpoints));
-    takeover = upstream.takeover;
-    proxy = new Proxy(options, upstream.source, log);
-    endpoints = await proxy.start();
+    const endpoints = await mux.start();
     for (const e of endpoints) {
       const a = e.address;
       const where = a.type === 'unix' ? `unix:${resolve(a.path)}` : formatAddress(a);
@@ -128,7 +157,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
     log.error(e.message);
-    await stop(1);
+    return e.code === 'QMPMUX_SPAWN' ? EXIT.cannotExecute : EXIT.failed;
   }
   return finished;
 }

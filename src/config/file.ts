@@ -204,9 +204,9 @@ function readBackoff(v: unknown, path: string): BackoffOptions {
 }
 
 function readTimeouts(v: unknown, path: string): TimeoutOptions {
-  const t = object(v, path, ['clientGreetingMs', 'upstreamGreetingMs', 'shutdownMs']);
+  const t = object(v, path, ['clientGreetingMs', 'upstreamGreetingMs', 'shutdownMs', 'closeMs']);
   const ms = (key: keyof TimeoutOptions, min: number): number => optional(t, key, path, (x, q) => integer(x, q, min, DAY_MS)) ?? DEFAULTS.timeouts[key];
-  return { clientGreetingMs: ms('clientGreetingMs', 0), upstreamGreetingMs: ms('upstreamGreetingMs', 1), shutdownMs: ms('shutdownMs', 0) };
+  return { clientGreetingMs: ms('clientGreetingMs', 0), upstreamGreetingMs: ms('upstreamGreetingMs', 1), shutdownMs: ms('shutdownMs', 0), closeMs: ms('closeMs', 1) };
 }
 
 function readLog(v: unknown, path: string): Partial<LogOptions> {

@@ -1,5 +1,7 @@
+import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import type { LogFormat, LogLevel } from '../log.ts';
 import type { Address } from '../net/address.ts';
+import { POLICY_PRESETS } from '../policy/presets.ts';
 
 /** What a SIGTERM/SIGINT to qmp-mux does to a QEMU it started. */
 export type StopPolicy = 'quit' | 'powerdown' | 'leave';
@@ -79,6 +81,11 @@ export interface TimeoutOptions {
   upstreamGreetingMs: number;
   /** On SIGTERM/SIGINT, how long pending replies may take to reach clients, ms. */
   shutdownMs: number;
+  /**
+   * How long a connection qmp-mux ends may take to close before it is
+   * destroyed (a peer that does not read its last replies, or never closes), ms.
+   */
+  closeMs: number;
 }
 
 export interface BackoffOptions {
@@ -126,12 +133,10 @@ export const DEFAULTS = Object.freeze({
   window: DEFAULT_WINDOW,
   maxUpstreamMessage: 64 * 1024 * 1024,
   backoff: Object.freeze({ initialMs: 50, maxMs: 5000 }),
-  timeouts: Object.freeze({ clientGreetingMs: 30_000, upstreamGreetingMs: 10_000, shutdownMs: 5000 }),
+  timeouts: Object.freeze({ clientGreetingMs: 30_000, upstreamGreetingMs: 10_000, shutdownMs: 5000, closeMs: 2000 }),
   log: Object.freeze({ level: 'info' as LogLevel, format: 'text' as LogFormat, trace: false }),
   limits: Object.freeze({
-    maxMessageSize: 64 * 1024 * 1024,
-    maxTokens: 2 * 1024 * 1024,
-    maxNesting: 1024,
+    ...QEMU_JSON_LIMITS,
     maxPendingRequests: 256,
     maxOutputBuffer: 16 * 1024 * 1024,
   }),
@@ -144,9 +149,6 @@ export const DEFAULTS = Object.freeze({
   spawn: Object.freeze({ onStop: 'quit' as StopPolicy, powerdownTimeoutMs: 30_000 }),
 });
 
-/** The policy that lets everything through. */
-export const ALLOW_ALL: Readonly<PolicyOptions> = Object.freeze({ allow: ['*'], deny: [] });
-
 /** An endpoint with every default, at `address`. */
 export function defaultEndpoint(name: string, address: Address): EndpointOptions {
   return {
@@ -154,7 +156,7 @@ export function defaultEndpoint(name: string, address: Address): EndpointOptions
     address,
     socket: { mode: DEFAULTS.endpoint.socketMode, owner: undefined, group: undefined },
     allowRemote: DEFAULTS.endpoint.allowRemote,
-    policy: { allow: [...ALLOW_ALL.allow], deny: [] },
+    policy: { allow: [...POLICY_PRESETS.all.allow], deny: [...POLICY_PRESETS.all.deny] },
     events: ['*'],
     maxClients: DEFAULTS.endpoint.maxClients,
     limits: { ...DEFAULTS.limits },

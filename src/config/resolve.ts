@@ -3,18 +3,25 @@ import { UsageError } from '../errors.ts';
 import type { ConfigFile } from './file.ts';
 import { DEFAULT_LISTEN, DEFAULTS, EMBEDDED_QEMU, defaultEndpoint, type Options, type UpstreamOptions } from './options.ts';
 
-/** The options to run with: defaults, then the configuration file, then the command line. */
+/**
+ * The options to run with: defaults, then the configuration file, then the
+ * command line. Endpoints given with `--listen` are added to the file's;
+ * with neither, there is one endpoint at `unix:qmp-mux.sock`.
+ */
 export function resolveOptions(cli: CommandLine, file: ConfigFile | undefined): Options {
   const limits = file?.limits ?? { ...DEFAULTS.limits };
-  let endpoints = file?.endpoints;
-  if (cli.listen.length > 0 || !endpoints) {
-    const listen = cli.listen.length > 0 ? cli.listen : [DEFAULT_LISTEN];
-    endpoints = listen.map((address, i) => {
-      const e = defaultEndpoint(listen.length > 1 ? `listen${i}` : 'default', address);
-      e.limits = { ...limits };
-      return e;
-    });
-  }
+  const fromFile = file?.endpoints ?? [];
+  const listen = cli.listen.length > 0 || fromFile.length > 0 ? cli.listen : [DEFAULT_LISTEN];
+  const taken = new Set(fromFile.map((e) => e.name));
+  const added = listen.map((address, i) => {
+    let name = listen.length === 1 && fromFile.length === 0 ? 'default' : `listen${i}`;
+    while (taken.has(name)) name += '_';
+    taken.add(name);
+    const e = defaultEndpoint(name, address);
+    e.limits = { ...limits };
+    return e;
+  });
+  const endpoints = [...fromFile, ...added];
   const upstream = resolveUpstream(cli, file?.upstream);
   if (cli.takeover && !(upstream.mode === 'connect' && upstream.address.type === 'unix')) {
     throw new UsageError('--takeover needs a unix socket upstream to connect to (--upstream unix:PATH)');

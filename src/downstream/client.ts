@@ -1,21 +1,19 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
-import { TickWriter } from '../net/tick-writer.ts';
-import { errorResponse } from '../qmp/messages.ts';
-import { Session, type Command, type SessionHost } from '../qmp/session.ts';
+import type { Router } from '../mux/router.ts';
+import { TickWriter, type TickFlusher } from '../net/tick-writer.ts';
+import { Session, type ClientSide } from '../qmp/session.ts';
+import { errorReply } from '../qmp/wire.ts';
 import type { Greeting } from '../upstream/connection.ts';
 import type { Endpoint } from './endpoint.ts';
 
-/** What a client needs from the proxy. */
-export interface ClientOwner {
-  route(client: Client, command: Command): string | Command;
-  commandsQueued(session: Session): void;
-  sendOob(session: Session, command: Command): void;
-  negotiated(client: Client): void;
-  gone(client: Client): void;
-}
-
-export type ClientState = 'waiting' | 'open' | 'ending' | 'closed';
+/**
+ * Where a client connection is: `waiting` for QEMU to greet it; `open`;
+ * `draining` (no more input is read; replies still owed go out); `closing`
+ * (qmp-mux ended it: the socket is being shut and will be destroyed within
+ * the linger time); `closed`.
+ */
+export type ClientState = 'waiting' | 'open' | 'draining' | 'closing' | 'closed';
 
 /** Why a client connection ended; counted per reason. */
 export const DISCONNECT_REASONS = {
@@ -26,28 +24,64 @@ export const DISCONNECT_REASONS = {
   'greeting-timeout': 'no QEMU to greet it in time',
   'too-many-clients': 'too many clients on the endpoint',
   'qemu-gone': 'QEMU disconnected',
+  'reply-mismatch': "QEMU's replies stopped matching the commands in flight",
   stopping: 'qmp-mux stopping',
   error: 'socket error',
 } as const;
 export type DisconnectReason = keyof typeof DISCONNECT_REASONS;
 
+export interface ClientOptions {
+  socket: Socket;
+  endpoint: Endpoint;
+  /** Unique number, for the client list and log lines. */
+  number: number;
+  /** Peer description, for logs. */
+  peer: string;
+  log: Logger;
+  flusher: TickFlusher;
+  /** How long a connection qmp-mux has ended may take to close before it is destroyed, ms. */
+  lingerMs: number;
+  /** The connection is gone; called once. */
+  onClosed: (client: Client) => void;
+}
+
 /** Input held for a client still waiting for its greeting; beyond it the socket is not read. */
 const EARLY_INPUT_CAP = 64 * 1024;
+/**
+ * Messages one client's input may produce before the event loop serves
+ * others: a client sending garbage as fast as it can (every byte an error
+ * reply) then costs the others at most this much per turn.
+ */
+const MESSAGES_PER_TURN = 64;
+/** Input goes to the session in slices this long, so the budget is checked often. */
+const SLICE = 512;
 
 /**
  * A client connection: the socket edge of a Session. It batches writes per
- * tick, stops reading while the client has too many requests pending, and
- * disconnects a client that does not read what it is sent.
+ * tick, reads a bounded amount per turn, stops reading while the client has
+ * too many requests pending, disconnects a client that does not read what
+ * it is sent, and makes sure a connection it ends is gone within a bounded
+ * time, whatever the peer does.
  */
-export class Client implements SessionHost {
+export class Client implements ClientSide {
   state: ClientState = 'waiting';
   session: Session | undefined;
+  /** Where its commands go, once greeted. */
+  router: Router | undefined;
   readonly connectedAt = new Date();
   reason: DisconnectReason = 'closed';
   /** Extra words for the log line (an amount, an error). */
   detail: string | undefined;
+  readonly socket: Socket;
+  readonly endpoint: Endpoint;
+  readonly number: number;
+  readonly peer: string;
+  private readonly log: Logger;
   private readonly out: TickWriter;
+  private readonly options: ClientOptions;
+  /** The one timer of the phase it is in: greeting, negotiation, or linger. */
   private timer: NodeJS.Timeout | undefined;
+  private reading = false;
   /**
    * What a client sent before its greeting (a one-liner piped into socat
    * writes at once and half-closes). It is read, not left in the socket, so
@@ -55,25 +89,27 @@ export class Client implements SessionHost {
    */
   private early: Buffer[] = [];
   private earlyBytes = 0;
-  private earlyEnd = false;
+  /** Input read and not yet given to the session, and how far it has been. */
+  private input: Buffer | undefined;
+  private inputAt = 0;
+  private turnScheduled = false;
+  /** The client half-closed; acted on once its input is all read. */
+  private inputEnded = false;
 
-  constructor(
-    readonly socket: Socket,
-    readonly endpoint: Endpoint,
-    /** Peer description, for logs. */
-    readonly peer: string,
-    /** Unique number, for the client list. */
-    readonly number: number,
-    private readonly owner: ClientOwner,
-    private readonly log: Logger,
-  ) {
+  constructor(options: ClientOptions) {
+    this.options = options;
+    this.socket = options.socket;
+    this.endpoint = options.endpoint;
+    this.number = options.number;
+    this.peer = options.peer;
+    this.log = options.log;
+    this.out = new TickWriter(this.socket, options.flusher);
+    const socket = this.socket;
     socket.setNoDelay?.(true);
-    socket.pause();
-    this.out = new TickWriter(socket);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err) => {
-      if (this.state === 'closed') return;
+      if (this.state === 'closing' || this.state === 'closed') return;
       this.reason = 'error';
       this.detail = err.message;
     });
@@ -82,63 +118,76 @@ export class Client implements SessionHost {
 
   /** Closes the client if QEMU is not there to greet it within `ms` (0: wait for ever). */
   awaitGreeting(ms: number): void {
-    this.socket.resume();
     if (ms > 0) this.arm(ms, () => this.destroy('greeting-timeout'));
+    this.updateReading();
   }
 
   /** QEMU is there: greet the client as QEMU would and start reading. */
-  greet(greeting: Greeting): void {
+  greet(greeting: Greeting, router: Router): void {
     if (this.state !== 'waiting') return;
     this.state = 'open';
     clearTimeout(this.timer);
+    this.router = router;
     const limits = this.endpoint.options.limits;
-    this.session = new Session(this, { offered: greeting.capabilities, limits, maxPending: limits.maxPendingRequests });
+    this.session = new Session({ toClient: this, toQemu: router, offered: greeting.capabilities, limits, maxPending: limits.maxPendingRequests });
+    // On its own write: some clients expect the greeting alone in their first read.
     this.socket.write(greeting.bytes);
     const timeout = this.endpoint.options.negotiationTimeoutMs;
     if (timeout > 0) {
       this.arm(timeout, () => {
-        this.write(errorResponse(undefined, 'GenericError', `Capabilities negotiation not done within ${timeout} ms; closing`));
+        this.write(errorReply(undefined, 'GenericError', `Capabilities negotiation not done within ${timeout} ms; closing`));
         this.end('negotiation-timeout');
       });
     }
     // Input held while waiting, only now: it may negotiate, which disarms the timeout.
-    const early = this.early;
-    this.early = [];
-    for (const chunk of early) this.onData(chunk);
-    if (this.earlyEnd) this.onEnd();
-    else if (!this.session.atPendingLimit) this.socket.resume();
+    if (this.early.length > 0) {
+      this.input = Buffer.concat(this.early);
+      this.early = [];
+      this.inputAt = 0;
+      this.consume();
+    } else {
+      this.afterInput();
+    }
   }
 
   /** Refuses the connection with a QMP error. */
   refuse(reason: DisconnectReason, desc: string): void {
-    this.socket.write(errorResponse(undefined, 'GenericError', desc));
+    this.socket.write(errorReply(undefined, 'GenericError', desc));
     this.end(reason);
   }
 
-  /** Stops reading input (qmp-mux is stopping); pending replies still go out. */
+  /** Reads no more input (qmp-mux is stopping); replies owed still go out. */
   stopReading(): void {
-    this.socket.pause();
-    if (this.state === 'open') this.state = 'ending';
+    if (this.state !== 'open') return;
+    this.state = 'draining';
+    this.input = undefined;
+    this.updateReading();
   }
 
-  /** Closes the connection after everything written so far. */
+  /**
+   * Closes the connection after everything written so far. A peer that
+   * neither reads nor closes is cut off after the linger time.
+   */
   end(reason: DisconnectReason): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closing' || this.state === 'closed') return;
     this.reason = reason;
+    this.state = 'closing';
+    this.input = undefined;
     this.session?.close();
-    this.state = 'closed';
-    clearTimeout(this.timer);
     this.out.flush();
     this.socket.end();
+    this.arm(this.options.lingerMs, () => this.socket.destroy());
+    // Input is read and dropped from now on, so that the peer's close is seen.
+    this.updateReading();
   }
 
   /** Closes the connection at once. */
   destroy(reason: DisconnectReason, detail?: string): void {
-    if (this.socket.destroyed) return;
+    if (this.state === 'closed' || this.socket.destroyed) return;
     this.reason = reason;
     this.detail = detail;
+    this.state = 'closing';
     this.session?.close();
-    this.state = 'closed';
     this.socket.destroy();
   }
 
@@ -147,74 +196,135 @@ export class Client implements SessionHost {
     return this.socket.writableLength + this.out.waiting;
   }
 
+  // ClientSide
+
   write(data: string | Buffer): void {
-    if (this.socket.destroyed) return;
+    if (this.state === 'closed' || this.socket.destroyed) return;
     this.out.write(data);
     if (this.log.tracing) this.log.trace('to-client', this.peer, data);
     const buffered = this.bytesQueued;
     if (buffered > this.endpoint.options.limits.maxOutputBuffer) this.destroy('slow-reader', `${buffered} bytes buffered`);
   }
 
-  route(_session: Session, command: Command): string | Command {
-    return this.owner.route(this, command);
-  }
-
-  commandsQueued(session: Session): void {
-    this.owner.commandsQueued(session);
-  }
-
-  sendOob(session: Session, command: Command): void {
-    this.owner.sendOob(session, command);
-  }
-
   negotiated(): void {
     clearTimeout(this.timer);
-    this.owner.negotiated(this);
-  }
-
-  pendingBelowLimit(): void {
-    if (this.state === 'open') this.socket.resume();
   }
 
   finished(): void {
     this.end('finished');
   }
 
-  private arm(ms: number, then: () => void): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(then, ms);
-    this.timer.unref();
+  pendingBelowLimit(): void {
+    if (this.input) this.consume();
+    else this.updateReading();
   }
 
+  lost(): void {
+    this.end('reply-mismatch');
+  }
+
+  // Socket events
+
   private onData(chunk: Buffer): void {
-    if (this.state === 'waiting') {
-      this.early.push(chunk);
-      this.earlyBytes += chunk.length;
-      if (this.earlyBytes >= EARLY_INPUT_CAP) this.socket.pause();
-      return;
+    switch (this.state) {
+      case 'waiting':
+        this.early.push(chunk);
+        this.earlyBytes += chunk.length;
+        this.updateReading();
+        return;
+      case 'open':
+        if (this.log.tracing) this.log.trace('from-client', this.peer, chunk);
+        this.input = chunk;
+        this.inputAt = 0;
+        this.consume();
+        return;
+      default:
+        // Draining or closing: input is dropped.
+        return;
     }
-    const session = this.session;
-    if (!session || this.state !== 'open') return;
-    if (this.log.tracing) this.log.trace('from-client', this.peer, chunk);
-    session.receive(chunk);
-    if (session.atPendingLimit) this.socket.pause();
   }
 
   private onEnd(): void {
-    if ((this.state === 'open' || this.state === 'ending') && this.session) {
-      this.state = 'ending';
-      this.session.endInput();
-    } else if (this.state === 'waiting') {
+    this.inputEnded = true;
+    if (this.state === 'waiting' && this.earlyBytes === 0) {
       // With nothing sent, nothing is owed: the client gave up waiting.
-      if (this.earlyBytes === 0) this.destroy('closed');
-      else this.earlyEnd = true;
+      this.destroy('closed');
+      return;
     }
+    if (this.state === 'open' && !this.input) this.afterInput();
   }
 
   private onClose(): void {
     clearTimeout(this.timer);
-    this.session?.close();
     this.state = 'closed';
-    this.owner.gone(this);
+    this.input = undefined;
+    this.session?.close();
+    this.options.onClosed(this);
+  }
+
+  /**
+   * Gives the session input, at most MESSAGES_PER_TURN messages' worth; the
+   * rest waits for a later turn of the event loop, the socket unread
+   * meanwhile.
+   */
+  private consume(): void {
+    const session = this.session!;
+    const input = this.input!;
+    const until = session.messages + MESSAGES_PER_TURN;
+    while (this.inputAt < input.length && this.state === 'open' && !session.atPendingLimit && session.messages < until) {
+      const end = Math.min(input.length, this.inputAt + SLICE);
+      session.receive(input.subarray(this.inputAt, end));
+      this.inputAt = end;
+    }
+    if (this.inputAt >= input.length || this.state !== 'open') {
+      this.input = undefined;
+      this.afterInput();
+      return;
+    }
+    if (!session.atPendingLimit && !this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(() => {
+        this.turnScheduled = false;
+        if (this.input && this.state === 'open') this.consume();
+      });
+    }
+    this.updateReading();
+  }
+
+  /** All input read so far is the session's: go on reading, or finish if the client half-closed. */
+  private afterInput(): void {
+    if (this.inputEnded && this.state === 'open') {
+      this.state = 'draining';
+      this.session!.endInput();
+    }
+    this.updateReading();
+  }
+
+  /** Reads from the socket exactly when the state says to. */
+  private updateReading(): void {
+    let read: boolean;
+    switch (this.state) {
+      case 'waiting':
+        read = this.earlyBytes < EARLY_INPUT_CAP;
+        break;
+      case 'open':
+        read = this.input === undefined && !this.session!.atPendingLimit;
+        break;
+      case 'closing':
+        read = true;
+        break;
+      default:
+        read = false;
+    }
+    if (read === this.reading) return;
+    this.reading = read;
+    if (read) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  private arm(ms: number, then: () => void): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(then, ms);
+    this.timer.unref();
   }
 }

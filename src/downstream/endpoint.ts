@@ -1,23 +1,18 @@
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { EndpointOptions } from '../config/options.ts';
-import { ListenError } from '../errors.ts';
-import { formatAddress, type Address } from '../net/address.ts';
+import { Listener } from '../net/unix-socket.ts';
+import type { Address } from '../net/address.ts';
 import { globMatcher } from '../policy/glob.ts';
 import { Policy } from '../policy/policy.ts';
-import type { Client } from './client.ts';
-import { boundAddress, closeListener, isLoopback, listen, ownsSocketFile } from './listener.ts';
 
-/** A place clients connect to, with its own policy, event filter and limits. */
+/** Where clients connect: a listener with its options, its policy and its event filter. */
 export class Endpoint {
   readonly policy: Policy;
-  readonly clients = new Set<Client>();
-  /** Clients on this endpoint that have negotiated and so receive events. */
-  readonly listening = new Set<Client>();
   private readonly eventFilter: (name: string) => boolean;
   private readonly eventCache = new Map<string, boolean>();
-  private server: Server | undefined;
-  private bound: Address | undefined;
+  private listener: Listener | undefined;
   private onConnection: ((socket: Socket) => void) | undefined;
+  private onError: ((err: NodeJS.ErrnoException) => void) | undefined;
 
   constructor(readonly options: EndpointOptions) {
     this.policy = new Policy(options.policy);
@@ -28,46 +23,47 @@ export class Endpoint {
     return this.options.name;
   }
 
-  /** Where it listens (the real port once bound). */
-  get address(): Address {
-    return this.bound ?? this.options.address;
+  /** Whether it is listening (between `listen` and `close`). */
+  get listening(): boolean {
+    return this.listener !== undefined;
   }
 
-  async listen(onConnection: (socket: Socket) => void): Promise<void> {
-    const a = this.options.address;
-    if (a.type === 'tcp' && !isLoopback(a.host) && !this.options.allowRemote) {
-      throw new ListenError(`endpoint '${this.name}': ${formatAddress(a)} is not a loopback address; QMP has no authentication, so set allowRemote to expose it`);
-    }
+  /** Where it listens (the real port once bound). */
+  get address(): Address {
+    return this.listener?.address ?? this.options.address;
+  }
+
+  /** Listens; `onError` hears of errors once listening (running out of file descriptors, say). */
+  async listen(onConnection: (socket: Socket) => void, onError: (err: NodeJS.ErrnoException) => void): Promise<void> {
     this.onConnection = onConnection;
-    this.server = await listen(a, onConnection, this.options.socket);
-    this.bound = boundAddress(this.server, a);
+    this.onError = onError;
+    this.listener = await Listener.open(this.options.address, onConnection, { socket: this.options.socket, onError });
   }
 
   /** Whether its unix socket file is still the one it created. */
   async ownsSocketFile(): Promise<boolean> {
-    const a = this.options.address;
-    return this.server !== undefined && a.type === 'unix' && ownsSocketFile(this.server, a.path);
+    return (await this.listener?.ownsSocketFile()) ?? false;
   }
 
   /** Listens anew at its address (its socket file was taken away); connected clients stay. */
   async relisten(): Promise<void> {
-    const old = this.server;
-    if (!old || !this.onConnection) return;
-    const fresh = await listen(this.options.address, this.onConnection, this.options.socket);
-    if (this.server !== old) {
+    const old = this.listener;
+    if (!old || !this.onConnection || !this.onError) return;
+    const fresh = await Listener.open(this.options.address, this.onConnection, { socket: this.options.socket, onError: this.onError });
+    if (this.listener !== old) {
       // Closed meanwhile: qmp-mux is stopping.
-      await closeListener(fresh, this.options.address);
+      await fresh.close();
       return;
     }
-    old.close();
-    this.server = fresh;
+    old.server.close();
+    this.listener = fresh;
   }
 
-  /** Stops accepting; removes the unix socket file. */
+  /** Stops accepting; removes the unix socket file it made. */
   async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server) await closeListener(server, this.options.address);
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.close();
   }
 
   /** Whether this endpoint's clients receive event `name`. */

@@ -3,33 +3,23 @@ import { qdictOrder } from './qdict.ts';
 import { JsonNumber, type JsonValue } from './value.ts';
 
 /**
- * Serializers. `writeQemu` produces the bytes QEMU itself would write for a
- * value it had parsed (member order of its hash table, numbers through its
- * int64/uint64/double rules, ASCII-only strings); qmp-mux uses it for
- * everything it answers in QEMU's name. `writeUpstream` produces what
- * qmp-mux sends to QEMU: the value it validated, numbers digit for digit.
+ * The bytes QEMU itself would write for a value it had parsed: member order
+ * of its hash table, numbers through its int64/uint64/double rules,
+ * ASCII-only strings. qmp-mux uses it for everything it answers in QEMU's
+ * name.
  */
 export function writeQemu(v: JsonValue): string {
-  return write(v, true);
+  return write(v);
 }
 
-export function writeUpstream(v: JsonValue): string {
-  return write(v, false);
-}
-
-function write(v: JsonValue, asQemu: boolean): string {
+function write(v: JsonValue): string {
   if (v === null) return 'null';
   if (v === true) return 'true';
   if (v === false) return 'false';
   if (typeof v === 'string') return quoteString(v);
-  if (v instanceof JsonNumber) return asQemu ? qemuNumberText(v) : v.text;
-  const sep = asQemu ? ', ' : ',';
-  if (Array.isArray(v)) {
-    return `[${v.map((item) => write(item, asQemu)).join(sep)}]`;
-  }
-  const keys = asQemu ? qdictOrder([...v.keys()]) : [...v.keys()];
-  const colon = asQemu ? ': ' : ':';
-  return `{${keys.map((k) => quoteString(k) + colon + write(v.get(k)!, asQemu)).join(sep)}}`;
+  if (v instanceof JsonNumber) return qemuNumberText(v);
+  if (Array.isArray(v)) return `[${v.map(write).join(', ')}]`;
+  return `{${qdictOrder([...v.keys()]).map((k) => `${quoteString(k)}: ${write(v.get(k)!)}`).join(', ')}}`;
 }
 
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -54,4 +44,62 @@ export function quoteString(s: string): string {
     }
   }
   return out + '"';
+}
+
+/** A value written as compactly as QEMU's reader allows, and what QEMU's limits count in it. */
+export interface Compact {
+  /** No whitespace; strings escape only what QEMU does not take raw. Encode as UTF-8. */
+  text: string;
+  /** Tokens, as QEMU's streamer counts them. */
+  tokens: number;
+  /** Deepest nesting of objects and arrays; 0 for a scalar. */
+  depth: number;
+}
+
+/**
+ * Writes a value for QEMU to read: every number digit for digit as it was
+ * received, members in the order received, and nothing escaped that QEMU
+ * accepts raw (non-ASCII and DEL go as UTF-8), so the text is as short as
+ * JSON allows. QEMU reads its monitor one byte per system call.
+ */
+export function writeCompact(v: JsonValue): Compact {
+  const count = { tokens: 0, depth: 0 };
+  const text = compact(v, count, 0);
+  return { text, tokens: count.tokens, depth: count.depth };
+}
+
+function compact(v: JsonValue, count: { tokens: number; depth: number }, level: number): string {
+  if (!(v instanceof Map) && !Array.isArray(v)) {
+    count.tokens++;
+    if (v === null) return 'null';
+    if (v === true) return 'true';
+    if (v === false) return 'false';
+    if (typeof v === 'string') return quoteCompact(v);
+    return v.text;
+  }
+  const inner = level + 1;
+  if (inner > count.depth) count.depth = inner;
+  if (Array.isArray(v)) {
+    // Brackets and the commas between items.
+    count.tokens += 1 + Math.max(v.length, 1);
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + compact(v[i]!, count, inner);
+    return out + ']';
+  }
+  // Braces, the commas between members, and each member's key and colon.
+  count.tokens += 1 + Math.max(v.size, 1) + 2 * v.size;
+  let out = '{';
+  for (const [key, value] of v) out += (out.length === 1 ? '' : ',') + quoteCompact(key) + ':' + compact(value, count, inner);
+  return out + '}';
+}
+
+/** What QEMU's lexer does not take raw in a string: the quote, the backslash, control characters. */
+const NEEDS_ESCAPE = /["\\\x00-\x1f]/g;
+const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** A string literal escaping only what must be, for QEMU to read. */
+export function quoteCompact(s: string): string {
+  NEEDS_ESCAPE.lastIndex = 0;
+  if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
+  return `"${s.replace(NEEDS_ESCAPE, (c) => SHORT_ESCAPES[c] ?? `\\u00${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`;
 }

@@ -29,3 +29,10 @@ export function formatAddress(a: Address): string {
   if (a.type === 'unix') return `unix:${a.path}`;
   return isIP(a.host) === 6 ? `tcp:[${a.host}]:${a.port}` : `tcp:${a.host}:${a.port}`;
 }
+
+/** Whether a TCP host is reachable only from this machine. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || /^::ffff:127\./i.test(host);
+}

@@ -1,28 +1,45 @@
 import type { Socket } from 'node:net';
 
-/** Writers with output waiting, flushed together once per tick. */
-const dirty: TickWriter[] = [];
-let flushScheduled = false;
+/**
+ * Flushes, once per tick of the event loop, every writer that was written
+ * to during it. One per mux instance, shared by its client connections and
+ * its upstream connection, so fanning an event out to a thousand clients
+ * costs a thousand writes and no more.
+ */
+export class TickFlusher {
+  private dirty: TickWriter[] = [];
+  private scheduled = false;
 
-function flushAll(): void {
-  flushScheduled = false;
-  // By index: a writer made dirty during the loop is flushed in it too.
-  for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  dirty.length = 0;
+  /** `writer` has output waiting: flush it at the end of this tick. */
+  mark(writer: TickWriter): void {
+    this.dirty.push(writer);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(() => this.flushAll());
+  }
+
+  private flushAll(): void {
+    this.scheduled = false;
+    const dirty = this.dirty;
+    // By index: a writer made dirty during the loop is flushed in it too.
+    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+    this.dirty = [];
+  }
 }
 
 /**
- * Writes to a socket, gathering everything written during one tick of the
- * event loop into one write: one system call and one wake-up of the reader
- * per tick, however many messages. All writers share one flush, scheduled
- * once per tick, so fanning an event out to a thousand clients costs a
- * thousand writes and no more.
+ * Writes to a socket, gathering everything written during one tick into one
+ * write: one system call and one wake-up of the reader per tick, however
+ * many messages.
  */
 export class TickWriter {
   private pending: (string | Buffer)[] = [];
   private pendingBytes = 0;
 
-  constructor(private readonly socket: Socket) {}
+  constructor(
+    private readonly socket: Socket,
+    private readonly flusher: TickFlusher,
+  ) {}
 
   /** Bytes waiting for this tick's flush. */
   get waiting(): number {
@@ -30,13 +47,7 @@ export class TickWriter {
   }
 
   write(data: string | Buffer): void {
-    if (this.pending.length === 0) {
-      dirty.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        process.nextTick(flushAll);
-      }
-    }
+    if (this.pending.length === 0) this.flusher.mark(this);
     this.pending.push(data);
     this.pendingBytes += data.length;
   }
@@ -52,7 +63,6 @@ export class TickWriter {
       this.socket.write(pending[0]!);
       return;
     }
-    const buffers = pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p));
-    this.socket.write(Buffer.concat(buffers));
+    this.socket.write(Buffer.concat(pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p))));
   }
 }

@@ -1,82 +1,91 @@
 import { JsonStreamer, QEMU_JSON_LIMITS, type Incoming, type JsonLimits } from '../json/streamer.ts';
 import type { JsonObject } from '../json/value.ts';
 import { FifoQueue } from '../util/fifo.ts';
-import { errorResponse, EOL } from './messages.ts';
 import { judgeRequest, type Request } from './request.ts';
+import { errorReply, negotiatedReply } from './wire.ts';
 
-/** A command on its way to QEMU on behalf of one client. */
-export interface Command {
+/** A valid command from a client, judged as QEMU judges it. */
+export interface ClientCommand {
   readonly name: string;
   readonly args: JsonObject | undefined;
   /** The client's id as QEMU would echo it; undefined when it sent none. */
   readonly idText: string | undefined;
-  /** Sent as `exec-oob`: bypasses the queue, its reply may overtake others. */
+  /** Sent as `exec-oob`: its reply may overtake others. */
   readonly oob: boolean;
-  /** Rewrites QEMU's reply (still carrying qmp-mux's id) before it goes to the client. */
-  readonly transform?: (reply: Buffer) => Buffer;
 }
 
-/** What a session needs from the world around it. */
-export interface SessionHost {
+/** Where the reply to one command goes, once there is one. */
+export interface ReplySlot {
+  /** The complete reply: the client's id in place, line end included. */
+  fill(reply: string | Buffer): void;
+  /** No reply will come: QEMU's replies stopped matching the commands sent to it. */
+  lost(): void;
+}
+
+/** What a session hands on toward QEMU. */
+export interface QemuSide {
+  /** A valid command, to be answered through `reply`, now or later. */
+  command(command: ClientCommand, reply: ReplySlot): void;
+  /** The client negotiated: from now on it receives events (through `Session.event`). */
+  subscribe(session: Session): void;
+  /** The session is over: it receives nothing more, and what it has queued is dropped. */
+  closed(session: Session): void;
+}
+
+/** What a session hands on toward its client. */
+export interface ClientSide {
   /** Bytes for the client, in order. */
   write(data: string | Buffer): void;
-  /**
-   * Decides what becomes of a valid command: the reply the host gives itself
-   * (a refusal, or one of qmp-mux's own commands), or the command to send to
-   * QEMU.
-   */
-  route(session: Session, command: Command): string | Command;
-  /** The session has in-band commands queued (see `Session.takeCommand`). */
-  commandsQueued(session: Session): void;
-  /** An out-of-band command, to be sent to QEMU at once. */
-  sendOob(session: Session, command: Command): void;
-  /** Capabilities negotiation succeeded: the client now receives events. */
-  negotiated(session: Session): void;
+  /** Capabilities negotiation succeeded. */
+  negotiated(): void;
   /** The client half-closed and every reply it is owed has been written. */
-  finished(session: Session): void;
-  /** Pending requests dropped below `maxPending` again after reaching it. */
-  pendingBelowLimit(session: Session): void;
+  finished(): void;
+  /** Pending requests dropped below `maxPending` after reaching it. */
+  pendingBelowLimit(): void;
+  /** A command's reply will never come (see `ReplySlot.lost`). */
+  lost(): void;
 }
 
 export type SessionState = 'negotiating' | 'command' | 'closed';
 
 export interface SessionOptions {
+  toClient: ClientSide;
+  toQemu: QemuSide;
   /** Capabilities the greeting offered this client. */
   offered: readonly string[];
+  /** Limits on one input message (default QEMU's). */
   limits?: Readonly<JsonLimits>;
-  /** Unanswered requests at which the client should stop being read. */
+  /** Unanswered requests at which the client should stop being read (default none). */
   maxPending?: number;
-}
-
-interface Slot {
-  data: string | Buffer | undefined;
 }
 
 /**
  * One client's view of the monitor, as QEMU keeps it per connection: its own
  * JSON parser, its own negotiation state, and replies in the order of its
- * requests (out-of-band ones excepted). Pure: fed bytes and replies, it
- * talks to the world only through its host.
+ * requests (out-of-band ones excepted). Pure: fed bytes, it hands valid
+ * commands toward QEMU and replies toward the client.
  */
 export class Session {
   state: SessionState = 'negotiating';
   /** The client enabled `oob`. */
   oob = false;
-  /** Commands sent (or queued to be sent) to QEMU. */
-  commandsSent = 0;
+  /** Messages read from the client (valid or not). */
+  messages = 0;
   /** Error replies this session produced itself. */
   errors = 0;
   private readonly streamer: JsonStreamer;
+  private readonly toClient: ClientSide;
+  private readonly toQemu: QemuSide;
   private readonly offered: readonly string[];
+  private readonly maxPending: number;
   /** In-band requests not yet answered to the client, oldest first. */
-  private readonly order = new FifoQueue<Slot>();
-  /** Commands waiting to be sent upstream, oldest first. */
-  private queue = new FifoQueue<{ command: Command; slot: Slot }>();
+  private readonly order = new FifoQueue<InBandSlot>();
   private oobPending = 0;
   private inputEnded = false;
-  private readonly maxPending: number;
 
-  constructor(private readonly host: SessionHost, options: SessionOptions) {
+  constructor(options: SessionOptions) {
+    this.toClient = options.toClient;
+    this.toQemu = options.toQemu;
     this.offered = options.offered;
     this.maxPending = options.maxPending ?? Infinity;
     this.streamer = new JsonStreamer((m) => this.onMessage(m), options.limits ?? QEMU_JSON_LIMITS);
@@ -96,18 +105,14 @@ export class Session {
 
   /** The connection is gone: nothing more is written, queued commands are dropped. */
   close(): void {
+    if (this.state === 'closed') return;
     this.state = 'closed';
-    this.queue = new FifoQueue();
+    this.toQemu.closed(this);
   }
 
   /** An event from QEMU; only negotiated clients see events, as with QEMU. */
   event(bytes: Buffer): void {
-    if (this.state === 'command') this.host.write(bytes);
-  }
-
-  /** Number of commands waiting to go upstream. */
-  get queuedCommands(): number {
-    return this.queue.length;
+    if (this.state === 'command') this.toClient.write(bytes);
   }
 
   /** Requests not yet answered, counting out-of-band ones. */
@@ -120,68 +125,49 @@ export class Session {
     return this.pending >= this.maxPending;
   }
 
-  /** Takes the oldest queued in-band command for sending upstream. */
-  takeCommand(): { command: Command; reply: (data: string | Buffer) => void } | undefined {
-    const entry = this.queue.shift();
-    if (!entry) return undefined;
-    return { command: entry.command, reply: (data) => this.fill(entry.slot, data) };
-  }
-
-  /** The reply to an out-of-band command sent through `sendOob`. */
-  oobReply(data: string | Buffer): void {
-    const wasFull = this.atPendingLimit;
-    this.oobPending--;
-    if (this.state !== 'closed') this.host.write(data);
-    this.afterAnswer(wasFull);
-  }
-
   private onMessage(message: Incoming): void {
     if (this.state === 'closed') return;
+    this.messages++;
     if (message.error !== undefined) {
       this.errors++;
-      this.answer(errorResponse(undefined, 'GenericError', message.error), false);
+      this.answer(errorReply(undefined, 'GenericError', message.error), false);
       return;
     }
-    const request = judgeRequest(message.value, { negotiated: this.state === 'command', oob: this.oob });
-    this.handle(request);
+    this.handle(judgeRequest(message.value, { negotiated: this.state === 'command', oob: this.oob }));
   }
 
   private handle(request: Request): void {
     switch (request.kind) {
       case 'error':
         this.errors++;
-        this.answer(errorResponse(request.idText, request.errorClass, request.desc), request.oob);
+        this.answer(errorReply(request.idText, request.errorClass, request.desc), request.oob);
         return;
       case 'negotiate': {
         const missing = request.enable.filter((cap) => !this.offered.includes(cap));
         if (missing.length > 0) {
           this.errors++;
-          this.answer(errorResponse(request.idText, 'GenericError', `Capability ${missing.join(', ')} not available`), false);
+          this.answer(errorReply(request.idText, 'GenericError', `Capability ${missing.join(', ')} not available`), false);
           return;
         }
         this.oob = request.enable.includes('oob');
         this.state = 'command';
-        this.answer(request.idText === undefined ? `{"return": {}}${EOL}` : `{"return": {}, "id": ${request.idText}}${EOL}`, false);
-        this.host.negotiated(this);
+        this.answer(negotiatedReply(request.idText), false);
+        this.toClient.negotiated();
+        this.toQemu.subscribe(this);
         return;
       }
       case 'command': {
-        const routed = this.host.route(this, { name: request.name, args: request.args, idText: request.idText, oob: request.oob });
-        if (typeof routed === 'string') {
-          this.answer(routed, request.oob);
-          return;
-        }
-        const command = routed;
-        this.commandsSent++;
-        if (command.oob) {
+        const { name, args, idText, oob } = request;
+        let slot: ReplySlot;
+        if (oob) {
           this.oobPending++;
-          this.host.sendOob(this, command);
-          return;
+          slot = new OutOfBandSlot(this);
+        } else {
+          const inBand = new InBandSlot(this);
+          this.order.push(inBand);
+          slot = inBand;
         }
-        const slot: Slot = { data: undefined };
-        this.order.push(slot);
-        this.queue.push({ command, slot });
-        this.host.commandsQueued(this);
+        this.toQemu.command({ name, args, idText, oob }, slot);
         return;
       }
       default:
@@ -192,33 +178,74 @@ export class Session {
   /** A reply the session produced itself; in-band ones wait their turn. */
   private answer(data: string, oob: boolean): void {
     if (oob || this.order.length === 0) {
-      this.host.write(data);
+      this.toClient.write(data);
       return;
     }
-    this.order.push({ data });
+    const slot = new InBandSlot(this);
+    slot.data = data;
+    this.order.push(slot);
   }
 
-  private fill(slot: Slot, data: string | Buffer): void {
-    slot.data = data;
+  /** @internal An in-band slot was filled: write what is now at the head, in order. */
+  flushInOrder(): void {
     if (this.state === 'closed') return;
     const wasFull = this.atPendingLimit;
     for (let head = this.order.peek(); head?.data !== undefined; head = this.order.peek()) {
-      this.host.write(head.data);
+      this.toClient.write(head.data);
       this.order.shift();
     }
     this.afterAnswer(wasFull);
   }
 
-  private afterAnswer(wasFull: boolean): void {
+  /** @internal An out-of-band reply, written at once. */
+  writeOutOfBand(data: string | Buffer): void {
+    const wasFull = this.atPendingLimit;
+    this.oobPending--;
     if (this.state === 'closed') return;
-    if (wasFull && !this.atPendingLimit) this.host.pendingBelowLimit(this);
+    this.toClient.write(data);
+    this.afterAnswer(wasFull);
+  }
+
+  /** @internal A reply will never come. */
+  replyLost(): void {
+    if (this.state !== 'closed') this.toClient.lost();
+  }
+
+  private afterAnswer(wasFull: boolean): void {
+    if (wasFull && !this.atPendingLimit) this.toClient.pendingBelowLimit();
     this.checkFinished();
   }
 
   private checkFinished(): void {
-    if (!this.inputEnded || this.state === 'closed') return;
-    if (this.order.length > 0 || this.oobPending > 0) return;
-    this.host.finished(this);
+    if (!this.inputEnded || this.state === 'closed' || this.pending > 0) return;
+    this.toClient.finished();
+  }
+}
+
+class InBandSlot implements ReplySlot {
+  data: string | Buffer | undefined;
+
+  constructor(private readonly session: Session) {}
+
+  fill(reply: string | Buffer): void {
+    this.data = reply;
+    this.session.flushInOrder();
+  }
+
+  lost(): void {
+    this.session.replyLost();
+  }
+}
+
+class OutOfBandSlot implements ReplySlot {
+  constructor(private readonly session: Session) {}
+
+  fill(reply: string | Buffer): void {
+    this.session.writeOutOfBand(reply);
+  }
+
+  lost(): void {
+    this.session.replyLost();
   }
 }
 

@@ -1,13 +1,14 @@
 import { UpstreamFramingError } from '../errors.ts';
+import { Byte } from './wire.ts';
 
 /**
  * Frames what QEMU writes. Unlike client input this is trusted to be QEMU's
  * own output, and it is not always JSON (`"id": inf` for an id of 1e400),
  * so the framer does not parse values: it finds where each top-level object
  * ends, which of the members qmp-mux cares about it has, and where the `id`
- * member sits, so a reply can be rerouted by splicing bytes instead of being
- * re-serialized. Pretty-printed output (`-mon pretty=on`) is compacted to
- * the one-line form every client of a default monitor sees.
+ * member sits, so a reply can be routed and its id put right by splicing
+ * bytes. Pretty-printed output (`-mon pretty=on`) is compacted to the
+ * one-line form every client of a default monitor sees.
  */
 
 export type UpstreamKind = 'greeting' | 'event' | 'return' | 'error' | 'unknown';
@@ -16,10 +17,12 @@ export type UpstreamKind = 'greeting' | 'event' | 'return' | 'error' | 'unknown'
 export interface IdMember {
   /** The `,` before the member, or -1 when it is the first member. */
   comma: number;
+  /** The key's opening quote. */
   keyStart: number;
   valueStart: number;
+  /** Just after the value. */
   valueEnd: number;
-  /** Start of the next member's key, or -1 when it is the last member. */
+  /** The next member's key's opening quote, or -1 when it is the last member. */
   nextKey: number;
 }
 
@@ -38,34 +41,39 @@ export interface UpstreamFramerEvents {
   garbage(bytes: Buffer): void;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const LF = 0x0a;
+/**
+ * Where the framer is: `between` messages; at depth 1 expecting a `key` (or
+ * the closing brace), in its `keyText`, expecting the `colon`, a `value`, in
+ * a string value (`text`) or a `scalar`, or the `next` member; or inside a
+ * `nested` object or array, which is skipped.
+ */
+type State = 'between' | 'key' | 'keyText' | 'colon' | 'value' | 'text' | 'scalar' | 'nested' | 'next';
 
-const KIND_BY_KEY: Record<string, UpstreamKind> = {
-  QMP: 'greeting',
-  event: 'event',
-  return: 'return',
-  error: 'error',
-};
+const KIND_BY_KEY: Readonly<Record<string, UpstreamKind>> = { QMP: 'greeting', event: 'event', return: 'return', error: 'error' };
+/** Member names are collected only as far as the longest one qmp-mux looks for. */
+const KEY_LENGTH = 8;
+
+const isSpace = (c: number): boolean => c === Byte.Space || c === Byte.LF || c === Byte.CR || c === Byte.Tab;
 
 export class UpstreamFramer {
+  private state: State = 'between';
+  /** Bytes of the current message from earlier chunks. */
   private parts: Buffer[] = [];
   private partsLength = 0;
-  private depth = 0;
-  private inString = false;
+  /** In a string: the last byte was a backslash. */
   private escaped = false;
-  /** At depth 1: whether the next string is a member name. */
-  private expectKey = false;
+  /** In `nested`: brackets open, counting the top-level one; and whether in a string. */
+  private depth = 0;
+  private nestedString = false;
+  /** The member being read: its name's start, and the name so far. */
   private keyStart = -1;
   private key = '';
   private lastComma = -1;
-  private pendingIdValue = false;
-  private pendingEventValue = false;
-  private eventStart = -1;
-  private eventEnd = -1;
+  private valueStart = -1;
+  // What the message has shown so far.
   private kind: UpstreamKind = 'unknown';
   private id: IdMember | undefined;
+  private event: { start: number; end: number } | undefined;
   private multiline = false;
 
   constructor(
@@ -77,95 +85,52 @@ export class UpstreamFramer {
   /** Whether a message came over several lines (a `pretty=on` monitor). */
   sawMultiline = false;
 
-  /** True between messages. */
-  get idle(): boolean {
-    return this.depth === 0;
-  }
-
   /** Throws UpstreamFramingError when a message exceeds the size limit. */
   feed(chunk: Buffer): void {
-    let start = this.depth > 0 ? 0 : -1;
+    let start = this.state === 'between' ? -1 : 0;
     let garbageStart = -1;
-    for (let i = 0; i < chunk.length; i++) {
+    const length = chunk.length;
+    for (let i = 0; i < length; i++) {
       const c = chunk[i]!;
-      if (this.depth === 0) {
-        if (c === 0x7b /* { */) {
-          if (garbageStart >= 0) this.events.garbage(chunk.subarray(garbageStart, i));
-          garbageStart = -1;
-          start = i;
-          this.beginMessage();
-        } else if (c !== 0x20 && c !== 0x0d && c !== LF && c !== 0x09 && garbageStart < 0) {
-          garbageStart = i;
-        }
-        continue;
-      }
-      if (this.depth >= 2 && !this.inString) {
-        i = this.skipNested(chunk, i);
-        continue;
-      }
-      const pos = this.partsLength + (i - start);
-      if (this.inString) {
-        if (this.escaped) {
-          this.escaped = false;
-        } else if (c === BACKSLASH) {
-          this.escaped = true;
-        } else if (c === QUOTE) {
-          this.inString = false;
-          if (this.keyStart >= 0) this.endKey();
-        } else if (this.keyStart >= 0 && this.key.length < 8) {
-          this.key += String.fromCharCode(c);
-        }
-        continue;
-      }
-      switch (c) {
-        case QUOTE:
-          this.inString = true;
-          if (this.depth === 1 && this.expectKey) {
-            this.keyStart = pos;
-            this.key = '';
-          } else {
-            this.valueStart(pos);
+      switch (this.state) {
+        case 'between':
+          if (c === Byte.LBrace) {
+            if (garbageStart >= 0) this.events.garbage(chunk.subarray(garbageStart, i));
+            garbageStart = -1;
+            start = i;
+            this.begin();
+          } else if (!isSpace(c) && garbageStart < 0) {
+            garbageStart = i;
           }
           break;
-        case 0x7b: // {
-        case 0x5b: // [
-          this.valueStart(pos);
-          this.depth++;
+        case 'nested':
+          i = this.skipNested(chunk, i, this.partsLength - start);
           break;
-        case 0x7d: // }
-        case 0x5d: // ]
-          this.depth--;
-          if (this.depth === 0) {
-            this.endValueAt(pos);
-            const end = i + 1;
-            this.emit(chunk.subarray(start, end));
-            start = -1;
-          }
+        case 'keyText':
+        case 'text':
+          if (this.escaped) this.escaped = false;
+          else if (c === Byte.Backslash) this.escaped = true;
+          else if (c === Byte.Quote) this.endString(this.partsLength + i - start);
+          else if (this.state === 'keyText' && this.key.length < KEY_LENGTH) this.key += String.fromCharCode(c);
           break;
-        case 0x2c: // ,
-          if (this.depth === 1) {
-            this.endValueAt(pos);
-            this.lastComma = pos;
-            this.expectKey = true;
-          }
-          break;
-        case 0x3a: // :
-          if (this.depth === 1 && this.key === 'id') this.pendingIdValue = true;
-          else if (this.depth === 1 && this.key === 'event') this.pendingEventValue = true;
-          break;
-        case LF:
-          this.multiline = true;
-          break;
-        case 0x20: case 0x0d: case 0x09:
+        case 'scalar':
+          if (c !== Byte.Comma && c !== Byte.RBrace && !isSpace(c)) break;
+          this.endValue(this.partsLength + i - start);
+          i--; // the delimiter is the next state's
           break;
         default:
-          this.valueStart(pos);
+          if (c === Byte.LF) this.multiline = true;
+          if (isSpace(c)) break;
+          if (this.structure(c, this.partsLength + i - start)) {
+            this.emit(chunk.subarray(start, i + 1));
+            start = -1;
+          }
       }
     }
     if (garbageStart >= 0) this.events.garbage(chunk.subarray(garbageStart));
     if (start >= 0) {
       this.parts.push(chunk.subarray(start));
-      this.partsLength += chunk.length - start;
+      this.partsLength += length - start;
       if (this.partsLength > this.maxMessageSize) {
         this.reset();
         throw new UpstreamFramingError(`QEMU sent a message longer than ${this.maxMessageSize} bytes`);
@@ -173,100 +138,122 @@ export class UpstreamFramer {
     }
   }
 
-  /**
-   * Inside a nested value only brackets, strings and line feeds matter: a
-   * tight loop over them (a 200 KB query-qmp-schema reply is mostly this).
-   * Returns the index of the last byte consumed.
-   */
-  private skipNested(chunk: Buffer, from: number): number {
-    let depth = this.depth;
-    const len = chunk.length;
-    let i = from;
-    for (; i < len; i++) {
-      const c = chunk[i]!;
-      if (c === QUOTE) {
-        let j = i + 1;
-        while (j < len) {
-          const s = chunk[j]!;
-          if (s === QUOTE) break;
-          j += s === BACKSLASH ? 2 : 1;
-        }
-        if (j >= len) {
-          // The string goes on in the next chunk, perhaps right after a backslash.
-          this.inString = true;
-          this.escaped = j > len;
-          this.depth = depth;
-          return len - 1;
-        }
-        i = j;
-      } else if (c === 0x7b || c === 0x5b) {
-        depth++;
-      } else if (c === 0x7d || c === 0x5d) {
-        if (--depth === 1) break;
-      } else if (c === LF) {
-        this.multiline = true;
-      }
-    }
-    this.depth = depth;
-    return Math.min(i, len - 1);
-  }
-
   /** Forgets any partial message (the connection it came from is gone). */
   reset(): void {
     this.parts = [];
     this.partsLength = 0;
-    this.depth = 0;
-    this.inString = false;
-    this.escaped = false;
+    this.state = 'between';
   }
 
-  private beginMessage(): void {
-    this.depth = 1;
-    this.expectKey = true;
-    this.keyStart = -1;
-    this.key = '';
+  private begin(): void {
+    this.state = 'key';
+    this.escaped = false;
     this.lastComma = -1;
-    this.pendingIdValue = false;
-    this.pendingEventValue = false;
-    this.eventStart = -1;
-    this.eventEnd = -1;
     this.kind = 'unknown';
     this.id = undefined;
+    this.event = undefined;
     this.multiline = false;
   }
 
-  private endKey(): void {
-    this.expectKey = false;
-    const kind = KIND_BY_KEY[this.key];
-    if (kind !== undefined && this.kind === 'unknown') this.kind = kind;
-    if (this.key === 'id') {
-      this.id = { comma: this.lastComma, keyStart: this.keyStart, valueStart: -1, valueEnd: -1, nextKey: -1 };
-    } else if (this.id && this.id.nextKey < 0 && this.id.valueEnd >= 0) {
-      this.id.nextKey = this.keyStart;
+  /**
+   * A structural byte at depth 1 (`pos` in the message). Returns true when
+   * it closes the message. Anything QEMU would not write there is taken as
+   * the start of a scalar, so the message still ends where it ends.
+   */
+  private structure(c: number, pos: number): boolean {
+    switch (this.state) {
+      case 'key':
+        if (c === Byte.RBrace) return true;
+        if (c === Byte.Quote) {
+          this.state = 'keyText';
+          this.keyStart = pos;
+          this.key = '';
+          if (this.id && this.id.nextKey < 0 && this.id.valueEnd >= 0) this.id.nextKey = pos;
+        }
+        return false;
+      case 'colon':
+        if (c === Byte.Colon) this.state = 'value';
+        return false;
+      case 'value':
+        this.valueStart = pos;
+        if (c === Byte.Quote) {
+          this.state = 'text';
+        } else if (c === Byte.LBrace || c === Byte.LBracket) {
+          this.state = 'nested';
+          this.depth = 2;
+          this.nestedString = false;
+        } else {
+          this.state = 'scalar';
+        }
+        return false;
+      case 'next':
+        if (c === Byte.Comma) {
+          this.lastComma = pos;
+          this.state = 'key';
+          return false;
+        }
+        return c === Byte.RBrace;
+      default:
+        return false;
     }
-    this.keyStart = -1;
   }
 
-  /** A value (or a scalar's first byte) begins at `pos`. */
-  private valueStart(pos: number): void {
-    if (this.depth !== 1) return;
-    if (this.pendingIdValue) {
-      this.id!.valueStart = pos;
-      this.pendingIdValue = false;
-    } else if (this.pendingEventValue) {
-      this.eventStart = pos;
-      this.pendingEventValue = false;
+  private endString(pos: number): void {
+    if (this.state === 'keyText') {
+      this.state = 'colon';
+      const kind = KIND_BY_KEY[this.key];
+      if (kind !== undefined && this.kind === 'unknown') this.kind = kind;
+      if (this.key === 'id') this.id = { comma: this.lastComma, keyStart: this.keyStart, valueStart: -1, valueEnd: -1, nextKey: -1 };
+      return;
+    }
+    this.endValue(pos + 1);
+  }
+
+  /** The depth-1 value that started at `valueStart` ends just before `end`. */
+  private endValue(end: number): void {
+    this.state = 'next';
+    if (this.key === 'id' && this.id && this.id.valueStart < 0) {
+      this.id.valueStart = this.valueStart;
+      this.id.valueEnd = end;
+    } else if (this.key === 'event' && this.kind === 'event' && this.event === undefined) {
+      this.event = { start: this.valueStart, end };
     }
   }
 
   /**
-   * A depth-1 value ends at `pos`, a `,` or the closing `}`; in compact
-   * output nothing stands between a value and its separator.
+   * Inside a nested value only brackets, strings and line feeds matter: a
+   * tight loop over them (a 200 KB query-qmp-schema reply is mostly this).
+   * `base` turns an index in `chunk` into a position in the message. Returns
+   * the index of the last byte consumed.
    */
-  private endValueAt(pos: number): void {
-    const id = this.id;
-    if (id && id.valueStart >= 0 && id.valueEnd < 0) id.valueEnd = pos;
-    if (this.eventStart >= 0 && this.eventEnd < 0) this.eventEnd = pos;
+  private skipNested(chunk: Buffer, from: number, base: number): number {
+    let depth = this.depth;
+    let inString = this.nestedString;
+    let escaped = this.escaped;
+    const length = chunk.length;
+    let i = from;
+    for (; i < length; i++) {
+      const c = chunk[i]!;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c === Byte.Backslash) escaped = true;
+        else if (c === Byte.Quote) inString = false;
+      } else if (c === Byte.Quote) {
+        inString = true;
+      } else if (c === Byte.LBrace || c === Byte.LBracket) {
+        depth++;
+      } else if (c === Byte.RBrace || c === Byte.RBracket) {
+        if (--depth === 1) break;
+      } else if (c === Byte.LF) {
+        this.multiline = true;
+      }
+    }
+    this.depth = depth;
+    this.nestedString = inString;
+    this.escaped = escaped;
+    if (depth > 1) return length - 1;
+    this.endValue(base + i + 1);
+    return i;
   }
 
   private emit(tail: Buffer): void {
@@ -279,14 +266,15 @@ export class UpstreamFramer {
       this.parts = [];
       this.partsLength = 0;
     }
+    this.state = 'between';
     if (this.multiline) {
       this.sawMultiline = true;
-      // Positions were taken on the pretty form; analyse the compact form afresh.
+      // Positions were taken on the pretty form; read the compact form afresh.
       const compact = frameOne(compactJson(bytes));
       if (compact) this.events.message(compact);
       return;
     }
-    const event = this.kind === 'event' && this.eventStart >= 0 ? bytes.toString('latin1', this.eventStart + 1, this.eventEnd - 1) : undefined;
+    const event = this.event ? bytes.toString('latin1', this.event.start + 1, this.event.end - 1) : undefined;
     this.events.message({ bytes, kind: this.kind, id: this.id, event });
   }
 }
@@ -304,14 +292,14 @@ export function compactJson(bytes: Buffer): Buffer {
     if (inString) {
       out[n++] = c;
       if (escaped) escaped = false;
-      else if (c === BACKSLASH) escaped = true;
-      else if (c === QUOTE) inString = false;
+      else if (c === Byte.Backslash) escaped = true;
+      else if (c === Byte.Quote) inString = false;
       continue;
     }
-    if (c === 0x20 || c === 0x0d || c === LF || c === 0x09) continue;
+    if (isSpace(c)) continue;
     out[n++] = c;
-    if (c === QUOTE) inString = true;
-    else if (c === 0x2c || c === 0x3a) out[n++] = 0x20;
+    if (c === Byte.Quote) inString = true;
+    else if (c === Byte.Comma || c === Byte.Colon) out[n++] = Byte.Space;
   }
   return out.subarray(0, n);
 }

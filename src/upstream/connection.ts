@@ -1,13 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { UpstreamFramingError } from '../errors.ts';
 import { JsonStreamer } from '../json/streamer.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { writeQemu } from '../json/writer.ts';
-import { EOL } from '../qmp/messages.ts';
+import { TickWriter, type TickFlusher } from '../net/tick-writer.ts';
 import { KNOWN_CAPABILITIES } from '../qmp/request.ts';
-import { UpstreamFramingError } from '../errors.ts';
-import { TickWriter } from '../net/tick-writer.ts';
-import { LineFramer } from '../qmp/line-framer.ts';
 import { UpstreamFramer, type UpstreamMessage } from '../qmp/upstream-framer.ts';
+import { greetingForClients, upstreamNegotiation } from '../qmp/wire.ts';
 
 export interface Greeting {
   /** The greeting clients get, with its line terminator: QEMU's, capabilities limited to what qmp-mux supports. */
@@ -20,6 +19,12 @@ export interface Greeting {
   versionValue: JsonValue;
 }
 
+/** Where one connection to QEMU is: waiting for its `greeting`, `negotiating`, `ready`, or `closed`. */
+export type ConnectionState = 'greeting' | 'negotiating' | 'ready' | 'closed';
+
+/** Where qmp-mux's link to QEMU is, as reported: no connection yet (`connecting`), a connection's state, or `stopped`. */
+export type UpstreamState = Exclude<ConnectionState, 'closed'> | 'connecting' | 'stopped';
+
 export interface UpstreamConnectionOptions {
   /** Longest message accepted from QEMU, bytes. */
   maxMessageSize: number;
@@ -28,6 +33,7 @@ export interface UpstreamConnectionOptions {
    * longer (behind a command an earlier connection left running), and does.
    */
   greetingTimeoutMs: number;
+  flusher: TickFlusher;
 }
 
 export interface UpstreamConnectionEvents {
@@ -43,48 +49,36 @@ export interface UpstreamConnectionEvents {
   closed(reason: string): void;
 }
 
-export type UpstreamState = 'greeting' | 'negotiating' | 'ready' | 'closed';
-
-/**
- * The id of qmp-mux's own `qmp_capabilities`. Its reply is a barrier: a
- * reply QEMU still owed an earlier connection comes before it (QEMU runs
- * in-band commands one at a time, in order) and is dropped.
- */
-const NEGOTIATION_ID = '"qmp-mux"';
-
 /**
  * One connection to a QEMU monitor: reads the greeting, negotiates once
  * (enabling `oob` when QEMU offers it), then carries commands and messages.
+ * Its `qmp_capabilities` reply is a barrier: a reply QEMU still owed an
+ * earlier connection comes before it (QEMU runs in-band commands one at a
+ * time, in order) and is dropped.
  */
 export class UpstreamConnection {
-  state: UpstreamState = 'greeting';
+  state: ConnectionState = 'greeting';
   private readonly framer: UpstreamFramer;
-  /** Once QEMU is known to write one message per line, the cheaper framing. */
-  private lines: LineFramer | undefined;
-  private readonly maxMessageSize: number;
   private greeting: Greeting | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly out: TickWriter;
+  /** Unique to this connection: `qmp-mux:PID:RANDOM`. */
+  private readonly negotiationId = `qmp-mux:${process.pid}:${randomBytes(6).toString('hex')}`;
 
   constructor(
     private readonly socket: Socket,
     private readonly events: UpstreamConnectionEvents,
     options: UpstreamConnectionOptions,
   ) {
-    const framerEvents = { message: (m: UpstreamMessage) => this.onMessage(m), garbage: (b: Buffer) => events.anomaly('bytes outside any message', b) };
-    this.framer = new UpstreamFramer(framerEvents, options.maxMessageSize);
-    this.maxMessageSize = options.maxMessageSize;
+    this.framer = new UpstreamFramer({ message: (m) => this.onMessage(m), garbage: (b) => events.anomaly('bytes outside any message', b) }, options.maxMessageSize);
     // A QEMU monitor busy with another client accepts the connection and says nothing.
     this.timer = setTimeout(() => this.close(`no greeting within ${options.greetingTimeoutMs} ms (is another client using the monitor?)`), options.greetingTimeoutMs);
     this.timer.unref();
     socket.setNoDelay?.(true);
-    this.out = new TickWriter(socket);
+    this.out = new TickWriter(socket, options.flusher);
     socket.on('data', (chunk: Buffer) => {
       try {
-        if (!this.lines && this.state === 'ready' && !this.framer.sawMultiline && this.framer.idle) {
-          this.lines = new LineFramer(framerEvents, this.maxMessageSize);
-        }
-        (this.lines ?? this.framer).feed(chunk);
+        this.framer.feed(chunk);
         events.read();
       } catch (e) {
         if (!(e instanceof UpstreamFramingError)) throw e;
@@ -95,10 +89,10 @@ export class UpstreamConnection {
     socket.on('close', () => this.close('connection closed'));
   }
 
-  /** Sends one serialized command; commands sent in the same tick go out in one write. */
-  send(text: string): void {
+  /** Sends one encoded command; commands sent in the same tick go out in one write. */
+  send(bytes: Buffer): void {
     if (this.state === 'closed') return;
-    this.out.write(text);
+    this.out.write(bytes);
   }
 
   close(reason: string): void {
@@ -116,7 +110,7 @@ export class UpstreamConnection {
           this.events.anomaly('message before the greeting', m.bytes);
           return;
         }
-        const greeting = clientGreeting(m.bytes);
+        const greeting = readGreeting(m.bytes);
         if (!greeting) {
           this.close('QEMU sent a greeting qmp-mux cannot read');
           return;
@@ -124,13 +118,12 @@ export class UpstreamConnection {
         this.greeting = greeting;
         this.state = 'negotiating';
         clearTimeout(this.timer);
-        const enable = greeting.capabilities.length > 0 ? `,"arguments":{"enable":${JSON.stringify(greeting.capabilities)}}` : '';
-        this.socket.write(`{"execute":"qmp_capabilities"${enable},"id":${NEGOTIATION_ID}}`);
+        this.socket.write(upstreamNegotiation(greeting.capabilities, this.negotiationId));
         return;
       }
       case 'negotiating': {
-        const idText = m.id && m.id.valueStart >= 0 ? m.bytes.toString('latin1', m.id.valueStart, m.id.valueEnd) : undefined;
-        if (idText !== NEGOTIATION_ID) {
+        const id = m.id && m.id.valueStart >= 0 ? m.bytes.toString('latin1', m.id.valueStart + 1, m.id.valueEnd - 1) : undefined;
+        if (id !== this.negotiationId) {
           // A reply to a command of an earlier connection (QEMU answers whoever is connected); events cannot come yet.
           this.events.anomaly('message during negotiation', m.bytes);
           return;
@@ -152,8 +145,8 @@ export class UpstreamConnection {
   }
 }
 
-/** Builds the greeting for clients from QEMU's; undefined when QEMU's cannot be read. */
-export function clientGreeting(bytes: Buffer): Greeting | undefined {
+/** Reads QEMU's greeting; undefined when it cannot be read. */
+export function readGreeting(bytes: Buffer): Greeting | undefined {
   let value: JsonValue | undefined;
   new JsonStreamer((m) => (value = m.value)).feed(bytes);
   const qmp = isObject(value) ? value.get('QMP') : undefined;
@@ -161,15 +154,9 @@ export function clientGreeting(bytes: Buffer): Greeting | undefined {
   const version = isObject(qmp) ? qmp.get('version') : undefined;
   if (!Array.isArray(offered) || !isObject(version)) return undefined;
   const capabilities = offered.filter((c): c is string => typeof c === 'string' && KNOWN_CAPABILITIES.includes(c));
-  let text = bytes.toString('latin1');
-  if (capabilities.length !== offered.length) {
-    // Splice rather than re-serialize: QEMU's member order survives only in its own bytes.
-    const at = text.lastIndexOf('"capabilities": [');
-    const end = text.indexOf(']', at);
-    if (at < 0 || end < 0) return undefined;
-    text = `${text.slice(0, at)}"capabilities": ${writeQemu(capabilities)}${text.slice(end + 1)}`;
-  }
-  return { bytes: Buffer.from(text + EOL, 'latin1'), capabilities, version: describeVersion(version), versionValue: version };
+  const forClients = greetingForClients(bytes, offered.filter((c): c is string => typeof c === 'string'), capabilities);
+  if (!forClients) return undefined;
+  return { bytes: forClients, capabilities, version: describeVersion(version), versionValue: version };
 }
 
 /** `7.2.22 (Debian 1:7.2+dfsg-7)` from QEMU's VersionInfo. */

@@ -16,6 +16,12 @@ export class FifoQueue<T> {
     this.items.push(item);
   }
 
+  /** Drops every item. */
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { alive, runCli } from '../fixtures/cli.ts';
@@ -32,13 +32,14 @@ t.test('bad arguments: exit status 2 and a message naming the argument', async (
     const run = runCli(t, args);
     t.same(await run.exited, { code: 2, signal: null }, args.join(' '));
     t.match(run.stderr(), message);
+    t.match(run.stderr(), /^qmp-mux: [^\n]+\ntry 'qmp-mux --help'\n$/, 'one line, and where to look; not the whole help');
   }
 });
 
 t.test('embedded default: launches a throwaway QEMU, serves clients, cleans up on SIGTERM', async (t) => {
   if (!needQemu(t)) return;
   const dir = socketDir(t);
-  const run = runCli(t, [], dir);
+  const run = runCli(t, [], { cwd: dir });
   await run.waitFor(/clients connect at unix:(\S+)/);
   const pid = Number((await run.waitFor(/QEMU started pid=(\d+)/))[1]);
   const sock = join(dir, 'qmp-mux.sock');
@@ -69,8 +70,9 @@ t.test('spawn mode: QEMU command after --, and its exit status becomes ours', as
   const failing = runCli(t, ['--listen', `unix:${join(dir, 'f.sock')}`, '--', 'qemu-system-x86_64', '-machine', 'no-such-machine']);
   t.same(await failing.exited, { code: 1, signal: null }, 'QEMU failing to start: its status');
   const missing = runCli(t, ['--listen', `unix:${join(dir, 'g.sock')}`, '--', 'no-such-qemu-binary']);
-  t.same(await missing.exited, { code: 127, signal: null }, 'QEMU not found: 127, as a shell says');
-  t.match(missing.stderr(), /cannot start QEMU/);
+  t.same(await missing.exited, { code: 2, signal: null }, 'QEMU not found: a configuration error');
+  t.equal(missing.stderr(), 'qmp-mux: no-such-qemu-binary: not found on PATH\n', 'the real cause, in one line');
+  t.equal(missing.stdout(), '', 'no banner: nothing started');
 });
 
 t.test('connect mode over TCP listeners', async (t) => {
@@ -95,7 +97,7 @@ t.test('unix socket files: a stale one is replaced, a live one is an error', asy
   const first = runCli(t, ['--upstream', `unix:${qemu.monitors[0]}`, '--listen', `unix:${sock}`]);
   await first.waitFor(/clients connect at/);
   const second = runCli(t, ['--upstream', `unix:${qemu.monitors[0]}`, '--listen', `unix:${sock}`]);
-  t.same(await second.exited, { code: 1, signal: null }, 'refuses to steal a live socket');
+  t.same(await second.exited, { code: 2, signal: null }, 'refuses to steal a live socket');
   t.match(second.stderr(), /another process is listening there/);
   first.child.kill('SIGKILL');
   await first.exited;
@@ -109,9 +111,13 @@ t.test('unix socket files: a stale one is replaced, a live one is an error', asy
 
 t.test('--check-config: a valid file exits 0; a mistake exits 2 naming the field', async (t) => {
   const dir = socketDir(t);
-  const example = new URL('../../config/example.json', import.meta.url).pathname;
+  // The example as it would be on a machine with its directories: here, under a temporary one.
+  const exampleText = readFileSync(new URL('../../config/example.json', import.meta.url), 'utf8');
+  mkdirSync(join(dir, 'qmp-mux'));
+  const example = join(dir, 'example.json');
+  writeFileSync(example, exampleText.replaceAll('/run/', `${dir}/`).replace('"group": "kvm"', `"group": ${process.getgid!()}`));
   const ok = runCli(t, ['--config', example, '--check-config']);
-  t.same(await ok.exited, { code: 0, signal: null });
+  t.same(await ok.exited, { code: 0, signal: null }, ok.stderr());
   t.match(ok.stdout(), /configuration .*example\.json is valid/);
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, JSON.stringify({ endpoints: [{ name: 'm', listen: 'unix:/x', policy: 'readonly' }] }));

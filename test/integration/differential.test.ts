@@ -1,6 +1,7 @@
 import t from 'tap';
 import { JsonStreamer } from '../../src/json/streamer.ts';
 import { JsonNumber, type JsonValue } from '../../src/json/value.ts';
+import { elapse } from '../fixtures/context.ts';
 import { CORPUS, type Case } from '../fixtures/corpus.ts';
 import { mutations } from '../fixtures/mutate.ts';
 import { startMux } from '../fixtures/mux.ts';
@@ -40,11 +41,11 @@ async function run(path: string, c: Case): Promise<{ lines: string[]; framingErr
     if (typeof step === 'string' || Buffer.isBuffer(step)) {
       client.send(step);
     } else if ('pause' in step) {
-      await new Promise((r) => setTimeout(r, step.pause));
+      await elapse(step.pause);
     } else {
       for (const b of Buffer.from(step.byteByByte, 'latin1')) {
         client.send(Buffer.of(b));
-        await new Promise((r) => setTimeout(r, 1));
+        await elapse(1);
       }
     }
   }

@@ -1,12 +1,16 @@
 import t, { type Test } from 'tap';
-import { Dialer } from '../../src/upstream/dialer.ts';
-import { FakeQemu, GREETING_72 } from '../fixtures/fake-qemu.ts';
+import { Dialer } from '../../src/upstream/dial-source.ts';
+import { elapse, eventually } from '../fixtures/context.ts';
+import { FakeQemu, GREETING_72, replyTo } from '../fixtures/fake-qemu.ts';
 import { startMux, type Mux, type MuxOptions } from '../fixtures/mux.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
 
 /** qmp-mux against a fake QEMU: what reaches the upstream, and upstream faults. */
 
-const OUR_ID = /,"id":\d+\}$/;
+const NEGOTIATION = /^\{"execute":"qmp_capabilities","arguments":\{"enable":\["oob"\]\},"id":"qmp-mux:\d+:[0-9a-f]{12}"\}$/;
+/** What the fake (reading latin1) sees of UTF-8 text. */
+const asReceived = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+const clients = (mux: Mux): number => mux.mux.describe().clients;
 
 /** A qmp-mux dialing, quickly and again, a socket path where no QEMU is yet; `FakeQemu.startAt(t, path)` brings one. */
 async function muxBeforeQemu(t: Test, options: MuxOptions = {}): Promise<{ mux: Mux; path: string }> {
@@ -24,9 +28,8 @@ t.test('what reaches QEMU is qmp-mux\'s own serialization of what it validated',
   c.send("{'execute': 'qu\\u0069t', 'arguments': {'size': 18446744073709551615, 's': 'it\\'s \\u00e9', 'neg': -9223372036854775808, 'f': 1E2}, 'id': 5}");
   t.equal(await c.nextReply(), '{"return": {}, "id": 5}');
   const [negotiation, sent] = fake.received as [string, string];
-  t.equal(negotiation, '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":"qmp-mux"}');
-  t.equal(sent.replace(OUR_ID, '}'), '{"execute":"quit","arguments":{"size":18446744073709551615,"s":"it\'s \\u00E9","neg":-9223372036854775808,"f":1E2}}');
-  t.match(sent, OUR_ID, 'with an id of qmp-mux\'s own');
+  t.match(negotiation, NEGOTIATION, 'qmp-mux negotiates with an id unique to the connection');
+  t.equal(sent, asReceived('{"execute":"quit","arguments":{"size":18446744073709551615,"s":"it\'s é","neg":-9223372036854775808,"f":1E2}}'), 'compact, raw UTF-8, every digit, and no id');
 });
 
 t.test('invalid input never reaches QEMU', async (t) => {
@@ -49,7 +52,7 @@ t.test('invalid input never reaches QEMU', async (t) => {
   for (let i = 0; i < 1200 && !line.includes('"valid"'); i++) line = await c.next();
   t.equal(line, '{"return": {}, "id": "valid"}');
   t.equal(fake.received.length, 2, 'only qmp-mux\'s negotiation and the one valid command');
-  t.match(fake.received[1], /^\{"execute":"query-name","id":\d+\}$/);
+  t.equal(fake.received[1], '{"execute":"query-name"}');
 });
 
 t.test('QEMU closing in the middle of a message: clients get what came before, then EOF', async (t) => {
@@ -61,13 +64,12 @@ t.test('QEMU closing in the middle of a message: clients get what came before, t
   await b.negotiate();
   a.send('{"execute":"query-status","id":"pending"}');
   await fake.until(() => fake.received.length === 2);
-  const id = /"id":(\d+)/.exec(fake.received[1]!)![1];
+  t.equal(fake.received[1], '{"execute":"query-status"}', 'the command reached QEMU');
   fake.emit('{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}\r\n{"return": {"status": "pa');
   fake.connections[0]!.socket.destroy();
   t.same(await a.rest(), ['{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}'], 'the event, no partial reply, then EOF');
   t.same(await b.rest(), ['{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}']);
   t.same(a.framingErrors, []);
-  t.ok(id, 'the command had reached QEMU');
 });
 
 t.test('event flood: every reading client gets every event in order; a client that never reads is cut off', async (t) => {
@@ -106,22 +108,69 @@ t.test('malformed and unexpected output from QEMU is logged and skipped', async 
   await c.negotiate();
   c.send('{"execute":"query-status","id":"mine"}');
   await fake.until(() => fake.received.length === 2);
-  const id = /"id":(\d+)/.exec(fake.received[1]!)![1];
-  fake.emit('garbage line\r\n{"return": {}, "id": 999}\r\n{"return": {}, "id": inf}\r\n{"return": 5}\r\n{"what": "is this"}\r\n');
-  fake.emit(`{"return": {"status": "running"}, "id": ${id}}\r\n`);
-  t.equal(await c.next(), '{"return": {"status": "running"}, "id": "mine"}', 'only the reply that was ours arrives');
-  await new Promise((r) => setTimeout(r, 50));
-  t.equal(c.lines.length, 3);
-  t.ok(mux.logs.some((l) => l.includes('dropped a reply nobody is waiting for')));
+  fake.emit('garbage line\r\n{"what": "is this"}\r\n{"QMP": {}}\r\n');
+  fake.emit('{"return": {"status": "running"}}\r\n');
+  t.equal(await c.next(), '{"return": {"status": "running"}, "id": "mine"}', 'the reply arrives, with the client\'s id');
+  await elapse(50);
+  t.equal(c.lines.length, 3, 'and nothing else');
   t.ok(mux.logs.some((l) => l.includes('unexpected message from QEMU')));
   t.ok(mux.logs.some((l) => l.includes('bytes outside any message')));
+  t.equal(fake.connections.length, 1, 'none of that is a reason to reconnect');
+});
+
+/**
+ * A fake QEMU whose replies stop matching what qmp-mux sent (`fault`
+ * answers each command on the first connection; later connections answer
+ * normally), behind a qmp-mux with clients `a` and `b`, which send one
+ * command each when named in `senders`, and `idle`, which sends nothing.
+ */
+async function mismatch(t: Test, senders: ('a' | 'b')[], fault: (raw: string, n: number) => string) {
+  let n = 0;
+  const fake: FakeQemu = await FakeQemu.start(t, { respond: (_cmd, raw, conn) => (conn === fake.connections[0] ? fault(raw, n++) : replyTo(raw, { return: '"fresh"' })) });
+  const mux = await startMux(t, fake.path, { backoff: { initialMs: 10, maxMs: 20 } });
+  const clientsByName = { a: await TestClient.connect(mux.path), b: await TestClient.connect(mux.path), idle: await TestClient.connect(mux.path) };
+  for (const c of Object.values(clientsByName)) await c.negotiate();
+  for (const name of senders) clientsByName[name].send(`{"execute":"query-${name}","id":"${name}"}`);
+  return { fake, mux, ...clientsByName };
+}
+
+/** What every mismatch must lead to: logged, the upstream made again, the clients with commands in flight ended, the others carrying on. */
+async function afterMismatch(t: Test, setup: Awaited<ReturnType<typeof mismatch>>, why: string, lost: TestClient[]): Promise<void> {
+  const { fake, mux, idle } = setup;
+  await fake.until(() => fake.connections.length === 2);
+  t.ok(mux.logs.some((l) => l.includes("QEMU's replies no longer match the commands in flight; reconnecting to QEMU") && l.includes(why)), `logged: ${why}`);
+  t.ok(fake.connections[0]!.socket.destroyed, 'the old connection was dropped');
+  for (const c of lost) t.same(await c.rest(), [], 'a client whose command was in flight gets no reply at all (none can be trusted), then EOF');
+  if (lost.length > 0) t.ok(mux.logs.some((l) => l.includes('client disconnected') && l.includes("QEMU's replies stopped matching")), 'and the log says why');
+  t.equal(await idle.execute('query-x', undefined, 'after'), '{"return": "fresh", "id": "after"}', 'a client with nothing in flight carries on, over the new connection');
+  t.match(mux.mux.describe().counters, { replyMismatches: 1 });
+}
+
+t.test('a reply when none is owed: qmp-mux reconnects rather than guess', async (t) => {
+  const setup = await mismatch(t, ['a'], (raw) => `${replyTo(raw, { return: '"for a"' })}\r\n${replyTo(raw, { return: '"extra"' })}`);
+  t.equal(await setup.a.next(), '{"return": "for a", "id": "a"}', 'a gets its reply');
+  await afterMismatch(t, setup, 'a reply when none was owed', []);
+  t.equal(await setup.a.execute('query-y', undefined, 'again'), '{"return": "fresh", "id": "again"}', 'and, with nothing in flight when it came, carries on too');
+  t.equal(setup.a.lines.filter((l) => l.includes('extra')).length, 0, 'the extra reply went to nobody');
+});
+
+t.test('a reply replaced by errors of QEMU\'s reader (a command it could not read): qmp-mux reconnects', async (t) => {
+  const setup = await mismatch(t, ['a', 'b'], (_raw, n) =>
+    n === 0 ? '{"error": {"class": "GenericError", "desc": "JSON token size limit exceeded"}}\r\n{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}' : '{"return": "for b"}',
+  );
+  await afterMismatch(t, setup, 'an error QEMU reports only for input it could not read', [setup.a, setup.b]);
+});
+
+t.test('a reply with an id qmp-mux did not give: qmp-mux reconnects', async (t) => {
+  const setup = await mismatch(t, ['a', 'b'], () => '{"return": {}, "id": 999}');
+  await afterMismatch(t, setup, 'a reply with an id qmp-mux did not give', [setup.a, setup.b]);
 });
 
 t.test('pretty-printing QEMU: clients get the compact form', async (t) => {
   const pretty = (text: string) => text.replace(/\r\n/g, '\n').replace(/\n/g, '\r\n');
   const fake = await FakeQemu.start(t, {
     greeting: pretty('{\n    "QMP": {\n        "version": {\n            "qemu": {\n                "micro": 22,\n                "minor": 2,\n                "major": 7\n            },\n            "package": ""\n        },\n        "capabilities": [\n            "oob"\n        ]\n    }\n}'),
-    respond: (_cmd, raw) => pretty(`{\n    "return": {\n        "status": "running",\n        "e": {\n        }\n    },\n    "id": ${/"id":(\d+)/.exec(raw)![1]}\n}`),
+    respond: () => pretty('{\n    "return": {\n        "status": "running",\n        "e": {\n        }\n    }\n}'),
   });
   const mux = await startMux(t, fake.path);
   const c = await TestClient.connect(mux.path);
@@ -154,14 +203,17 @@ t.test('never more than the window in flight to QEMU', async (t) => {
   const clients = await Promise.all(Array.from({ length: 4 }, () => TestClient.connect(mux.path)));
   for (const c of clients) await c.negotiate();
   clients.forEach((c, i) => {
-    for (let j = 0; j < 30; j++) c.send(`{"execute":"query-status","id":[${i},${j}]}`);
+    for (let j = 0; j < 30; j++) c.send(`{"execute":"query-status","arguments":{"c":${i},"j":${j}},"id":[${i},${j}]}`);
   });
   await fake.until(() => fake.held.length === 7);
-  await new Promise((r) => setTimeout(r, 100));
+  await elapse(100);
   t.equal(fake.held.length, 7, 'seven in flight, the rest wait in qmp-mux');
-  const firstRound = fake.held.slice(0, 4).map((h) => h.raw);
-  t.ok(firstRound.length === 4, 'first turns');
-  let answered = 0;
+  const turn = (raw: string): string => /"c":(\d+),"j":(\d+)/.exec(raw)!.slice(1).join('/');
+  fake.release();
+  await fake.until(() => fake.held.length === 7);
+  const perClient = [0, 1, 2, 3].map((c) => fake.held.filter((h) => turn(h.raw).startsWith(`${c}/`)).length);
+  t.ok(perClient.every((k) => k >= 1 && k <= 2), `with all four waiting, the next seven go in turns: ${perClient.join(', ')} per client`);
+  let answered = 7;
   while (answered < 120) {
     const n = fake.held.length;
     fake.release();
@@ -178,7 +230,7 @@ t.test('never more than the window in flight to QEMU', async (t) => {
 t.test('a client connecting before QEMU is up waits for its greeting', async (t) => {
   const { mux, path } = await muxBeforeQemu(t);
   const c = await TestClient.connect(mux.path);
-  await new Promise((r) => setTimeout(r, 100));
+  await elapse(100);
   t.equal(c.lines.length, 0, 'no greeting without QEMU');
   const fake2 = await FakeQemu.startAt(t, path);
   t.equal(await c.next(), GREETING_72);
@@ -195,9 +247,9 @@ t.test('a failing step before a retry is logged and the retry goes ahead', async
   const beforeRetry = async (): Promise<void> => {
     if (++calls === 1) throw new Error('boom');
   };
-  const mux = await startMux(t, fake.path, { source: (log) => new Dialer({ type: 'unix', path: fake.path }, { initialMs: 10, maxMs: 20 }, log, 0, beforeRetry) });
+  const mux = await startMux(t, fake.path, { source: (log) => new Dialer({ address: { type: 'unix', path: fake.path }, backoff: { initialMs: 10, maxMs: 20 }, log, beforeRetry }) });
   const c = await TestClient.connect(mux.path);
-  for (let i = 0; i < 200 && calls < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => calls >= 2, 'a second retry');
   await FakeQemu.startAt(t, fake.path);
   t.equal(await c.next(), GREETING_72, 'QEMU found all the same');
   t.ok(mux.logs.some((l) => l.includes('preparing to dial QEMU failed') && l.includes('boom')));
@@ -206,9 +258,10 @@ t.test('a failing step before a retry is logged and the retry goes ahead', async
 t.test('a client that gives up waiting for QEMU is let go at once, its place on the endpoint freed', async (t) => {
   const { mux, path } = await muxBeforeQemu(t, { endpoints: [{ maxClients: 1 }], timeouts: { clientGreetingMs: 0 } });
   const quitter = await TestClient.connect(mux.path);
+  await eventually(() => clients(mux) === 1, 'the client to be registered');
   quitter.close();
-  for (let i = 0; i < 200 && mux.endpoints[0]!.clients.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
-  t.equal(mux.endpoints[0]!.clients.size, 0, 'gone while still waiting (no greeting timeout set)');
+  await eventually(() => clients(mux) === 0, 'the client to be let go', { timeoutMs: 2000 });
+  t.equal(clients(mux), 0, 'gone while still waiting (no greeting timeout set)');
   t.ok(mux.logs.some((l) => l.includes('client disconnected') && l.includes('closed by the client')));
   const next = await TestClient.connect(mux.path);
   await FakeQemu.startAt(t, path);
@@ -221,23 +274,23 @@ t.test('a one-liner sent before QEMU is up: greeting, every reply, then EOF', as
   c.send('{"execute":"qmp_capabilities"}{"execute":"query-status",');
   c.send('"id":1}');
   c.endInput();
-  await new Promise((r) => setTimeout(r, 100));
-  t.equal(mux.endpoints[0]!.clients.size, 1, 'a half-closed client that asked for something still waits');
+  await elapse(100);
+  t.equal(clients(mux), 1, 'a half-closed client that asked for something still waits');
   const fake2 = await FakeQemu.startAt(t, path);
   t.same(await c.rest(), [GREETING_72, '{"return": {}}', '{"return": {}, "id": 1}']);
   t.equal(fake2.received.length, 2, 'qmp-mux\'s own negotiation, then the client\'s command');
-  t.match(fake2.received[1], /^\{"execute":"query-status","id":\d+\}$/);
+  t.equal(fake2.received[1], '{"execute":"query-status"}');
 });
 
 t.test('a client that negotiated before QEMU was up is not held to the negotiation timeout', async (t) => {
   const { mux, path } = await muxBeforeQemu(t, { endpoints: [{ negotiationTimeoutMs: 150 }] });
   const c = await TestClient.connect(mux.path);
   c.send('{"execute":"qmp_capabilities"}');
-  await new Promise((r) => setTimeout(r, 50));
+  await elapse(50);
   await FakeQemu.startAt(t, path);
   t.equal(await c.next(), GREETING_72);
   t.equal(await c.next(), '{"return": {}}');
-  await new Promise((r) => setTimeout(r, 300));
+  await elapse(300);
   c.send('{"execute":"query-status","id":1}');
   t.equal(await c.next(), '{"return": {}, "id": 1}', 'still connected after the timeout has passed');
 });
@@ -249,7 +302,7 @@ t.test('more input before the greeting than qmp-mux holds: the rest waits in the
   const commands = Array.from({ length: n }, (_, i) => `{"execute":"query-status","id":${i}}`).join('');
   t.ok(commands.length > 64 * 1024, 'more than the 64 KiB held for a waiting client');
   c.send('{"execute":"qmp_capabilities"}' + commands);
-  await new Promise((r) => setTimeout(r, 100));
+  await elapse(100);
   await FakeQemu.startAt(t, path);
   await c.waitLines(n + 2, 20000);
   const ids = c.lines.slice(2).map((l) => Number(/"id": (\d+)/.exec(l)?.[1]));
@@ -265,9 +318,8 @@ t.test('events and replies read together keep QEMU\'s order; endpoint filters ap
   await onlyB.negotiate();
   all.send('{"execute":"x","id":"mine"}');
   await fake.until(() => fake.received.length === 2);
-  const id = /"id":(\d+)/.exec(fake.received[1]!)![1];
   const ev = (name: string, n: number) => `{"timestamp": {"seconds": 1, "microseconds": ${n}}, "event": "${name}"}\r\n`;
-  fake.emit(ev('A', 1) + ev('B', 2) + `{"return": {}, "id": ${id}}\r\n` + ev('A', 3) + ev('B', 4));
+  fake.emit(ev('A', 1) + ev('B', 2) + '{"return": {}}\r\n' + ev('A', 3) + ev('B', 4));
   await all.waitLines(2 + 5);
   t.same(all.lines.slice(2).map((l) => /"event": "(\w)"|"id": "(\w+)"/.exec(l)!.slice(1).join('')), ['A', 'B', 'mine', 'A', 'B'], 'the reply between the events, as QEMU wrote it');
   await onlyB.waitLines(2 + 2);

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { elapse } from '../fixtures/context.ts';
 import { MainLoopBlocker } from '../fixtures/blocker.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
@@ -118,7 +119,7 @@ t.test('out-of-band: exec-oob overtakes in-band commands stuck behind a blocked 
   await blocker.untilBlocked(qemu.process.pid!);
   // More in-band commands than QEMU queues: qmp-mux holds them, so QEMU keeps reading.
   for (let i = 0; i < 12; i++) b.send(`{"execute":"query-status","id":${i}}`);
-  await new Promise((r) => setTimeout(r, 100));
+  await elapse(100);
   a.send('{"exec-oob":"migrate-pause","id":"oob"}');
   t.match(await a.next(), /^\{"id": "oob", "error": \{"class": "GenericError", "desc": "migrate-pause is currently only supported during postcopy-active state"\}\}$/, 'answered while the main loop is blocked');
   t.equal(b.lines.length, 2, 'the in-band commands are still waiting');
@@ -140,10 +141,10 @@ t.test('disconnect mid-command: the late reply goes nowhere, others are undistur
   leaver.close();
   const b = await connect();
   b.send('{"execute":"query-name","id":"stale"}');
-  await new Promise((r) => setTimeout(r, 50));
+  await elapse(50);
   blocker.release();
   t.equal(await b.nextReply(), '{"return": {}, "id": "stale"}', 'B gets its own reply, not the leaver\'s with the same id');
-  await new Promise((r) => setTimeout(r, 100));
+  await elapse(100);
   t.equal(b.lines.length, 3, 'and nothing else');
   t.equal(await b.execute('chardev-remove', { id: blocker.id }, 1), '{"return": {}, "id": 1}', 'the leaver\'s command did run');
   t.ok(mux.logs.some((l) => l.includes('client disconnected')), 'the disconnect is logged');

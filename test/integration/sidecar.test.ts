@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createLogger } from '../../src/log.ts';
-import { UpstreamListener } from '../../src/upstream/upstream-listener.ts';
+import { ListenSource } from '../../src/upstream/listen-source.ts';
+import { elapse, eventually } from '../fixtures/context.ts';
 import { MainLoopBlocker } from '../fixtures/blocker.ts';
 import { alive, runCli } from '../fixtures/cli.ts';
 import { startMux } from '../fixtures/mux.ts';
@@ -21,7 +22,7 @@ t.test('QEMU started after qmp-mux: clients wait for the greeting; one log line,
   const path = join(dir, 'late.sock');
   const mux = await startMux(t, path, { backoff: { initialMs: 5, maxMs: 20 } });
   const early = await TestClient.connect(mux.path);
-  await new Promise((r) => setTimeout(r, 300));
+  await elapse(300);
   t.equal(early.lines.length, 0, 'no greeting without QEMU');
   await startQemu(t, { dir, names: ['late.sock'] });
   t.match(await early.next(), /^\{"QMP": /, 'greeted once QEMU is there');
@@ -66,14 +67,10 @@ t.test('listen mode: QEMU connects with reconnect=1; either side can restart fir
   const path = join(dir, 'upstream.sock');
   const startListening = async () =>
     startMux(t, path, {
-      source: (log) => {
-        const listener = new UpstreamListener({ type: 'unix', path }, log);
-        void listener.open();
-        return listener;
-      },
+      source: (log) => new ListenSource({ address: { type: 'unix', path }, log }),
     });
   let mux = await startListening();
-  await new Promise((r) => setTimeout(r, 50));
+  await elapse(50);
   const qemu = await startQemu(t, { dir, monitors: 0, args: ['-chardev', `socket,id=mon0,path=${path},reconnect=1`, '-mon', 'chardev=mon0,mode=control'] });
   const c = await TestClient.connect(mux.path);
   await c.negotiate();
@@ -99,7 +96,7 @@ t.test('listen mode: a QEMU connecting before qmp-mux serves is turned away, and
   const dir = socketDir(t);
   const path = join(dir, 'upstream.sock');
   const logs: string[] = [];
-  const listener = new UpstreamListener({ type: 'unix', path }, createLogger({ level: 'debug', format: 'text', trace: false, sink: (l) => logs.push(l) }));
+  const listener = new ListenSource({ address: { type: 'unix', path }, log: createLogger({ level: 'debug', format: 'text', trace: false, sink: (l) => logs.push(l) }) });
   await listener.open();
   t.teardown(() => listener.stop());
   const early = await TestClient.connect(path);
@@ -123,7 +120,7 @@ t.test('a frozen QEMU (SIGSTOP) hangs nothing but its own commands', async (t) =
   b.send('{"execute":"__org.qmp-mux_query-proxy","id":"p"}');
   t.match(await b.next(), /"id": "p"/, 'qmp-mux answers its own commands');
   b.send('{"execute":"query-name","id":"waits"}');
-  await new Promise((r) => setTimeout(r, 300));
+  await elapse(300);
   t.equal(a.lines.length, 2, 'commands wait while QEMU is frozen');
   qemu.process.kill('SIGCONT');
   t.match(await a.next(), /"id": "frozen"/, 'and complete when it resumes');
@@ -137,7 +134,7 @@ t.test('a QEMU monitor held by another client: qmp-mux waits for it, retrying qu
   await holder.next();
   const mux = await startMux(t, qemu.monitors[0]!, { timeouts: { upstreamGreetingMs: 200 }, backoff: { initialMs: 20, maxMs: 50 } });
   const c = await TestClient.connect(mux.path);
-  await new Promise((r) => setTimeout(r, 700));
+  await elapse(700);
   t.equal(c.lines.length, 0, 'no greeting while QEMU serves someone else');
   t.equal(count(mux.logs, 'QEMU connection failed before negotiation'), 1, 'one warning for many attempts');
   holder.close();
@@ -149,7 +146,7 @@ t.test('a client waiting for QEMU too long is closed, with a log line', async (t
   const mux = await startMux(t, join(dir, 'nothing.sock'), { timeouts: { clientGreetingMs: 150 } });
   const c = await TestClient.connect(mux.path);
   t.same(await c.rest(2000), [], 'closed without a greeting');
-  await new Promise((r) => setTimeout(r, 20));
+  await elapse(20);
   t.ok(mux.logs.some((l) => l.includes('client disconnected') && l.includes('no QEMU to greet it in time')));
 });
 
@@ -182,7 +179,7 @@ t.test('SIGTERM: replies already owed still reach their clients, then a clean ex
   const { qemu, blocker, run, client } = await stuckAtShutdown(t, 5000, 'owed');
   run.child.kill('SIGTERM');
   await run.waitFor(/stopping/);
-  await new Promise((r) => setTimeout(r, 200));
+  await elapse(200);
   blocker.release();
   t.same(await client.rest(), ['{"return": {}, "id": "owed"}'], 'the reply, then EOF');
   t.same(await run.exited, { code: 0, signal: null });
@@ -216,7 +213,7 @@ t.test('spawn mode stop policies', async (t) => {
     });
     run.child.kill('SIGINT');
     t.same(await run.exited, { code: 0, signal: null }, `${policy}: exit 0`);
-    for (let i = 0; i < 100 && alive(pid) !== expectAlive; i++) await new Promise((r) => setTimeout(r, 20));
+    if (!expectAlive) await eventually(() => !alive(pid), 'QEMU to exit', { timeoutMs: 2000 });
     t.equal(alive(pid), expectAlive, `${policy}: QEMU ${expectAlive ? 'left running' : 'stopped'}`);
     if (policy === 'powerdown') t.match(run.stderr(), /asking the guest to power down[\s\S]*asking QEMU to quit/, 'powerdown first, quit after the timeout');
     if (policy === 'quit') t.match(run.stderr(), /asking QEMU to quit/);
@@ -261,7 +258,7 @@ t.test('a reply QEMU still owes an earlier connection is never taken for a new o
   // A new qmp-mux on the same monitor numbers its commands from scratch.
   const second = await startMux(t, qemu.monitors[0]!);
   const fresh = await TestClient.connect(second.path);
-  await new Promise((r) => setTimeout(r, 200));
+  await elapse(200);
   t.equal(fresh.lines.length, 0, 'no greeting until qmp-mux has negotiated, which waits behind the blocked command');
   blocker.release();
   await fresh.negotiate();

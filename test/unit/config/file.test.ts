@@ -3,6 +3,7 @@ import t from 'tap';
 import { parseArgs } from '../../../src/cli/args.ts';
 import { readConfig } from '../../../src/config/file.ts';
 import { DEFAULTS } from '../../../src/config/options.ts';
+import { asConfigFile } from '../../../src/config/print.ts';
 import { resolveOptions } from '../../../src/config/resolve.ts';
 
 const example = JSON.parse(readFileSync(new URL('../../../config/example.json', import.meta.url), 'utf8')) as unknown;
@@ -82,9 +83,11 @@ t.test('the command line overrides the file', async (t) => {
 
   const both = resolveOptions(parseArgs(['--upstream', 'listen:unix:/cli', '--listen', 'tcp:127.0.0.1:0', '--log-level', 'warn']), file);
   t.same(both.upstream, { mode: 'listen', address: { type: 'unix', path: '/cli' } });
-  t.equal(both.endpoints.length, 1);
-  t.same(both.endpoints[0]!.address, { type: 'tcp', host: '127.0.0.1', port: 0 });
-  t.equal(both.endpoints[0]!.limits.maxPendingRequests, 9, '--listen endpoints take the file\'s limits');
+  t.same(both.endpoints.map((e) => e.name), ['a', 'listen0'], '--listen adds endpoints to the file\'s');
+  t.same(both.endpoints[1]!.address, { type: 'tcp', host: '127.0.0.1', port: 0 });
+  t.equal(both.endpoints[1]!.limits.maxPendingRequests, 9, '--listen endpoints take the file\'s limits');
+  const clash = resolveOptions(parseArgs(['--listen', 'unix:/b']), readConfig({ endpoints: [{ name: 'listen0', listen: 'unix:/a' }] }));
+  t.same(clash.endpoints.map((e) => e.name), ['listen0', 'listen0_'], 'names never clash');
   t.equal(both.log.level, 'warn');
   t.equal(both.log.format, 'json');
 
@@ -95,4 +98,22 @@ t.test('the command line overrides the file', async (t) => {
 t.test('--takeover needs a unix upstream', async (t) => {
   t.throws(() => resolveOptions(parseArgs(['--takeover']), undefined), { code: 'QMPMUX_USAGE' });
   t.equal(resolveOptions(parseArgs(['--takeover', '--upstream', 'unix:/q']), undefined).upstream.mode, 'connect');
+});
+
+t.test('--print-config: the effective options as a file that gives exactly them', async (t) => {
+  const file = readConfig({
+    upstream: { spawn: ['qemu-system-x86_64', '-m', '64'], onStop: 'powerdown' },
+    endpoints: [
+      { name: 'ro', listen: 'unix:/run/x.sock', socket: { mode: '0660', group: 0 }, policy: { preset: 'read-only', deny: ['query-qmp-schema'] }, events: ['STOP'] },
+      { name: 'net', listen: 'tcp:0.0.0.0:4445', allowRemote: true, maxClients: 3, limits: { maxOutputBuffer: 65536 } },
+    ],
+    timeouts: { closeMs: 100 },
+  });
+  const options = resolveOptions(parseArgs(['--listen', 'unix:/tmp/extra.sock', '--log-format', 'json']), file);
+  const printed = asConfigFile(options);
+  const again = resolveOptions(parseArgs([]), readConfig(JSON.parse(JSON.stringify(printed))));
+  t.same(again, options, 'reading the printed file back gives the same options');
+  t.match(printed, { endpoints: [{ name: 'ro', socket: { mode: '0660', group: 0 } }, { name: 'net', allowRemote: true }, { name: 'listen0', listen: 'unix:/tmp/extra.sock' }] });
+  t.same(asConfigFile(resolveOptions(parseArgs(['--upstream', 'listen:tcp:127.0.0.1:5']), undefined)).upstream, { listen: 'tcp:127.0.0.1:5' });
+  t.same(asConfigFile(resolveOptions(parseArgs(['--upstream', 'unix:/q', '--takeover']), undefined)).upstream, { connect: 'unix:/q', takeover: true });
 });

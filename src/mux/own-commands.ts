@@ -1,8 +1,9 @@
 import { JsonStreamer } from '../json/streamer.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { writeQemu } from '../json/writer.ts';
-import { errorResponse, returnResponse } from '../qmp/messages.ts';
-import type { Command } from '../qmp/session.ts';
+import type { ClientCommand } from '../qmp/session.ts';
+import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
+import { errorReply, returnReply } from '../qmp/wire.ts';
 import { EXTENSION_PREFIX } from '../policy/presets.ts';
 import type { Policy } from '../policy/policy.ts';
 
@@ -22,7 +23,7 @@ export interface ClientInfo {
   bytesQueued: number;
 }
 
-export interface ProxyInfo {
+export interface MuxInfo {
   version: string;
   uptimeSeconds: number;
   upstreamState: string;
@@ -30,25 +31,25 @@ export interface ProxyInfo {
   /** QEMU's VersionInfo, when connected. */
   qemu: JsonValue | undefined;
   clients: number;
-  counters: { commands: number; events: number; errors: number; refused: number; disconnects: Record<string, number> };
+  counters: { commands: number; events: number; errors: number; refused: number; tooLarge: number; replyMismatches: number; disconnects: Record<string, number> };
 }
 
 /** What the extension commands read. */
-export interface ProxyView {
+export interface MuxView {
   listClients(): ClientInfo[];
-  describe(): ProxyInfo;
+  describe(): MuxInfo;
 }
 
 const num = (n: number): JsonNumber => new JsonNumber(String(n), Number.isInteger(n));
 const obj = (entries: [string, JsonValue | undefined][]): JsonObject => new Map(entries.filter((e): e is [string, JsonValue] => e[1] !== undefined));
 
 /** Runs one of qmp-mux's own commands; the complete reply. */
-export function runExtension(command: Command, view: ProxyView): string {
+export function runOwnCommand(command: ClientCommand, view: MuxView): string {
   const extra = command.args ? [...command.args.keys()][0] : undefined;
-  if (extra !== undefined) return errorResponse(command.idText, 'GenericError', `Parameter '${extra}' is unexpected`);
+  if (extra !== undefined) return errorReply(command.idText, 'GenericError', `Parameter '${extra}' is unexpected`);
   switch (command.name) {
     case QUERY_CLIENTS:
-      return returnResponse(
+      return returnReply(
         command.idText,
         view.listClients().map((c) =>
           obj([
@@ -65,7 +66,7 @@ export function runExtension(command: Command, view: ProxyView): string {
       );
     case QUERY_PROXY: {
       const i = view.describe();
-      return returnResponse(
+      return returnReply(
         command.idText,
         obj([
           ['version', i.version],
@@ -79,6 +80,8 @@ export function runExtension(command: Command, view: ProxyView): string {
               ['events', num(i.counters.events)],
               ['errors', num(i.counters.errors)],
               ['refused', num(i.counters.refused)],
+              ['too-large', num(i.counters.tooLarge)],
+              ['reply-mismatches', num(i.counters.replyMismatches)],
               ['disconnects', obj(Object.entries(i.counters.disconnects).map(([k, v]) => [k, num(v)]))],
             ]),
           ],
@@ -86,7 +89,7 @@ export function runExtension(command: Command, view: ProxyView): string {
       );
     }
     default:
-      return errorResponse(command.idText, 'CommandNotFound', `The command ${command.name} has not been found`);
+      return errorReply(command.idText, 'CommandNotFound', `The command ${command.name} has not been found`);
   }
 }
 
@@ -94,10 +97,10 @@ export function runExtension(command: Command, view: ProxyView): string {
  * Rewrites QEMU's `query-commands` reply to list what `policy` allows,
  * plus the allowed commands of qmp-mux's own.
  */
-export function filterCommandList(policy: Policy): (reply: Buffer) => Buffer {
+export function filterCommandList(policy: Policy): (reply: UpstreamMessage) => UpstreamMessage {
   return (reply) => {
     let value: JsonValue | undefined;
-    new JsonStreamer((m) => (value = m.value)).feed(reply);
+    new JsonStreamer((m) => (value = m.value)).feed(reply.bytes);
     const list = isObject(value) ? value.get('return') : undefined;
     if (!isObject(value) || !Array.isArray(list)) return reply;
     const kept = list.filter((entry) => {
@@ -106,6 +109,6 @@ export function filterCommandList(policy: Policy): (reply: Buffer) => Buffer {
     });
     for (const name of EXTENSION_COMMANDS) if (policy.allows(name)) kept.push(new Map([['name', name]]));
     value.set('return', kept);
-    return Buffer.from(writeQemu(value), 'latin1');
+    return { ...reply, bytes: Buffer.from(writeQemu(value), 'latin1') };
   };
 }

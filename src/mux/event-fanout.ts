@@ -1,7 +1,6 @@
 import type { Endpoint } from '../downstream/endpoint.ts';
-import { EOL } from '../qmp/messages.ts';
-
-const EOL_BYTES = Buffer.from(EOL, 'latin1');
+import { EOL_BYTES } from '../qmp/wire.ts';
+import type { ClientRegistry } from './registry.ts';
 
 /**
  * Fans QEMU's events out to clients. Events read from QEMU in one go are
@@ -12,7 +11,10 @@ const EOL_BYTES = Buffer.from(EOL, 'latin1');
 export class EventFanOut {
   private run: { name: string; bytes: Buffer }[] = [];
 
-  constructor(private readonly endpoints: readonly Endpoint[]) {}
+  constructor(
+    private readonly endpoints: readonly Endpoint[],
+    private readonly registry: ClientRegistry,
+  ) {}
 
   add(name: string, bytes: Buffer): void {
     this.run.push({ name, bytes });
@@ -25,11 +27,12 @@ export class EventFanOut {
     this.run = [];
     let all: Buffer | undefined;
     for (const endpoint of this.endpoints) {
-      if (endpoint.listening.size === 0) continue;
+      const sessions = this.registry.subscribersOf(endpoint);
+      if (sessions.size === 0) continue;
       const wanted = run.filter((e) => endpoint.wantsEvent(e.name));
       if (wanted.length === 0) continue;
       const bytes = wanted.length === run.length ? (all ??= join(run)) : join(wanted);
-      for (const client of endpoint.listening) client.session?.event(bytes);
+      for (const session of sessions) session.event(bytes);
     }
   }
 }

@@ -1,22 +1,19 @@
 import { createConnection, type Socket } from 'node:net';
 import type { BackoffOptions } from '../config/options.ts';
+import type { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { Backoff } from './backoff.ts';
+import type { UpstreamSource } from './source.ts';
 
-/** Sends a command of qmp-mux's own to QEMU; resolves with the reply, or undefined if QEMU is not there. */
-export type AskQemu = (command: string) => Promise<Buffer | undefined>;
-
-/** Where upstream connections come from. */
-export interface UpstreamSource {
-  /** Begins producing connections; `onSocket` gets each connected socket. */
-  start(onSocket: (socket: Socket) => void): void;
-  /** The connection became usable (QEMU greeted and negotiated). */
-  ready(): void;
-  /** The last connection is gone; produce another. */
-  lost(): void;
-  /** Stops producing connections (and deals with a QEMU it started, using `ask`). */
-  stop(ask: AskQemu): Promise<void>;
+export interface DialerOptions {
+  address: Address;
+  backoff: BackoffOptions;
+  log: Logger;
+  /** How long failures are expected before they are worth a warning, ms (default 0). */
+  quietMs?: number;
+  /** Runs before each retry; what it throws is logged, and the retry goes ahead. */
+  beforeRetry?: () => Promise<void>;
 }
 
 /**
@@ -26,6 +23,8 @@ export interface UpstreamSource {
  * every retry.
  */
 export class Dialer implements UpstreamSource {
+  readonly mode = 'connect';
+  readonly endpoints: readonly Endpoint[] = [];
   private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | undefined;
   private onSocket: ((socket: Socket) => void) | undefined;
@@ -34,21 +33,18 @@ export class Dialer implements UpstreamSource {
   private warned = false;
   private attempt: Socket | undefined;
 
-  constructor(
-    private readonly address: Address,
-    backoff: BackoffOptions,
-    private readonly log: Logger,
-    /** How long failures are expected before they are worth a warning, ms. */
-    private readonly quietMs = 0,
-    /** Runs before each retry; what it throws is logged, and the retry goes ahead. */
-    private readonly beforeRetry?: () => Promise<void>,
-  ) {
-    this.backoff = new Backoff(backoff);
+  constructor(private readonly options: DialerOptions) {
+    this.backoff = new Backoff(options.backoff);
   }
 
-  start(onSocket: (socket: Socket) => void): void {
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  start(onSocket: (socket: Socket) => void): Promise<void> {
     this.onSocket = onSocket;
     this.dial();
+    return Promise.resolve();
   }
 
   ready(): void {
@@ -67,9 +63,11 @@ export class Dialer implements UpstreamSource {
     return Promise.resolve();
   }
 
+
+  abort(): void {}
   private dial(): void {
     if (this.stopped) return;
-    const a = this.address;
+    const a = this.options.address;
     const socket = a.type === 'unix' ? createConnection(a.path) : createConnection(a.port, a.host);
     this.attempt = socket;
     const onError = (err: Error): void => {
@@ -77,9 +75,9 @@ export class Dialer implements UpstreamSource {
       socket.destroy();
       const now = Date.now();
       this.failingSince ??= now;
-      if (!this.warned && now - this.failingSince >= this.quietMs) {
+      if (!this.warned && now - this.failingSince >= (this.options.quietMs ?? 0)) {
         this.warned = true;
-        this.log.warn('QEMU unreachable, retrying', { upstream: formatAddress(a), error: err.message });
+        this.options.log.warn('QEMU unreachable, retrying', { upstream: formatAddress(a), error: err.message });
       }
       this.retry();
     };
@@ -101,9 +99,9 @@ export class Dialer implements UpstreamSource {
 
   private async prepareAndDial(): Promise<void> {
     try {
-      await this.beforeRetry?.();
+      await this.options.beforeRetry?.();
     } catch (e) {
-      this.log.warn('preparing to dial QEMU failed', { upstream: formatAddress(this.address), error: (e as Error).message });
+      this.options.log.warn('preparing to dial QEMU failed', { upstream: formatAddress(this.options.address), error: (e as Error).message });
     }
     this.dial();
   }

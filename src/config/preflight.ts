@@ -1,0 +1,108 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { formatAddress, isLoopback, type Address } from '../net/address.ts';
+import { resolveId } from '../net/owner.ts';
+import { MAX_SOCKET_PATH, socketPathProblem } from '../net/unix-socket.ts';
+import { findProgram } from '../upstream/spawn-source.ts';
+import { checkTakeover, movedPath } from '../upstream/takeover.ts';
+import type { EndpointOptions, Options } from './options.ts';
+
+/** How long the private socket path of a spawned QEMU gets beyond the temporary directory. */
+const PRIVATE_SOCKET_SUFFIX = '/qmp-mux-4194304-XXXXXX/qmp.sock'.length;
+
+/**
+ * Checks, before anything is started, that this machine will let qmp-mux
+ * do what `options` ask: what start-up would refuse is refused here, with
+ * the same message, whether for `--check-config` or for a real start.
+ * Throws a ConfigError naming what is wrong.
+ */
+export async function preflight(options: Options): Promise<void> {
+  const seen = new Map<string, string>();
+  for (const endpoint of options.endpoints) {
+    const where = `endpoint '${endpoint.name}' (${formatAddress(endpoint.address)})`;
+    const key = formatAddress(endpoint.address);
+    const other = seen.get(key);
+    if (other !== undefined && !(endpoint.address.type === 'tcp' && endpoint.address.port === 0)) throw new ConfigError(`${where}: the same address as endpoint '${other}'`);
+    seen.set(key, endpoint.name);
+    await checkEndpoint(endpoint, where);
+  }
+  const u = options.upstream;
+  switch (u.mode) {
+    case 'connect':
+      if (u.address.type === 'unix') {
+        checkPathLength(u.address.path, `upstream (${formatAddress(u.address)})`);
+        if (u.takeover) await checkTakeoverPath(u.address.path);
+      }
+      return;
+    case 'listen':
+      await checkListen(u.address, `upstream (listen:${formatAddress(u.address)})`);
+      return;
+    case 'spawn': {
+      const program = u.command[0]!;
+      if (!findProgram(program)) throw new ConfigError(`${program}: ${program.includes('/') ? 'not found, or not executable' : 'not found on PATH'}`);
+      const base = tmpdir();
+      if (Buffer.byteLength(base) + PRIVATE_SOCKET_SUFFIX > MAX_SOCKET_PATH) {
+        throw new ConfigError(`the temporary directory ${base} is too long a path for QEMU's private socket in it (unix socket paths are at most ${MAX_SOCKET_PATH} bytes); set TMPDIR to a shorter one`);
+      }
+      checkWritableDir(base, `the temporary directory ${base} (TMPDIR)`);
+      return;
+    }
+  }
+}
+
+async function checkEndpoint(endpoint: EndpointOptions, where: string): Promise<void> {
+  const a = endpoint.address;
+  if (a.type === 'tcp' && !isLoopback(a.host) && !endpoint.allowRemote) {
+    throw new ConfigError(`${where}: not a loopback address; QMP has no authentication, so set allowRemote to expose it`);
+  }
+  for (const [kind, id] of [['user', endpoint.socket.owner], ['group', endpoint.socket.group]] as const) {
+    if (id === undefined) continue;
+    try {
+      resolveId(kind, id);
+    } catch (e) {
+      throw new ConfigError(`${where}: ${(e as Error).message}`);
+    }
+  }
+  await checkListen(a, where);
+}
+
+/** What binding a listener at `a` needs: a short enough path in a writable directory, with nothing live in the way. */
+async function checkListen(a: Address, where: string): Promise<void> {
+  if (a.type !== 'unix') return;
+  checkPathLength(a.path, where);
+  checkWritableDir(dirname(a.path), `${where}: directory ${dirname(a.path)}`);
+  const problem = await socketPathProblem(a.path);
+  if (problem !== undefined) throw new ConfigError(`${where}: ${problem}`);
+}
+
+function checkPathLength(path: string, where: string): void {
+  const length = Buffer.byteLength(path);
+  if (length > MAX_SOCKET_PATH) throw new ConfigError(`${where}: the path is ${length} bytes; unix socket paths are at most ${MAX_SOCKET_PATH}`);
+}
+
+function checkWritableDir(dir: string, what: string): void {
+  let info;
+  try {
+    info = statSync(dir);
+  } catch {
+    throw new ConfigError(`${what} does not exist`);
+  }
+  if (!info.isDirectory()) throw new ConfigError(`${what} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new ConfigError(`${what} is not writable`);
+  }
+}
+
+/** A takeover needs QEMU's live socket at the path (or one taken over by a qmp-mux that died). */
+async function checkTakeoverPath(path: string): Promise<void> {
+  const where = `upstream (unix:${path}, takeover)`;
+  checkWritableDir(dirname(path), `${where}: directory ${dirname(path)}`);
+  const moved = movedPath(path);
+  if (Buffer.byteLength(moved) > MAX_SOCKET_PATH) throw new ConfigError(`${where}: the path QEMU's socket moves to, ${moved}, is longer than ${MAX_SOCKET_PATH} bytes`);
+  const check = await checkTakeover(path);
+  if ('problem' in check) throw new ConfigError(`${where}: ${check.problem}`);
+}

@@ -1,0 +1,304 @@
+import type { Socket } from 'node:net';
+import type { Options } from '../config/options.ts';
+import { Client, DISCONNECT_REASONS } from '../downstream/client.ts';
+import { Endpoint } from '../downstream/endpoint.ts';
+import type { Logger } from '../log.ts';
+import { formatAddress } from '../net/address.ts';
+import { TickFlusher } from '../net/tick-writer.ts';
+import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
+import { UpstreamConnection, type Greeting, type UpstreamState } from '../upstream/connection.ts';
+import type { UpstreamSource } from '../upstream/source.ts';
+import { VERSION } from '../version.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { EventFanOut } from './event-fanout.ts';
+import type { ClientInfo, MuxInfo, MuxView } from './own-commands.ts';
+import { ClientRegistry } from './registry.ts';
+import { Router, type RouterCounters } from './router.ts';
+
+/** How much of a message from QEMU goes into a log line. */
+const EXCERPT = 200;
+const excerpt = (bytes: Buffer): string => bytes.toString('utf8', 0, Math.min(bytes.length, EXCERPT));
+
+/**
+ * One qmp-mux: one upstream QEMU monitor, many client endpoints. Events go
+ * to every negotiated client whose endpoint wants them; replies go back to
+ * whoever asked; each endpoint's policy decides what reaches QEMU. An
+ * instance holds everything it uses, so several can run in one process.
+ */
+export class Mux implements MuxView {
+  private readonly flusher = new TickFlusher();
+  private readonly registry = new ClientRegistry();
+  private readonly dispatcher: Dispatcher;
+  private readonly endpoints: Endpoint[];
+  private readonly events: EventFanOut;
+  private upstream: UpstreamConnection | undefined;
+  private greeting: Greeting | undefined;
+  private stopping = false;
+  private clientCounter = 0;
+  private readonly startedAt = Date.now();
+  private readonly routerCounters: RouterCounters = { refused: 0, tooLarge: 0 };
+  private readonly counters = { events: 0, qemuErrors: 0, closedSessionErrors: 0, replyMismatches: 0, disconnects: {} as Record<string, number> };
+  private warnedSilentUpstream = false;
+  private acceptFailing = false;
+
+  constructor(
+    private readonly options: Options,
+    private readonly source: UpstreamSource,
+    private readonly log: Logger,
+  ) {
+    this.dispatcher = new Dispatcher(options.window);
+    this.endpoints = options.endpoints.map((e) => new Endpoint(e));
+    this.events = new EventFanOut(this.endpoints, this.registry);
+  }
+
+  /**
+   * Prepares the upstream source, listens on every endpoint, then starts
+   * looking for QEMU. Resolves with the endpoints, bound, once the source
+   * is under way; on failure, undoes what it did and rejects.
+   */
+  async start(): Promise<readonly Endpoint[]> {
+    await this.source.open();
+    this.endpoints.push(...this.source.endpoints);
+    try {
+      for (const endpoint of this.endpoints) {
+        await endpoint.listen(
+          (socket) => this.accept(socket, endpoint),
+          (err) => this.acceptFailed(endpoint, err),
+        );
+        this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address) });
+      }
+      await this.source.start((socket) => this.attachUpstream(socket));
+    } catch (e) {
+      this.stopping = true;
+      await Promise.all(this.endpoints.map((ep) => ep.close()));
+      await this.source.stop(() => Promise.resolve(undefined));
+      throw e;
+    }
+    return this.endpoints;
+  }
+
+  /**
+   * Stops: no new clients, no more input; replies already owed go out
+   * (for at most the shutdown timeout); then connections close, a QEMU
+   * qmp-mux started is dealt with as configured, socket files are removed.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await Promise.all(this.endpoints.map((e) => e.close()));
+    for (const client of this.registry) {
+      if (client.state === 'waiting') client.end('stopping');
+      else client.stopReading();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (timer = setTimeout(r, this.options.timeouts.shutdownMs)))]);
+    clearTimeout(timer);
+    for (const client of this.registry) client.end('stopping');
+    await this.source.stop((name) => this.dispatcher.call(name));
+    this.upstream?.close('qmp-mux stopping');
+  }
+
+  /** Where its link to QEMU is. */
+  get upstreamState(): UpstreamState {
+    if (this.stopping) return 'stopped';
+    return this.upstream && this.upstream.state !== 'closed' ? this.upstream.state : 'connecting';
+  }
+
+  // MuxView
+
+  listClients(): ClientInfo[] {
+    return [...this.registry].map((c) => ({
+      client: c.number,
+      endpoint: c.endpoint.name,
+      peer: c.peer,
+      connectedSince: c.connectedAt,
+      negotiated: c.session?.state === 'command',
+      commands: c.router?.commandsSent ?? 0,
+      inFlight: c.session?.pending ?? 0,
+      bytesQueued: c.bytesQueued,
+    }));
+  }
+
+  describe(): MuxInfo {
+    const { refused, tooLarge } = this.routerCounters;
+    let errors = this.counters.qemuErrors + this.counters.closedSessionErrors + refused + tooLarge;
+    for (const c of this.registry) errors += c.session?.errors ?? 0;
+    return {
+      version: VERSION,
+      uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+      upstreamState: this.upstreamState,
+      upstreamMode: this.source.mode,
+      qemu: this.greeting?.versionValue,
+      clients: this.registry.size,
+      counters: {
+        commands: this.dispatcher.stats.sent,
+        events: this.counters.events,
+        errors,
+        refused,
+        tooLarge,
+        replyMismatches: this.counters.replyMismatches,
+        disconnects: { ...this.counters.disconnects },
+      },
+    };
+  }
+
+  // Clients
+
+  private accept(socket: Socket, endpoint: Endpoint): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    if (this.acceptFailing) {
+      this.acceptFailing = false;
+      this.log.info('accepting clients again', { endpoint: endpoint.name });
+    }
+    const number = ++this.clientCounter;
+    const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `local#${number}`;
+    const client = new Client({
+      socket,
+      endpoint,
+      number,
+      peer,
+      log: this.log,
+      flusher: this.flusher,
+      lingerMs: this.options.timeouts.closeMs,
+      onClosed: (c) => this.gone(c),
+    });
+    this.log.info('client connected', { endpoint: endpoint.name, client: peer });
+    const max = endpoint.options.maxClients;
+    if (this.registry.count(endpoint) >= max) {
+      // Not a client of the endpoint: it holds no place there while its connection closes.
+      client.refuse('too-many-clients', `Too many clients on endpoint '${endpoint.name}' (at most ${max})`);
+      return;
+    }
+    this.registry.add(client);
+    if (this.greeting) client.greet(this.greeting, this.routerFor(client));
+    else client.awaitGreeting(this.options.timeouts.clientGreetingMs);
+  }
+
+  /** Out of file descriptors, say: said once, until a client is accepted again. */
+  private acceptFailed(endpoint: Endpoint, err: NodeJS.ErrnoException): void {
+    if (this.acceptFailing) return;
+    this.acceptFailing = true;
+    this.log.error('cannot accept clients', { endpoint: endpoint.name, error: err.code ?? err.message });
+  }
+
+  private routerFor(client: Client): Router {
+    return new Router({
+      endpoint: client.endpoint,
+      client: client.peer,
+      dispatcher: this.dispatcher,
+      registry: this.registry,
+      view: this,
+      counters: this.routerCounters,
+      log: this.log,
+    });
+  }
+
+  private gone(client: Client): void {
+    this.registry.remove(client);
+    this.counters.closedSessionErrors += client.session?.errors ?? 0;
+    this.counters.disconnects[client.reason] = (this.counters.disconnects[client.reason] ?? 0) + 1;
+    const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
+    this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, reason });
+  }
+
+  // QEMU
+
+  private attachUpstream(socket: Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const connection = new UpstreamConnection(
+      socket,
+      {
+        ready: (greeting) => this.upstreamReady(connection, greeting),
+        message: (m) => this.upstreamMessage(connection, m),
+        read: () => this.events.flush(),
+        anomaly: (what, bytes) => this.log.debug(`QEMU sent ${what}`, { bytes: excerpt(bytes) }),
+        closed: (reason) => this.upstreamClosed(connection, reason),
+      },
+      { maxMessageSize: this.options.maxUpstreamMessage, greetingTimeoutMs: this.options.timeouts.upstreamGreetingMs, flusher: this.flusher },
+    );
+    this.upstream = connection;
+  }
+
+  private upstreamReady(connection: UpstreamConnection, greeting: Greeting): void {
+    this.greeting = greeting;
+    this.warnedSilentUpstream = false;
+    this.source.ready();
+    this.log.info('QEMU connected', { version: greeting.version, capabilities: greeting.capabilities.join(',') });
+    this.dispatcher.attach((bytes) => {
+      if (this.log.tracing) this.log.trace('to-qemu', 'qemu', bytes);
+      connection.send(bytes);
+    });
+    for (const client of this.registry) {
+      if (client.state === 'waiting') client.greet(greeting, this.routerFor(client));
+    }
+  }
+
+  private upstreamMessage(connection: UpstreamConnection, m: UpstreamMessage): void {
+    if (this.log.tracing) this.log.trace('from-qemu', 'qemu', m.bytes);
+    // Events that came before this message go out before it.
+    if (m.kind !== 'event') this.events.flush();
+    switch (m.kind) {
+      case 'event':
+        this.counters.events++;
+        this.events.add(m.event ?? '', m.bytes);
+        return;
+      case 'return':
+      case 'error': {
+        if (m.kind === 'error') this.counters.qemuErrors++;
+        const problem = this.dispatcher.reply(m);
+        if (problem !== undefined) this.lostTrack(connection, problem, m);
+        return;
+      }
+      case 'greeting':
+      case 'unknown':
+        this.log.warn('unexpected message from QEMU', { bytes: excerpt(m.bytes) });
+        return;
+    }
+  }
+
+  /**
+   * QEMU sent a reply that cannot answer anything in flight: its view of
+   * the conversation and qmp-mux's differ, and any reply may now be someone
+   * else's. The connection is dropped and made again; clients whose
+   * commands were in flight are ended (their replies cannot be told apart),
+   * the others carry on.
+   */
+  private lostTrack(connection: UpstreamConnection, problem: string, m: UpstreamMessage): void {
+    this.counters.replyMismatches++;
+    this.log.error("QEMU's replies no longer match the commands in flight; reconnecting to QEMU", { why: problem, bytes: excerpt(m.bytes) });
+    this.upstream = undefined;
+    this.greeting = undefined;
+    connection.close('replies stopped matching the commands in flight');
+    this.dispatcher.detach();
+    if (!this.stopping) this.source.lost();
+  }
+
+  private upstreamClosed(connection: UpstreamConnection, reason: string): void {
+    if (this.upstream !== connection) return;
+    this.upstream = undefined;
+    const wasReady = this.greeting !== undefined;
+    this.greeting = undefined;
+    if (this.stopping) {
+      this.dispatcher.detach();
+      return;
+    }
+    if (wasReady) {
+      this.log.warn('QEMU disconnected', { reason });
+      // As with QEMU itself, clients see everything sent before the break, then EOF.
+      for (const client of this.registry) {
+        if (client.state !== 'waiting') client.end('qemu-gone');
+      }
+    } else if (!this.warnedSilentUpstream) {
+      this.warnedSilentUpstream = true;
+      this.log.warn('QEMU connection failed before negotiation, retrying', { reason });
+    }
+    this.dispatcher.detach();
+    this.source.lost();
+  }
+}

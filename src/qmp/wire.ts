@@ -1,0 +1,187 @@
+import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
+import type { JsonObject, JsonValue } from '../json/value.ts';
+import { quoteCompact, quoteString, writeCompact, writeQemu } from '../json/writer.ts';
+import type { IdMember, UpstreamMessage } from './upstream-framer.ts';
+
+/**
+ * Everything qmp-mux writes, in one place: to clients, replies and errors in
+ * QEMU's own bytes; to QEMU, commands in the shortest form it reads, never
+ * past its limits.
+ */
+
+/** Every message QEMU writes ends so, and so does every message qmp-mux writes to a client. */
+export const EOL = '\r\n';
+export const EOL_BYTES: Buffer = Buffer.from(EOL, 'latin1');
+
+/** The bytes the framers look at. */
+export const Byte = {
+  Tab: 0x09,
+  LF: 0x0a,
+  CR: 0x0d,
+  Space: 0x20,
+  Quote: 0x22,
+  Comma: 0x2c,
+  Zero: 0x30,
+  Nine: 0x39,
+  Colon: 0x3a,
+  LBracket: 0x5b,
+  Backslash: 0x5c,
+  RBracket: 0x5d,
+  LBrace: 0x7b,
+  RBrace: 0x7d,
+} as const;
+
+/** QAPI error classes qmp-mux itself reports. */
+export type ErrorClass = 'GenericError' | 'CommandNotFound';
+
+// Replies to clients. `idText` is the client's id as QEMU echoes it (see
+// `judgeRequest`), undefined when the client sent none.
+
+/** A QMP error, as QEMU writes it: `{"error": ...}`, or `{"id": ..., "error": ...}` (QEMU's member order). */
+export function errorReply(idText: string | undefined, errorClass: ErrorClass, desc: string): string {
+  const error = `"error": {"class": "${errorClass}", "desc": ${quoteString(desc)}}`;
+  return idText === undefined ? `{${error}}${EOL}` : `{"id": ${idText}, ${error}}${EOL}`;
+}
+
+/** A QMP success reply, `{"return": ..., "id": ...}` as QEMU writes it. */
+export function returnReply(idText: string | undefined, value: JsonValue): string {
+  return withId(`{"return": ${writeQemu(value)}}`, idText) + EOL;
+}
+
+/** The reply to a successful `qmp_capabilities`. */
+export function negotiatedReply(idText: string | undefined): string {
+  return withId('{"return": {}}', idText) + EOL;
+}
+
+function withId(returnText: string, idText: string | undefined): string {
+  return idText === undefined ? returnText : `${returnText.slice(0, -1)}, "id": ${idText}}`;
+}
+
+const RETURN_ID_PREFIX = Buffer.from(', "id": ', 'latin1');
+const ERROR_ID_PREFIX = Buffer.from('"id": ', 'latin1');
+const ERROR_ID_SUFFIX = Buffer.from(', ', 'latin1');
+
+/**
+ * QEMU's reply to a command made into the reply its client gets, with the
+ * line end. An in-band reply comes without an id (qmp-mux sends in-band
+ * commands without one): the client's id goes where QEMU would have put it,
+ * last in a return, first in an error. An out-of-band reply carries
+ * qmp-mux's id: the client's replaces it, or it goes if the client sent none.
+ */
+export function replyForClient(reply: UpstreamMessage, idText: string | undefined): Buffer {
+  const bytes = reply.bytes;
+  if (reply.id) return replaceId(bytes, reply.id, idText);
+  if (idText === undefined) return Buffer.concat([bytes, EOL_BYTES]);
+  const id = Buffer.from(idText, 'latin1');
+  if (reply.kind === 'error') return Buffer.concat([bytes.subarray(0, 1), ERROR_ID_PREFIX, id, ERROR_ID_SUFFIX, bytes.subarray(1), EOL_BYTES]);
+  return Buffer.concat([bytes.subarray(0, bytes.length - 1), RETURN_ID_PREFIX, id, bytes.subarray(bytes.length - 1), EOL_BYTES]);
+}
+
+function replaceId(bytes: Buffer, id: IdMember, idText: string | undefined): Buffer {
+  if (idText !== undefined) return splice(bytes, id.valueStart, id.valueEnd, idText);
+  if (id.comma >= 0) return splice(bytes, id.comma, id.valueEnd, '');
+  return splice(bytes, id.keyStart, id.nextKey >= 0 ? id.nextKey : id.valueEnd, '');
+}
+
+function splice(bytes: Buffer, cutFrom: number, cutTo: number, insert: string): Buffer {
+  return Buffer.concat([bytes.subarray(0, cutFrom), Buffer.from(insert, 'latin1'), bytes.subarray(cutTo), EOL_BYTES]);
+}
+
+/**
+ * The greeting clients get: QEMU's own bytes, with the capabilities cut
+ * down to `supported` (spliced in, since QEMU's member order survives only
+ * in its own bytes). Undefined when the greeting cannot be read so.
+ */
+export function greetingForClients(greeting: Buffer, offered: readonly string[], supported: readonly string[]): Buffer | undefined {
+  let text = greeting.toString('latin1');
+  if (supported.length !== offered.length) {
+    const at = text.lastIndexOf('"capabilities": [');
+    const end = text.indexOf(']', at);
+    if (at < 0 || end < 0) return undefined;
+    text = `${text.slice(0, at)}"capabilities": ${writeQemu([...supported])}${text.slice(end + 1)}`;
+  }
+  return Buffer.from(text + EOL, 'latin1');
+}
+
+// Commands to QEMU.
+
+/**
+ * The `qmp_capabilities` that opens every upstream connection. Its id is
+ * unique to the connection, so that a reply QEMU still owes an earlier
+ * connection (it answers whoever is connected) can never be taken for it.
+ */
+export function upstreamNegotiation(enable: readonly string[], id: string): string {
+  const args = enable.length > 0 ? `,"arguments":{"enable":[${enable.map(quoteCompact).join(',')}]}` : '';
+  return `{"execute":"qmp_capabilities"${args},"id":${quoteCompact(id)}}`;
+}
+
+/** A command too large for QEMU once encoded: `desc` says which limit and by how much. */
+export interface TooLarge {
+  readonly tooLarge: string;
+}
+
+/**
+ * An out-of-band command's id is added when it is sent: room is kept for
+ * `,"id":` and nine digits, the longest id qmp-mux gives.
+ */
+const ID_TOKENS = 4;
+const ID_BYTES = 6 + 9;
+
+/**
+ * A command as qmp-mux sends it to QEMU: its own encoding of what it
+ * validated, with empty `arguments` left out (QEMU treats them the same).
+ * In-band commands go without an id; QEMU answers them in order.
+ *
+ * QEMU's reader has limits on one message (bytes of token text, tokens,
+ * nesting; see QEMU_JSON_LIMITS). Past one, QEMU reports an error without
+ * an id and starts reading afresh inside the message, where the rest of a
+ * string could pass for commands. So what qmp-mux writes is measured, and a
+ * command that would not fit is never sent.
+ */
+export function encodeCommand(name: string, args: JsonObject | undefined, oob: boolean): Buffer | TooLarge {
+  const verb = oob ? 'exec-oob' : 'execute';
+  // `{`, the verb and its colon, the name, `}`.
+  let tokens = 5;
+  let depth = 1;
+  let text = `{"${verb}":${quoteCompact(name)}`;
+  if (args !== undefined && args.size > 0) {
+    const written = writeCompact(args);
+    tokens += 3 + written.tokens;
+    depth += written.depth;
+    text += `,"arguments":${written.text}`;
+  }
+  text += '}';
+  const bytes = Buffer.from(text, 'utf8');
+  const size = bytes.length + (oob ? ID_BYTES : 0);
+  if (oob) tokens += ID_TOKENS;
+  const limits = QEMU_JSON_LIMITS;
+  // QEMU refuses a message once its token text plus one reaches the limit.
+  if (size + 1 > limits.maxMessageSize) return tooLarge(name, `${size} bytes`, `${limits.maxMessageSize - 1}`);
+  if (tokens > limits.maxTokens) return tooLarge(name, `${tokens} tokens`, `${limits.maxTokens}`);
+  if (depth > limits.maxNesting) return tooLarge(name, `nesting ${depth} deep`, `${limits.maxNesting}`);
+  return bytes;
+}
+
+function tooLarge(name: string, measured: string, most: string): TooLarge {
+  return { tooLarge: `The command ${name} does not fit in one QEMU message once re-encoded by qmp-mux (${measured}; QEMU reads at most ${most})` };
+}
+
+/** An encoded out-of-band command with qmp-mux's id added. */
+export function withUpstreamId(command: Buffer, id: number): Buffer {
+  return Buffer.concat([command.subarray(0, command.length - 1), Buffer.from(`,"id":${id}}`, 'latin1')]);
+}
+
+/**
+ * Errors only QEMU's reader produces, for a message as a whole: never a
+ * reply to a well-formed command within QEMU's limits, which is all qmp-mux
+ * sends. (One exception is known: an `object-add` of an `authz-list-file`
+ * whose file holds bad JSON reports the parser's error as its own.)
+ */
+const READER_ERRORS = ['JSON parse error, ', 'JSON token size limit exceeded', 'JSON token count limit exceeded', 'JSON nesting depth limit exceeded', 'QMP input '];
+const READER_ERROR_HEADS = READER_ERRORS.map((desc) => Buffer.from(`{"error": {"class": "GenericError", "desc": ${JSON.stringify(desc).slice(0, -1)}`, 'latin1'));
+
+/** Whether an id-less error from QEMU is one its reader produced (see READER_ERRORS). */
+export function isReaderError(reply: UpstreamMessage): boolean {
+  const bytes = reply.bytes;
+  return reply.kind === 'error' && READER_ERROR_HEADS.some((head) => bytes.length > head.length && bytes.compare(head, 0, head.length, 0, head.length) === 0);
+}
