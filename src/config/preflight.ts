@@ -1,10 +1,9 @@
-import { accessSync, constants, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname } from 'node:path';
+import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { formatAddress, isLoopback, type Address } from '../net/address.ts';
 import { resolveId } from '../net/owner.ts';
-import { MAX_SOCKET_PATH, socketPathProblem } from '../net/unix-socket.ts';
+import { MAX_SOCKET_PATH, probeBind, socketPathProblem } from '../net/unix-socket.ts';
 import { findProgram } from '../upstream/spawn-source.ts';
 import { checkTakeover, movedPath } from '../upstream/takeover.ts';
 import type { EndpointOptions, Options } from './options.ts';
@@ -46,7 +45,8 @@ export async function preflight(options: Options): Promise<void> {
       if (Buffer.byteLength(base) + PRIVATE_SOCKET_SUFFIX > MAX_SOCKET_PATH) {
         throw new ConfigError(`the temporary directory ${base} is too long a path for QEMU's private socket in it (unix socket paths are at most ${MAX_SOCKET_PATH} bytes); set TMPDIR to a shorter one`);
       }
-      checkWritableDir(base, `the temporary directory ${base} (TMPDIR)`);
+      const problem = await probeBind(join(base, 'qmp-mux-probe'));
+      if (problem !== undefined) throw new ConfigError(`the temporary directory ${base} (TMPDIR): ${problem}`);
       return;
     }
   }
@@ -72,8 +72,7 @@ async function checkEndpoint(endpoint: EndpointOptions, where: string): Promise<
 async function checkListen(a: Address, where: string): Promise<void> {
   if (a.type !== 'unix') return;
   checkPathLength(a.path, where);
-  checkWritableDir(dirname(a.path), `${where}: directory ${dirname(a.path)}`);
-  const problem = await socketPathProblem(a.path);
+  const problem = (await probeBind(a.path)) ?? (await socketPathProblem(a.path));
   if (problem !== undefined) throw new ConfigError(`${where}: ${problem}`);
 }
 
@@ -82,25 +81,11 @@ function checkPathLength(path: string, where: string): void {
   if (length > MAX_SOCKET_PATH) throw new ConfigError(`${where}: the path is ${length} bytes; unix socket paths are at most ${MAX_SOCKET_PATH}`);
 }
 
-function checkWritableDir(dir: string, what: string): void {
-  let info;
-  try {
-    info = statSync(dir);
-  } catch {
-    throw new ConfigError(`${what} does not exist`);
-  }
-  if (!info.isDirectory()) throw new ConfigError(`${what} is not a directory`);
-  try {
-    accessSync(dir, constants.W_OK | constants.X_OK);
-  } catch {
-    throw new ConfigError(`${what} is not writable`);
-  }
-}
-
 /** A takeover needs QEMU's live socket at the path (or one taken over by a qmp-mux that died). */
 async function checkTakeoverPath(path: string): Promise<void> {
   const where = `upstream (unix:${path}, takeover)`;
-  checkWritableDir(dirname(path), `${where}: directory ${dirname(path)}`);
+  const problem = await probeBind(path);
+  if (problem !== undefined) throw new ConfigError(`${where}: ${problem}`);
   const moved = movedPath(path);
   if (Buffer.byteLength(moved) > MAX_SOCKET_PATH) throw new ConfigError(`${where}: the path QEMU's socket moves to, ${moved}, is longer than ${MAX_SOCKET_PATH} bytes`);
   const check = await checkTakeover(path);

@@ -23,6 +23,7 @@ export const DISCONNECT_REASONS = {
   'negotiation-timeout': 'did not negotiate in time',
   'greeting-timeout': 'no QEMU to greet it in time',
   'too-many-clients': 'too many clients on the endpoint',
+  'no-descriptors': 'qmp-mux out of file descriptors',
   'qemu-gone': 'QEMU disconnected',
   'reply-mismatch': "QEMU's replies stopped matching the commands in flight",
   stopping: 'qmp-mux stopping',

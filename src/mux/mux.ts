@@ -4,6 +4,7 @@ import { Client, DISCONNECT_REASONS } from '../downstream/client.ts';
 import { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
+import { descriptorLimit, descriptorsOpen } from '../net/descriptors.ts';
 import { TickFlusher } from '../net/tick-writer.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { UpstreamConnection, type Greeting, type UpstreamState } from '../upstream/connection.ts';
@@ -14,6 +15,12 @@ import { EventFanOut } from './event-fanout.ts';
 import type { ClientInfo, MuxInfo, MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
 import { Router, type RouterCounters } from './router.ts';
+
+/**
+ * File descriptors kept for what qmp-mux needs besides its clients (QEMU,
+ * listening anew, files): a client that would eat into them is refused.
+ */
+const DESCRIPTOR_RESERVE = 16;
 
 /** How much of a message from QEMU goes into a log line. */
 const EXCERPT = 200;
@@ -40,6 +47,9 @@ export class Mux implements MuxView {
   private readonly counters = { events: 0, qemuErrors: 0, closedSessionErrors: 0, replyMismatches: 0, disconnects: {} as Record<string, number> };
   private warnedSilentUpstream = false;
   private acceptFailing = false;
+  private readonly descriptorLimit = descriptorLimit();
+  /** Client connections open, closing ones included. */
+  private connections = 0;
 
   constructor(
     private readonly options: Options,
@@ -63,7 +73,7 @@ export class Mux implements MuxView {
       for (const endpoint of this.endpoints) {
         await endpoint.listen(
           (socket) => this.accept(socket, endpoint),
-          (err) => this.acceptFailed(endpoint, err),
+          (err) => this.acceptFailed(endpoint, err.code ?? err.message),
         );
         this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address) });
       }
@@ -149,7 +159,9 @@ export class Mux implements MuxView {
       socket.destroy();
       return;
     }
-    if (this.acceptFailing) {
+    this.connections++;
+    const spare = this.spareDescriptors();
+    if (spare > 0 && this.acceptFailing) {
       this.acceptFailing = false;
       this.log.info('accepting clients again', { endpoint: endpoint.name });
     }
@@ -166,6 +178,11 @@ export class Mux implements MuxView {
       onClosed: (c) => this.gone(c),
     });
     this.log.info('client connected', { endpoint: endpoint.name, client: peer });
+    if (spare <= 0) {
+      this.acceptFailed(endpoint, `${descriptorsOpen()} file descriptors open, ${this.descriptorLimit} allowed`);
+      client.refuse('no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
+      return;
+    }
     const max = endpoint.options.maxClients;
     if (this.registry.count(endpoint) >= max) {
       // Not a client of the endpoint: it holds no place there while its connection closes.
@@ -177,11 +194,21 @@ export class Mux implements MuxView {
     else client.awaitGreeting(this.options.timeouts.clientGreetingMs);
   }
 
-  /** Out of file descriptors, say: said once, until a client is accepted again. */
-  private acceptFailed(endpoint: Endpoint, err: NodeJS.ErrnoException): void {
+  /**
+   * File descriptors left beyond the reserve. Counted only when clients
+   * could be using a good part of them: the count reads /proc.
+   */
+  private spareDescriptors(): number {
+    const limit = this.descriptorLimit;
+    if (this.connections * 2 < limit - DESCRIPTOR_RESERVE) return Infinity;
+    return limit - DESCRIPTOR_RESERVE - descriptorsOpen();
+  }
+
+  /** Clients cannot be accepted (no file descriptors to spare): said once, until one is again. */
+  private acceptFailed(endpoint: Endpoint, why: string): void {
     if (this.acceptFailing) return;
     this.acceptFailing = true;
-    this.log.error('cannot accept clients', { endpoint: endpoint.name, error: err.code ?? err.message });
+    this.log.error('cannot accept clients', { endpoint: endpoint.name, why });
   }
 
   private routerFor(client: Client): Router {
@@ -197,6 +224,7 @@ export class Mux implements MuxView {
   }
 
   private gone(client: Client): void {
+    this.connections--;
     this.registry.remove(client);
     this.counters.closedSessionErrors += client.session?.errors ?? 0;
     this.counters.disconnects[client.reason] = (this.counters.disconnects[client.reason] ?? 0) + 1;

@@ -95,6 +95,23 @@ export class Listener {
   }
 }
 
+/**
+ * Whether a unix socket can be created where `path` would be: one is bound
+ * beside it under a temporary name and removed. Undefined, or why not.
+ */
+export async function probeBind(path: string): Promise<string | undefined> {
+  const address: Address = { type: 'unix', path };
+  const at = join(dirname(path), `.qmp-mux.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const server = createServer();
+  try {
+    await bind(server, address, { type: 'unix', path: at }, () => server.listen(at));
+  } catch (e) {
+    return (e as Error).message.replace(`cannot listen on ${formatAddress(address)}: `, '');
+  }
+  await new Promise<void>((r) => server.close(() => r()));
+  return undefined;
+}
+
 function bind(server: Server, address: Address, at: Address, start: () => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(`cannot listen on ${formatAddress(address)}: ${bindProblem(address, at, err)}`)));
