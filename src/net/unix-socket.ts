@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { statSync, type Stats } from 'node:fs';
 import { chmod, chown, lstat, rename, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -122,15 +123,26 @@ function bind(server: Server, address: Address, at: Address, start: () => void):
 
 /** What went wrong, in terms of the user's address rather than a temporary name. */
 function bindProblem(address: Address, at: Address, err: NodeJS.ErrnoException): string {
-  if (address.type === 'unix') {
+  if (address.type === 'unix' && ['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EROFS'].includes(err.code ?? '')) {
+    // libuv reports a missing directory as EACCES: look at the directory itself.
     const dir = dirname(address.path);
-    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return `directory ${dir} does not exist`;
-    if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS') return `no permission to create a socket in ${dir}`;
+    const info = statSyncOrUndefined(dir);
+    if (!info) return `directory ${dir} does not exist`;
+    if (!info.isDirectory()) return `${dir} is not a directory`;
+    return `no permission to create a socket in ${dir}`;
   }
   if (err.code === 'EADDRINUSE') return 'the address is in use';
   if (err.code === 'EADDRNOTAVAIL') return 'no such address on this machine';
   const temporary = at.type === 'unix' ? at.path : undefined;
   return temporary === undefined || address.type !== 'unix' ? err.message : err.message.split(temporary).join(address.path);
+}
+
+function statSyncOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 async function clearStaleSocket(path: string): Promise<void> {

@@ -1,0 +1,92 @@
+import { readdirSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import t from 'tap';
+import { eventually } from '../fixtures/context.ts';
+import { FakeQemu, replyTo } from '../fixtures/fake-qemu.ts';
+import { startMux, type Mux } from '../fixtures/mux.ts';
+import { TestClient } from '../fixtures/qmp-client.ts';
+
+/**
+ * Every connection qmp-mux decides to end is fully closed and forgotten
+ * within a bounded time (`closeMs`), whatever the peer does.
+ */
+
+const CLOSE_MS = 300;
+const openDescriptors = (): number => readdirSync('/proc/self/fd').length;
+const logged = (mux: Mux, msg: string): number => mux.logs.filter((l) => l.includes(msg)).length;
+
+/** A raw connection that never reads (its receive side paused) and never closes: it never even sees an EOF. */
+function mute(t: { teardown(fn: () => void): void }, path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    socket.pause();
+    socket.on('error', () => undefined);
+    t.teardown(() => socket.destroy());
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+t.test('refused clients are released: counted, logged, closed, forgotten', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path, { endpoints: [{ maxClients: 1 }], timeouts: { closeMs: CLOSE_MS } });
+  const first = await TestClient.connect(mux.path);
+  await first.negotiate();
+  const before = openDescriptors();
+  for (let i = 0; i < 20; i++) {
+    const c = await TestClient.connect(mux.path);
+    t.same(await c.rest(), ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"Too many clients on endpoint 'ep0' (at most 1)\"}}"], `refused ${i}`);
+    c.close();
+  }
+  const mutes = await Promise.all(Array.from({ length: 20 }, () => mute(t, mux.path)));
+  await eventually(() => logged(mux, 'client disconnected') === 40, 'refused peers that neither read nor close to be cut off after closeMs', { timeoutMs: CLOSE_MS + 1000 });
+  for (const m of mutes) m.destroy();
+  const state = JSON.parse(await first.execute('__org.qmp-mux_query-proxy')) as { return: { clients: number; counters: { disconnects: Record<string, number> } } };
+  t.equal(state.return.clients, 1, 'only the one real client is counted');
+  t.same(state.return.counters.disconnects, { 'too-many-clients': 40 });
+  t.equal(logged(mux, 'client connected'), 41);
+  await eventually(() => openDescriptors() <= before, () => `file descriptors back to ${before} (now ${openDescriptors()})`);
+  const next = await TestClient.connect(mux.path);
+  t.match(await next.rest(), [/Too many clients/], 'the endpoint is still full: the one client holds it');
+  first.close();
+  await eventually(() => mux.mux.describe().clients === 0, 'the first client to go');
+  const after = await TestClient.connect(mux.path);
+  t.match(await after.next(), /^\{"QMP"/, 'its place is free for the next');
+});
+
+t.test('a client that never negotiates and never reads is closed within the bound', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path, { endpoints: [{ negotiationTimeoutMs: 100 }], timeouts: { closeMs: CLOSE_MS } });
+  await mute(t, mux.path);
+  await eventually(() => logged(mux, 'did not negotiate in time') === 1, 'its disconnect, after the timeout and closeMs', { timeoutMs: 100 + CLOSE_MS + 1000 });
+  t.equal(mux.mux.describe().clients, 0, 'forgotten');
+});
+
+t.test('stopping: clients that do not read what is owed them are cut off within the bound', async (t) => {
+  const big = JSON.stringify('x'.repeat(256 * 1024));
+  const fake = await FakeQemu.start(t, { respond: (_cmd, raw) => replyTo(raw, { return: big }) });
+  const mux = await startMux(t, fake.path, { timeouts: { closeMs: CLOSE_MS, shutdownMs: 100 } });
+  const c = await TestClient.connect(mux.path);
+  await c.negotiate();
+  c.socket.pause();
+  for (let i = 0; i < 20; i++) c.send('{"execute":"query-big"}');
+  await eventually(() => mux.mux.listClients()[0]!.bytesQueued > 1024 * 1024, 'megabytes of replies to pile up unread');
+  await mux.stop();
+  await eventually(() => mux.logs.some((l) => l.includes('client disconnected') && l.includes('qmp-mux stopping')), 'a full socket to be destroyed after closeMs', { timeoutMs: CLOSE_MS + 1000 });
+  t.equal(mux.mux.describe().clients, 0, 'forgotten');
+});
+
+t.test('a refused client that reads its error and closes is forgotten at once, not after closeMs', async (t) => {
+  const fake = await FakeQemu.start(t);
+  // closeMs of a minute: only noticing the peer's own close can release it in time.
+  const mux = await startMux(t, fake.path, { endpoints: [{ maxClients: 1 }], timeouts: { closeMs: 60_000 } });
+  const first = await TestClient.connect(mux.path);
+  await first.negotiate();
+  for (let i = 0; i < 5; i++) {
+    const c = await TestClient.connect(mux.path);
+    await c.rest();
+    c.close();
+  }
+  await eventually(() => logged(mux, 'client disconnected') === 5, 'the five to be forgotten', { timeoutMs: 2000 });
+  t.equal(logged(mux, 'too many clients on the endpoint'), 5);
+});
