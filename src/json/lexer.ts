@@ -132,6 +132,8 @@ export class JsonLexer {
   private len = 0;
   private tokenStart = 0;
   private state: number = S.Start;
+  /** Set by the sink: stop once the byte being read is done. */
+  private stopRequested = false;
 
   constructor(
     private readonly sink: TokenSink,
@@ -139,7 +141,12 @@ export class JsonLexer {
     private readonly maxTokenSize: number,
   ) {}
 
-  feed(chunk: Uint8Array): void {
+  /**
+   * Reads `chunk`, up to its end or until the sink asks to stop (see
+   * `stop`); returns how many bytes were read. Stopping never splits a
+   * byte's work, so the rest can be fed later as if never interrupted.
+   */
+  feed(chunk: Uint8Array): number {
     const table = TABLE;
     let state = this.state;
     for (let i = 0; i < chunk.length; i++) {
@@ -170,8 +177,19 @@ export class JsonLexer {
         this.emit(Tok.Oversize);
         state = S.Start;
       }
+      if (this.stopRequested) {
+        this.stopRequested = false;
+        this.state = state;
+        return i + 1;
+      }
     }
     this.state = state;
+    return chunk.length;
+  }
+
+  /** Stops `feed` after the byte it is reading. */
+  stop(): void {
+    this.stopRequested = true;
   }
 
   private emit(type: TokenType): void {

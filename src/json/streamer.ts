@@ -33,6 +33,8 @@ export class JsonStreamer {
   private braces = 0;
   private brackets = 0;
   private size = 0;
+  /** Messages still to be read in this `feed`. */
+  private budget = Infinity;
 
   constructor(
     private readonly onMessage: (message: Incoming) => void,
@@ -41,8 +43,14 @@ export class JsonStreamer {
     this.lexer = new JsonLexer({ token: (type, start, end) => this.token(type, start, end) }, limits.maxMessageSize);
   }
 
-  feed(chunk: Uint8Array): void {
-    this.lexer.feed(chunk);
+  /**
+   * Reads `chunk`, stopping after `maxMessages` messages (errors count);
+   * returns how many bytes were read. The rest is fed later, whole or in
+   * any pieces, with the same result as if it had not been cut.
+   */
+  feed(chunk: Uint8Array, maxMessages = Infinity): number {
+    this.budget = maxMessages;
+    return this.lexer.feed(chunk);
   }
 
   private token(type: TokenType, start: number, end: number): boolean {
@@ -98,6 +106,7 @@ export class JsonStreamer {
       t.ends = [];
     }
     t.text = new Uint8Array(0);
+    if (--this.budget <= 0) this.lexer.stop();
     this.onMessage(message);
     return true;
   }

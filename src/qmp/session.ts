@@ -69,8 +69,6 @@ export class Session {
   state: SessionState = 'negotiating';
   /** The client enabled `oob`. */
   oob = false;
-  /** Messages read from the client (valid or not). */
-  messages = 0;
   /** Error replies this session produced itself. */
   errors = 0;
   private readonly streamer: JsonStreamer;
@@ -91,10 +89,13 @@ export class Session {
     this.streamer = new JsonStreamer((m) => this.onMessage(m), options.limits ?? QEMU_JSON_LIMITS);
   }
 
-  /** Bytes from the client. */
-  receive(chunk: Uint8Array): void {
-    if (this.state === 'closed') return;
-    this.streamer.feed(chunk);
+  /**
+   * Bytes from the client, read up to `maxMessages` messages; returns how
+   * many bytes were read (the rest is for a later call).
+   */
+  receive(chunk: Uint8Array, maxMessages = Infinity): number {
+    if (this.state === 'closed') return chunk.length;
+    return this.streamer.feed(chunk, maxMessages);
   }
 
   /** The client will send nothing more; finish its business, then report `finished`. */
@@ -127,7 +128,6 @@ export class Session {
 
   private onMessage(message: Incoming): void {
     if (this.state === 'closed') return;
-    this.messages++;
     if (message.error !== undefined) {
       this.errors++;
       this.answer(errorReply(undefined, 'GenericError', message.error), false);

@@ -60,6 +60,27 @@ export async function startRelay(upstream: string): Promise<string> {
   return path;
 }
 
+/**
+ * `count` clients sending garbage to `path` as fast as they can, in their
+ * own process; `stop` ends them and resolves with the error replies per
+ * second they got.
+ */
+export async function startGarbage(path: string, count: number): Promise<{ stop(): Promise<number> }> {
+  const script = fileURLToPath(new URL('./garbage.js', import.meta.url));
+  const child = spawn(process.execPath, [script, path, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await until(() => out.includes('sending'), 'the garbage senders');
+  return {
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      return Number(/replies\/s (\d+)/.exec(out)?.[1] ?? 0);
+    },
+  };
+}
+
 export interface MuxProcess {
   pid: number;
   /** Where clients connect. */

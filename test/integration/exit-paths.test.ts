@@ -153,4 +153,6 @@ t.test('SIGKILL cannot be caught: QEMU keeps running, and the next start says so
   const third = runCli(t, ['--listen', `unix:${join(first.run.tmp, 'third.sock')}`], { env: { TMPDIR: first.run.tmp } });
   await third.waitFor(/removed the private directory of an earlier qmp-mux that did not exit cleanly/);
   t.notOk(existsSync(join(first.run.tmp, left[0]!)), 'a private directory with no QEMU behind it is removed');
+  third.child.kill('SIGTERM');
+  t.same(await third.exited, { code: 0, signal: null });
 });

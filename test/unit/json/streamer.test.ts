@@ -71,8 +71,24 @@ for (const [name, raw, expected] of fixtures) {
     for (const { how, chunks } of splits(input)) {
       t.same(describeMessages(chunks), expected, how);
     }
+    t.same(describeMessages([input], undefined, 1), expected, 'one message at a time');
   });
 }
+
+t.test('feeding stops after the messages asked for, and the rest reads on as if never cut', async (t) => {
+  const input = Buffer.from('}}{"a":1}}1 [2]"x" tru}\x01{"b":2}');
+  const whole = describeMessages([input]);
+  t.equal(whole.length, 11);
+  for (const budget of [1, 2, 3, 4]) t.same(describeMessages([input], undefined, budget), whole, `${budget} at a time`);
+  for (const { how, chunks } of splits(input)) {
+    const got = describeMessages(chunks, undefined, 2);
+    if (got.join('|') !== whole.join('|')) {
+      t.same(got, whole, how);
+      return;
+    }
+  }
+  t.pass('split anywhere, two at a time: the same messages');
+});
 
 t.test('nesting: 1024 levels parse, 1025 do not', async (t) => {
   const ok = '['.repeat(1024) + ']'.repeat(1024);

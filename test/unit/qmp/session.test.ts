@@ -16,7 +16,6 @@ t.test('negotiation is per session and answered locally', async (t) => {
   t.equal(sides.subscribed, 1, 'and the QEMU side subscribes it to events');
   feed(session, NEG);
   t.same(sides.output(), ['{"error": {"class": "CommandNotFound", "desc": "Capabilities negotiation is already complete, command ignored"}}']);
-  t.equal(session.messages, 3);
 });
 
 t.test('a capability that was not offered is refused and negotiation can be retried', async (t) => {
