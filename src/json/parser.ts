@@ -105,7 +105,7 @@ class Parser {
   }
 
   private ascii(index: number): string {
-    return Buffer.from(this.t.text.buffer, this.t.text.byteOffset + this.t.starts[index]!, this.t.ends[index]! - this.t.starts[index]!).toString('latin1');
+    return latin1(this.t.text, this.t.starts[index]!, this.t.ends[index]!);
   }
 
   private string(index: number): string {
@@ -120,7 +120,7 @@ class Parser {
         break;
       }
     }
-    if (plain) return Buffer.from(text.buffer, text.byteOffset + start, end - start).toString('latin1');
+    if (plain) return latin1(text, start, end);
 
     const units: number[] = [];
     let p = start;
@@ -183,6 +183,17 @@ const SIMPLE_ESCAPES: Record<number, number> = {
   0x72: 0x0d, // r
   0x74: 0x09, // t
 };
+
+/** Below this length a string is built byte by byte, cheaper than a Buffer made to decode it. */
+const SHORT = 32;
+
+/** `bytes[start, end)` read as Latin-1 (for ASCII, the same as UTF-8). */
+function latin1(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > SHORT) return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
+  let s = '';
+  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
+  return s;
+}
 
 function hex4(text: Uint8Array, at: number, end: number): number {
   let cp = 0;

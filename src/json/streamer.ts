@@ -18,6 +18,9 @@ export const QEMU_JSON_LIMITS: Readonly<JsonLimits> = Object.freeze({
   maxNesting: 1024,
 });
 
+/** The tokens' text between messages: none (and the lexer's buffer is not held). */
+const NO_TEXT = new Uint8Array(0);
+
 /** One input message: a parsed value, or the error text QEMU would report. */
 export type Incoming = { value: JsonValue; error?: undefined } | { value?: undefined; error: string };
 
@@ -29,7 +32,7 @@ export type Incoming = { value: JsonValue; error?: undefined } | { value?: undef
  */
 export class JsonStreamer {
   private readonly lexer: JsonLexer;
-  private readonly tokens: TokenList = { types: [], starts: [], ends: [], count: 0, text: new Uint8Array(0) };
+  private readonly tokens: TokenList = { types: [], starts: [], ends: [], count: 0, text: NO_TEXT };
   private braces = 0;
   private brackets = 0;
   private size = 0;
@@ -105,7 +108,7 @@ export class JsonStreamer {
       t.starts = [];
       t.ends = [];
     }
-    t.text = new Uint8Array(0);
+    t.text = NO_TEXT;
     if (--this.budget <= 0) this.lexer.stop();
     this.onMessage(message);
     return true;

@@ -139,6 +139,11 @@ const ID_BYTES = 6 + 9;
  * command that would not fit is never sent.
  */
 export function encodeCommand(name: string, args: JsonObject | undefined, oob: boolean): Buffer | TooLarge {
+  const plain = args === undefined || args.size === 0;
+  if (plain && !oob) {
+    const known = PLAIN_COMMANDS.get(name);
+    if (known) return known;
+  }
   const verb = oob ? 'exec-oob' : 'execute';
   // `{`, the verb and its colon, the name, `}`.
   let tokens = 5;
@@ -159,8 +164,18 @@ export function encodeCommand(name: string, args: JsonObject | undefined, oob: b
   if (size + 1 > limits.maxMessageSize) return tooLarge(name, `${size} bytes`, `${limits.maxMessageSize - 1}`);
   if (tokens > limits.maxTokens) return tooLarge(name, `${tokens} tokens`, `${limits.maxTokens}`);
   if (depth > limits.maxNesting) return tooLarge(name, `nesting ${depth} deep`, `${limits.maxNesting}`);
+  if (plain && !oob && PLAIN_COMMANDS.size < PLAIN_COMMANDS_KEPT) PLAIN_COMMANDS.set(name, bytes);
   return bytes;
 }
+
+/**
+ * In-band commands without arguments, encoded once: most of what clients
+ * send (`query-status`, `query-block`...). The bytes are never changed
+ * once made, so one Buffer serves every use. Bounded, since names come
+ * from clients.
+ */
+const PLAIN_COMMANDS = new Map<string, Buffer>();
+const PLAIN_COMMANDS_KEPT = 512;
 
 function tooLarge(name: string, measured: string, most: string): TooLarge {
   return { tooLarge: `The command ${name} does not fit in one QEMU message once re-encoded by qmp-mux (${measured}; QEMU reads at most ${most})` };

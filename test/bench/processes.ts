@@ -51,6 +51,16 @@ export async function startEcho(): Promise<{ pid: number; path: string }> {
   return { pid: child.pid!, path };
 }
 
+/** The minimal multiplexer in its own process, in front of `upstream`; returns its pid and where clients connect. */
+export async function startMinimalMux(upstream: string): Promise<{ pid: number; path: string }> {
+  const path = join(workdir, 'minimal-mux.sock');
+  const script = fileURLToPath(new URL('./minimal-mux.js', import.meta.url));
+  const child = spawn(process.execPath, [script, path, upstream], { stdio: ['ignore', 'inherit', 'inherit'] });
+  children.push(child);
+  await until(() => existsSync(path), 'the minimal multiplexer');
+  return { pid: child.pid!, path };
+}
+
 /** A bare byte relay (no parsing) in its own process, in front of `upstream`; returns where clients connect. */
 export async function startRelay(upstream: string): Promise<string> {
   const path = join(workdir, 'relay.sock');
