@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { JsonStreamer } from '../../src/json/streamer.ts';
@@ -307,6 +307,26 @@ function stuckFifo(t: Test, dir: string): { path: string; reader: ChildProcess }
   return { path, reader };
 }
 
+/** Whether a FIFO's pipe is full: a non-blocking write of one byte would block. Only for pipes whose content is thrown away. */
+function pipeFull(fifo: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENXIO') return false; // its reader has not opened it yet
+    throw e;
+  }
+  try {
+    writeSync(fd, 'x');
+    return false;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return true;
+    throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
 }
@@ -368,6 +388,28 @@ t.test('a disk that cannot keep up: the caller never waits; drops are counted, m
     'logged once',
   );
   t.same(log.stats, { written: written.length, dropped, bufferedBytes: 0 });
+});
+
+t.test('a write cut short (the reader went away): after reopen, the line it cut is written whole to the new file', async (t) => {
+  const dir = socketDir(t);
+  const { path: fifo, reader } = stuckFifo(t, dir);
+  const { logger, waitFor } = capture();
+  const log = new AuditLog(options(fifo, logger));
+  for (let n = 1000; n < 1150; n++) log.command(cmd(n, { peer: 'p'.repeat(900) }));
+  // Once the pipe is full the write blocks; with its reader gone, it returns what the pipe took, and the rest fails.
+  await until(t, 'the pipe to be full', () => pipeFull(fifo));
+  reader.kill('SIGKILL');
+  const error = await waitFor('cannot write the audit log; will retry');
+  t.match(error.error, /^EPIPE/);
+  const replacement = join(dir, 'replacement');
+  writeFileSync(replacement, '');
+  renameSync(replacement, fifo);
+  log.reopen();
+  await waitFor('audit log written again');
+  await log.close();
+  const after = ids(linesOf(fifo)) as number[];
+  t.ok(after[0]! > 1000, `the lines the pipe took are not written again (from ${after[0]})`);
+  t.same(after, Array.from({ length: 1150 - after[0]! }, (_, i) => after[0]! + i), 'whole lines from the one cut, to the last');
 });
 
 t.test('close() is bounded when the disk is stuck, and cleans up once the write returns', async (t) => {
