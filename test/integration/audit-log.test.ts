@@ -397,12 +397,14 @@ t.test('a disk that cannot keep up: the caller never waits; drops are counted, m
   // Far more than the pipe (64 KiB) takes: the writer's first write blocks in the kernel.
   while (n < 150) log.command(entry(n++));
   t.equal(log.stats.dropped, 0);
+  await until(t, 'the writer to open the FIFO', () => isOpen(fifo));
 
   // For a while, keep calling in bursts: every call returns at once, the buffer never grows past its bound,
   // nothing is written while the reader reads nothing, and what does not fit is dropped and counted.
   const deadline = Date.now() + 300;
   let bursts = 0;
   while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
     const before = log.stats.dropped;
     for (let i = 0; i < 200; i++) log.command(entry(n++));
     const fitted = 200 - (log.stats.dropped - before);
@@ -410,7 +412,6 @@ t.test('a disk that cannot keep up: the caller never waits; drops are counted, m
     t.ok(log.stats.bufferedBytes <= maxBufferedBytes);
     t.equal(log.stats.written, 0, 'the writer is stuck');
     bursts++;
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
   t.ok(log.stats.dropped > 0 && bursts > 2, `${log.stats.dropped} dropped over ${bursts} bursts`);
   t.same(lines, [], 'nothing logged per entry');
