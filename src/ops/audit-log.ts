@@ -142,10 +142,7 @@ export class AuditLog {
     const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.schedule();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.options.closeTimeoutMs ?? 2000);
-      timer.unref();
-    });
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.closeTimeoutMs ?? 2000)));
     await Promise.race([idle, timeout]);
     clearTimeout(timer);
     this.stopped = true;

@@ -106,6 +106,7 @@ t.test('lines, fields, record levels, arguments', async (t) => {
     { time: TIME.toISOString(), type: 'command', endpoint: 'ro', client: 2, peer: '127.0.0.1:5555', command: 'quit', id: 'q', outcome: 'refused' },
   ]);
   t.equal(statSync(path).mode & 0o777, 0o600, 'created private');
+  t.notOk(isOpen(path), 'closed');
   t.same(log.stats, { written: 2, dropped: 0, bufferedBytes: 0 });
   t.same(lines, []);
   log.command(cmd(3));
@@ -273,10 +274,13 @@ t.test('a path whose directory is not writable (as a non-root user)', { skip: pr
 
 t.test('a full disk (/dev/full): one clear log line, no crash, retries, close is bounded, timers cleared', { skip: existsSync('/dev/full') ? false : 'no /dev/full' }, async (t) => {
   const { logger, lines, waitFor } = capture();
+  const refTimers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const timersBefore = refTimers();
   const log = new AuditLog(options('/dev/full', logger, { closeTimeoutMs: 60_000 }));
   log.command(cmd(1));
   log.command(cmd(2));
   const error = await waitFor('cannot write the audit log; will retry');
+  t.equal(refTimers(), timersBefore, 'the retry timer does not keep the process alive');
   t.equal(error.path, '/dev/full');
   t.equal(error.error, 'ENOSPC: no space left on device, write');
   log.reopen();
