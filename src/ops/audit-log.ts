@@ -284,6 +284,7 @@ export class AuditLog {
     } catch (e) {
       return this.fail('cannot write the audit log', e);
     }
+    if (this.stopped) return false; // close() has counted this batch as not written
     if (batch.offset === batch.buf.length) {
       this.batch = undefined;
       this.written += batch.lines;
