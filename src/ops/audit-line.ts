@@ -38,6 +38,21 @@ export interface CommandEntry extends RefusalEntry {
   qemuSeconds: number | undefined;
 }
 
+const ERROR_CLASS = Buffer.from('"error": {"class": "', 'latin1');
+
+/**
+ * The `outcome` of an error reply as QEMU writes it (`{"id": ..., "error":
+ * {"class": C, "desc": ...}}`), read off its bytes: the last such opening
+ * is the reply's own (an id, which comes first, may hold the same text;
+ * inside strings the quotes are escaped).
+ */
+export function errorClass(reply: Buffer): string {
+  const at = reply.lastIndexOf(ERROR_CLASS);
+  if (at < 0) return 'error';
+  const start = at + ERROR_CLASS.length;
+  return reply.toString('latin1', start, reply.indexOf(0x22, start));
+}
+
 export interface EventEntry {
   name: string;
   /** The journal's sequence number, when there is a journal. */

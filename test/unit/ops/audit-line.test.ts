@@ -1,7 +1,7 @@
 import t from 'tap';
 import { JsonStreamer } from '../../../src/json/streamer.ts';
 import { isObject, type JsonObject } from '../../../src/json/value.ts';
-import { commandLine, droppedLine, eventLine, isStateChanging, type CommandEntry } from '../../../src/ops/audit-line.ts';
+import { commandLine, droppedLine, errorClass, eventLine, isStateChanging, type CommandEntry } from '../../../src/ops/audit-line.ts';
 
 const TIME = new Date('2026-11-21T14:02:08.959Z');
 
@@ -126,4 +126,15 @@ t.test('an event line, and one cut to the cap', async (t) => {
 
 t.test('the line that marks dropped entries', async (t) => {
   t.equal(droppedLine(TIME, 17), '{"time":"2026-11-21T14:02:08.959Z","type":"dropped","entries":17}\n');
+});
+
+t.test('the error class of a reply, read off its bytes', async (t) => {
+  const cases: [string, string][] = [
+    ['{"error": {"class": "GenericError", "desc": "Parameter \'id\' is missing"}}', 'GenericError'],
+    ['{"id": 5, "error": {"class": "DeviceNotFound", "desc": "Device \'x\' not found"}}', 'DeviceNotFound'],
+    ['{"id": {"error": {"class": "Fake"}}, "error": {"class": "CommandNotFound", "desc": "x"}}', 'CommandNotFound'],
+    ['{"id": "\\"error\\": {\\"class\\": \\"Fake", "error": {"class": "KVMMissingCap", "desc": "\\"error\\": {\\"class\\": \\"Fake"}}', 'KVMMissingCap'],
+    ['{"return": {}}', 'error'],
+  ];
+  for (const [reply, expected] of cases) t.equal(errorClass(Buffer.from(reply, 'latin1')), expected, reply);
 });
