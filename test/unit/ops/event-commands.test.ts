@@ -1,0 +1,54 @@
+import t from 'tap';
+import { JsonStreamer } from '../../../src/json/streamer.ts';
+import { isObject, type JsonObject } from '../../../src/json/value.ts';
+import { QUERY_EVENTS, readQueryEventsArguments, readSetEventsArguments, SET_EVENTS } from '../../../src/ops/event-commands.ts';
+
+/** The `arguments` of a command written as JSON text, parsed as a client's input is. */
+function args(text: string | undefined): JsonObject | undefined {
+  if (text === undefined) return undefined;
+  let out: JsonObject | undefined;
+  new JsonStreamer((m) => {
+    if (isObject(m.value)) out = m.value;
+  }).feed(Buffer.from(text));
+  if (!out) throw new Error(`not an object: ${text}`);
+  return out;
+}
+
+t.test('names', async (t) => {
+  t.equal(QUERY_EVENTS, '__org.qmp-mux_query-events');
+  t.equal(SET_EVENTS, '__org.qmp-mux_set-events');
+});
+
+t.test('query-events arguments', async (t) => {
+  const cases: [string | undefined, unknown][] = [
+    [undefined, { since: undefined, events: undefined }],
+    ['{}', { since: undefined, events: undefined }],
+    ['{"since": 0}', { since: 0, events: undefined }],
+    ['{"since": 42, "events": ["BLOCK_JOB_*", "STOP"]}', { since: 42, events: ['BLOCK_JOB_*', 'STOP'] }],
+    ['{"events": []}', { since: undefined, events: [] }],
+    ['{"since": 18446744073709551615}', { since: 18446744073709551615, events: undefined }],
+    ['{"since": "1"}', { error: "Invalid parameter type for 'since', expected: integer" }],
+    ['{"since": null}', { error: "Invalid parameter type for 'since', expected: integer" }],
+    ['{"since": -1}', { error: "Parameter 'since' expects uint64" }],
+    ['{"since": 1.5}', { error: "Parameter 'since' expects uint64" }],
+    ['{"since": 1e3}', { error: "Parameter 'since' expects uint64" }],
+    ['{"since": 18446744073709551616}', { error: "Parameter 'since' expects uint64" }],
+    ['{"events": "STOP"}', { error: "Invalid parameter type for 'events', expected: array" }],
+    ['{"events": ["STOP", 1]}', { error: "Invalid parameter type for 'events[1]', expected: string" }],
+    ['{"since": 1, "bogus": 2}', { error: "Parameter 'bogus' is unexpected" }],
+  ];
+  for (const [text, expected] of cases) t.same(readQueryEventsArguments(args(text)), expected, String(text));
+});
+
+t.test('set-events arguments', async (t) => {
+  const cases: [string | undefined, unknown][] = [
+    ['{"events": ["*"]}', { events: ['*'] }],
+    ['{"events": []}', { events: [] }],
+    [undefined, { error: "Parameter 'events' is missing" }],
+    ['{}', { error: "Parameter 'events' is missing" }],
+    ['{"events": {}}', { error: "Invalid parameter type for 'events', expected: array" }],
+    ['{"events": [null]}', { error: "Invalid parameter type for 'events[0]', expected: string" }],
+    ['{"events": ["*"], "since": 1}', { error: "Parameter 'since' is unexpected" }],
+  ];
+  for (const [text, expected] of cases) t.same(readSetEventsArguments(args(text)), expected, String(text));
+});
