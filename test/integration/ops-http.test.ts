@@ -141,11 +141,19 @@ t.test('bounds: header size, slow headers, connection count', async (t) => {
 });
 
 t.test('stop closes open connections and resolves; stopping twice, or before starting, is fine', async (t) => {
-  const { server, port } = await start(t);
+  const long = 600_000;
+  const { server, port } = await start(t, { idleTimeoutMs: long, headersTimeoutMs: long, requestTimeoutMs: long, keepAliveTimeoutMs: long });
   const kept = raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
-  await new Promise((r) => kept.socket.once('data', r));
-  await server.stop();
-  t.match(await kept.received, /ok\n$/);
+  // Sent in one write: once the first answer is back, the server has read the start of the second request.
+  const midRequest = raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n');
+  await Promise.all([kept, midRequest].map((c) => new Promise((r) => c.socket.once('data', r))));
+  let watchdog: NodeJS.Timeout | undefined;
+  const late = new Promise((_, reject) => (watchdog = setTimeout(() => reject(new Error('stop did not resolve within 10 s')), 10_000)));
+  await Promise.race([server.stop(), late]);
+  clearTimeout(watchdog);
+  const answered = /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\n$/;
+  t.match(await kept.received, answered, 'an idle kept-alive connection is closed');
+  t.match(await midRequest.received, answered, 'a connection in the middle of a request is closed, unanswered');
   await server.stop();
   const never = new OpsServer({ metrics: () => '', notReady: () => undefined, status: () => '{}' }, { address: { type: 'tcp', host: '127.0.0.1', port: 0 } });
   await never.stop();
