@@ -74,7 +74,8 @@ export class MuxMetrics {
   private readonly registry = new Registry();
   private readonly now: () => number;
   private readonly ownCommands: readonly string[];
-  private readonly endpoints = new Map<string, { metrics: EndpointMetrics; probe: EndpointProbe }>();
+  /** Each endpoint's probe, by name. */
+  private readonly endpoints = new Map<string, EndpointProbe>();
   private readonly commands: BoundedValues<CommandSeries>;
   private readonly events: BoundedValues<CounterSeries>;
   private readonly states: GaugeSeries[];
@@ -96,7 +97,7 @@ export class MuxMetrics {
       name: 'qmpmux_clients',
       help: 'Clients connected, by endpoint.',
       labelNames: ['endpoint'],
-      collect: (report) => this.endpoints.forEach((e, name) => report(e.probe.clients(), name)),
+      collect: (report) => this.endpoints.forEach((probe, name) => report(probe.clients(), name)),
     });
     const endpoint = ['endpoint'];
     this.shared = {
@@ -135,7 +136,7 @@ export class MuxMetrics {
       name: 'qmpmux_client_output_queued_bytes',
       help: 'Bytes written to clients and not yet taken by them, by endpoint.',
       labelNames: endpoint,
-      collect: (report) => this.endpoints.forEach((e, name) => report(e.probe.outputQueuedBytes(), name)),
+      collect: (report) => this.endpoints.forEach((probe, name) => report(probe.outputQueuedBytes(), name)),
     });
     const events = r.counter({ name: 'qmpmux_events_total', help: 'Events from QEMU, by name (counted once, however many clients get them).', labelNames: ['event'] });
     this.events = new BoundedValues((name) => events.labels(name), { cap: MAX_EVENT_NAMES });
@@ -159,7 +160,7 @@ export class MuxMetrics {
   endpoint(name: string, probe: EndpointProbe): EndpointMetrics {
     if (this.endpoints.has(name)) throw new RangeError(`endpoint '${name}' has metrics already`);
     const metrics = new EndpointMetrics(this.shared, this.endpoints.size, name);
-    this.endpoints.set(name, { metrics, probe });
+    this.endpoints.set(name, probe);
     return metrics;
   }
 
