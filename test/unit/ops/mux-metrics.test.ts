@@ -1,0 +1,200 @@
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { MAX_COMMAND_NAMES, MAX_EVENT_NAMES, MuxMetrics, type EndpointMetrics } from '../../../src/ops/mux-metrics.ts';
+
+const OWN = ['__org.qmp-mux_query-clients', '__org.qmp-mux_query-proxy'];
+
+function setUp(now: () => number = () => 0): { m: MuxMetrics; ep: EndpointMetrics } {
+  const m = new MuxMetrics({ version: '1.2.3', ownCommands: OWN, now });
+  const ep = m.endpoint('default', { clients: () => 3, outputQueuedBytes: () => 4096 });
+  return { m, ep };
+}
+
+/** Every sample line of the exposition whose name starts with `prefix`. */
+function lines(text: string, prefix: string): string[] {
+  return text.split('\n').filter((l) => l.startsWith(prefix));
+}
+
+/** Uses every part of the metric set once. */
+function populate(m: MuxMetrics, ep: EndpointMetrics): void {
+  m.setCommandNames(['query-status', 'stop']);
+  m.upstreamState('connecting');
+  m.upstreamState('negotiating');
+  m.upstreamState('ready');
+  ep.connected();
+  ep.ended('closed');
+  ep.commandDone('query-status', 'return', 0.0003, 0.0002);
+  ep.refused('stop');
+  ep.bytesIn(100);
+  ep.bytesOut(200);
+  m.event('STOP');
+  m.upstreamBytesIn(300);
+  m.upstreamBytesOut(400);
+  m.auditDropped(2);
+}
+
+t.test('the metric set has the names, types and labels the README documents', async (t) => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const documented = [...readme.matchAll(/^\| `(qmpmux_\w+)` \| (\w+) \|([^|]*)\|/gm)].map(([, name, type, labels]) =>
+    [name, type, [...labels!.matchAll(/`(\w+)`/g)].map((l) => l[1]).join(',')].join(' '),
+  );
+  t.ok(documented.length > 10, 'the README lists the metrics');
+  const { m, ep } = setUp();
+  populate(m, ep);
+  const text = m.render();
+  const exposed = [...text.matchAll(/^# TYPE (\S+) (\S+)\n(\S+?)(?:\{([^}]*)\})? /gm)].map(([, name, type, , labels]) =>
+    [name, type, [...(labels ?? '').matchAll(/(\w+)="/g)].map((l) => l[1]).filter((l) => l !== 'le').join(',')].join(' '),
+  );
+  t.same(exposed, documented);
+  const helps = lines(text, '# HELP');
+  t.equal(helps.length, documented.length);
+  t.same(helps.filter((l) => !/^# HELP qmpmux_\w+ \S/.test(l)), [], 'every metric has help text');
+});
+
+t.test('what the data path reports shows in the exposition', async (t) => {
+  let clock = 1000;
+  const { m, ep } = setUp(() => clock);
+  populate(m, ep);
+  ep.commandDone('query-status', 'GenericError', 0.002);
+  ep.commandDone('query-status', 'return', 0.004, 0.003);
+  ep.commandDone('__org.qmp-mux_query-proxy', 'return', 0.00005);
+  ep.commandDone('stop', 'SomeNewClass', 0.001, 0.001);
+  clock += 2500;
+  const text = m.render();
+  t.same(lines(text, 'qmpmux_commands_total'), [
+    'qmpmux_commands_total{endpoint="default",command="__org.qmp-mux_query-proxy",outcome="return"} 1',
+    'qmpmux_commands_total{endpoint="default",command="query-status",outcome="GenericError"} 1',
+    'qmpmux_commands_total{endpoint="default",command="query-status",outcome="return"} 2',
+    'qmpmux_commands_total{endpoint="default",command="stop",outcome="other"} 1',
+    'qmpmux_commands_total{endpoint="default",command="stop",outcome="refused"} 1',
+  ]);
+  t.same(lines(text, 'qmpmux_command_duration_seconds_count'), [
+    'qmpmux_command_duration_seconds_count{command="__org.qmp-mux_query-proxy"} 1',
+    'qmpmux_command_duration_seconds_count{command="query-status"} 3',
+    'qmpmux_command_duration_seconds_count{command="stop"} 1',
+  ]);
+  t.same(lines(text, 'qmpmux_qemu_command_duration_seconds_count'), [
+    'qmpmux_qemu_command_duration_seconds_count{command="query-status"} 2',
+    'qmpmux_qemu_command_duration_seconds_count{command="stop"} 1',
+  ]);
+  t.same(lines(text, 'qmpmux_qemu_command_duration_seconds_bucket{command="query-status",le="0.0025"}'), [
+    'qmpmux_qemu_command_duration_seconds_bucket{command="query-status",le="0.0025"} 1',
+  ]);
+  t.same(lines(text, 'qmpmux_commands_refused_total'), ['qmpmux_commands_refused_total{endpoint="default"} 1']);
+  t.same(lines(text, 'qmpmux_clients'), ['qmpmux_clients{endpoint="default"} 3']);
+  t.same(lines(text, 'qmpmux_client_output_queued_bytes'), ['qmpmux_client_output_queued_bytes{endpoint="default"} 4096']);
+  t.same(lines(text, 'qmpmux_client_'), [
+    'qmpmux_client_received_bytes_total{endpoint="default"} 100',
+    'qmpmux_client_sent_bytes_total{endpoint="default"} 200',
+    'qmpmux_client_output_queued_bytes{endpoint="default"} 4096',
+  ]);
+  t.same(lines(text, 'qmpmux_upstream_'), [
+    'qmpmux_upstream_received_bytes_total 300',
+    'qmpmux_upstream_sent_bytes_total 400',
+    'qmpmux_upstream_state{state="connecting"} 0',
+    'qmpmux_upstream_state{state="negotiating"} 0',
+    'qmpmux_upstream_state{state="ready"} 1',
+    'qmpmux_upstream_state{state="stopped"} 0',
+    'qmpmux_upstream_reconnects_total 0',
+    'qmpmux_upstream_connected_seconds 2.5',
+  ]);
+  t.same(lines(text, 'qmpmux_connections_'), [
+    'qmpmux_connections_accepted_total{endpoint="default"} 1',
+    'qmpmux_connections_ended_total{endpoint="default",reason="closed"} 1',
+  ]);
+  t.same(lines(text, 'qmpmux_events_total'), ['qmpmux_events_total{event="STOP"} 1']);
+  t.same(lines(text, 'qmpmux_audit_entries_dropped_total'), ['qmpmux_audit_entries_dropped_total 2']);
+  t.same(lines(text, 'qmpmux_build_info'), ['qmpmux_build_info{version="1.2.3"} 1']);
+});
+
+t.test('reconnects count negotiated connections after the first; the connected time restarts and is absent meanwhile', async (t) => {
+  let clock = 0;
+  const { m } = setUp(() => clock);
+  m.upstreamState('connecting');
+  t.same(lines(m.render(), 'qmpmux_upstream_connected_seconds'), [], 'absent before QEMU is there');
+  m.upstreamState('ready');
+  m.upstreamState('ready');
+  clock = 10_000;
+  t.same(lines(m.render(), 'qmpmux_upstream_connected_seconds '), ['qmpmux_upstream_connected_seconds 10']);
+  m.upstreamState('connecting');
+  t.same(lines(m.render(), 'qmpmux_upstream_connected_seconds'), []);
+  m.upstreamState('negotiating');
+  m.upstreamState('ready');
+  clock = 11_000;
+  m.upstreamState('stopped');
+  const text = m.render();
+  t.same(lines(text, 'qmpmux_upstream_reconnects_total'), ['qmpmux_upstream_reconnects_total 1']);
+  t.same(lines(text, 'qmpmux_upstream_state{state="stopped"}'), ['qmpmux_upstream_state{state="stopped"} 1']);
+  t.same(lines(text, 'qmpmux_upstream_state{state="ready"}'), ['qmpmux_upstream_state{state="ready"} 0']);
+});
+
+t.test('a hostile client sending a flood of distinct command names adds no series', async (t) => {
+  const { m, ep } = setUp();
+  m.setCommandNames(['query-status']);
+  ep.commandDone('query-status', 'return', 0.001, 0.001);
+  for (let i = 0; i < 50_000; i++) {
+    ep.commandDone(`x-made-up-${i}`, 'CommandNotFound', 0.0001);
+    ep.refused(`denied-${i}`);
+    ep.commandDone('query-status', `Class${i}`, 0.001, 0.001);
+  }
+  const text = m.render();
+  t.same(lines(text, 'qmpmux_commands_total'), [
+    'qmpmux_commands_total{endpoint="default",command="other",outcome="CommandNotFound"} 50000',
+    'qmpmux_commands_total{endpoint="default",command="other",outcome="refused"} 50000',
+    'qmpmux_commands_total{endpoint="default",command="query-status",outcome="other"} 50000',
+    'qmpmux_commands_total{endpoint="default",command="query-status",outcome="return"} 1',
+  ]);
+  t.equal(lines(text, 'qmpmux_command_duration_seconds_count').length, 2);
+  t.ok(text.length < 20_000, `the exposition stays small (${text.length} bytes)`);
+});
+
+t.test('before QEMU lists its commands only qmp-mux\'s own are counted by name; a new list replaces the old', async (t) => {
+  const { m, ep } = setUp();
+  ep.commandDone('query-status', 'return', 0.001, 0.001);
+  ep.commandDone('__org.qmp-mux_query-clients', 'return', 0.001);
+  m.setCommandNames(['query-status']);
+  ep.commandDone('query-status', 'return', 0.001, 0.001);
+  m.setCommandNames(['query-name']);
+  ep.commandDone('query-status', 'return', 0.001, 0.001);
+  ep.commandDone('__org.qmp-mux_query-clients', 'return', 0.001);
+  t.same(lines(m.render(), 'qmpmux_commands_total'), [
+    'qmpmux_commands_total{endpoint="default",command="__org.qmp-mux_query-clients",outcome="return"} 2',
+    'qmpmux_commands_total{endpoint="default",command="other",outcome="return"} 2',
+    'qmpmux_commands_total{endpoint="default",command="query-status",outcome="return"} 1',
+  ]);
+});
+
+t.test('a command list from QEMU is taken up to its cap', async (t) => {
+  const { m, ep } = setUp();
+  const names = Array.from({ length: MAX_COMMAND_NAMES + 500 }, (_, i) => `cmd-${i}`);
+  m.setCommandNames(names);
+  for (const n of names) ep.commandDone(n, 'return', 0.001);
+  const counts = lines(m.render(), 'qmpmux_command_duration_seconds_count');
+  t.equal(counts.length, MAX_COMMAND_NAMES - OWN.length + 1);
+  t.ok(counts.includes('qmpmux_command_duration_seconds_count{command="other"} ' + String(500 + OWN.length)));
+});
+
+t.test('event names and disconnect reasons are bounded too', async (t) => {
+  const { m, ep } = setUp();
+  for (let i = 0; i < MAX_EVENT_NAMES + 50; i++) m.event(`EVENT_${i}`);
+  for (let i = 0; i < 100; i++) ep.ended(`reason-${i}`);
+  const text = m.render();
+  t.equal(lines(text, 'qmpmux_events_total').length, MAX_EVENT_NAMES + 1);
+  t.same(lines(text, 'qmpmux_events_total{event="other"}'), ['qmpmux_events_total{event="other"} 50']);
+  t.equal(lines(text, 'qmpmux_connections_ended_total').length, 33);
+});
+
+t.test('several endpoints: each its own series; a name twice is a mistake', async (t) => {
+  const { m, ep } = setUp();
+  const other = m.endpoint('ro', { clients: () => 0, outputQueuedBytes: () => 0 });
+  m.setCommandNames(['quit']);
+  ep.commandDone('quit', 'return', 0.001, 0.001);
+  other.refused('quit');
+  const text = m.render();
+  t.same(lines(text, 'qmpmux_commands_total'), [
+    'qmpmux_commands_total{endpoint="default",command="quit",outcome="return"} 1',
+    'qmpmux_commands_total{endpoint="ro",command="quit",outcome="refused"} 1',
+  ]);
+  t.same(lines(text, 'qmpmux_clients'), ['qmpmux_clients{endpoint="default"} 3', 'qmpmux_clients{endpoint="ro"} 0']);
+  t.throws(() => m.endpoint('ro', { clients: () => 0, outputQueuedBytes: () => 0 }), /endpoint 'ro' has metrics already/);
+});
