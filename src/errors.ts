@@ -46,3 +46,10 @@ export class ConfigError extends QmpMuxError {
     super('QMPMUX_CONFIG', message);
   }
 }
+
+/** Sockets passed by systemd (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES) that cannot be used as given. */
+export class ActivationError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_ACTIVATION', message);
+  }
+}
