@@ -7,6 +7,7 @@ import { QmpMuxError } from '../errors.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { matchSockets, takeActivation } from '../net/systemd.ts';
 import { Proxy } from '../proxy/proxy.ts';
 import { Dialer, type UpstreamSource } from '../upstream/dialer.ts';
 import { QemuProcess, type QemuExit } from '../upstream/qemu-process.ts';
@@ -94,6 +95,14 @@ export async function runProxy(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger(options.log);
+  const activation = orUsageError(() => takeActivation());
+  if (typeof activation === 'number') return activation;
+  if (activation.kind === 'not-ours') {
+    log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
+  }
+  const sockets = activation.kind === 'sockets' ? activation.sockets : [];
+  const inherited = orUsageError(() => matchSockets(options.endpoints.map((e) => e.name), sockets));
+  if (typeof inherited === 'number') return inherited;
 
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
@@ -118,7 +127,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     let endpoints: Endpoint[] | undefined;
     const upstream = await upstreamSource(options, log, (exit) => void stop(exitStatus(exit)), () => (stopping ? undefined : endpoints));
     takeover = upstream.takeover;
-    proxy = new Proxy(options, upstream.source, log);
+    proxy = new Proxy(options, upstream.source, log, inherited);
     endpoints = await proxy.start();
     for (const e of endpoints) {
       const a = e.address;

@@ -2,6 +2,7 @@ import type { Server, Socket } from 'node:net';
 import type { EndpointOptions } from '../config/options.ts';
 import { ListenError } from '../errors.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { listenInherited, type InheritedSocket } from '../net/systemd.ts';
 import { globMatcher } from '../policy/glob.ts';
 import { Policy } from '../policy/policy.ts';
 import type { Client } from './client.ts';
@@ -19,7 +20,11 @@ export class Endpoint {
   private bound: Address | undefined;
   private onConnection: ((socket: Socket) => void) | undefined;
 
-  constructor(readonly options: EndpointOptions) {
+  /** `inherited`: the socket systemd passed for it, used instead of its own address. */
+  constructor(
+    readonly options: EndpointOptions,
+    readonly inherited?: InheritedSocket,
+  ) {
     this.policy = new Policy(options.policy);
     this.eventFilter = globMatcher(options.events);
   }
@@ -35,12 +40,23 @@ export class Endpoint {
 
   async listen(onConnection: (socket: Socket) => void): Promise<void> {
     const a = this.options.address;
-    if (a.type === 'tcp' && !isLoopback(a.host) && !this.options.allowRemote) {
-      throw new ListenError(`endpoint '${this.name}': ${formatAddress(a)} is not a loopback address; QMP has no authentication, so set allowRemote to expose it`);
-    }
     this.onConnection = onConnection;
+    if (this.inherited) {
+      const { server, address } = await listenInherited(this.inherited, a, onConnection);
+      this.server = server;
+      this.bound = address;
+      this.refuseRemote(address, ` (the socket systemd passed, fd ${this.inherited.fd})`);
+      return;
+    }
+    this.refuseRemote(a, '');
     this.server = await listen(a, onConnection, this.options.socket);
     this.bound = boundAddress(this.server, a);
+  }
+
+  private refuseRemote(a: Address, source: string): void {
+    if (a.type === 'tcp' && !isLoopback(a.host) && !this.options.allowRemote) {
+      throw new ListenError(`endpoint '${this.name}': ${formatAddress(a)}${source} is not a loopback address; QMP has no authentication, so set allowRemote to expose it`);
+    }
   }
 
   /** Whether its unix socket file is still the one it created. */
@@ -63,11 +79,13 @@ export class Endpoint {
     this.server = fresh;
   }
 
-  /** Stops accepting; removes the unix socket file. */
+  /** Stops accepting; removes the unix socket file it created (never systemd's). */
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) await closeListener(server, this.options.address);
+    if (!server) return;
+    if (this.inherited) server.close();
+    else await closeListener(server, this.options.address);
   }
 
   /** Whether this endpoint's clients receive event `name`. */

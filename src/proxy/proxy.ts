@@ -4,6 +4,7 @@ import { Client, DISCONNECT_REASONS, type ClientOwner } from '../downstream/clie
 import { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
+import type { InheritedSocket } from '../net/systemd.ts';
 import { errorResponse } from '../qmp/messages.ts';
 import type { Command, Session } from '../qmp/session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
@@ -41,9 +42,11 @@ export class Proxy implements ClientOwner, ProxyView {
     private readonly options: Options,
     private readonly source: UpstreamSource,
     private readonly log: Logger,
+    /** Sockets systemd passed, by the name of the endpoint that takes each. */
+    inherited: ReadonlyMap<string, InheritedSocket> = new Map(),
   ) {
     this.dispatcher = new Dispatcher(options.window);
-    this.endpoints = options.endpoints.map((e) => new Endpoint(e));
+    this.endpoints = options.endpoints.map((e) => new Endpoint(e, inherited.get(e.name)));
     this.events = new EventFanOut(this.endpoints);
   }
 
@@ -52,7 +55,7 @@ export class Proxy implements ClientOwner, ProxyView {
     try {
       for (const endpoint of this.endpoints) {
         await endpoint.listen((socket) => this.accept(socket, endpoint));
-        this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address) });
+        this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
       }
     } catch (e) {
       await Promise.all(this.endpoints.map((ep) => ep.close()));
