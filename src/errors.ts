@@ -53,3 +53,10 @@ export class SpawnError extends QmpMuxError {
     super('QMPMUX_SPAWN', message);
   }
 }
+
+/** Sockets passed by systemd (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES) that cannot be used as given. */
+export class ActivationError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_ACTIVATION', message);
+  }
+}

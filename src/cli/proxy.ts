@@ -9,6 +9,7 @@ import { QmpMuxError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { Mux } from '../mux/mux.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { matchSockets, takeActivation, type Activation, type InheritedSocket } from '../net/systemd.ts';
 import { createSource } from '../upstream/source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { VERSION } from '../version.ts';
@@ -61,6 +62,8 @@ function guardStdio(): void {
 export async function runProxy(argv: string[]): Promise<number> {
   guardStdio();
   let options: Options;
+  let activation: Activation;
+  let inherited: ReadonlyMap<string, InheritedSocket>;
   try {
     const cli = parseArgs(argv);
     if (cli.help) {
@@ -76,7 +79,9 @@ export async function runProxy(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(asConfigFile(options), null, 2)}\n`);
       return EXIT.ok;
     }
-    await preflight(options);
+    activation = takeActivation();
+    inherited = matchSockets(options.endpoints.map((e) => e.name), activation.kind === 'sockets' ? activation.sockets : []);
+    await preflight(options, new Set(inherited.keys()));
     if (cli.checkConfig) {
       process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
       return EXIT.ok;
@@ -86,7 +91,11 @@ export async function runProxy(argv: string[]): Promise<number> {
     process.stderr.write(`qmp-mux: ${e.message}\n${e.code === 'QMPMUX_USAGE' ? "try 'qmp-mux --help'\n" : ''}`);
     return EXIT.config;
   }
-  return serve(options, createLogger(options.log));
+  const log = createLogger(options.log);
+  if (activation.kind === 'not-ours') {
+    log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
+  }
+  return serve(options, log, inherited);
 }
 
 /**
@@ -95,13 +104,13 @@ export async function runProxy(argv: string[]): Promise<number> {
  * SIGHUP; a second one while stopping ends it at once), QEMU exiting, or
  * an internal error.
  */
-async function serve(options: Options, log: Logger): Promise<number> {
+async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>): Promise<number> {
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
   let status: number = EXIT.ok;
   let stopping = false;
   const source = createSource(options, { log, onQemuExit: (exit) => stop(exitStatus(exit)) });
-  const mux = new Mux(options, source, log);
+  const mux = new Mux(options, source, log, inherited);
 
   function stop(why: number): void {
     if (stopping) return;

@@ -17,7 +17,7 @@ const PRIVATE_SOCKET_SUFFIX = '/qmp-mux-4194304-XXXXXX/qmp.sock'.length;
  * the same message, whether for `--check-config` or for a real start.
  * Throws a ConfigError naming what is wrong.
  */
-export async function preflight(options: Options): Promise<void> {
+export async function preflight(options: Options, inherited: ReadonlySet<string> = new Set()): Promise<void> {
   const seen = new Map<string, string>();
   for (const endpoint of options.endpoints) {
     const where = `endpoint '${endpoint.name}' (${formatAddress(endpoint.address)})`;
@@ -25,7 +25,8 @@ export async function preflight(options: Options): Promise<void> {
     const other = seen.get(key);
     if (other !== undefined && !(endpoint.address.type === 'tcp' && endpoint.address.port === 0)) throw new ConfigError(`${where}: the same address as endpoint '${other}'`);
     seen.set(key, endpoint.name);
-    await checkEndpoint(endpoint, where);
+    // A socket systemd passed is systemd's: its address is not for qmp-mux to bind.
+    if (!inherited.has(endpoint.name)) await checkEndpoint(endpoint, where);
   }
   const u = options.upstream;
   switch (u.mode) {
@@ -52,11 +53,20 @@ export async function preflight(options: Options): Promise<void> {
   }
 }
 
+/**
+ * Why clients may not be served at `address` for `endpoint`: a TCP address
+ * others can reach, unless the endpoint allows remote clients. Undefined
+ * when they may.
+ */
+export function remoteProblem(endpoint: EndpointOptions, address: Address): string | undefined {
+  if (address.type !== 'tcp' || isLoopback(address.host) || endpoint.allowRemote) return undefined;
+  return 'not a loopback address; QMP has no authentication, so set allowRemote to expose it';
+}
+
 async function checkEndpoint(endpoint: EndpointOptions, where: string): Promise<void> {
   const a = endpoint.address;
-  if (a.type === 'tcp' && !isLoopback(a.host) && !endpoint.allowRemote) {
-    throw new ConfigError(`${where}: not a loopback address; QMP has no authentication, so set allowRemote to expose it`);
-  }
+  const remote = remoteProblem(endpoint, a);
+  if (remote !== undefined) throw new ConfigError(`${where}: ${remote}`);
   for (const [kind, id] of [['user', endpoint.socket.owner], ['group', endpoint.socket.group]] as const) {
     if (id === undefined) continue;
     try {

@@ -1,7 +1,10 @@
 import type { Socket } from 'node:net';
 import type { EndpointOptions } from '../config/options.ts';
+import { remoteProblem } from '../config/preflight.ts';
+import { ListenError } from '../errors.ts';
+import { formatAddress, type Address } from '../net/address.ts';
+import { listenInherited, type InheritedSocket } from '../net/systemd.ts';
 import { Listener } from '../net/unix-socket.ts';
-import type { Address } from '../net/address.ts';
 import { globMatcher } from '../policy/glob.ts';
 import { Policy } from '../policy/policy.ts';
 
@@ -14,7 +17,11 @@ export class Endpoint {
   private onConnection: ((socket: Socket) => void) | undefined;
   private onError: ((err: NodeJS.ErrnoException) => void) | undefined;
 
-  constructor(readonly options: EndpointOptions) {
+  constructor(
+    readonly options: EndpointOptions,
+    /** The socket systemd passed for it, used instead of its own address. */
+    readonly inherited?: InheritedSocket,
+  ) {
     this.policy = new Policy(options.policy);
     this.eventFilter = globMatcher(options.events);
   }
@@ -37,7 +44,17 @@ export class Endpoint {
   async listen(onConnection: (socket: Socket) => void, onError: (err: NodeJS.ErrnoException) => void): Promise<void> {
     this.onConnection = onConnection;
     this.onError = onError;
-    this.listener = await Listener.open(this.options.address, onConnection, { socket: this.options.socket, onError });
+    if (!this.inherited) {
+      this.listener = await Listener.open(this.options.address, onConnection, { socket: this.options.socket, onError });
+      return;
+    }
+    const { server, address } = await listenInherited(this.inherited, this.options.address, onConnection);
+    const remote = remoteProblem(this.options, address);
+    if (remote !== undefined) {
+      server.close();
+      throw new ListenError(`endpoint '${this.name}' (${formatAddress(address)}, the socket systemd passed as fd ${this.inherited.fd}): ${remote}`);
+    }
+    this.listener = Listener.adopt(server, address, { onError });
   }
 
   /** Whether its unix socket file is still the one it created. */

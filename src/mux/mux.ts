@@ -5,6 +5,7 @@ import { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
 import { descriptorLimit, descriptorsOpen } from '../net/descriptors.ts';
+import type { InheritedSocket } from '../net/systemd.ts';
 import { TickFlusher } from '../net/tick-writer.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { UpstreamConnection, type Greeting, type UpstreamState } from '../upstream/connection.ts';
@@ -55,9 +56,11 @@ export class Mux implements MuxView {
     private readonly options: Options,
     private readonly source: UpstreamSource,
     private readonly log: Logger,
+    /** Sockets systemd passed, by the name of the endpoint each is for. */
+    inherited: ReadonlyMap<string, InheritedSocket> = new Map(),
   ) {
     this.dispatcher = new Dispatcher(options.window);
-    this.endpoints = options.endpoints.map((e) => new Endpoint(e));
+    this.endpoints = options.endpoints.map((e) => new Endpoint(e, inherited.get(e.name)));
     this.events = new EventFanOut(this.endpoints, this.registry);
   }
 
@@ -75,7 +78,7 @@ export class Mux implements MuxView {
           (socket) => this.accept(socket, endpoint),
           (err) => this.acceptFailed(endpoint, err.code ?? err.message),
         );
-        this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address) });
+        this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
       }
       await this.source.start((socket) => this.attachUpstream(socket));
     } catch (e) {

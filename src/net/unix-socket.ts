@@ -71,6 +71,14 @@ export class Listener {
     return Listener.ready(server, address, { dev, ino }, options);
   }
 
+  /**
+   * A server already listening on a socket another process made (one
+   * systemd passed): its socket file is never removed.
+   */
+  static adopt(server: Server, address: Address, options: ListenOptions = {}): Listener {
+    return Listener.ready(server, address, undefined, options);
+  }
+
   private static ready(server: Server, asked: Address, file: { dev: number; ino: number } | undefined, options: ListenOptions): Listener {
     server.on('error', (err: NodeJS.ErrnoException) => options.onError?.(err));
     const bound = server.address();

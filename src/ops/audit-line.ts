@@ -1,5 +1,5 @@
 import type { JsonObject } from '../json/value.ts';
-import { writeUpstream } from '../json/writer.ts';
+import { writeCompact } from '../json/writer.ts';
 import { globMatcher } from '../policy/glob.ts';
 import { POLICY_PRESETS } from '../policy/presets.ts';
 
@@ -81,7 +81,7 @@ export function commandLine(time: Date, entry: CommandEntry, withArguments: bool
   ];
   if (entry.idText !== undefined) members.push(jsonOrText('id', entry.idText));
   if (withArguments && entry.arguments !== undefined) {
-    const text = writeUpstream(entry.arguments);
+    const text = writeCompact(entry.arguments).text;
     members.push({ key: 'arguments', value: text, cut: text });
   }
   members.push({ key: 'outcome', value: JSON.stringify(entry.outcome) });

@@ -1,5 +1,5 @@
 import { EXTENSION_PREFIX } from '../policy/presets.ts';
-import { EOL } from '../qmp/messages.ts';
+import { EOL } from '../qmp/wire.ts';
 import type { JournalQuery } from './event-journal.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isLoopback } from '../downstream/listener.ts';
+import { isLoopback } from '../net/address.ts';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
