@@ -13,7 +13,12 @@ export interface Logger {
   debug(msg: string, fields?: LogFields): void;
   /** Whether `--trace` is on: every message logged with client and direction. */
   readonly tracing: boolean;
-  trace(direction: string, peer: string, data: string | Buffer): void;
+  /**
+   * One message, going `direction` (`from-client`, `to-qemu`, `from-qemu`,
+   * `to-client`); `fields` say whose. In text, the message ends the line
+   * as it is; in JSON, it is the `message` member.
+   */
+  trace(direction: string, fields: LogFields, message: string | Buffer): void;
 }
 
 export interface LoggerOptions {
@@ -30,11 +35,11 @@ export function createLogger(options: LoggerOptions): Logger {
   const threshold = LOG_LEVELS.indexOf(options.level);
   const sink = options.sink ?? ((line: string) => process.stderr.write(line + '\n'));
   const now = options.now ?? (() => new Date());
-  const emit = (level: LogLevel | 'trace', msg: string, fields: LogFields = {}): void => {
+  const emit = (level: LogLevel | 'trace', msg: string, fields: LogFields = {}, tail?: string): void => {
     if (level !== 'trace' && LOG_LEVELS.indexOf(level) > threshold) return;
     const time = now().toISOString();
     if (options.format === 'json') {
-      sink(JSON.stringify({ time, level, msg, ...fields }));
+      sink(JSON.stringify({ time, level, msg, ...fields, ...(tail !== undefined && { message: tail }) }));
       return;
     }
     let line = `${time} ${level.toUpperCase().padEnd(5)} ${msg}`;
@@ -43,7 +48,7 @@ export function createLogger(options: LoggerOptions): Logger {
       const text = String(v);
       line += ` ${k}=${/[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text}`;
     }
-    sink(line);
+    sink(tail === undefined ? line : `${line} ${tail}`);
   };
   return {
     error: (m, f) => emit('error', m, f),
@@ -51,10 +56,10 @@ export function createLogger(options: LoggerOptions): Logger {
     info: (m, f) => emit('info', m, f),
     debug: (m, f) => emit('debug', m, f),
     tracing: options.trace,
-    trace: (direction, peer, data) => {
+    trace: (direction, fields, message) => {
       if (!options.trace) return;
-      const text = typeof data === 'string' ? data : data.toString('utf8');
-      emit('trace', 'trace', { dir: direction, peer, data: text.replace(/\r\n$/, '') });
+      const text = typeof message === 'string' ? message : message.toString('utf8');
+      emit('trace', direction, fields, text.replace(/\r?\n$/, ''));
     },
   };
 }

@@ -2,6 +2,8 @@ import type { StopPolicy } from '../config/options.ts';
 import { AddressError, UsageError } from '../errors.ts';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
+import type { TcpAddress } from '../ops/http-server.ts';
+import { metricsAddress } from '../ops/metrics-options.ts';
 
 /** What the command line asked for; anything not given is left to the config file and the defaults. */
 export interface CommandLine {
@@ -20,6 +22,8 @@ export interface CommandLine {
   logLevel?: LogLevel;
   logFormat?: LogFormat;
   trace: boolean;
+  /** `--metrics`: the HTTP listener for metrics and probes. */
+  metrics?: TcpAddress;
 }
 
 export const USAGE = `Usage: qmp-mux [options] [-- QEMU-COMMAND [ARGS...]]
@@ -50,6 +54,10 @@ Configuration:
                                          lets qmp-mux do what it asks, then exit
   --print-config                         print the effective configuration (file, flags and
                                          defaults) as a configuration file, and exit
+
+Operating:
+  --metrics tcp:HOST:PORT                serve /metrics, /healthz, /readyz and /status over HTTP
+                                         (loopback only unless the config file allows remote)
 
 Logging:
   --log-level error|warn|info|debug      default info
@@ -145,6 +153,16 @@ export function parseArgs(argv: readonly string[]): CommandLine {
       case '--trace':
         out.trace = true;
         break;
+      case '--metrics': {
+        const text = value();
+        try {
+          out.metrics = metricsAddress(text);
+        } catch (e) {
+          if (e instanceof AddressError) throw new UsageError(`--metrics: ${e.message}`);
+          throw e;
+        }
+        break;
+      }
       default:
         throw new UsageError(`unknown argument '${arg}'`);
     }

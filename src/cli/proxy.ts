@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { Mux } from '../mux/mux.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { matchSockets, takeActivation, type Activation, type InheritedSocket } from '../net/systemd.ts';
+import { OpsServer } from '../ops/http-server.ts';
 import { createSource } from '../upstream/source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { VERSION } from '../version.ts';
@@ -111,12 +112,16 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
   let stopping = false;
   const source = createSource(options, { log, onQemuExit: (exit) => stop(exitStatus(exit)) });
   const mux = new Mux(options, source, log, inherited);
+  const ops =
+    options.metrics &&
+    new OpsServer({ metrics: () => mux.metrics.render(), notReady: () => mux.notReady(), status: () => mux.status() }, { address: options.metrics.listen, allowRemote: options.metrics.allowRemote, log });
 
   function stop(why: number): void {
     if (stopping) return;
     stopping = true;
     status = why;
-    mux.stop().then(
+    // The HTTP listener stays until the end: /readyz says the mux is stopping.
+    mux.stop().then(() => ops?.stop()).then(
       () => finish(status),
       (e: unknown) => {
         log.error('stopping failed', { error: oneLine(e) });
@@ -155,17 +160,23 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
+  // For external rotation of the audit log (logrotate's postrotate).
+  process.on('SIGUSR1', () => mux.reopenAudit());
 
   try {
     const endpoints = await mux.start();
+    const http = await ops?.start();
     for (const e of endpoints) {
       const a = e.address;
       const where = a.type === 'unix' ? `unix:${resolve(a.path)}` : formatAddress(a);
       process.stdout.write(`qmp-mux: clients connect at ${where}  (try: ${connectHint(a)})\n`);
     }
+    if (http) process.stdout.write(`qmp-mux: metrics at http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/metrics\n`);
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
     log.error(e.message);
+    // What did start is stopped (a QEMU started, sockets made).
+    await mux.stop();
     return e.code === 'QMPMUX_SPAWN' ? EXIT.cannotExecute : EXIT.failed;
   }
   return finished;

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
+import { readMetricsOptions, type MetricsOptions } from '../ops/metrics-options.ts';
+import { readAuditOptions, readJournalOptions, type AuditOptions, type JournalOptions } from '../ops/options.ts';
 import { POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
 import { boolean, fail, integer, object, oneOf, optional, string, stringList } from './fields.ts';
 import {
@@ -29,6 +31,9 @@ export interface ConfigFile {
   backoff?: BackoffOptions;
   timeouts?: TimeoutOptions;
   log?: Partial<LogOptions>;
+  journal?: JournalOptions;
+  audit?: AuditOptions;
+  metrics?: MetricsOptions;
 }
 
 const MAX_WINDOW = 8;
@@ -59,7 +64,7 @@ export function loadConfigFile(path: string): ConfigFile {
 /** Validates a parsed configuration. Field paths in errors start at `config`. */
 export function readConfig(value: unknown): ConfigFile {
   const p = 'config';
-  const top = object(value, p, ['upstream', 'endpoints', 'limits', 'window', 'maxUpstreamMessage', 'backoff', 'timeouts', 'log']);
+  const top = object(value, p, ['upstream', 'endpoints', 'limits', 'window', 'maxUpstreamMessage', 'backoff', 'timeouts', 'log', 'journal', 'audit', 'metrics']);
   const limits = readLimits(top.limits, `${p}.limits`, DEFAULTS.limits);
   const out: ConfigFile = { limits };
   const upstream = optional(top, 'upstream', p, readUpstream);
@@ -76,6 +81,12 @@ export function readConfig(value: unknown): ConfigFile {
   if (timeouts) out.timeouts = timeouts;
   const log = optional(top, 'log', p, readLog);
   if (log) out.log = log;
+  const journal = optional(top, 'journal', p, readJournalOptions);
+  if (journal) out.journal = journal;
+  const audit = optional(top, 'audit', p, readAuditOptions);
+  if (audit) out.audit = audit;
+  const metrics = optional(top, 'metrics', p, readMetricsOptions);
+  if (metrics) out.metrics = metrics;
   return out;
 }
 
@@ -150,7 +161,7 @@ function readEndpoints(v: unknown, path: string, limits: LimitOptions): Endpoint
 }
 
 function readEndpoint(v: unknown, path: string, limits: LimitOptions): EndpointOptions {
-  const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs']);
+  const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs', 'eventSequence']);
   const name = string(e.name, `${path}.name`);
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
   const out = defaultEndpoint(name, address(e.listen, `${path}.listen`));
@@ -166,6 +177,7 @@ function readEndpoint(v: unknown, path: string, limits: LimitOptions): EndpointO
   out.events = optional(e, 'events', path, stringList) ?? out.events;
   out.maxClients = optional(e, 'maxClients', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxClients;
   out.negotiationTimeoutMs = optional(e, 'negotiationTimeoutMs', path, (x, q) => integer(x, q, 0, DAY_MS)) ?? out.negotiationTimeoutMs;
+  out.eventSequence = optional(e, 'eventSequence', path, boolean) ?? out.eventSequence;
   return out;
 }
 

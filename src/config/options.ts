@@ -1,5 +1,7 @@
 import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import type { LogFormat, LogLevel } from '../log.ts';
+import type { MetricsOptions } from '../ops/metrics-options.ts';
+import type { AuditOptions, AuditRecord, JournalOptions } from '../ops/options.ts';
 import type { Address } from '../net/address.ts';
 import { POLICY_PRESETS } from '../policy/presets.ts';
 
@@ -72,6 +74,8 @@ export interface EndpointOptions {
   limits: LimitOptions;
   /** A client that has not negotiated after this long is closed, ms; 0 never. */
   negotiationTimeoutMs: number;
+  /** Add the journal's sequence number to each live event this endpoint's clients receive. */
+  eventSequence: boolean;
 }
 
 export interface TimeoutOptions {
@@ -113,6 +117,12 @@ export interface Options {
   backoff: BackoffOptions;
   timeouts: TimeoutOptions;
   log: LogOptions;
+  /** The ring of recent events `query-events` answers from. */
+  journal: JournalOptions;
+  /** The audit log, if one is kept. */
+  audit: AuditOptions | undefined;
+  /** The HTTP listener for metrics and probes, if any. */
+  metrics: MetricsOptions | undefined;
 }
 
 /** The QEMU qmp-mux starts when no upstream is given (`npm start`). */
@@ -145,6 +155,28 @@ export const DEFAULTS = Object.freeze({
     allowRemote: false,
     maxClients: 64,
     negotiationTimeoutMs: 0,
+    eventSequence: false,
+  }),
+  /**
+   * The journal keeps 10,000 events: QEMU emits a handful per second even
+   * when busy (bursts of a few hundred during migration or block jobs), so
+   * that covers far longer than a client takes to restart; its events are
+   * 100 to 300 bytes, so 4 MiB is reached only by unusually large events,
+   * and a whole journal in one `query-events` reply stays well under a
+   * client's output limit (16 MiB).
+   */
+  journal: Object.freeze({ maxEvents: 10_000, maxBytes: 4 * 1024 * 1024 }),
+  /**
+   * The audit log leaves arguments out unless asked (secrets), rotates at
+   * 64 MiB keeping 5 files (at most 384 MiB in all), and buffers 4 MiB
+   * (some 20,000 lines) for a slow disk.
+   */
+  audit: Object.freeze({
+    record: 'changes' as AuditRecord,
+    arguments: false,
+    maxEntryBytes: 64 * 1024,
+    rotate: Object.freeze({ maxBytes: 64 * 1024 * 1024, keep: 5 }),
+    maxBufferedBytes: 4 * 1024 * 1024,
   }),
   spawn: Object.freeze({ onStop: 'quit' as StopPolicy, powerdownTimeoutMs: 30_000 }),
 });
@@ -161,5 +193,6 @@ export function defaultEndpoint(name: string, address: Address): EndpointOptions
     maxClients: DEFAULTS.endpoint.maxClients,
     limits: { ...DEFAULTS.limits },
     negotiationTimeoutMs: DEFAULTS.endpoint.negotiationTimeoutMs,
+    eventSequence: DEFAULTS.endpoint.eventSequence,
   };
 }

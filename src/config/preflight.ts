@@ -28,6 +28,10 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
     // A socket systemd passed is systemd's: its address is not for qmp-mux to bind.
     if (!inherited.has(endpoint.name)) await checkEndpoint(endpoint, where);
   }
+  if (options.metrics) {
+    const { listen, allowRemote } = options.metrics;
+    if (!isLoopback(listen.host) && !allowRemote) throw new ConfigError(`metrics (${formatAddress(listen)}): not a loopback address; set allowRemote to expose it`);
+  }
   const u = options.upstream;
   switch (u.mode) {
     case 'connect':

@@ -15,6 +15,9 @@ export function asConfigFile(options: Options): Record<string, unknown> {
     backoff: { ...options.backoff },
     timeouts: { ...options.timeouts },
     log: { ...options.log },
+    journal: { ...options.journal },
+    ...(options.audit && { audit: { ...options.audit, rotate: { ...options.audit.rotate } } }),
+    ...(options.metrics && { metrics: { listen: formatAddress(options.metrics.listen), allowRemote: options.metrics.allowRemote } }),
   };
 }
 
@@ -45,6 +48,7 @@ function endpoint(e: EndpointOptions): Record<string, unknown> {
     events: [...e.events],
     maxClients: e.maxClients,
     negotiationTimeoutMs: e.negotiationTimeoutMs,
+    eventSequence: e.eventSequence,
     limits: { ...e.limits },
   };
 }

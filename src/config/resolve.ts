@@ -1,6 +1,7 @@
 import type { CommandLine } from '../cli/args.ts';
 import { UsageError } from '../errors.ts';
 import type { ConfigFile } from './file.ts';
+import { resolveMetricsOptions } from '../ops/metrics-options.ts';
 import { DEFAULT_LISTEN, DEFAULTS, EMBEDDED_QEMU, defaultEndpoint, type Options, type UpstreamOptions } from './options.ts';
 
 /**
@@ -38,6 +39,9 @@ export function resolveOptions(cli: CommandLine, file: ConfigFile | undefined): 
       format: cli.logFormat ?? file?.log?.format ?? DEFAULTS.log.format,
       trace: cli.trace || (file?.log?.trace ?? DEFAULTS.log.trace),
     },
+    journal: file?.journal ?? { ...DEFAULTS.journal },
+    audit: file?.audit,
+    metrics: resolveMetricsOptions(cli.metrics, file?.metrics),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
 import type { Router } from '../mux/router.ts';
+import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { TickWriter, type TickFlusher } from '../net/tick-writer.ts';
 import { Session, type ClientSide } from '../qmp/session.ts';
 import { errorReply } from '../qmp/wire.ts';
@@ -40,6 +41,8 @@ export interface ClientOptions {
   peer: string;
   log: Logger;
   flusher: TickFlusher;
+  /** Its endpoint's metrics: bytes in and out are counted there. */
+  metrics: EndpointMetrics;
   /** How long a connection qmp-mux has ended may take to close before it is destroyed, ms. */
   lingerMs: number;
   /** The connection is gone; called once. */
@@ -132,9 +135,18 @@ export class Client implements ClientSide {
     clearTimeout(this.timer);
     this.router = router;
     const limits = this.endpoint.options.limits;
-    this.session = new Session({ toClient: this, toQemu: router, offered: greeting.capabilities, limits, maxPending: limits.maxPendingRequests });
+    this.session = new Session({
+      toClient: this,
+      toQemu: router,
+      offered: greeting.capabilities,
+      limits,
+      maxPending: limits.maxPendingRequests,
+      ...(this.log.tracing && { trace: (message: string) => this.log.trace('from-client', this.whose, message) }),
+    });
     // On its own write: some clients expect the greeting alone in their first read.
     this.socket.write(greeting.bytes);
+    this.options.metrics.bytesOut(greeting.bytes.length);
+    if (this.log.tracing) this.log.trace('to-client', this.whose, greeting.bytes);
     const timeout = this.endpoint.options.negotiationTimeoutMs;
     if (timeout > 0) {
       this.arm(timeout, () => {
@@ -204,7 +216,8 @@ export class Client implements ClientSide {
   write(data: string | Buffer): void {
     if (this.state === 'closed' || this.socket.destroyed) return;
     this.out.write(data);
-    if (this.log.tracing) this.log.trace('to-client', this.peer, data);
+    this.options.metrics.bytesOut(data.length);
+    if (this.log.tracing) for (const message of messagesIn(data)) this.log.trace('to-client', this.whose, message);
     const buffered = this.bytesQueued;
     if (buffered > this.endpoint.options.limits.maxOutputBuffer) this.destroy('slow-reader', `${buffered} bytes buffered`);
   }
@@ -228,7 +241,13 @@ export class Client implements ClientSide {
 
   // Socket events
 
+  /** Its endpoint and itself, for trace lines. */
+  private get whose(): { endpoint: string; client: string } {
+    return { endpoint: this.endpoint.name, client: this.peer };
+  }
+
   private onData(chunk: Buffer): void {
+    this.options.metrics.bytesIn(chunk.length);
     switch (this.state) {
       case 'waiting':
         this.early.push(chunk);
@@ -236,7 +255,6 @@ export class Client implements ClientSide {
         this.updateReading();
         return;
       case 'open':
-        if (this.log.tracing) this.log.trace('from-client', this.peer, chunk);
         this.input = chunk;
         this.inputAt = 0;
         this.consume();
@@ -325,4 +343,9 @@ export class Client implements ClientSide {
     this.timer = setTimeout(then, ms);
     this.timer.unref();
   }
+}
+
+/** The messages in bytes written to a client: one per line (events may go several to a write). */
+function messagesIn(data: string | Buffer): string[] {
+  return (typeof data === 'string' ? data : data.toString('utf8')).split('\r\n').filter((line) => line !== '');
 }

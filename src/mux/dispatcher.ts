@@ -1,9 +1,15 @@
+import type { JsonObject } from '../json/value.ts';
 import type { ReplySlot } from '../qmp/session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { isReaderError, replyForClient, withUpstreamId } from '../qmp/wire.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { FairQueue } from './fair-queue.ts';
 import { IdPool, ourId } from './ids.ts';
+
+/** Hears of each command QEMU answered (for metrics and the audit log). */
+export interface CommandObserver {
+  answered(command: UpstreamCommand, reply: UpstreamMessage, qemuSeconds: number): void;
+}
 
 /** A command on its way to QEMU. */
 export interface UpstreamCommand {
@@ -15,6 +21,11 @@ export interface UpstreamCommand {
   readonly idText: string | undefined;
   /** Rewrites QEMU's reply (as QEMU sent it) before the client's id goes in. */
   readonly transform?: (reply: UpstreamMessage) => UpstreamMessage;
+  /** When qmp-mux read it from its client, ms (`performance.now()`). */
+  readonly receivedAt?: number;
+  /** Its arguments, kept only when the audit log records them. */
+  readonly args?: JsonObject | undefined;
+  readonly observer?: CommandObserver;
 }
 
 interface Queued {
@@ -158,7 +169,8 @@ export class Dispatcher {
       entry = this.inBand.shift();
       if (!entry) return 'a reply when none was owed';
     }
-    const transform = entry.command.transform;
+    const { transform, observer } = entry.command;
+    observer?.answered(entry.command, message, (performance.now() - entry.sentAt) / 1000);
     entry.slot.fill(replyForClient(transform ? transform(message) : message, entry.command.idText));
     this.pump();
     this.checkIdle();

@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Options } from '../config/options.ts';
+import type { JsonValue } from '../json/value.ts';
+import { writeQemu } from '../json/writer.ts';
 import { Client, DISCONNECT_REASONS } from '../downstream/client.ts';
 import { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
@@ -7,13 +9,16 @@ import { formatAddress } from '../net/address.ts';
 import { descriptorLimit, descriptorsOpen } from '../net/descriptors.ts';
 import type { InheritedSocket } from '../net/systemd.ts';
 import { TickFlusher } from '../net/tick-writer.ts';
+import { AuditLog } from '../ops/audit-log.ts';
+import { EventJournal } from '../ops/event-journal.ts';
+import { MuxMetrics, type EndpointMetrics } from '../ops/mux-metrics.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { UpstreamConnection, type Greeting, type UpstreamState } from '../upstream/connection.ts';
 import type { UpstreamSource } from '../upstream/source.ts';
 import { VERSION } from '../version.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventFanOut } from './event-fanout.ts';
-import type { ClientInfo, MuxInfo, MuxView } from './own-commands.ts';
+import { clientsValue, EXTENSION_COMMANDS, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
 import { Router, type RouterCounters } from './router.ts';
 
@@ -29,9 +34,10 @@ const excerpt = (bytes: Buffer): string => bytes.toString('utf8', 0, Math.min(by
 
 /**
  * One qmp-mux: one upstream QEMU monitor, many client endpoints. Events go
- * to every negotiated client whose endpoint wants them; replies go back to
- * whoever asked; each endpoint's policy decides what reaches QEMU. An
- * instance holds everything it uses, so several can run in one process.
+ * to every negotiated client whose endpoint wants them, numbered and kept
+ * in a journal; replies go back to whoever asked; each endpoint's policy
+ * decides what reaches QEMU; commands are counted (and audited, if asked).
+ * An instance holds everything it uses, so several can run in one process.
  */
 export class Mux implements MuxView {
   private readonly flusher = new TickFlusher();
@@ -39,9 +45,16 @@ export class Mux implements MuxView {
   private readonly dispatcher: Dispatcher;
   private readonly endpoints: Endpoint[];
   private readonly events: EventFanOut;
+  private readonly journal: EventJournal;
+  private readonly audit: AuditLog | undefined;
+  /** qmp-mux's metrics, and each endpoint's share of them. */
+  readonly metrics: MuxMetrics;
+  private readonly endpointMetrics = new Map<Endpoint, EndpointMetrics>();
   private upstream: UpstreamConnection | undefined;
   private greeting: Greeting | undefined;
   private stopping = false;
+  /** Start-up under way: a stop waits for it, so that nothing it starts is left running. */
+  private starting: Promise<unknown> | undefined;
   private clientCounter = 0;
   private readonly startedAt = Date.now();
   private readonly routerCounters: RouterCounters = { refused: 0, tooLarge: 0 };
@@ -62,6 +75,14 @@ export class Mux implements MuxView {
     this.dispatcher = new Dispatcher(options.window);
     this.endpoints = options.endpoints.map((e) => new Endpoint(e, inherited.get(e.name)));
     this.events = new EventFanOut(this.endpoints, this.registry);
+    this.journal = new EventJournal(options.journal);
+    this.audit = options.audit && new AuditLog({ ...options.audit, logger: log });
+    this.metrics = new MuxMetrics({
+      version: VERSION,
+      ownCommands: EXTENSION_COMMANDS,
+      upstreamState: () => this.upstreamState,
+      auditDropped: () => this.audit?.stats.dropped ?? 0,
+    });
   }
 
   /**
@@ -69,9 +90,19 @@ export class Mux implements MuxView {
    * looking for QEMU. Resolves with the endpoints, bound, once the source
    * is under way; on failure, undoes what it did and rejects.
    */
-  async start(): Promise<readonly Endpoint[]> {
+  start(): Promise<readonly Endpoint[]> {
+    const started = this.startUp();
+    this.starting = started.catch(() => undefined);
+    return started;
+  }
+
+  private async startUp(): Promise<readonly Endpoint[]> {
     await this.source.open();
     this.endpoints.push(...this.source.endpoints);
+    for (const endpoint of this.endpoints) {
+      const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
+      this.endpointMetrics.set(endpoint, this.metrics.endpoint(endpoint.name, probe));
+    }
     try {
       for (const endpoint of this.endpoints) {
         await endpoint.listen(
@@ -97,6 +128,8 @@ export class Mux implements MuxView {
    */
   async stop(): Promise<void> {
     if (this.stopping) return;
+    await this.starting;
+    if (this.stopping) return;
     this.stopping = true;
     await Promise.all(this.endpoints.map((e) => e.close()));
     for (const client of this.registry) {
@@ -109,6 +142,23 @@ export class Mux implements MuxView {
     for (const client of this.registry) client.end('stopping');
     await this.source.stop((name) => this.dispatcher.call(name));
     this.upstream?.close('qmp-mux stopping');
+    await this.audit?.close();
+  }
+
+  /** Reopens the audit log's file (after external rotation). */
+  reopenAudit(): void {
+    this.audit?.reopen();
+  }
+
+  /** Why QEMU cannot be asked anything now, or undefined when it can (`/readyz`). */
+  notReady(): string | undefined {
+    const state = this.upstreamState;
+    return state === 'ready' ? undefined : `QEMU connection is ${state}`;
+  }
+
+  /** `query-proxy` and `query-clients` together, as JSON (`/status`). */
+  status(): string {
+    return writeQemu(new Map<string, JsonValue>([['proxy', proxyValue(this)], ['clients', clientsValue(this)]]));
   }
 
   /** Where its link to QEMU is. */
@@ -129,6 +179,7 @@ export class Mux implements MuxView {
       commands: c.router?.commandsSent ?? 0,
       inFlight: c.session?.pending ?? 0,
       bytesQueued: c.bytesQueued,
+      events: (c.session && this.registry.choiceOf(c.endpoint, c.session)?.patterns) ?? c.endpoint.options.events,
     }));
   }
 
@@ -143,6 +194,7 @@ export class Mux implements MuxView {
       upstreamMode: this.source.mode,
       qemu: this.greeting?.versionValue,
       clients: this.registry.size,
+      lastEvent: this.journal.last,
       counters: {
         commands: this.dispatcher.stats.sent,
         events: this.counters.events,
@@ -152,6 +204,7 @@ export class Mux implements MuxView {
         replyMismatches: this.counters.replyMismatches,
         disconnects: { ...this.counters.disconnects },
       },
+      audit: this.audit?.stats,
     };
   }
 
@@ -163,6 +216,8 @@ export class Mux implements MuxView {
       return;
     }
     this.connections++;
+    const metrics = this.endpointMetrics.get(endpoint)!;
+    metrics.connected();
     const spare = this.spareDescriptors();
     if (spare > 0 && this.acceptFailing) {
       this.acceptFailing = false;
@@ -177,6 +232,7 @@ export class Mux implements MuxView {
       peer,
       log: this.log,
       flusher: this.flusher,
+      metrics,
       lingerMs: this.options.timeouts.closeMs,
       onClosed: (c) => this.gone(c),
     });
@@ -217,10 +273,13 @@ export class Mux implements MuxView {
   private routerFor(client: Client): Router {
     return new Router({
       endpoint: client.endpoint,
-      client: client.peer,
+      client,
       dispatcher: this.dispatcher,
       registry: this.registry,
       view: this,
+      journal: this.journal,
+      metrics: this.endpointMetrics.get(client.endpoint)!,
+      audit: this.audit,
       counters: this.routerCounters,
       log: this.log,
     });
@@ -231,6 +290,7 @@ export class Mux implements MuxView {
     this.registry.remove(client);
     this.counters.closedSessionErrors += client.session?.errors ?? 0;
     this.counters.disconnects[client.reason] = (this.counters.disconnects[client.reason] ?? 0) + 1;
+    this.endpointMetrics.get(client.endpoint)!.ended(client.reason);
     const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
     this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, reason });
   }
@@ -247,7 +307,10 @@ export class Mux implements MuxView {
       {
         ready: (greeting) => this.upstreamReady(connection, greeting),
         message: (m) => this.upstreamMessage(connection, m),
-        read: () => this.events.flush(),
+        read: (bytes) => {
+          this.metrics.upstreamBytesIn(bytes);
+          this.events.flush();
+        },
         anomaly: (what, bytes) => this.log.debug(`QEMU sent ${what}`, { bytes: excerpt(bytes) }),
         closed: (reason) => this.upstreamClosed(connection, reason),
       },
@@ -260,9 +323,11 @@ export class Mux implements MuxView {
     this.greeting = greeting;
     this.warnedSilentUpstream = false;
     this.source.ready();
+    this.metrics.upstreamReady();
     this.log.info('QEMU connected', { version: greeting.version, capabilities: greeting.capabilities.join(',') });
     this.dispatcher.attach((bytes) => {
-      if (this.log.tracing) this.log.trace('to-qemu', 'qemu', bytes);
+      if (this.log.tracing) this.log.trace('to-qemu', { peer: 'qemu' }, bytes);
+      this.metrics.upstreamBytesOut(bytes.length);
       connection.send(bytes);
     });
     for (const client of this.registry) {
@@ -271,14 +336,19 @@ export class Mux implements MuxView {
   }
 
   private upstreamMessage(connection: UpstreamConnection, m: UpstreamMessage): void {
-    if (this.log.tracing) this.log.trace('from-qemu', 'qemu', m.bytes);
+    if (this.log.tracing) this.log.trace('from-qemu', { peer: 'qemu' }, m.bytes);
     // Events that came before this message go out before it.
     if (m.kind !== 'event') this.events.flush();
     switch (m.kind) {
-      case 'event':
+      case 'event': {
+        const name = m.event ?? '';
         this.counters.events++;
-        this.events.add(m.event ?? '', m.bytes);
+        const seq = this.journal.append(name, m.bytes);
+        this.metrics.event(name);
+        this.audit?.event({ name, seq, bytes: m.bytes });
+        this.events.add(name, m.bytes, seq);
         return;
+      }
       case 'return':
       case 'error': {
         if (m.kind === 'error') this.counters.qemuErrors++;
@@ -305,6 +375,7 @@ export class Mux implements MuxView {
     this.log.error("QEMU's replies no longer match the commands in flight; reconnecting to QEMU", { why: problem, bytes: excerpt(m.bytes) });
     this.upstream = undefined;
     this.greeting = undefined;
+    this.metrics.upstreamLost();
     connection.close('replies stopped matching the commands in flight');
     this.dispatcher.detach();
     if (!this.stopping) this.source.lost();
@@ -313,6 +384,7 @@ export class Mux implements MuxView {
   private upstreamClosed(connection: UpstreamConnection, reason: string): void {
     if (this.upstream !== connection) return;
     this.upstream = undefined;
+    this.metrics.upstreamLost();
     const wasReady = this.greeting !== undefined;
     this.greeting = undefined;
     if (this.stopping) {

@@ -1,16 +1,22 @@
+import type { Endpoint } from '../downstream/endpoint.ts';
 import { JsonStreamer } from '../json/streamer.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { writeQemu } from '../json/writer.ts';
+import type { AuditStats } from '../ops/audit-log.ts';
+import { QUERY_EVENTS, readQueryEventsArguments, readSetEventsArguments, SET_EVENTS } from '../ops/event-commands.ts';
+import type { EventJournal } from '../ops/event-journal.ts';
+import { queryEventsReply } from '../ops/event-wire.ts';
+import { globMatcher } from '../policy/glob.ts';
+import type { Policy } from '../policy/policy.ts';
+import { EXTENSION_PREFIX } from '../policy/presets.ts';
 import type { ClientCommand } from '../qmp/session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
-import { errorReply, returnReply } from '../qmp/wire.ts';
-import { EXTENSION_PREFIX } from '../policy/presets.ts';
-import type { Policy } from '../policy/policy.ts';
+import { errorReply, negotiatedReply, returnReply, type ErrorClass } from '../qmp/wire.ts';
 
 /** qmp-mux's own commands, named after QMP's downstream-extension rule (`__RFQDN_name`). */
 export const QUERY_CLIENTS = `${EXTENSION_PREFIX}query-clients`;
 export const QUERY_PROXY = `${EXTENSION_PREFIX}query-proxy`;
-export const EXTENSION_COMMANDS: readonly string[] = [QUERY_CLIENTS, QUERY_PROXY];
+export const EXTENSION_COMMANDS: readonly string[] = [QUERY_CLIENTS, QUERY_PROXY, QUERY_EVENTS, SET_EVENTS];
 
 export interface ClientInfo {
   client: number;
@@ -21,6 +27,8 @@ export interface ClientInfo {
   commands: number;
   inFlight: number;
   bytesQueued: number;
+  /** The event patterns it receives (its own, else its endpoint's). */
+  events: readonly string[];
 }
 
 export interface MuxInfo {
@@ -31,66 +39,107 @@ export interface MuxInfo {
   /** QEMU's VersionInfo, when connected. */
   qemu: JsonValue | undefined;
   clients: number;
+  /** The newest event's sequence number (0 before the first). */
+  lastEvent: number;
   counters: { commands: number; events: number; errors: number; refused: number; tooLarge: number; replyMismatches: number; disconnects: Record<string, number> };
+  /** The audit log's totals, when there is one. */
+  audit: AuditStats | undefined;
 }
 
-/** What the extension commands read. */
+/** What qmp-mux's own commands read of the whole mux. */
 export interface MuxView {
   listClients(): ClientInfo[];
   describe(): MuxInfo;
 }
 
+/** What qmp-mux's own commands need, for the client running one. */
+export interface OwnCommandContext {
+  view: MuxView;
+  journal: EventJournal;
+  /** The client's endpoint: its event filter bounds what `query-events` returns. */
+  endpoint: Endpoint;
+  /** Narrows the events the client receives live (`set-events`). */
+  setEvents(patterns: string[]): void;
+}
+
 const num = (n: number): JsonNumber => new JsonNumber(String(n), Number.isInteger(n));
 const obj = (entries: [string, JsonValue | undefined][]): JsonObject => new Map(entries.filter((e): e is [string, JsonValue] => e[1] !== undefined));
 
-/** Runs one of qmp-mux's own commands; the complete reply. */
-export function runOwnCommand(command: ClientCommand, view: MuxView): string {
-  const extra = command.args ? [...command.args.keys()][0] : undefined;
-  if (extra !== undefined) return errorReply(command.idText, 'GenericError', `Parameter '${extra}' is unexpected`);
+/** The reply to one of qmp-mux's own commands, and its outcome (`return`, or the error class). */
+export interface OwnReply {
+  reply: string | Buffer;
+  outcome: 'return' | ErrorClass;
+}
+
+/** Runs one of qmp-mux's own commands. */
+export function runOwnCommand(command: ClientCommand, context: OwnCommandContext): OwnReply {
+  const { idText, args } = command;
+  const error = (errorClass: ErrorClass, desc: string): OwnReply => ({ reply: errorReply(idText, errorClass, desc), outcome: errorClass });
   switch (command.name) {
     case QUERY_CLIENTS:
-      return returnReply(
-        command.idText,
-        view.listClients().map((c) =>
-          obj([
-            ['client', num(c.client)],
-            ['endpoint', c.endpoint],
-            ['peer', c.peer],
-            ['connected-since', c.connectedSince.toISOString()],
-            ['negotiated', c.negotiated],
-            ['commands', num(c.commands)],
-            ['in-flight', num(c.inFlight)],
-            ['bytes-queued', num(c.bytesQueued)],
-          ]),
-        ),
-      );
     case QUERY_PROXY: {
-      const i = view.describe();
-      return returnReply(
-        command.idText,
-        obj([
-          ['version', i.version],
-          ['uptime', num(Math.floor(i.uptimeSeconds))],
-          ['upstream', obj([['state', i.upstreamState], ['mode', i.upstreamMode], ['qemu', i.qemu]])],
-          ['clients', num(i.clients)],
-          [
-            'counters',
-            obj([
-              ['commands', num(i.counters.commands)],
-              ['events', num(i.counters.events)],
-              ['errors', num(i.counters.errors)],
-              ['refused', num(i.counters.refused)],
-              ['too-large', num(i.counters.tooLarge)],
-              ['reply-mismatches', num(i.counters.replyMismatches)],
-              ['disconnects', obj(Object.entries(i.counters.disconnects).map(([k, v]) => [k, num(v)]))],
-            ]),
-          ],
-        ]),
-      );
+      const extra = args ? [...args.keys()][0] : undefined;
+      if (extra !== undefined) return error('GenericError', `Parameter '${extra}' is unexpected`);
+      return { reply: returnReply(idText, command.name === QUERY_CLIENTS ? clientsValue(context.view) : proxyValue(context.view)), outcome: 'return' };
+    }
+    case QUERY_EVENTS: {
+      const asked = readQueryEventsArguments(args);
+      if (asked.error !== undefined) return error('GenericError', asked.error);
+      const wanted = asked.events && globMatcher(asked.events);
+      const result = context.journal.since(asked.since, (name) => context.endpoint.wantsEvent(name) && (!wanted || wanted(name)));
+      return { reply: queryEventsReply(idText, result), outcome: 'return' };
+    }
+    case SET_EVENTS: {
+      const asked = readSetEventsArguments(args);
+      if (asked.error !== undefined) return error('GenericError', asked.error);
+      context.setEvents(asked.events);
+      return { reply: negotiatedReply(idText), outcome: 'return' };
     }
     default:
-      return errorReply(command.idText, 'CommandNotFound', `The command ${command.name} has not been found`);
+      return error('CommandNotFound', `The command ${command.name} has not been found`);
   }
+}
+
+/** What `query-clients` returns. */
+export function clientsValue(view: MuxView): JsonValue[] {
+  return view.listClients().map((c) =>
+    obj([
+      ['client', num(c.client)],
+      ['endpoint', c.endpoint],
+      ['peer', c.peer],
+      ['connected-since', c.connectedSince.toISOString()],
+      ['negotiated', c.negotiated],
+      ['commands', num(c.commands)],
+      ['in-flight', num(c.inFlight)],
+      ['bytes-queued', num(c.bytesQueued)],
+      ['events', [...c.events]],
+    ]),
+  );
+}
+
+/** What `query-proxy` returns. */
+export function proxyValue(view: MuxView): JsonObject {
+  const i = view.describe();
+  return obj([
+    ['version', i.version],
+    ['uptime', num(Math.floor(i.uptimeSeconds))],
+    ['upstream', obj([['state', i.upstreamState], ['mode', i.upstreamMode], ['qemu', i.qemu]])],
+    ['clients', num(i.clients)],
+    ['last-event', num(i.lastEvent)],
+    [
+      'counters',
+      obj([
+        ['commands', num(i.counters.commands)],
+        ['events', num(i.counters.events)],
+        ['errors', num(i.counters.errors)],
+        ['refused', num(i.counters.refused)],
+        ['too-large', num(i.counters.tooLarge)],
+        ['reply-mismatches', num(i.counters.replyMismatches)],
+        ['disconnects', obj(Object.entries(i.counters.disconnects).map(([k, v]) => [k, num(v)]))],
+      ]),
+    ],
+    ['audit', i.audit && obj([['written', num(i.audit.written)], ['dropped', num(i.audit.dropped)], ['buffered-bytes', num(i.audit.bufferedBytes)]])],
+  ]);
 }
 
 /**

@@ -1,11 +1,16 @@
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
+import type { AuditLog } from '../ops/audit-log.ts';
+import { errorClass } from '../ops/audit-line.ts';
+import type { EventJournal } from '../ops/event-journal.ts';
+import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { refusal } from '../policy/policy.ts';
 import { EXTENSION_PREFIX } from '../policy/presets.ts';
 import type { ClientCommand, QemuSide, ReplySlot, Session } from '../qmp/session.ts';
+import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { encodeCommand, errorReply } from '../qmp/wire.ts';
-import type { Dispatcher, Lane } from './dispatcher.ts';
-import { filterCommandList, runOwnCommand, type MuxView } from './own-commands.ts';
+import type { CommandObserver, Dispatcher, Lane, UpstreamCommand } from './dispatcher.ts';
+import { filterCommandList, runOwnCommand, type MuxView, type OwnCommandContext } from './own-commands.ts';
 import type { ClientRegistry } from './registry.ts';
 
 /** Counts kept across every client's router. */
@@ -18,11 +23,14 @@ export interface RouterCounters {
 
 export interface RouterOptions {
   endpoint: Endpoint;
-  /** The client, for log lines. */
-  client: string;
+  /** The client: its number and peer, as in `query-clients` and log lines. */
+  client: { number: number; peer: string };
   dispatcher: Dispatcher;
   registry: ClientRegistry;
   view: MuxView;
+  journal: EventJournal;
+  metrics: EndpointMetrics;
+  audit: AuditLog | undefined;
   counters: RouterCounters;
   log: Logger;
 }
@@ -30,49 +38,90 @@ export interface RouterOptions {
 /**
  * Where one client's valid commands go: refused by its endpoint's policy,
  * answered by qmp-mux itself, or encoded for QEMU and queued in the
- * client's lane (out-of-band ones sent at once).
+ * client's lane (out-of-band ones sent at once). Each command's outcome is
+ * counted and, where the audit log wants it, recorded.
  */
-export class Router implements QemuSide {
+export class Router implements QemuSide, CommandObserver {
   /** Commands passed on to QEMU. */
   commandsSent = 0;
   private readonly lane: Lane;
+  private session: Session | undefined;
+  private readonly own: OwnCommandContext;
 
   constructor(private readonly options: RouterOptions) {
     this.lane = options.dispatcher.lane();
+    this.own = {
+      view: options.view,
+      journal: options.journal,
+      endpoint: options.endpoint,
+      setEvents: (patterns) => {
+        if (this.session) options.registry.choose(options.endpoint, this.session, patterns);
+      },
+    };
   }
 
   command(command: ClientCommand, reply: ReplySlot): void {
-    const { endpoint, counters, log, client } = this.options;
+    const { endpoint, counters, log, client, metrics, audit } = this.options;
+    const receivedAt = performance.now();
     if (!endpoint.policy.allows(command.name)) {
       counters.refused++;
-      log.warn('refused a command', { endpoint: endpoint.name, client, command: command.name });
+      metrics.refused(command.name);
+      audit?.refusal(this.auditEntry(command.name, command.idText, command.args));
+      log.warn('refused a command', { endpoint: endpoint.name, client: client.peer, command: command.name });
       reply.fill(errorReply(command.idText, 'GenericError', refusal(command.name, endpoint.name)));
       return;
     }
     if (command.name.startsWith(EXTENSION_PREFIX)) {
-      reply.fill(runOwnCommand(command, this.options.view));
+      const own = runOwnCommand(command, this.own);
+      this.done(command.name, command.idText, command.args, own.outcome, receivedAt, undefined);
+      reply.fill(own.reply);
       return;
     }
     const bytes = encodeCommand(command.name, command.args, command.oob);
     if (!Buffer.isBuffer(bytes)) {
       counters.tooLarge++;
-      log.warn('refused a command too large for QEMU', { endpoint: endpoint.name, client, command: command.name, why: bytes.tooLarge });
+      log.warn('refused a command too large for QEMU', { endpoint: endpoint.name, client: client.peer, command: command.name, why: bytes.tooLarge });
+      this.done(command.name, command.idText, command.args, 'GenericError', receivedAt, undefined);
       reply.fill(errorReply(command.idText, 'GenericError', bytes.tooLarge));
       return;
     }
     this.commandsSent++;
-    const transform = command.name === 'query-commands' ? filterCommandList(endpoint.policy) : undefined;
-    const upstream = { name: command.name, bytes, oob: command.oob, idText: command.idText, ...(transform && { transform }) };
+    const upstream: UpstreamCommand = {
+      name: command.name,
+      bytes,
+      oob: command.oob,
+      idText: command.idText,
+      receivedAt,
+      observer: this,
+      ...(command.name === 'query-commands' && { transform: filterCommandList(endpoint.policy) }),
+      ...(audit?.recordsCommand(command.name) && { args: command.args }),
+    };
     if (command.oob) this.options.dispatcher.sendOob(upstream, reply);
     else this.lane.enqueue(upstream, reply);
   }
 
+  answered(command: UpstreamCommand, reply: UpstreamMessage, qemuSeconds: number): void {
+    this.done(command.name, command.idText, command.args, reply.kind === 'return' ? 'return' : errorClass(reply.bytes), command.receivedAt!, qemuSeconds);
+  }
+
   subscribe(session: Session): void {
+    this.session = session;
     this.options.registry.subscribe(this.options.endpoint, session);
   }
 
   closed(session: Session): void {
     this.lane.close();
     this.options.registry.unsubscribe(this.options.endpoint, session);
+  }
+
+  /** A command's outcome, counted and, if the audit log wants it, recorded. */
+  private done(name: string, idText: string | undefined, args: ClientCommand['args'], outcome: string, receivedAt: number, qemuSeconds: number | undefined): void {
+    this.options.metrics.commandDone(name, outcome, (performance.now() - receivedAt) / 1000, qemuSeconds);
+    this.options.audit?.command({ ...this.auditEntry(name, idText, args), outcome, qemuSeconds });
+  }
+
+  private auditEntry(command: string, idText: string | undefined, args: ClientCommand['args']) {
+    const { endpoint, client } = this.options;
+    return { endpoint: endpoint.name, client: client.number, peer: client.peer, command, idText, arguments: args };
   }
 }

@@ -39,6 +39,11 @@ export class BoundedValues<T> {
     return created;
   }
 
+  /** Admits `value` too, if there is room below `cap`. */
+  admit(value: string): void {
+    if (this.allowed && this.allowed.size < this.options.cap) this.allowed.add(value);
+  }
+
   /** Admits these values (the first `cap` of them) from now on, instead of the previous ones. */
   allow(values: Iterable<string>): void {
     const allowed = new Set<string>();

@@ -1,4 +1,5 @@
-import { OPS_DEFAULTS, type JournalOptions } from './options.ts';
+import { DEFAULTS } from '../config/options.ts';
+import type { JournalOptions } from './options.ts';
 
 /** One event as QEMU sent it, with the number qmp-mux gave it. */
 export interface JournalEntry {
@@ -43,7 +44,7 @@ export class EventJournal {
   private readonly maxEvents: number;
   private readonly maxBytes: number;
 
-  constructor(options: Readonly<JournalOptions> = OPS_DEFAULTS.journal) {
+  constructor(options: Readonly<JournalOptions> = DEFAULTS.journal) {
     this.maxEvents = options.maxEvents;
     this.maxBytes = options.maxBytes;
   }

@@ -1,8 +1,6 @@
+import { UPSTREAM_STATES, type UpstreamState } from '../upstream/connection.ts';
 import { BoundedValues } from './bounded-values.ts';
-import { OTHER, Registry, type Counter, type CounterSeries, type GaugeSeries, type Histogram, type HistogramSeries } from './prometheus.ts';
-
-export const UPSTREAM_STATES = ['connecting', 'negotiating', 'ready', 'stopped'] as const;
-export type UpstreamState = (typeof UPSTREAM_STATES)[number];
+import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type HistogramSeries } from './prometheus.ts';
 
 /**
  * The `outcome` label of a command: `return`, the QMP error class (QEMU
@@ -31,6 +29,10 @@ export interface MuxMetricsOptions {
   ownCommands: readonly string[];
   /** Monotonic clock in milliseconds; `performance.now` by default. */
   now?: () => number;
+  /** Where the link to QEMU is, asked when scraped. */
+  upstreamState(): UpstreamState;
+  /** Audit entries dropped so far (it only grows), asked when scraped. */
+  auditDropped(): number;
 }
 
 /** What an endpoint reports when scraped. */
@@ -62,6 +64,8 @@ interface Shared {
   readonly qemuDuration: Histogram;
   /** The series of a command name: its own, or `other`'s. */
   command(name: string): CommandSeries;
+  /** A command name QEMU knows: counted by name from now on (up to the cap). */
+  admit(name: string): void;
 }
 
 /**
@@ -78,14 +82,11 @@ export class MuxMetrics {
   private readonly endpoints = new Map<string, EndpointProbe>();
   private readonly commands: BoundedValues<CommandSeries>;
   private readonly events: BoundedValues<CounterSeries>;
-  private readonly states: GaugeSeries[];
-  private state: UpstreamState | undefined;
   private connectedAt: number | undefined;
   private everReady = false;
   private readonly reconnects: CounterSeries;
   private readonly upstreamReceived: CounterSeries;
   private readonly upstreamSent: CounterSeries;
-  private readonly auditDroppedEntries: CounterSeries;
   private readonly shared: Shared;
 
   constructor(options: MuxMetricsOptions) {
@@ -131,6 +132,7 @@ export class MuxMetrics {
       received: r.counter({ name: 'qmpmux_client_received_bytes_total', help: 'Bytes read from clients, by endpoint.', labelNames: endpoint }),
       sent: r.counter({ name: 'qmpmux_client_sent_bytes_total', help: 'Bytes written to clients, by endpoint.', labelNames: endpoint }),
       command: (name) => this.commands.get(name),
+      admit: (name) => this.commands.admit(name),
     };
     r.collectedGauge({
       name: 'qmpmux_client_output_queued_bytes',
@@ -142,8 +144,15 @@ export class MuxMetrics {
     this.events = new BoundedValues((name) => events.labels(name), { cap: MAX_EVENT_NAMES });
     this.upstreamReceived = r.counter({ name: 'qmpmux_upstream_received_bytes_total', help: 'Bytes read from QEMU.' }).labels();
     this.upstreamSent = r.counter({ name: 'qmpmux_upstream_sent_bytes_total', help: 'Bytes written to QEMU.' }).labels();
-    const state = r.gauge({ name: 'qmpmux_upstream_state', help: 'The state of the connection to QEMU: 1 for the current state, 0 for the others.', labelNames: ['state'] });
-    this.states = UPSTREAM_STATES.map((s) => state.labels(s));
+    r.collectedGauge({
+      name: 'qmpmux_upstream_state',
+      help: 'The state of the link to QEMU: 1 for the current state, 0 for the others.',
+      labelNames: ['state'],
+      collect: (report) => {
+        const now = options.upstreamState();
+        for (const state of UPSTREAM_STATES) report(state === now ? 1 : 0, state);
+      },
+    });
     this.reconnects = r.counter({ name: 'qmpmux_upstream_reconnects_total', help: 'Connections to QEMU negotiated after the first.' }).labels();
     r.collectedGauge({
       name: 'qmpmux_upstream_connected_seconds',
@@ -152,7 +161,11 @@ export class MuxMetrics {
         if (this.connectedAt !== undefined) report((this.now() - this.connectedAt) / 1000);
       },
     });
-    this.auditDroppedEntries = r.counter({ name: 'qmpmux_audit_entries_dropped_total', help: 'Audit entries dropped because the audit log could not keep up.' }).labels();
+    r.collectedCounter({
+      name: 'qmpmux_audit_entries_dropped_total',
+      help: 'Audit entries dropped because the audit log could not keep up.',
+      collect: (report) => report(options.auditDropped()),
+    });
     this.commands = new BoundedValues((name) => new CommandSeries(name), { cap: MAX_COMMAND_NAMES, allowed: this.ownCommands });
   }
 
@@ -162,11 +175,6 @@ export class MuxMetrics {
     const metrics = new EndpointMetrics(this.shared, this.endpoints.size, name);
     this.endpoints.set(name, probe);
     return metrics;
-  }
-
-  /** The command names QEMU lists (`query-commands`); counted by name from now on, with qmp-mux's own. */
-  setCommandNames(names: Iterable<string>): void {
-    this.commands.allow([...this.ownCommands, ...names]);
   }
 
   /** An event from QEMU. */
@@ -182,22 +190,16 @@ export class MuxMetrics {
     this.upstreamSent.inc(n);
   }
 
-  /** The connection to QEMU changed state; `ready` starts the clock of `qmpmux_upstream_connected_seconds`. */
-  upstreamState(state: UpstreamState): void {
-    if (state === this.state) return;
-    this.state = state;
-    for (let i = 0; i < UPSTREAM_STATES.length; i++) this.states[i]!.set(UPSTREAM_STATES[i] === state ? 1 : 0);
-    if (state !== 'ready') {
-      this.connectedAt = undefined;
-      return;
-    }
+  /** A connection to QEMU is negotiated: the clock of `qmpmux_upstream_connected_seconds` starts; after the first, a reconnect. */
+  upstreamReady(): void {
     this.connectedAt = this.now();
     if (this.everReady) this.reconnects.inc();
     this.everReady = true;
   }
 
-  auditDropped(n = 1): void {
-    this.auditDroppedEntries.inc(n);
+  /** The connection to QEMU is gone. */
+  upstreamLost(): void {
+    this.connectedAt = undefined;
   }
 
   /** The exposition, for `GET /metrics`. */
@@ -241,9 +243,12 @@ export class EndpointMetrics {
    * A command was answered. `outcome`: `return` or the error class.
    * `totalSeconds`: from reading it to writing its reply; `qemuSeconds`:
    * from sending it to QEMU to reading QEMU's reply, undefined when QEMU
-   * did not answer it (qmp-mux did).
+   * did not answer it (qmp-mux did). A name QEMU answered with anything but
+   * CommandNotFound is one it has, and is counted by name from then on: a
+   * client making names up cannot add series.
    */
   commandDone(command: string, outcome: string, totalSeconds: number, qemuSeconds?: number): void {
+    if (qemuSeconds !== undefined && outcome !== 'CommandNotFound') this.shared.admit(command);
     const c = this.shared.command(command);
     this.count(c, OUTCOME_INDEX.get(outcome) ?? OTHER_OUTCOME);
     (c.duration ??= this.shared.duration.labels(c.name)).observe(totalSeconds);

@@ -163,12 +163,15 @@ export class Gauge extends Stored<GaugeSeries> {
   }
 }
 
-/** A gauge whose values are asked for at each scrape instead of being kept; written in the order reported. */
+/**
+ * A gauge, or a counter kept elsewhere, whose values are asked for at each
+ * scrape instead of being kept here; written in the order reported.
+ */
 export class CollectedGauge extends Family {
   private readonly collect: CollectedGaugeOptions['collect'];
 
-  constructor(options: CollectedGaugeOptions) {
-    super('gauge', options);
+  constructor(options: CollectedGaugeOptions, type: 'gauge' | 'counter' = 'gauge') {
+    super(type, options);
     this.collect = options.collect;
   }
 
@@ -250,6 +253,11 @@ export class Registry {
 
   collectedGauge(options: CollectedGaugeOptions): CollectedGauge {
     return this.add(new CollectedGauge(options));
+  }
+
+  /** A counter whose value something else keeps (it must only grow), read at each scrape. */
+  collectedCounter(options: CollectedGaugeOptions): CollectedGauge {
+    return this.add(new CollectedGauge(options, 'counter'));
   }
 
   histogram(options: HistogramOptions): Histogram {

@@ -6,7 +6,8 @@ export const EXTENSION_PREFIX = '__org.qmp-mux_';
 /**
  * Named policies. `read-only` lets through commands that only read state:
  * QEMU's `query-*` and `x-query-*`, the QOM and device introspection
- * commands, and qmp-mux's own queries. `human-monitor-command` can run
+ * commands, qmp-mux's own queries, and the choice of events a client
+ * receives. `human-monitor-command` can run
  * anything (including `quit`), so it is denied even if allowed elsewhere.
  */
 export const POLICY_PRESETS: Readonly<Record<'all' | 'read-only', Readonly<PolicyOptions>>> = Object.freeze({
@@ -21,6 +22,8 @@ export const POLICY_PRESETS: Readonly<Record<'all' | 'read-only', Readonly<Polic
       'qom-list-properties',
       'device-list-properties',
       `${EXTENSION_PREFIX}query-*`,
+      // Changes only what the calling client receives.
+      `${EXTENSION_PREFIX}set-events`,
     ],
     deny: ['human-monitor-command'],
   }),

@@ -1,5 +1,6 @@
 import { JsonStreamer, QEMU_JSON_LIMITS, type Incoming, type JsonLimits } from '../json/streamer.ts';
 import type { JsonObject } from '../json/value.ts';
+import { writeCompact } from '../json/writer.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { judgeRequest, type Request } from './request.ts';
 import { errorReply, negotiatedReply } from './wire.ts';
@@ -57,6 +58,8 @@ export interface SessionOptions {
   limits?: Readonly<JsonLimits>;
   /** Unanswered requests at which the client should stop being read (default none). */
   maxPending?: number;
+  /** Hears of each message read (`--trace`): its compact JSON, or why it could not be read. */
+  trace?: (message: string) => void;
 }
 
 /**
@@ -76,6 +79,7 @@ export class Session {
   private readonly toQemu: QemuSide;
   private readonly offered: readonly string[];
   private readonly maxPending: number;
+  private readonly trace: ((message: string) => void) | undefined;
   /** In-band requests not yet answered to the client, oldest first. */
   private readonly order = new FifoQueue<InBandSlot>();
   private oobPending = 0;
@@ -86,6 +90,7 @@ export class Session {
     this.toQemu = options.toQemu;
     this.offered = options.offered;
     this.maxPending = options.maxPending ?? Infinity;
+    this.trace = options.trace;
     this.streamer = new JsonStreamer((m) => this.onMessage(m), options.limits ?? QEMU_JSON_LIMITS);
   }
 
@@ -128,6 +133,7 @@ export class Session {
 
   private onMessage(message: Incoming): void {
     if (this.state === 'closed') return;
+    this.trace?.(message.error !== undefined ? `(unreadable input: ${message.error})` : writeCompact(message.value).text);
     if (message.error !== undefined) {
       this.errors++;
       this.answer(errorReply(undefined, 'GenericError', message.error), false);

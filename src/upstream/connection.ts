@@ -19,11 +19,12 @@ export interface Greeting {
   versionValue: JsonValue;
 }
 
-/** Where one connection to QEMU is: waiting for its `greeting`, `negotiating`, `ready`, or `closed`. */
-export type ConnectionState = 'greeting' | 'negotiating' | 'ready' | 'closed';
+/** Where qmp-mux's link to QEMU is, as reported: no connection (`connecting`), a connection's state, or `stopped`. */
+export const UPSTREAM_STATES = ['connecting', 'greeting', 'negotiating', 'ready', 'stopped'] as const;
+export type UpstreamState = (typeof UPSTREAM_STATES)[number];
 
-/** Where qmp-mux's link to QEMU is, as reported: no connection yet (`connecting`), a connection's state, or `stopped`. */
-export type UpstreamState = Exclude<ConnectionState, 'closed'> | 'connecting' | 'stopped';
+/** Where one connection to QEMU is: waiting for its `greeting`, `negotiating`, `ready`, or `closed`. */
+export type ConnectionState = Extract<UpstreamState, 'greeting' | 'negotiating' | 'ready'> | 'closed';
 
 export interface UpstreamConnectionOptions {
   /** Longest message accepted from QEMU, bytes. */
@@ -41,8 +42,8 @@ export interface UpstreamConnectionEvents {
   ready(greeting: Greeting): void;
   /** A message after negotiation: a reply or an event. */
   message(message: UpstreamMessage): void;
-  /** Everything in the bytes just read has been passed on. */
-  read(): void;
+  /** Everything in the `bytes` bytes just read has been passed on. */
+  read(bytes: number): void;
   /** Something QEMU sent that qmp-mux could not use; logged, never fatal on its own. */
   anomaly(what: string, bytes: Buffer): void;
   /** The connection is gone. Called once. */
@@ -79,7 +80,7 @@ export class UpstreamConnection {
     socket.on('data', (chunk: Buffer) => {
       try {
         this.framer.feed(chunk);
-        events.read();
+        events.read(chunk.length);
       } catch (e) {
         if (!(e instanceof UpstreamFramingError)) throw e;
         this.close(e.message);

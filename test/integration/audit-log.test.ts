@@ -7,7 +7,7 @@ import { isObject, type JsonObject } from '../../src/json/value.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import type { CommandEntry } from '../../src/ops/audit-line.ts';
 import { AuditLog, type AuditLogOptions } from '../../src/ops/audit-log.ts';
-import { OPS_DEFAULTS } from '../../src/ops/options.ts';
+import { DEFAULTS } from '../../src/config/options.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
 const TIME = new Date('2026-11-21T14:02:08.959Z');
@@ -55,7 +55,7 @@ function cmd(n: number, over: Partial<CommandEntry> = {}): CommandEntry {
 }
 
 function options(path: string, logger: Logger, over: Partial<AuditLogOptions> = {}): AuditLogOptions {
-  return { ...OPS_DEFAULTS.audit, rotate: { maxBytes: 0, keep: 1 }, path, logger, now: () => TIME, retryMs: 10, ...over };
+  return { ...DEFAULTS.audit, rotate: { maxBytes: 0, keep: 1 }, path, logger, now: () => TIME, retryMs: 10, ...over };
 }
 
 /** Waits (polling, bounded) for a condition the writer reaches on its own. */

@@ -1,9 +1,10 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { alive, INJECT_FAULT, runCli, type CliOptions, type Running } from '../fixtures/cli.ts';
 import { eventually } from '../fixtures/context.ts';
+import { processesMentioning } from '../fixtures/proc.ts';
 import { needQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -65,6 +66,24 @@ for (const fault of ['exception', 'rejection'] as const) {
     await leftNothing(t, started);
   });
 }
+
+t.test('a signal during start-up: whatever start-up began is stopped too', async (t) => {
+  if (!needQemu(t)) return;
+  // qmp-mux logs finding an earlier qmp-mux's leftover directory as it prepares to start QEMU,
+  // and QEMU is started only after the endpoints listen: a signal sent on that line arrives between.
+  for (let i = 0; i < 5; i++) {
+    const dir = socketDir(t);
+    const tmp = socketDir(t);
+    mkdirSync(join(tmp, 'qmp-mux-999999999-stale0'));
+    const run = runCli(t, [], { cwd: dir, env: { TMPDIR: tmp } });
+    await run.waitFor(/removed the private directory of an earlier qmp-mux/);
+    run.child.kill('SIGTERM');
+    t.same(await run.exited, { code: 0, signal: null }, `attempt ${i}: exit 0`);
+    await eventually(() => processesMentioning(tmp).length === 0, () => `no QEMU started in ${tmp} left running (${processesMentioning(tmp).join(' ')})`, { timeoutMs: 15000 });
+    t.same(readdirSync(tmp), [], 'nothing left in its temporary directory');
+    t.notOk(existsSync(join(dir, 'qmp-mux.sock')), 'nor its socket');
+  }
+});
 
 t.test('QEMU quits: qmp-mux exits with its status, everything removed', async (t) => {
   if (!needQemu(t)) return;

@@ -221,16 +221,17 @@ t.test('spawn mode stop policies', async (t) => {
   }
 });
 
-t.test('logs: JSON lines with --log-format json; --trace logs messages with client and direction', async (t) => {
+t.test('logs: JSON lines with --log-format json; --trace logs each message with its direction, endpoint and client', async (t) => {
   if (!needQemu(t)) return;
   const qemu = await startQemu(t);
-  const dir = socketDir(t);
-  const sock = join(dir, 'm.sock');
+  const sock = join(socketDir(t), 'm.sock');
   const run = runCli(t, ['--upstream', `unix:${qemu.monitors[0]}`, '--listen', `unix:${sock}`, '--log-format', 'json', '--trace']);
   await run.waitFor(/QEMU connected/);
   const c = await TestClient.connect(sock);
-  await c.negotiate();
-  await c.execute('query-name', undefined, 'traced');
+  await c.next();
+  // Three messages in one write: three lines, not one per read.
+  c.send('{"execute":"qmp_capabilities"} {"execute":"query-name","id":"traced"}\n{ "execute" : "query-status", "id" : "second" }');
+  await c.waitLines(4);
   c.close();
   await run.waitFor(/client disconnected/);
   run.child.kill('SIGTERM');
@@ -238,9 +239,28 @@ t.test('logs: JSON lines with --log-format json; --trace logs messages with clie
   const lines = run.stderr().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(lines.every((l) => typeof l.time === 'string' && typeof l.level === 'string' && typeof l.msg === 'string'), 'every line is a JSON object with time, level, msg');
   t.ok(lines.some((l) => l.msg === 'client connected' && l.endpoint === 'default' && typeof l.client === 'string'), 'connects name the endpoint and client');
-  const traced = lines.filter((l) => l.msg === 'trace' && (String(l.data).includes('"traced"') || String(l.data).includes('"query-name"')));
-  t.same(traced.map((l) => l.dir), ['from-client', 'to-qemu', 'to-client'], 'the command from the client, to QEMU, and the reply to the client');
-  t.ok(lines.some((l) => l.msg === 'trace' && l.dir === 'from-qemu' && l.peer === 'qemu'), 'and what QEMU sent');
+  const traced = (direction: string) => lines.filter((l) => l.level === 'trace' && l.msg === direction);
+  t.same(traced('from-client').map((l) => l.message), ['{"execute":"qmp_capabilities"}', '{"execute":"query-name","id":"traced"}', '{"execute":"query-status","id":"second"}'], 'each message the client sent, one a line');
+  t.ok(traced('from-client').every((l) => l.endpoint === 'default' && /^local#\d+$/.test(String(l.client))), 'with the endpoint and the client, as in other lines');
+  t.same(traced('to-qemu').map((l) => l.message), ['{"execute":"query-name"}', '{"execute":"query-status"}'], 'what went to QEMU');
+  const toClient = traced('to-client').map((l) => l.message);
+  t.equal(toClient.length, 4, 'the greeting and three replies');
+  t.match(toClient, [/^\{"QMP": /, '{"return": {}}', '{"return": {}, "id": "traced"}', /^\{"return": \{"status": "running".*\}, "id": "second"\}$/], 'each message to the client, one a line');
+  t.ok(traced('from-qemu').every((l) => l.peer === 'qemu') && traced('from-qemu').length >= 2, 'and what QEMU sent');
+});
+
+t.test('--trace in text: the message ends the line as it was, not escaped again', async (t) => {
+  if (!needQemu(t)) return;
+  const qemu = await startQemu(t);
+  const sock = join(socketDir(t), 'm.sock');
+  const run = runCli(t, ['--upstream', `unix:${qemu.monitors[0]}`, '--listen', `unix:${sock}`, '--trace']);
+  await run.waitFor(/QEMU connected/);
+  const c = await TestClient.connect(sock);
+  await c.negotiate();
+  await c.execute('query-name', undefined, 'a "quoted" id');
+  await run.waitFor(/TRACE to-client .*a \\"quoted\\" id/);
+  t.match(run.stderr(), /^\S+ TRACE to-client endpoint=default client=local#\d+ \{"return": \{\}, "id": "a \\"quoted\\" id"\}$/m);
+  t.match(run.stderr(), /^\S+ TRACE from-client endpoint=default client=local#\d+ \{"execute":"query-name","id":"a \\"quoted\\" id"\}$/m);
 });
 
 t.test('a reply QEMU still owes an earlier connection is never taken for a new one', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { EventJournal } from '../../../src/ops/event-journal.ts';
-import { OPS_DEFAULTS } from '../../../src/ops/options.ts';
+import { DEFAULTS } from '../../../src/config/options.ts';
 
 const ALL = (): boolean => true;
 
@@ -118,7 +118,7 @@ t.test('many events: memory is reclaimed as the ring turns', async (t) => {
 });
 
 t.test('defaults', async (t) => {
-  t.same(OPS_DEFAULTS.journal, { maxEvents: 10_000, maxBytes: 4 * 1024 * 1024 });
+  t.same(DEFAULTS.journal, { maxEvents: 10_000, maxBytes: 4 * 1024 * 1024 });
   const j = new EventJournal();
   fill(j, 10_001);
   t.equal(j.size, 10_000);

@@ -1,11 +1,17 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { MAX_COMMAND_NAMES, MAX_EVENT_NAMES, MuxMetrics, type EndpointMetrics } from '../../../src/ops/mux-metrics.ts';
+import type { UpstreamState } from '../../../src/upstream/connection.ts';
 
 const OWN = ['__org.qmp-mux_query-clients', '__org.qmp-mux_query-proxy'];
 
+/** What the metrics ask the mux when scraped; tests set it. */
+const probe = { state: 'connecting' as UpstreamState, auditDropped: 0 };
+
 function setUp(now: () => number = () => 0): { m: MuxMetrics; ep: EndpointMetrics } {
-  const m = new MuxMetrics({ version: '1.2.3', ownCommands: OWN, now });
+  probe.state = 'connecting';
+  probe.auditDropped = 0;
+  const m = new MuxMetrics({ version: '1.2.3', ownCommands: OWN, now, upstreamState: () => probe.state, auditDropped: () => probe.auditDropped });
   const ep = m.endpoint('default', { clients: () => 3, outputQueuedBytes: () => 4096 });
   return { m, ep };
 }
@@ -17,10 +23,8 @@ function lines(text: string, prefix: string): string[] {
 
 /** Uses every part of the metric set once. */
 function populate(m: MuxMetrics, ep: EndpointMetrics): void {
-  m.setCommandNames(['query-status', 'stop']);
-  m.upstreamState('connecting');
-  m.upstreamState('negotiating');
-  m.upstreamState('ready');
+  probe.state = 'ready';
+  m.upstreamReady();
   ep.connected();
   ep.ended('closed');
   ep.commandDone('query-status', 'return', 0.0003, 0.0002);
@@ -30,7 +34,7 @@ function populate(m: MuxMetrics, ep: EndpointMetrics): void {
   m.event('STOP');
   m.upstreamBytesIn(300);
   m.upstreamBytesOut(400);
-  m.auditDropped(2);
+  probe.auditDropped = 2;
 }
 
 t.test('the metric set has the names, types and labels the README documents', async (t) => {
@@ -63,11 +67,11 @@ t.test('what the data path reports shows in the exposition', async (t) => {
   const text = m.render();
   t.same(lines(text, 'qmpmux_commands_total'), [
     'qmpmux_commands_total{endpoint="default",command="__org.qmp-mux_query-proxy",outcome="return"} 1',
+    'qmpmux_commands_total{endpoint="default",command="other",outcome="refused"} 1',
     'qmpmux_commands_total{endpoint="default",command="query-status",outcome="GenericError"} 1',
     'qmpmux_commands_total{endpoint="default",command="query-status",outcome="return"} 2',
     'qmpmux_commands_total{endpoint="default",command="stop",outcome="other"} 1',
-    'qmpmux_commands_total{endpoint="default",command="stop",outcome="refused"} 1',
-  ]);
+  ], '"stop" was refused before QEMU had answered it: other');
   t.same(lines(text, 'qmpmux_command_duration_seconds_count'), [
     'qmpmux_command_duration_seconds_count{command="__org.qmp-mux_query-proxy"} 1',
     'qmpmux_command_duration_seconds_count{command="query-status"} 3',
@@ -92,6 +96,7 @@ t.test('what the data path reports shows in the exposition', async (t) => {
     'qmpmux_upstream_received_bytes_total 300',
     'qmpmux_upstream_sent_bytes_total 400',
     'qmpmux_upstream_state{state="connecting"} 0',
+    'qmpmux_upstream_state{state="greeting"} 0',
     'qmpmux_upstream_state{state="negotiating"} 0',
     'qmpmux_upstream_state{state="ready"} 1',
     'qmpmux_upstream_state{state="stopped"} 0',
@@ -110,27 +115,23 @@ t.test('what the data path reports shows in the exposition', async (t) => {
 t.test('reconnects count negotiated connections after the first; the connected time restarts and is absent meanwhile', async (t) => {
   let clock = 0;
   const { m } = setUp(() => clock);
-  m.upstreamState('connecting');
   t.same(lines(m.render(), 'qmpmux_upstream_connected_seconds'), [], 'absent before QEMU is there');
-  m.upstreamState('ready');
-  m.upstreamState('ready');
+  m.upstreamReady();
   clock = 10_000;
   t.same(lines(m.render(), 'qmpmux_upstream_connected_seconds '), ['qmpmux_upstream_connected_seconds 10']);
-  m.upstreamState('connecting');
+  m.upstreamLost();
   t.same(lines(m.render(), 'qmpmux_upstream_connected_seconds'), []);
-  m.upstreamState('negotiating');
-  m.upstreamState('ready');
+  m.upstreamReady();
   clock = 11_000;
-  m.upstreamState('stopped');
+  probe.state = 'negotiating';
   const text = m.render();
   t.same(lines(text, 'qmpmux_upstream_reconnects_total'), ['qmpmux_upstream_reconnects_total 1']);
-  t.same(lines(text, 'qmpmux_upstream_state{state="stopped"}'), ['qmpmux_upstream_state{state="stopped"} 1']);
-  t.same(lines(text, 'qmpmux_upstream_state{state="ready"}'), ['qmpmux_upstream_state{state="ready"} 0']);
+  t.same(lines(text, 'qmpmux_upstream_connected_seconds '), ['qmpmux_upstream_connected_seconds 1']);
+  t.same(lines(text, 'qmpmux_upstream_state{'), ['connecting', 'greeting', 'negotiating', 'ready', 'stopped'].map((s) => `qmpmux_upstream_state{state="${s}"} ${s === 'negotiating' ? 1 : 0}`), 'the state the mux is in, asked when scraped');
 });
 
 t.test('a hostile client sending a flood of distinct command names adds no series', async (t) => {
   const { m, ep } = setUp();
-  m.setCommandNames(['query-status']);
   ep.commandDone('query-status', 'return', 0.001, 0.001);
   for (let i = 0; i < 50_000; i++) {
     ep.commandDone(`x-made-up-${i}`, 'CommandNotFound', 0.0001);
@@ -148,27 +149,28 @@ t.test('a hostile client sending a flood of distinct command names adds no serie
   t.ok(text.length < 20_000, `the exposition stays small (${text.length} bytes)`);
 });
 
-t.test('before QEMU lists its commands only qmp-mux\'s own are counted by name; a new list replaces the old', async (t) => {
+t.test('a name is counted as itself once QEMU has answered it as a command it has; qmp-mux\'s own always are', async (t) => {
   const { m, ep } = setUp();
-  ep.commandDone('query-status', 'return', 0.001, 0.001);
+  ep.refused('stop');
+  ep.commandDone('stop', 'CommandNotFound', 0.001, 0.001);
   ep.commandDone('__org.qmp-mux_query-clients', 'return', 0.001);
-  m.setCommandNames(['query-status']);
-  ep.commandDone('query-status', 'return', 0.001, 0.001);
-  m.setCommandNames(['query-name']);
-  ep.commandDone('query-status', 'return', 0.001, 0.001);
-  ep.commandDone('__org.qmp-mux_query-clients', 'return', 0.001);
+  ep.commandDone('stop', 'GenericError', 0.001, 0.001);
+  ep.refused('stop');
+  ep.commandDone('query-status', 'return', 0.001);
   t.same(lines(m.render(), 'qmpmux_commands_total'), [
-    'qmpmux_commands_total{endpoint="default",command="__org.qmp-mux_query-clients",outcome="return"} 2',
-    'qmpmux_commands_total{endpoint="default",command="other",outcome="return"} 2',
-    'qmpmux_commands_total{endpoint="default",command="query-status",outcome="return"} 1',
-  ]);
+    'qmpmux_commands_total{endpoint="default",command="__org.qmp-mux_query-clients",outcome="return"} 1',
+    'qmpmux_commands_total{endpoint="default",command="other",outcome="CommandNotFound"} 1',
+    'qmpmux_commands_total{endpoint="default",command="other",outcome="refused"} 1',
+    'qmpmux_commands_total{endpoint="default",command="other",outcome="return"} 1',
+    'qmpmux_commands_total{endpoint="default",command="stop",outcome="GenericError"} 1',
+    'qmpmux_commands_total{endpoint="default",command="stop",outcome="refused"} 1',
+  ], 'refused and not-found before QEMU knew it: other; answered by QEMU: by name from then on; answered by qmp-mux alone: not admitted');
 });
 
-t.test('a command list from QEMU is taken up to its cap', async (t) => {
+t.test('names are admitted up to the cap', async (t) => {
   const { m, ep } = setUp();
   const names = Array.from({ length: MAX_COMMAND_NAMES + 500 }, (_, i) => `cmd-${i}`);
-  m.setCommandNames(names);
-  for (const n of names) ep.commandDone(n, 'return', 0.001);
+  for (const n of names) ep.commandDone(n, 'return', 0.001, 0.001);
   const counts = lines(m.render(), 'qmpmux_command_duration_seconds_count');
   t.equal(counts.length, MAX_COMMAND_NAMES - OWN.length + 1);
   t.ok(counts.includes('qmpmux_command_duration_seconds_count{command="other"} ' + String(500 + OWN.length)));
@@ -187,7 +189,6 @@ t.test('event names and disconnect reasons are bounded too', async (t) => {
 t.test('several endpoints: each its own series; a name twice is a mistake', async (t) => {
   const { m, ep } = setUp();
   const other = m.endpoint('ro', { clients: () => 0, outputQueuedBytes: () => 0 });
-  m.setCommandNames(['quit']);
   ep.commandDone('quit', 'return', 0.001, 0.001);
   other.refused('quit');
   const text = m.render();

@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap';
 import { ConfigError } from '../../../src/errors.ts';
-import { OPS_DEFAULTS, readAuditOptions, readEventSequence, readJournalOptions } from '../../../src/ops/options.ts';
+import { readConfig } from '../../../src/config/file.ts';
+import { DEFAULTS } from '../../../src/config/options.ts';
+import { readAuditOptions, readJournalOptions } from '../../../src/ops/options.ts';
 
 function throwsConfig(t: Test, fn: () => unknown, message: string): void {
   t.throws(fn, new ConfigError(message), message);
@@ -32,7 +34,7 @@ t.test('audit: defaults, values, cross-checks', async (t) => {
     { path: '/var/log/qmp-mux/vm1.jsonl', record: 'all', arguments: true, maxEntryBytes: 4096, rotate: { maxBytes: 0, keep: 5 }, maxBufferedBytes: 65536 },
   );
   t.same(readAuditOptions({ path: 'a', rotate: { keep: 1 } }, 'config.audit').rotate, { maxBytes: 64 * 1024 * 1024, keep: 1 });
-  t.not(readAuditOptions({ path: 'a' }, 'c').rotate, OPS_DEFAULTS.audit.rotate, 'a copy, not the frozen default');
+  t.not(readAuditOptions({ path: 'a' }, 'c').rotate, DEFAULTS.audit.rotate, 'a copy, not the frozen default');
   throwsConfig(t, () => readAuditOptions({}, 'config.audit'), 'config.audit.path: expected a string, got undefined');
   throwsConfig(t, () => readAuditOptions({ path: 'a', record: 'writes' }, 'config.audit'), "config.audit.record: expected one of 'changes', 'commands', 'all', got string \"writes\"");
   throwsConfig(t, () => readAuditOptions({ path: 'a', arguments: 'yes' }, 'config.audit'), 'config.audit.arguments: expected true or false, got string "yes"');
@@ -48,7 +50,15 @@ t.test('audit: defaults, values, cross-checks', async (t) => {
 });
 
 t.test('endpoint eventSequence', async (t) => {
-  t.equal(readEventSequence({}, 'config.endpoints[0]'), false);
-  t.equal(readEventSequence({ eventSequence: true }, 'config.endpoints[0]'), true);
-  throwsConfig(t, () => readEventSequence({ eventSequence: 1 }, 'config.endpoints[0]'), 'config.endpoints[0].eventSequence: expected true or false, got number 1');
+  const endpoint = (extra: Record<string, unknown>) => readConfig({ endpoints: [{ name: 'e', listen: 'unix:/e', ...extra }] }).endpoints![0]!;
+  t.equal(endpoint({}).eventSequence, false);
+  t.equal(endpoint({ eventSequence: true }).eventSequence, true);
+  throwsConfig(t, () => endpoint({ eventSequence: 1 }), 'config.endpoints[0].eventSequence: expected true or false, got number 1');
+});
+
+t.test('journal, audit and metrics in a configuration file', async (t) => {
+  const file = readConfig({ journal: { maxEvents: 5 }, audit: { path: '/var/log/a.jsonl' }, metrics: { listen: 'tcp:127.0.0.1:9464' } });
+  t.same(file.journal, { maxEvents: 5, maxBytes: DEFAULTS.journal.maxBytes });
+  t.match(file.audit, { path: '/var/log/a.jsonl', record: 'changes' });
+  t.same(file.metrics, { listen: { type: 'tcp', host: '127.0.0.1', port: 9464 }, allowRemote: false });
 });
