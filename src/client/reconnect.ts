@@ -1,0 +1,36 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QmpMuxError } from '../errors.ts';
+import type { Address } from '../net/address.ts';
+import { QmpClient, type QmpClientOptions } from './client.ts';
+
+export interface RetryOptions extends QmpClientOptions {
+  /** Wait after the first failed attempt, in ms; it doubles after each failure. Default 100. */
+  initialDelay?: number;
+  /** Longest wait between attempts, in ms. Default 2000. */
+  maxDelay?: number;
+  /** Gives up: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Told about each failed attempt (1 for the first). */
+  onRetry?: (error: QmpMuxError, attempt: number) => void;
+}
+
+/**
+ * Connects, and keeps trying until a server greets: for a QEMU that is
+ * restarting, directly or behind qmp-mux (which holds new clients until the
+ * new QEMU is there, then greets them with its greeting).
+ */
+export async function connectRetrying(address: string | Address, options: RetryOptions = {}): Promise<QmpClient> {
+  const { initialDelay = 100, maxDelay = 2000, signal, onRetry, ...clientOptions } = options;
+  let delay = initialDelay;
+  for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
+    try {
+      return await QmpClient.connect(address, clientOptions);
+    } catch (e) {
+      if (!(e instanceof QmpMuxError)) throw e;
+      onRetry?.(e, attempt);
+    }
+    await sleep(delay, undefined, signal ? { signal } : {});
+    delay = Math.min(delay * 2, maxDelay);
+  }
+}
