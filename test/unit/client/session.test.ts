@@ -61,7 +61,7 @@ t.test('an error reply rejects with QmpError carrying the class and desc', async
   await t.rejects(p, { name: 'QmpError', code: 'QMPMUX_QMP_ERROR', command: 'nope', errorClass: 'CommandNotFound', desc: 'The command nope has not been found', message: 'CommandNotFound: The command nope has not been found' });
   const q = s.execute('odd');
   receive('{"id": 3, "error": "text"}');
-  await t.rejects(q, { errorClass: 'GenericError', desc: '"text"' }, 'a malformed error still rejects');
+  await t.rejects(q, { name: 'QmpError', errorClass: 'GenericError', desc: '"text"' }, 'a malformed error still rejects');
 });
 
 t.test('events are passed on at any time, also before the greeting', async (t) => {
