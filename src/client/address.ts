@@ -5,11 +5,11 @@ export const DEFAULT_CLIENT_ADDRESS = 'unix:qmp-mux.sock';
 
 /**
  * A server address: `unix:PATH`, `tcp:HOST:PORT`, or a bare path, taken for
- * a unix socket (what qmp-shell and `$QMP_SOCKET` users are used to).
- * Throws AddressError naming the text.
+ * a unix socket (what qmp-shell and `$QMP_SOCKET` users are used to) unless
+ * it starts like another scheme (`udp:...`). Throws AddressError naming the text.
  */
 export function parseClientAddress(text: string): Address {
-  if (text.startsWith('unix:') || text.startsWith('tcp:') || text === '') return parseAddress(text);
+  if (text === '' || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(text)) return parseAddress(text);
   return { type: 'unix', path: text };
 }
 

@@ -69,6 +69,13 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   private finish!: (error: QmpMuxError | undefined) => void;
   private timer: NodeJS.Timeout | undefined;
   private ending: QmpMuxError | undefined;
+  /**
+   * Events that come before `connect` has resolved (with the greeting, or in
+   * the same read as the end of negotiation): given out once the callbacks
+   * of `connect` have run, so listeners added right after it hear them. No
+   * reply can come in between: the next read happens after that.
+   */
+  private early: JsonObject[] | undefined = [];
   private closedByUs = false;
 
   private constructor(
@@ -112,7 +119,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   }
 
   /** Connects, reads the greeting and negotiates. Rejects with ConnectionError, TimeoutError or ProtocolError. */
-  static connect(address: string | Address, options: QmpClientOptions = {}): Promise<QmpClient> {
+  static async connect(address: string | Address, options: QmpClientOptions = {}): Promise<QmpClient> {
     const to = typeof address === 'string' ? parseClientAddress(address) : address;
     const socket = to.type === 'unix' ? createConnection(to.path) : createConnection({ host: to.host, port: to.port, noDelay: true });
     return new QmpClient(socket, to, options).opened;
@@ -165,9 +172,19 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     this.clearTimer();
     this.settleOpened?.resolve(this);
     this.settleOpened = undefined;
+    setImmediate(() => {
+      const early = this.early ?? [];
+      this.early = undefined;
+      for (const message of early) this.onEvent(message);
+    });
   }
 
   private onEvent(message: JsonObject): void {
+    if (this.early) {
+      if (this.early.length >= DEFAULT_MAX_BUFFERED_EVENTS) this.fail(new ProtocolError(`${this.where()}: more than ${DEFAULT_MAX_BUFFERED_EVENTS} events before negotiation completed`));
+      else this.early.push(message);
+      return;
+    }
     const event = toEvent(message);
     if (event === undefined) {
       this.emit('stray', message);

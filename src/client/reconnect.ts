@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpMuxError } from '../errors.ts';
 import type { Address } from '../net/address.ts';
+import { parseClientAddress } from './address.ts';
 import { QmpClient, type QmpClientOptions } from './client.ts';
 
 export interface RetryOptions extends QmpClientOptions {
@@ -21,11 +22,13 @@ export interface RetryOptions extends QmpClientOptions {
  */
 export async function connectRetrying(address: string | Address, options: RetryOptions = {}): Promise<QmpClient> {
   const { initialDelay = 100, maxDelay = 2000, signal, onRetry, ...clientOptions } = options;
+  // A bad address is thrown at once, not retried.
+  const to = typeof address === 'string' ? parseClientAddress(address) : address;
   let delay = initialDelay;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     try {
-      return await QmpClient.connect(address, clientOptions);
+      return await QmpClient.connect(to, clientOptions);
     } catch (e) {
       if (!(e instanceof QmpMuxError)) throw e;
       onRetry?.(e, attempt);
