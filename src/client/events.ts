@@ -61,12 +61,17 @@ export async function runEvents(argv: readonly string[], io: CliIo = processIo()
     }
     const connected = client;
     let seen = 0;
+    let draining = false;
     client.on('event', (event: QmpEvent) => {
       if (names.size > 0 && !names.has(event.event)) return;
       // A slow reader of our output slows our reading, and the server's sending, instead of filling memory.
-      if (!io.stdout.write(`${formatJson(event.json, pretty)}\n`)) {
+      if (!io.stdout.write(`${formatJson(event.json, pretty)}\n`) && !draining) {
+        draining = true;
         connected.pause();
-        io.stdout.once('drain', () => connected.resume());
+        io.stdout.once('drain', () => {
+          draining = false;
+          connected.resume();
+        });
       }
       if (++seen === limit) stop.abort();
     });
