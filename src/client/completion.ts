@@ -40,7 +40,7 @@ export class Completer {
     const head = words[0];
     if (head === undefined) {
       const names = inAction ? (this.schema?.actionTypes().sort() ?? []) : this.commands;
-      return [names.filter((n) => n.startsWith(current)), current];
+      return [withSpace(names.filter((n) => n.startsWith(current))), current];
     }
     const root = inAction ? this.schema?.actionDataType(head.text) : this.schema?.argumentType(head.text);
     if (root === undefined) return nothing;
@@ -73,7 +73,7 @@ export class Completer {
     const prefix = path.map((p) => `${p}.`).join('');
     const member = parent === undefined ? undefined : this.schema!.members(parent, tagsAt(prefix, given)).find((m) => m.name === leaf);
     const values = member === undefined ? [] : this.schema!.values(member.type);
-    return [values.filter((v) => v.startsWith(partial)), partial];
+    return [withSpace(values.filter((v) => v.startsWith(partial))), partial];
   }
 
   /** The type at a dotted path below `root`, or undefined where the path leaves the schema. */
@@ -88,6 +88,11 @@ export class Completer {
     }
     return type;
   }
+}
+
+/** Completions that end a word get the space that starts the next one. */
+function withSpace(candidates: string[]): string[] {
+  return candidates.map((c) => `${c} `);
 }
 
 /** The `KEY=VALUE` words already on the line: key to value (a JSON string's contents, else the text). */

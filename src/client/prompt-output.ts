@@ -28,6 +28,12 @@ export class PromptOutput {
     this.prompting = false;
   }
 
+  /** Input ended (Ctrl-D): what comes next starts on a line of its own. */
+  end(): void {
+    if (this.prompting) this.out.write('\n');
+    this.prompting = false;
+  }
+
   write(text: string): void {
     if (!this.prompting) {
       this.out.write(`${text}\n`);
@@ -37,9 +43,11 @@ export class PromptOutput {
     moveCursor(this.out, 0, -rows);
     cursorTo(this.out, 0);
     clearScreenDown(this.out);
-    // readline redraws by first moving up as many rows as the cursor was
-    // below the prompt; these newlines give it those rows back.
-    this.out.write(`${text}\n${'\n'.repeat(rows)}`);
+    // readline redraws by first moving up as many rows as it last saw the
+    // cursor below the prompt (`prevRows`, which a paste does not update);
+    // these newlines give it those rows back.
+    const up = (this.rl as unknown as { prevRows?: unknown }).prevRows;
+    this.out.write(`${text}\n${'\n'.repeat(typeof up === 'number' ? up : rows)}`);
     this.rl.prompt(true);
   }
 }

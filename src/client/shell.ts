@@ -51,6 +51,8 @@ const OPTIONS = {
 } as const;
 
 const DEFAULT_HISTORY_SIZE = 1000;
+/** How long the first prompt waits for what completion needs from the server, ms. */
+const FIRST_COMPLETION_WAIT_MS = 1000;
 const PROMPT = '(QEMU) ';
 const HMP_PROMPT = '(HMP) ';
 const TRANSACTION_PROMPT = 'TRANS> ';
@@ -142,7 +144,7 @@ class Shell {
 
   async run(client: QmpClient): Promise<void> {
     this.output.write(`Connected to QEMU ${formatVersion(client.greeting)} at ${formatAddress(client.address)}`);
-    await this.attach(client);
+    await this.attach(client, FIRST_COMPLETION_WAIT_MS);
     this.output.prompt();
     for await (const line of this.lines) {
       this.output.entered();
@@ -150,6 +152,7 @@ class Shell {
       await this.handle(line);
       this.output.prompt();
     }
+    this.output.end();
     this.quit();
     await this.client?.close();
   }
@@ -193,8 +196,12 @@ class Shell {
     }
   }
 
-  /** Takes a connected client: its events are shown, its loss leads to reconnecting, and completion learns what it offers. */
-  private async attach(client: QmpClient): Promise<void> {
+  /**
+   * Takes a connected client: its events are shown, its loss leads to
+   * reconnecting, and completion learns what it offers (waiting for that at
+   * most `waitMs`: a QEMU that does not answer must not keep the prompt away).
+   */
+  private async attach(client: QmpClient, waitMs: number): Promise<void> {
     this.client = client;
     client.on('event', (event) => this.output.write(describeEvent(event, this.plan.pretty)));
     client.once('close', (error) => {
@@ -203,7 +210,12 @@ class Shell {
       this.output.write(`connection lost: ${error.message}; reconnecting...`);
       void this.reconnect();
     });
-    this.completer = await learnCompletion(client);
+    const learning = learnCompletion(client).then((completer) => {
+      if (this.client === client) this.completer = completer;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([learning, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
   }
 
   private async reconnect(): Promise<void> {
@@ -219,7 +231,7 @@ class Shell {
       return;
     }
     this.output.write(`reconnected: QEMU ${formatVersion(client.greeting)}`);
-    await this.attach(client);
+    await this.attach(client, 0);
   }
 
   private loadHistory(): string[] {

@@ -8,9 +8,9 @@ const completer = new Completer(MINI_COMMANDS, new QmpSchema(MINI_SCHEMA));
 const complete = (line: string, inTransaction = false): [string[], string] => completer.complete(line, inTransaction);
 
 t.test('command names, sorted, by prefix', async (t) => {
-  t.same(complete(''), [['blockdev-add', 'qmp_capabilities', 'query-commands', 'query-status', 'transaction'], '']);
-  t.same(complete('que'), [['query-commands', 'query-status'], 'que']);
-  t.same(complete('  query-s'), [['query-status'], 'query-s']);
+  t.same(complete(''), [['blockdev-add ', 'qmp_capabilities ', 'query-commands ', 'query-status ', 'transaction '], ''], 'a completed name brings the space after it');
+  t.same(complete('que'), [['query-commands ', 'query-status '], 'que']);
+  t.same(complete('  query-s'), [['query-status '], 'query-s']);
   t.same(complete('nosuch'), [[], 'nosuch']);
 });
 
@@ -38,22 +38,22 @@ t.test('nested keys through dotted names, variants at each level', async (t) => 
 });
 
 t.test('values after =: enum values, booleans, null', async (t) => {
-  t.same(complete('blockdev-add driver='), [['file', 'qcow2', 'raw'], '']);
-  t.same(complete('blockdev-add driver=q'), [['qcow2'], 'q']);
-  t.same(complete('blockdev-add driver=qcow2 file.driver=file file.aio='), [['threads', 'native', 'io_uring'], ''], 'an enum listed by members only');
-  t.same(complete('blockdev-add read-only='), [['true', 'false'], '']);
-  t.same(complete('blockdev-add cache.direct=f'), [['false'], 'f']);
-  t.same(complete('blockdev-add driver=qcow2 backing='), [['null'], ''], "an alternate's scalar branches");
+  t.same(complete('blockdev-add driver='), [['file ', 'qcow2 ', 'raw '], '']);
+  t.same(complete('blockdev-add driver=q'), [['qcow2 '], 'q']);
+  t.same(complete('blockdev-add driver=qcow2 file.driver=file file.aio='), [['threads ', 'native ', 'io_uring '], ''], 'an enum listed by members only');
+  t.same(complete('blockdev-add read-only='), [['true ', 'false '], '']);
+  t.same(complete('blockdev-add cache.direct=f'), [['false '], 'f']);
+  t.same(complete('blockdev-add driver=qcow2 backing='), [['null '], ''], "an alternate's scalar branches");
   t.same(complete('blockdev-add node-name='), [[], ''], 'a string has no values to offer');
   t.same(complete('blockdev-add nosuch='), [[], '']);
   t.same(complete('blockdev-add nosuch.x='), [[], '']);
 });
 
 t.test('transaction actions and their data', async (t) => {
-  t.same(complete('transaction( '), [['abort', 'block-dirty-bitmap-add'], '']);
+  t.same(complete('transaction( '), [['abort ', 'block-dirty-bitmap-add '], '']);
   t.same(complete('transaction( block-dirty-bitmap-add '), [['node=', 'name=', 'persistent='], '']);
-  t.same(complete('bl', true), [['block-dirty-bitmap-add'], 'bl'], 'inside a transaction, lines start with an action type');
-  t.same(complete('block-dirty-bitmap-add node=d0 persistent=', true), [['true', 'false'], '']);
+  t.same(complete('bl', true), [['block-dirty-bitmap-add '], 'bl'], 'inside a transaction, lines start with an action type');
+  t.same(complete('block-dirty-bitmap-add node=d0 persistent=', true), [['true ', 'false '], '']);
   t.same(complete('abort ', true), [[], ''], 'an action without data');
   t.same(complete('nosuch ', true), [[], '']);
   t.same(complete('transaction '), [['actions='], ''], 'transaction as a command takes actions=');
@@ -67,7 +67,7 @@ t.test('nothing inside JSON being typed', async (t) => {
 
 t.test('without a schema only command names complete; a schema without transaction has no actions', async (t) => {
   const names = new Completer(['b', 'a']);
-  t.same(names.complete('', false), [['a', 'b'], '']);
+  t.same(names.complete('', false), [['a ', 'b '], '']);
   t.same(names.complete('a ', false), [[], '']);
   t.same(names.complete('', true), [[], '']);
   const noTransaction = new Completer(['x'], new QmpSchema(json('[{"name": "x", "meta-type": "command", "arg-type": "0"}]')));
