@@ -250,7 +250,7 @@ const SOCKET_ERRORS: Record<string, string> = {
   ECONNREFUSED: 'connection refused (nothing is listening there)',
   EACCES: 'permission denied',
   ENOTSOCK: 'not a socket',
-  ECONNRESET: 'connection reset by the server',
+  ECONNRESET: 'the server closed the connection',
   EPIPE: 'the server closed the connection',
   ETIMEDOUT: 'connection timed out',
   EHOSTUNREACH: 'host unreachable',

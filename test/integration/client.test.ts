@@ -220,6 +220,14 @@ t.test('connectRetrying: retries until the server is there, gives up when told',
   const giving = connectRetrying(join(dir, 'never.sock'), { initialDelay: 10, signal: stop.signal });
   setTimeout(() => stop.abort(), 50);
   await t.rejects(giving, { name: 'AbortError' });
+  const silent = await FakeQemu.start(t, { greeting: ' ' });
+  const midAttempt = new AbortController();
+  const tries: number[] = [];
+  const waiting = connectRetrying(silent.path, { connectTimeout: 0, signal: midAttempt.signal, onRetry: (_e, n) => tries.push(n) });
+  await silent.until(() => silent.connections.length === 1);
+  midAttempt.abort(new TimeoutError('enough'));
+  await t.rejects(waiting, { name: 'TimeoutError', message: 'enough' }, 'aborting during an attempt ends it with the reason');
+  t.same(tries, [], 'and is no failed attempt');
   await t.rejects(connectRetrying('tcp:bad', {}), { name: 'AddressError' }, 'a bad address is not retried');
 });
 

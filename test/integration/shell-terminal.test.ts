@@ -71,8 +71,10 @@ t.test('Tab completes command names, argument names (nested, by variant) and enu
   term.type('file.fil');
   term.press('Tab');
   await term.waitFor((s) => inputRow(s).endsWith('file.driver=file file.filename='), "the nested variant's argument, once file.driver is set");
-  term.press('C-u', 'C-d');
-  t.equal(await term.exited(), 0, 'Ctrl-D quits');
+  term.press('Left', 'Left', 'C-c');
+  await term.waitFor((s) => inputRow(s) === '(QEMU)', 'Ctrl-C clears the line, wherever the cursor is');
+  term.press('C-c');
+  t.equal(await term.exited(), 0, 'Ctrl-C on an empty line quits');
 });
 
 t.test("completion follows the endpoint's policy", async (t) => {
@@ -102,7 +104,8 @@ t.test('an event printed while a line is half typed leaves the typed text and th
   t.teardown(() => other.close());
   await other.execute('stop');
   await other.execute('cont');
-  const screen = await term.waitForLine(/^event RESUME \d\d:\d\d:\d\d\.\d{6}$/);
+  // The event and the redrawn prompt are separate writes: wait for both.
+  const screen = await term.waitFor((s) => s.some((l) => /^event RESUME \d\d:\d\d:\d\d\.\d{6}$/.test(l)) && inputRow(s).startsWith('(QEMU)'), 'the events, then the prompt');
   t.ok(screen.some((l) => /^event STOP \d\d:\d\d:\d\d\.\d{6}$/.test(l)), 'the events are shown as they come, above the prompt');
   t.equal(inputRow(screen), `${PROMPT}query-sta`, 'the half-typed line is intact below them');
   t.equal(screen.indexOf(inputRow(screen)), screen.findIndex((l) => l.startsWith('event RESUME')) + 1, 'right below the last event');
@@ -119,7 +122,7 @@ t.test('an event printed while a line is half typed leaves the typed text and th
   await term.waitFor((s) => s.filter((l) => l.includes('xxxx')).length === 2, 'a line that wraps');
   for (const [event, more] of [['STOP', 'yy'], ['RESUME', '']] as const) {
     await other.execute(event === 'STOP' ? 'stop' : 'cont');
-    const screen = await term.waitForLine(new RegExp(`^event ${event} `));
+    const screen = await term.waitFor((s) => s.some((l) => l.startsWith(`event ${event} `)) && inputRow(s).includes('xxxx'), `the event ${event}, then the line`);
     const rows = screen.filter((l) => l.includes('xxxx'));
     t.equal(rows.length, 2, `${event}: a line wrapped over two rows is redrawn whole`);
     const last = screen.map((l) => l.startsWith(`event ${event} `)).lastIndexOf(true);
