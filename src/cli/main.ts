@@ -14,10 +14,7 @@ const SUBCOMMANDS: Readonly<Record<string, (argv: string[]) => Promise<number>>>
   shell: (argv) => runShell(argv),
 };
 
-const argv = process.argv.slice(2);
-const subcommand = argv[0] === undefined ? undefined : SUBCOMMANDS[argv[0]];
-const run = subcommand ? subcommand(argv.slice(1)) : runProxy(argv);
-/** Exits once what was written has left: output to a pipe may still be queued, and process.exit would drop it. */
+/** A client's exit waits for what it wrote: output to a pipe may still be queued, and process.exit would drop it. */
 function exitAfterOutput(status: number): void {
   let waiting = 2;
   const done = (): void => {
@@ -27,8 +24,11 @@ function exitAfterOutput(status: number): void {
   process.stderr.write('', done);
 }
 
+const argv = process.argv.slice(2);
+const subcommand = argv[0] !== undefined && Object.hasOwn(SUBCOMMANDS, argv[0]) ? SUBCOMMANDS[argv[0]] : undefined;
+const run = subcommand ? subcommand(argv.slice(1)) : runProxy(argv);
 run.then(
-  (status) => exitAfterOutput(status),
+  (status) => (subcommand ? exitAfterOutput(status) : process.exit(status)),
   (err: unknown) => {
     process.stderr.write(`qmp-mux: ${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(70);

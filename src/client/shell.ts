@@ -127,7 +127,6 @@ class Shell {
       historySize: plan.history?.size ?? DEFAULT_HISTORY_SIZE,
       removeHistoryDuplicates: true,
       completer: (line: string): Completions => (plan.hmp ? [[], line] : this.completer.complete(line, this.parser.inTransaction)),
-      tabSize: 4,
     });
     this.lines = this.rl[Symbol.asyncIterator]();
     this.rl.setPrompt(plan.hmp ? HMP_PROMPT : PROMPT);
