@@ -60,3 +60,59 @@ export class ActivationError extends QmpMuxError {
     super('QMPMUX_ACTIVATION', message);
   }
 }
+
+/** An error reply to a command; `errorClass` and `desc` are the server's own. */
+export class QmpError extends QmpMuxError {
+  constructor(
+    /** The command that failed. */
+    readonly command: string,
+    /** The QMP error class, e.g. `GenericError`, `CommandNotFound`. */
+    readonly errorClass: string,
+    /** The server's description, for people (QMP says clients must not parse it). */
+    readonly desc: string,
+  ) {
+    super('QMPMUX_QMP_ERROR', `${errorClass}: ${desc}`);
+  }
+}
+
+/** A connection that could not be opened, or that ended before an answer came. */
+export class ConnectionError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_CONNECTION', message);
+  }
+}
+
+/** The peer does not speak QMP as a server does (no greeting, a reply that belongs to nothing...). */
+export class ProtocolError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_PROTOCOL', message);
+  }
+}
+
+/** A time limit ran out (the greeting, or a whole `exec` run). */
+export class TimeoutError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_TIMEOUT', message);
+  }
+}
+
+/** A command line in the shell's shorthand that does not parse; the message names the word and column. */
+export class ShorthandError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_SHORTHAND', message);
+  }
+}
+
+/** A value that cannot be sent without losing its meaning (an unsafe integer, NaN, a function...). */
+export class ValueError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_VALUE', message);
+  }
+}
+
+/** An event iterator whose reader fell too far behind; it ends with this error. */
+export class EventOverflowError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_EVENT_OVERFLOW', message);
+  }
+}

@@ -1,0 +1,61 @@
+import { ConnectionError, ProtocolError, QmpError, QmpMuxError, TimeoutError } from '../errors.ts';
+
+/** Exit statuses of `qmp-mux exec` and `qmp-mux events` (documented in the README). */
+export const EXIT = {
+  ok: 0,
+  /** A command got a QMP error reply. */
+  qmpError: 1,
+  /** A bad command line, or a command that does not parse. */
+  usage: 2,
+  /** Could not connect, the server is not a QMP server, or the connection ended too early. */
+  connection: 3,
+  /** `--timeout` ran out, or the server did not greet in time. */
+  timeout: 4,
+} as const;
+
+/** Where a subcommand reads and writes; `processIo()` outside tests. */
+export interface CliIo {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  /** Calls `handler` on SIGINT or SIGTERM; returns a function that stops doing so. */
+  onInterrupt(handler: () => void): () => void;
+}
+
+export function processIo(): CliIo {
+  // A reader that goes away (`| head`) ends the output, not the process with a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(EXIT.ok);
+  });
+  return {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    onInterrupt(handler) {
+      process.on('SIGINT', handler);
+      process.on('SIGTERM', handler);
+      return () => {
+        process.off('SIGINT', handler);
+        process.off('SIGTERM', handler);
+      };
+    },
+  };
+}
+
+/** The exit status for an error that ended a run; anything but our own errors is a bug and is thrown on. */
+export function exitStatus(e: unknown): number {
+  if (e instanceof QmpError) return EXIT.qmpError;
+  if (e instanceof TimeoutError) return EXIT.timeout;
+  if (e instanceof ConnectionError || e instanceof ProtocolError) return EXIT.connection;
+  if (e instanceof QmpMuxError) return EXIT.usage;
+  throw e;
+}
+
+/** Prints a usage error as one line and where to find help; returns the usage status. */
+export function usageError(io: CliIo, subcommand: string, e: QmpMuxError): number {
+  io.stderr.write(`qmp-mux ${subcommand}: ${e.message}\ntry 'qmp-mux ${subcommand} --help'\n`);
+  return EXIT.usage;
+}

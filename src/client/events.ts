@@ -1,0 +1,101 @@
+import { QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
+import { formatAddress } from '../net/address.ts';
+import { clientAddress } from './address.ts';
+import { count, milliseconds, parseOptions } from './cli-options.ts';
+import { EXIT, exitStatus, processIo, usageError, type CliIo } from './cli-io.ts';
+import { QmpClient, type QmpEvent } from './client.ts';
+import { formatJson } from './format.ts';
+
+export const EVENTS_USAGE = `Usage: qmp-mux events [options] [NAME...]
+
+Prints the server's events as they come, one JSON object per line (numbers
+exactly as the server sent them), only those named if NAMEs are given.
+
+Options:
+  --connect ADDR     unix:PATH, tcp:HOST:PORT or a socket path
+                     (default: $QMP_SOCKET, else unix:qmp-mux.sock)
+  --timeout MS       stop after MS milliseconds
+  --count N          stop after N events
+  -p, --pretty       indent each event
+  -h, --help         show this help
+
+Exit status: 0 stopped by --timeout, --count, SIGINT or SIGTERM; 2 bad usage;
+3 could not connect, or the connection ended (QEMU quit); 4 no greeting in
+time.
+`;
+
+const OPTIONS = {
+  connect: { names: ['--connect'], value: true },
+  timeout: { names: ['--timeout'], value: true },
+  count: { names: ['--count'], value: true },
+  pretty: { names: ['-p', '--pretty'], value: false },
+  help: { names: ['-h', '--help'], value: false },
+} as const;
+
+/** `qmp-mux events`: resolves with the exit status. */
+export async function runEvents(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let plan: ReturnType<typeof readPlan>;
+  try {
+    plan = readPlan(argv, io);
+  } catch (e) {
+    if (e instanceof QmpMuxError) return usageError(io, 'events', e);
+    throw e;
+  }
+  if (plan === 'help') {
+    io.stdout.write(EVENTS_USAGE);
+    return EXIT.ok;
+  }
+  const { address, names, timeoutMs, limit, pretty } = plan;
+  const stop = new AbortController();
+  const stopListening = io.onInterrupt(() => stop.abort());
+  const timer =
+    timeoutMs === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`${formatAddress(address)}: no QMP greeting within ${timeoutMs} ms`)), timeoutMs);
+  let client: QmpClient | undefined;
+  try {
+    try {
+      client = await QmpClient.connect(address, { signal: stop.signal });
+    } catch (e) {
+      if (stop.signal.aborted && !(stop.signal.reason instanceof TimeoutError)) return EXIT.ok;
+      io.stderr.write(`qmp-mux events: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
+      return exitStatus(e);
+    }
+    const connected = client;
+    let seen = 0;
+    let draining = false;
+    client.on('event', (event: QmpEvent) => {
+      if (names.size > 0 && !names.has(event.event)) return;
+      // A slow reader of our output slows our reading, and the server's sending, instead of filling memory.
+      if (!io.stdout.write(`${formatJson(event.json, pretty)}\n`) && !draining) {
+        draining = true;
+        connected.pause();
+        io.stdout.once('drain', () => {
+          draining = false;
+          connected.resume();
+        });
+      }
+      if (++seen === limit) stop.abort();
+    });
+    const ended = await client.done;
+    if (ended === undefined || stop.signal.aborted) return EXIT.ok;
+    io.stderr.write(`qmp-mux events: ${ended.message}\n`);
+    return exitStatus(ended);
+  } finally {
+    clearTimeout(timer);
+    stopListening();
+    await client?.close();
+  }
+}
+
+function readPlan(argv: readonly string[], io: CliIo) {
+  const { values, flags, positional } = parseOptions(argv, OPTIONS);
+  if (flags.has('help')) return 'help' as const;
+  const bad = positional.find((n) => !/^[A-Za-z0-9_.-]+$/.test(n));
+  if (bad !== undefined) throw new UsageError(`'${bad}' is not an event name`);
+  return {
+    address: clientAddress(values.connect, io.env),
+    names: new Set(positional),
+    timeoutMs: values.timeout === undefined ? undefined : milliseconds(values.timeout, '--timeout'),
+    limit: values.count === undefined ? undefined : count(values.count, '--count'),
+    pretty: flags.has('pretty'),
+  };
+}

@@ -1,0 +1,170 @@
+import { createInterface } from 'node:readline';
+import { ConnectionError, QmpMuxError, ShorthandError, TimeoutError, UsageError } from '../errors.ts';
+import { formatAddress, type Address } from '../net/address.ts';
+import { clientAddress } from './address.ts';
+import { milliseconds, parseOptions } from './cli-options.ts';
+import { EXIT, exitStatus, processIo, usageError, type CliIo } from './cli-io.ts';
+import { QmpClient } from './client.ts';
+import { formatJson } from './format.ts';
+import { commandFromArgs, ShorthandParser, type Command } from './shorthand.ts';
+
+export const EXEC_USAGE = `Usage: qmp-mux exec [options] COMMAND [KEY=VALUE...]
+       qmp-mux exec [options] '{"execute": COMMAND, "arguments": {...}}'
+       qmp-mux exec [options] < FILE        (commands on stdin, one per line)
+
+Connects, negotiates, runs the command and prints its return value as JSON
+(indented on a terminal, one compact line otherwise; numbers exactly as the
+server sent them). KEY=VALUE arguments are the shell's shorthand (README,
+"Clients"). With no COMMAND, runs the commands on stdin in order, printing
+each return value, and stops at the first that fails.
+
+Options:
+  --connect ADDR            unix:PATH, tcp:HOST:PORT or a socket path
+                            (default: $QMP_SOCKET, else unix:qmp-mux.sock)
+  --wait-event NAME[,NAME...]
+                            then wait for one of these events and print it
+  --timeout MS              give up after MS milliseconds (default: no limit
+                            but 10000 ms for the greeting)
+  -k, --keep-going          commands on stdin: go on after a failure
+  -p, --pretty              indent the output even when it is not a terminal
+  --compact                 one line per value even on a terminal
+  -h, --help                show this help
+
+Exit status: 0 done; 1 a command failed (QMP error class and description on
+stderr); 2 bad usage or a command that does not parse; 3 connection failed
+or lost; 4 timed out.
+`;
+
+const OPTIONS = {
+  connect: { names: ['--connect'], value: true },
+  waitEvent: { names: ['--wait-event'], value: true },
+  timeout: { names: ['--timeout'], value: true },
+  keepGoing: { names: ['-k', '--keep-going'], value: false },
+  pretty: { names: ['-p', '--pretty'], value: false },
+  compact: { names: ['--compact'], value: false },
+  help: { names: ['-h', '--help'], value: false },
+} as const;
+
+interface ExecPlan {
+  address: Address;
+  /** The command from the arguments; undefined: commands come from stdin. */
+  command: Command | undefined;
+  waitEvents: string[];
+  timeoutMs: number | undefined;
+  keepGoing: boolean;
+  pretty: boolean;
+}
+
+/** `qmp-mux exec`: resolves with the exit status. */
+export async function runExec(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let plan: ExecPlan | 'help';
+  try {
+    plan = readPlan(argv, io);
+  } catch (e) {
+    if (e instanceof QmpMuxError) return usageError(io, 'exec', e);
+    throw e;
+  }
+  if (plan === 'help') {
+    io.stdout.write(EXEC_USAGE);
+    return EXIT.ok;
+  }
+  const p = plan;
+  const abort = new AbortController();
+  const timer = p.timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new TimeoutError(`timed out after ${p.timeoutMs} ms`)), p.timeoutMs);
+  let client: QmpClient | undefined;
+  try {
+    client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }) });
+    return p.command ? await runOne(client, p.command, p, io) : await runLines(client, p, io, abort.signal);
+  } catch (e) {
+    io.stderr.write(`qmp-mux exec: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
+    return exitStatus(e);
+  } finally {
+    clearTimeout(timer);
+    await client?.close();
+  }
+}
+
+function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
+  const { values, flags, positional } = parseOptions(argv, OPTIONS);
+  if (flags.has('help')) return 'help';
+  if (flags.has('pretty') && flags.has('compact')) throw new UsageError('give either --pretty or --compact');
+  const waitEvents = values.waitEvent === undefined ? [] : values.waitEvent.split(',').filter((n) => n !== '');
+  if (values.waitEvent !== undefined && waitEvents.length === 0) throw new UsageError('--wait-event needs an event name');
+  const command = positional.length > 0 ? commandFromArgs(positional) : undefined;
+  if (command === undefined && waitEvents.length > 0) throw new UsageError('--wait-event needs a COMMAND (not commands on stdin)');
+  return {
+    address: clientAddress(values.connect, io.env),
+    command,
+    waitEvents,
+    timeoutMs: values.timeout === undefined ? undefined : milliseconds(values.timeout, '--timeout'),
+    keepGoing: flags.has('keepGoing'),
+    pretty: flags.has('pretty') || (!flags.has('compact') && io.stdout.isTTY === true),
+  };
+}
+
+async function runOne(client: QmpClient, command: Command, p: ExecPlan, io: CliIo): Promise<number> {
+  // Listen before sending: QEMU may emit the event before the reply (STOP before stop's return).
+  const events = p.waitEvents.length > 0 ? client.events() : undefined;
+  try {
+    const status = await execute(client, command, p, io);
+    if (status !== EXIT.ok || events === undefined) return status;
+    for await (const event of events) {
+      if (p.waitEvents.includes(event.event)) {
+        io.stdout.write(`${formatJson(event.json, p.pretty)}\n`);
+        return EXIT.ok;
+      }
+    }
+    throw new ConnectionError(`${formatAddress(client.address)}: the connection ended before ${p.waitEvents.join(' or ')}`);
+  } finally {
+    await events?.return?.();
+  }
+}
+
+async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: AbortSignal): Promise<number> {
+  const lines = createInterface({ input: io.stdin, crlfDelay: Infinity, terminal: false });
+  const stop = (): void => lines.close();
+  signal.addEventListener('abort', stop, { once: true });
+  const parser = new ShorthandParser();
+  let status: number = EXIT.ok;
+  let number = 0;
+  try {
+    for await (const line of lines) {
+      number++;
+      if (line.trimStart().startsWith('#')) continue;
+      let outcome: number;
+      try {
+        const parsed = parser.parse(line);
+        outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : EXIT.ok;
+      } catch (e) {
+        if (!(e instanceof ShorthandError)) throw e;
+        io.stderr.write(`qmp-mux exec: line ${number}: ${e.message}\n`);
+        outcome = EXIT.usage;
+      }
+      if (outcome !== EXIT.ok && status === EXIT.ok) status = outcome;
+      if (outcome !== EXIT.ok && !p.keepGoing) return status;
+    }
+    signal.throwIfAborted();
+    if (parser.inTransaction) {
+      io.stderr.write(`qmp-mux exec: line ${number}: transaction( was not closed with )\n`);
+      return status === EXIT.ok ? EXIT.usage : status;
+    }
+    return status;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    lines.close();
+  }
+}
+
+/** Runs one command and prints its return value, or its error on stderr. */
+async function execute(client: QmpClient, command: Command, p: ExecPlan, io: CliIo): Promise<number> {
+  try {
+    const value = await client.executeJson(command.name, command.arguments);
+    io.stdout.write(`${formatJson(value, p.pretty)}\n`);
+    return EXIT.ok;
+  } catch (e) {
+    const status = exitStatus(e);
+    if (status !== EXIT.qmpError) throw e;
+    io.stderr.write(`qmp-mux exec: ${command.name}: ${(e as Error).message}\n`);
+    return status;
+  }
+}

@@ -1,0 +1,288 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { QmpError, QmpMuxError, ShorthandError, UsageError } from '../errors.ts';
+import type { JsonObject, JsonValue } from '../json/value.ts';
+import { formatAddress, type Address } from '../net/address.ts';
+import { clientAddress } from './address.ts';
+import { count, parseOptions } from './cli-options.ts';
+import { EXIT, exitStatus, processIo, usageError, type CliIo } from './cli-io.ts';
+import { QmpClient, type QmpEvent } from './client.ts';
+import { Completer, type Completions } from './completion.ts';
+import { formatJson } from './format.ts';
+import { HistoryFile } from './history.ts';
+import { PromptOutput } from './prompt-output.ts';
+import { connectRetrying } from './reconnect.ts';
+import { QmpSchema } from './schema.ts';
+import { formatVersion } from './session.ts';
+import { ShorthandParser, type Command } from './shorthand.ts';
+
+export const SHELL_USAGE = `Usage: qmp-mux shell [options]
+
+An interactive QMP shell. Type a command in shorthand (COMMAND KEY=VALUE...,
+dotted keys for nested objects, JSON values, transaction( ... )) or as a
+JSON object; see the README, "Clients". Tab completes command names,
+argument names and enum values. Events are shown as they come. If the
+connection is lost (QEMU restarting), the shell reconnects by itself.
+Ctrl-D (or Ctrl-C on an empty line) quits.
+
+Options:
+  --connect ADDR       unix:PATH, tcp:HOST:PORT or a socket path
+                       (default: $QMP_SOCKET, else unix:qmp-mux.sock)
+  -p, --pretty         indent replies and events
+  -v, --verbose        show the JSON of each command before sending it
+  -H, --hmp            HMP mode: lines are human monitor commands, run
+                       through human-monitor-command
+  --history PATH       history file (default: ~/.qmp-mux_history)
+  --history-size N     entries kept in it (default 1000)
+  --no-history         keep no history file
+  -h, --help           show this help
+`;
+
+const OPTIONS = {
+  connect: { names: ['--connect'], value: true },
+  pretty: { names: ['-p', '--pretty'], value: false },
+  verbose: { names: ['-v', '--verbose'], value: false },
+  hmp: { names: ['-H', '--hmp'], value: false },
+  history: { names: ['--history'], value: true },
+  historySize: { names: ['--history-size'], value: true },
+  noHistory: { names: ['--no-history'], value: false },
+  help: { names: ['-h', '--help'], value: false },
+} as const;
+
+const DEFAULT_HISTORY_SIZE = 1000;
+/** How long the first prompt waits for what completion needs from the server, ms. */
+const FIRST_COMPLETION_WAIT_MS = 1000;
+const PROMPT = '(QEMU) ';
+const HMP_PROMPT = '(HMP) ';
+const TRANSACTION_PROMPT = 'TRANS> ';
+
+interface ShellPlan {
+  address: Address;
+  pretty: boolean;
+  verbose: boolean;
+  hmp: boolean;
+  history: HistoryFile | undefined;
+}
+
+/** `qmp-mux shell`: resolves with the exit status when the user quits. */
+export async function runShell(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let plan: ShellPlan | 'help';
+  try {
+    plan = readPlan(argv, io);
+  } catch (e) {
+    if (e instanceof QmpMuxError) return usageError(io, 'shell', e);
+    throw e;
+  }
+  if (plan === 'help') {
+    io.stdout.write(SHELL_USAGE);
+    return EXIT.ok;
+  }
+  let client: QmpClient;
+  try {
+    client = await QmpClient.connect(plan.address);
+  } catch (e) {
+    io.stderr.write(`qmp-mux shell: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
+    return exitStatus(e);
+  }
+  await new Shell(plan, io).run(client);
+  return EXIT.ok;
+}
+
+function readPlan(argv: readonly string[], io: CliIo): ShellPlan | 'help' {
+  const { values, flags, positional } = parseOptions(argv, OPTIONS);
+  if (flags.has('help')) return 'help';
+  if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}' (the server is given with --connect)`);
+  const size = values.historySize === undefined ? DEFAULT_HISTORY_SIZE : count(values.historySize, '--history-size');
+  const path = values.history ?? join(io.env.HOME || homedir(), '.qmp-mux_history');
+  return {
+    address: clientAddress(values.connect, io.env),
+    pretty: flags.has('pretty'),
+    verbose: flags.has('verbose'),
+    hmp: flags.has('hmp'),
+    history: flags.has('noHistory') ? undefined : new HistoryFile(path, size),
+  };
+}
+
+class Shell {
+  private client: QmpClient | undefined;
+  private completer = new Completer([]);
+  private readonly parser = new ShorthandParser();
+  private readonly rl: Interface;
+  /** Made at once: lines read before the loop starts (piped input) are kept for it. */
+  private readonly lines: AsyncIterableIterator<string>;
+  private readonly output: PromptOutput;
+  private readonly quitting = new AbortController();
+
+  constructor(
+    private readonly plan: ShellPlan,
+    private readonly io: CliIo,
+  ) {
+    const terminal = io.stdin.isTTY === true && io.stdout.isTTY === true;
+    this.rl = createInterface({
+      input: io.stdin,
+      output: io.stdout,
+      terminal,
+      history: this.loadHistory(),
+      historySize: plan.history?.size ?? DEFAULT_HISTORY_SIZE,
+      removeHistoryDuplicates: true,
+      completer: (line: string): Completions => (plan.hmp ? [[], line] : this.completer.complete(line, this.parser.inTransaction)),
+    });
+    this.lines = this.rl[Symbol.asyncIterator]();
+    this.rl.setPrompt(plan.hmp ? HMP_PROMPT : PROMPT);
+    this.output = new PromptOutput(this.rl, io.stdout, terminal);
+    this.rl.on('SIGINT', () => {
+      if (this.rl.line === '') {
+        this.quit();
+        return;
+      }
+      this.rl.write(null, { ctrl: true, name: 'e' });
+      this.rl.write(null, { ctrl: true, name: 'u' });
+    });
+  }
+
+  async run(client: QmpClient): Promise<void> {
+    this.output.write(`Connected to QEMU ${formatVersion(client.greeting)} at ${formatAddress(client.address)}`);
+    await this.attach(client, FIRST_COMPLETION_WAIT_MS);
+    this.output.prompt();
+    for await (const line of this.lines) {
+      this.output.entered();
+      this.remember(line);
+      await this.handle(line);
+      this.output.prompt();
+    }
+    this.output.end();
+    this.quit();
+    await this.client?.close();
+  }
+
+  /** Ctrl-D, or Ctrl-C on an empty line: a command still running is abandoned. */
+  private quit(): void {
+    this.quitting.abort();
+    this.rl.close();
+    void this.client?.close();
+  }
+
+  private async handle(line: string): Promise<void> {
+    let command: Command;
+    try {
+      const parsed = this.plan.hmp ? hmpCommand(line) : this.parser.parse(line);
+      this.rl.setPrompt(this.parser.inTransaction ? TRANSACTION_PROMPT : this.plan.hmp ? HMP_PROMPT : PROMPT);
+      if (parsed.kind !== 'command') return;
+      command = parsed.command;
+    } catch (e) {
+      if (!(e instanceof ShorthandError)) throw e;
+      this.output.write(`syntax error: ${e.message}`);
+      return;
+    }
+    const client = this.client;
+    if (client === undefined) {
+      this.output.write(`not connected: waiting for ${formatAddress(this.plan.address)} (Ctrl-D quits)`);
+      return;
+    }
+    if (this.plan.verbose) {
+      const sent: JsonObject = new Map<string, JsonValue>([['execute', command.name]]);
+      if (command.arguments.size > 0) sent.set('arguments', command.arguments);
+      this.output.write(formatJson(sent, this.plan.pretty));
+    }
+    try {
+      const value = await client.executeJson(command.name, command.arguments);
+      this.output.write(this.plan.hmp && typeof value === 'string' ? value.replace(/\r\n/g, '\n').replace(/\n$/, '') : formatJson(value, this.plan.pretty));
+    } catch (e) {
+      if (!(e instanceof QmpMuxError)) throw e;
+      if (this.quitting.signal.aborted) return;
+      this.output.write(e instanceof QmpError ? `error: ${e.errorClass}: ${e.desc}` : `error: ${e.message}`);
+    }
+  }
+
+  /**
+   * Takes a connected client: its events are shown, its loss leads to
+   * reconnecting, and completion learns what it offers (waiting for that at
+   * most `waitMs`: a QEMU that does not answer must not keep the prompt away).
+   */
+  private async attach(client: QmpClient, waitMs: number): Promise<void> {
+    this.client = client;
+    client.on('event', (event) => this.output.write(describeEvent(event, this.plan.pretty)));
+    client.once('close', (error) => {
+      if (error === undefined) return;
+      this.client = undefined;
+      this.output.write(`connection lost: ${error.message}; reconnecting...`);
+      void this.reconnect();
+    });
+    const learning = learnCompletion(client).then((completer) => {
+      if (this.client === client) this.completer = completer;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([learning, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+  }
+
+  private async reconnect(): Promise<void> {
+    let client: QmpClient;
+    try {
+      client = await connectRetrying(this.plan.address, { signal: this.quitting.signal });
+    } catch (e) {
+      if (this.quitting.signal.aborted) return;
+      throw e;
+    }
+    if (this.quitting.signal.aborted) {
+      await client.close();
+      return;
+    }
+    this.output.write(`reconnected: QEMU ${formatVersion(client.greeting)}`);
+    await this.attach(client, 0);
+  }
+
+  private loadHistory(): string[] {
+    try {
+      return this.plan.history?.load() ?? [];
+    } catch (e) {
+      this.historyFailed(e);
+      return [];
+    }
+  }
+
+  private remember(line: string): void {
+    try {
+      this.plan.history?.add(line);
+    } catch (e) {
+      this.historyFailed(e);
+    }
+  }
+
+  /** A history file that cannot be used is said once, then left alone. */
+  private historyFailed(e: unknown): void {
+    this.io.stderr.write(`qmp-mux shell: history ${this.plan.history!.path}: ${e instanceof Error ? e.message : String(e)}; not saving history\n`);
+    this.plan.history = undefined;
+  }
+}
+
+function hmpCommand(line: string): { kind: 'empty' } | { kind: 'command'; command: Command } {
+  if (line.trim() === '') return { kind: 'empty' };
+  return { kind: 'command', command: { name: 'human-monitor-command', arguments: new Map([['command-line', line]]) } };
+}
+
+/** What completion needs from the server; what it refuses (an endpoint's policy) just completes less. */
+async function learnCompletion(client: QmpClient): Promise<Completer> {
+  const ask = (command: string): Promise<JsonValue | undefined> =>
+    client.executeJson(command).catch((e: unknown) => {
+      if (e instanceof QmpMuxError) return undefined;
+      throw e;
+    });
+  const [commands, schema] = await Promise.all([ask('query-commands'), ask('query-qmp-schema')]);
+  const names = Array.isArray(commands) ? commands.flatMap((c) => (c instanceof Map && typeof c.get('name') === 'string' ? [c.get('name') as string] : [])) : [];
+  return new Completer(names, schema === undefined ? undefined : new QmpSchema(schema));
+}
+
+/** `event STOP 14:02:08.959123 {"reason": ...}`: name, QEMU's timestamp in local time, data. */
+export function describeEvent(event: QmpEvent, pretty: boolean): string {
+  const { seconds, microseconds } = event.timestamp;
+  let text = `event ${event.event}`;
+  if (seconds >= 0) {
+    const time = new Date(seconds * 1000).toTimeString().slice(0, 8);
+    text += ` ${time}.${String(microseconds).padStart(6, '0')}`;
+  }
+  const data = event.json.get('data');
+  if (data !== undefined) text += ` ${formatJson(data, pretty)}`;
+  return text;
+}

@@ -1,0 +1,25 @@
+/**
+ * qmp-mux as a library: a QMP client for QEMU or qmp-mux, with lossless
+ * numbers (see `QmpValue`), and the errors it raises, each with a stable
+ * `code`.
+ */
+export { QmpClient } from './client/client.ts';
+export type { QmpArguments, QmpClientEvents, QmpClientOptions, QmpEvent } from './client/client.ts';
+export { connectRetrying } from './client/reconnect.ts';
+export type { RetryOptions } from './client/reconnect.ts';
+export { formatVersion } from './client/session.ts';
+export type { QmpGreeting } from './client/session.ts';
+export { fromJson, toJson } from './client/values.ts';
+export type { QmpInput, QmpObject, QmpValue } from './client/values.ts';
+export { JsonNumber } from './json/value.ts';
+export type { JsonObject, JsonValue } from './json/value.ts';
+export type { Address } from './net/address.ts';
+export {
+  ConnectionError,
+  EventOverflowError,
+  ProtocolError,
+  QmpError,
+  QmpMuxError,
+  TimeoutError,
+  ValueError,
+} from './errors.ts';
