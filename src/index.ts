@@ -1,8 +1,12 @@
 /**
  * qmp-mux as a library: a QMP client for QEMU or qmp-mux, with lossless
- * numbers (see `QmpValue`), and the errors it raises, each with a stable
+ * numbers (see `QmpValue`); qmp-mux itself, started in this process from a
+ * configuration object; and the errors they raise, each with a stable
  * `code`.
  */
+export { startMux } from './mux/start.ts';
+export type { RunningMux, StartOptions } from './mux/start.ts';
+export type { QemuExit } from './upstream/spawn-source.ts';
 export { QmpClient } from './client/client.ts';
 export type { QmpArguments, QmpClientEvents, QmpClientOptions, QmpEvent } from './client/client.ts';
 export { connectRetrying } from './client/reconnect.ts';
@@ -15,6 +19,7 @@ export { JsonNumber } from './json/value.ts';
 export type { JsonObject, JsonValue } from './json/value.ts';
 export type { Address } from './net/address.ts';
 export {
+  ConfigError,
   ConnectionError,
   EventOverflowError,
   ProtocolError,
