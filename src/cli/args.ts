@@ -27,6 +27,7 @@ export interface CommandLine {
 }
 
 export const USAGE = `Usage: qmp-mux [options] [-- QEMU-COMMAND [ARGS...]]
+       qmp-mux exec|events|shell [options] ...   (QMP clients; see qmp-mux exec --help)
 
 Shares one QEMU QMP monitor among many clients.
 

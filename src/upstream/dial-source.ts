@@ -63,8 +63,9 @@ export class Dialer implements UpstreamSource {
     return Promise.resolve();
   }
 
-
+  /** Nothing to kill: dialing holds no process. */
   abort(): void {}
+
   private dial(): void {
     if (this.stopped) return;
     const a = this.options.address;

@@ -61,6 +61,22 @@ t.test('the example configuration is valid and documents itself', async (t) => {
   t.equal(config.endpoints![0]!.socket.mode, 0o660);
 });
 
+/** Key paths of a configuration file (`endpoints[].name`...); a policy is one setting whichever form it takes. */
+function keyPaths(value: unknown, prefix = ''): string[] {
+  if (Array.isArray(value)) return value.some((v) => typeof v === 'object' && v !== null) ? [...new Set(value.flatMap((v) => keyPaths(v, `${prefix}[]`)))] : [prefix];
+  if (typeof value !== 'object' || value === null || prefix.endsWith('.policy')) return [prefix];
+  return Object.entries(value).flatMap(([k, v]) => (k.startsWith('$comment') ? [] : keyPaths(v, prefix ? `${prefix}.${k}` : k)));
+}
+
+t.test('the example shows every setting the effective configuration has', async (t) => {
+  const effective = asConfigFile(resolveOptions(parseArgs([]), readConfig(example)));
+  const shown = new Set(keyPaths(example));
+  // An endpoint's limits are the top-level ones, documented there once.
+  const missing = keyPaths(effective).filter((path) => !shown.has(path) && !shown.has(path.replace('endpoints[].limits.', 'limits.')));
+  t.same(missing, [], 'every setting --print-config prints appears in config/example.json');
+  t.ok(shown.has('timeouts.closeMs') && shown.has('audit.rotate.keep') && shown.has('endpoints[].eventSequence'));
+});
+
 t.test('defaults: an empty file changes nothing', async (t) => {
   const options = resolveOptions(parseArgs([]), readConfig({}));
   t.same(options.endpoints[0]!.limits, DEFAULTS.limits);
