@@ -1,7 +1,7 @@
 import { parseAddress, type Address } from '../net/address.ts';
 
 /** Where `exec`, `events` and `shell` connect when neither `--connect` nor `$QMP_SOCKET` says: qmp-mux's default endpoint. */
-export const DEFAULT_CLIENT_ADDRESS = 'unix:qmp-mux.sock';
+const DEFAULT_CLIENT_ADDRESS = 'unix:qmp-mux.sock';
 
 /**
  * A server address: `unix:PATH`, `tcp:HOST:PORT`, or a bare path, taken for

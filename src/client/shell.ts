@@ -275,7 +275,7 @@ async function learnCompletion(client: QmpClient): Promise<Completer> {
 }
 
 /** `event STOP 14:02:08.959123 {"reason": ...}`: name, QEMU's timestamp in local time, data. */
-export function describeEvent(event: QmpEvent, pretty: boolean): string {
+function describeEvent(event: QmpEvent, pretty: boolean): string {
   const { seconds, microseconds } = event.timestamp;
   let text = `event ${event.event}`;
   if (seconds >= 0) {

@@ -136,7 +136,7 @@ export const DEFAULT_LISTEN: Address = { type: 'unix', path: 'qmp-mux.sock' };
  * the 8th arrives; 7 in flight keeps it reading, so `exec-oob` always gets
  * through (QEMU's include/monitor/monitor.h, QMP_REQ_QUEUE_LEN_MAX).
  */
-export const DEFAULT_WINDOW = 7;
+const DEFAULT_WINDOW = 7;
 
 /** Every default in one place; the README and config/example.json document them. */
 export const DEFAULTS = Object.freeze({

@@ -14,8 +14,8 @@ import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { errorReply, negotiatedReply, returnReply, type ErrorClass } from '../qmp/wire.ts';
 
 /** qmp-mux's own commands, named after QMP's downstream-extension rule (`__RFQDN_name`). */
-export const QUERY_CLIENTS = `${EXTENSION_PREFIX}query-clients`;
-export const QUERY_PROXY = `${EXTENSION_PREFIX}query-proxy`;
+const QUERY_CLIENTS = `${EXTENSION_PREFIX}query-clients`;
+const QUERY_PROXY = `${EXTENSION_PREFIX}query-proxy`;
 export const EXTENSION_COMMANDS: readonly string[] = [QUERY_CLIENTS, QUERY_PROXY, QUERY_EVENTS, SET_EVENTS];
 
 export interface ClientInfo {

@@ -7,13 +7,13 @@ import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type
  * 7.2's ErrorClass values), `refused` by the endpoint's policy; any other
  * error class counts as `other`.
  */
-export const COMMAND_OUTCOMES = ['return', 'GenericError', 'CommandNotFound', 'DeviceNotActive', 'DeviceNotFound', 'KVMMissingCap', 'refused', OTHER] as const;
+const COMMAND_OUTCOMES = ['return', 'GenericError', 'CommandNotFound', 'DeviceNotActive', 'DeviceNotFound', 'KVMMissingCap', 'refused', OTHER] as const;
 const OUTCOME_INDEX = new Map<string, number>(COMMAND_OUTCOMES.map((o, i) => [o, i]));
 const OTHER_OUTCOME = COMMAND_OUTCOMES.indexOf(OTHER);
 const REFUSED = COMMAND_OUTCOMES.indexOf('refused');
 
 /** Latency buckets, seconds: from a quick query (~100 µs) to a long-running command. */
-export const LATENCY_BUCKETS: readonly number[] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_BUCKETS: readonly number[] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Command names counted by name (QEMU 7.2 has about 230); the rest count as `other`. */
 export const MAX_COMMAND_NAMES = 1000;

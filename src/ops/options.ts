@@ -10,7 +10,7 @@ export interface JournalOptions {
 }
 
 /** Which commands (and whether events) go to the audit log. */
-export const AUDIT_RECORD_LEVELS = ['changes', 'commands', 'all'] as const;
+const AUDIT_RECORD_LEVELS = ['changes', 'commands', 'all'] as const;
 export type AuditRecord = (typeof AUDIT_RECORD_LEVELS)[number];
 
 export interface AuditRotateOptions {

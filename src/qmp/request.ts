@@ -24,7 +24,7 @@ export interface RequestContext {
   oob: boolean;
 }
 
-export const NEGOTIATION_COMMAND = 'qmp_capabilities';
+const NEGOTIATION_COMMAND = 'qmp_capabilities';
 
 /** Classifies one parsed input message as QEMU 7.2 would. */
 export function judgeRequest(value: JsonValue, ctx: RequestContext): Request {

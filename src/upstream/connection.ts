@@ -147,7 +147,7 @@ export class UpstreamConnection {
 }
 
 /** Reads QEMU's greeting; undefined when it cannot be read. */
-export function readGreeting(bytes: Buffer): Greeting | undefined {
+function readGreeting(bytes: Buffer): Greeting | undefined {
   let value: JsonValue | undefined;
   new JsonStreamer((m) => (value = m.value)).feed(bytes);
   const qmp = isObject(value) ? value.get('QMP') : undefined;

@@ -17,7 +17,7 @@ export interface TakeoverOptions {
 }
 
 /** The endpoint serving clients at QEMU's original path. */
-export const TAKEOVER_ENDPOINT = 'takeover';
+const TAKEOVER_ENDPOINT = 'takeover';
 
 /**
  * Takeover: QEMU's live QMP socket is moved aside to `.NAME.qmp-mux` in the

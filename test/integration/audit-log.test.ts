@@ -2,12 +2,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { JsonStreamer } from '../../src/json/streamer.ts';
-import { isObject, type JsonObject } from '../../src/json/value.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import type { CommandEntry } from '../../src/ops/audit-line.ts';
 import { AuditLog, type AuditLogOptions } from '../../src/ops/audit-log.ts';
 import { DEFAULTS } from '../../src/config/options.ts';
+import { clientObject as args } from '../fixtures/json-text.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
 const TIME = new Date('2026-11-21T14:02:08.959Z');
@@ -40,14 +39,6 @@ function capture(): { logger: Logger; lines: LogLine[]; waitFor(msg: string): Pr
     return seen ? Promise.resolve(seen) : new Promise((resolve) => waiters.push({ msg, resolve }));
   };
   return { logger, lines, waitFor };
-}
-
-function args(text: string): JsonObject {
-  let out: JsonObject | undefined;
-  new JsonStreamer((m) => {
-    if (isObject(m.value)) out = m.value;
-  }).feed(Buffer.from(text));
-  return out!;
 }
 
 function cmd(n: number, over: Partial<CommandEntry> = {}): CommandEntry {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { QmpClient } from '../../src/client/client.ts';
 import { MAIN } from '../fixtures/cli.ts';
-import { startMux } from '../fixtures/mux.ts';
+import { startMux, type Mux, type MuxOptions } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 import { needTmux, Terminal } from '../fixtures/tmux.ts';
@@ -19,6 +19,19 @@ function shell(t: Parameters<typeof Terminal.start>[0], args: string[], home: st
   return Terminal.start(t, [process.execPath, MAIN, 'shell', ...args], { env: { HOME: home } });
 }
 
+/**
+ * A shell in a terminal, through qmp-mux in front of a real QEMU, at its
+ * first prompt; undefined (the test skipped) without QEMU or tmux.
+ */
+async function shellAtPrompt(t: Parameters<typeof Terminal.start>[0], endpoint?: MuxOptions['endpoints']): Promise<{ mux: Mux; term: Terminal } | undefined> {
+  if (!needQemu(t) || !needTmux(t)) return undefined;
+  const qemu = await startQemu(t);
+  const mux = await startMux(t, qemu.monitors[0]!, endpoint === undefined ? {} : { endpoints: endpoint });
+  const term = shell(t, ['--connect', mux.path, '--no-history'], socketDir(t));
+  await term.waitForLine(/^\(QEMU\)$/);
+  return { mux, term };
+}
+
 /** The row the prompt and the typed text are on: the last non-empty one (rows are read without trailing spaces). */
 function inputRow(screen: string[]): string {
   return [...screen].reverse().find((l) => l !== '') ?? '';
@@ -30,11 +43,9 @@ function inputRow(screen: string[]): string {
  * pressed after the effect of the keys before it has shown.
  */
 t.test('Tab completes command names, argument names (nested, by variant) and enum values', async (t) => {
-  if (!needQemu(t) || !needTmux(t)) return;
-  const qemu = await startQemu(t);
-  const mux = await startMux(t, qemu.monitors[0]!);
-  const term = shell(t, ['--connect', mux.path, '--no-history'], socketDir(t));
-  await term.waitForLine(/^\(QEMU\)$/);
+  const at = await shellAtPrompt(t);
+  if (!at) return;
+  const { term } = at;
 
   term.type('query-sta');
   term.press('Tab');
@@ -78,11 +89,9 @@ t.test('Tab completes command names, argument names (nested, by variant) and enu
 });
 
 t.test("completion follows the endpoint's policy", async (t) => {
-  if (!needQemu(t) || !needTmux(t)) return;
-  const qemu = await startQemu(t);
-  const mux = await startMux(t, qemu.monitors[0]!, { endpoints: [{ policy: { allow: ['*'], deny: ['quit'] } }] });
-  const term = shell(t, ['--connect', mux.path, '--no-history'], socketDir(t));
-  await term.waitForLine(/^\(QEMU\)$/);
+  const at = await shellAtPrompt(t, [{ policy: { allow: ['*'], deny: ['quit'] } }]);
+  if (!at) return;
+  const { term } = at;
   term.type('qu');
   term.press('Tab');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}query-`, 'with quit denied, every command starting qu starts query-');
@@ -91,11 +100,9 @@ t.test("completion follows the endpoint's policy", async (t) => {
 });
 
 t.test('an event printed while a line is half typed leaves the typed text and the cursor where they were', async (t) => {
-  if (!needQemu(t) || !needTmux(t)) return;
-  const qemu = await startQemu(t);
-  const mux = await startMux(t, qemu.monitors[0]!);
-  const term = shell(t, ['--connect', mux.path, '--no-history'], socketDir(t));
-  await term.waitForLine(/^\(QEMU\)$/);
+  const at = await shellAtPrompt(t);
+  if (!at) return;
+  const { mux, term } = at;
   term.type('query-sta');
   term.press('Left', 'Left');
   await term.waitFor(() => term.cursor().x === PROMPT.length + 'query-s'.length, 'the cursor moved left');

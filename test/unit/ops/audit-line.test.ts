@@ -1,17 +1,8 @@
 import t from 'tap';
-import { JsonStreamer } from '../../../src/json/streamer.ts';
-import { isObject, type JsonObject } from '../../../src/json/value.ts';
+import { clientObject as args } from '../../fixtures/json-text.ts';
 import { commandLine, droppedLine, errorClass, eventLine, isStateChanging, type CommandEntry } from '../../../src/ops/audit-line.ts';
 
 const TIME = new Date('2026-11-21T14:02:08.959Z');
-
-function args(text: string): JsonObject {
-  let out: JsonObject | undefined;
-  new JsonStreamer((m) => {
-    if (isObject(m.value)) out = m.value;
-  }).feed(Buffer.from(text));
-  return out!;
-}
 
 function entry(over: Partial<CommandEntry> = {}): CommandEntry {
   return {

@@ -1,18 +1,6 @@
 import t from 'tap';
-import { JsonStreamer } from '../../../src/json/streamer.ts';
-import { isObject, type JsonObject } from '../../../src/json/value.ts';
+import { clientObject } from '../../fixtures/json-text.ts';
 import { QUERY_EVENTS, readQueryEventsArguments, readSetEventsArguments, SET_EVENTS } from '../../../src/ops/event-commands.ts';
-
-/** The `arguments` of a command written as JSON text, parsed as a client's input is. */
-function args(text: string | undefined): JsonObject | undefined {
-  if (text === undefined) return undefined;
-  let out: JsonObject | undefined;
-  new JsonStreamer((m) => {
-    if (isObject(m.value)) out = m.value;
-  }).feed(Buffer.from(text));
-  if (!out) throw new Error(`not an object: ${text}`);
-  return out;
-}
 
 t.test('names', async (t) => {
   t.equal(QUERY_EVENTS, '__org.qmp-mux_query-events');
@@ -37,7 +25,7 @@ t.test('query-events arguments', async (t) => {
     ['{"events": ["STOP", 1]}', { error: "Invalid parameter type for 'events[1]', expected: string" }],
     ['{"since": 1, "bogus": 2}', { error: "Parameter 'bogus' is unexpected" }],
   ];
-  for (const [text, expected] of cases) t.same(readQueryEventsArguments(args(text)), expected, String(text));
+  for (const [text, expected] of cases) t.same(readQueryEventsArguments(text === undefined ? undefined : clientObject(text)), expected, String(text));
 });
 
 t.test('set-events arguments', async (t) => {
@@ -50,5 +38,5 @@ t.test('set-events arguments', async (t) => {
     ['{"events": [null]}', { error: "Invalid parameter type for 'events[0]', expected: string" }],
     ['{"events": ["*"], "since": 1}', { error: "Parameter 'since' is unexpected" }],
   ];
-  for (const [text, expected] of cases) t.same(readSetEventsArguments(args(text)), expected, String(text));
+  for (const [text, expected] of cases) t.same(readSetEventsArguments(text === undefined ? undefined : clientObject(text)), expected, String(text));
 });
