@@ -54,8 +54,21 @@ export function exitStatus(e: unknown): number {
   throw e;
 }
 
-/** Prints a usage error as one line and where to find help; returns the usage status. */
-export function usageError(io: CliIo, subcommand: string, e: QmpMuxError): number {
-  io.stderr.write(`qmp-mux ${subcommand}: ${e.message}\ntry 'qmp-mux ${subcommand} --help'\n`);
-  return EXIT.usage;
+/**
+ * A subcommand's plan read from its command line; or, when there is nothing
+ * to run, its exit status: after `--help` (the usage printed) or a usage
+ * error (one line and where to find help).
+ */
+export function planOrExit<T>(io: CliIo, subcommand: string, usage: string, read: () => T | 'help'): T | number {
+  let plan: T | 'help';
+  try {
+    plan = read();
+  } catch (e) {
+    if (!(e instanceof QmpMuxError)) throw e;
+    io.stderr.write(`qmp-mux ${subcommand}: ${e.message}\ntry 'qmp-mux ${subcommand} --help'\n`);
+    return EXIT.usage;
+  }
+  if (plan !== 'help') return plan;
+  io.stdout.write(usage);
+  return EXIT.ok;
 }

@@ -2,7 +2,7 @@ import { QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
 import { formatAddress } from '../net/address.ts';
 import { clientAddress } from './address.ts';
 import { count, milliseconds, parseOptions } from './cli-options.ts';
-import { EXIT, exitStatus, processIo, usageError, type CliIo } from './cli-io.ts';
+import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient, type QmpEvent } from './client.ts';
 import { formatJson } from './format.ts';
 
@@ -34,17 +34,8 @@ const OPTIONS = {
 
 /** `qmp-mux events`: resolves with the exit status. */
 export async function runEvents(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  let plan: ReturnType<typeof readPlan>;
-  try {
-    plan = readPlan(argv, io);
-  } catch (e) {
-    if (e instanceof QmpMuxError) return usageError(io, 'events', e);
-    throw e;
-  }
-  if (plan === 'help') {
-    io.stdout.write(EVENTS_USAGE);
-    return EXIT.ok;
-  }
+  const plan = planOrExit(io, 'events', EVENTS_USAGE, () => readPlan(argv, io));
+  if (typeof plan === 'number') return plan;
   const { address, names, timeoutMs, limit, pretty } = plan;
   const stop = new AbortController();
   const stopListening = io.onInterrupt(() => stop.abort());

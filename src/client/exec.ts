@@ -3,7 +3,7 @@ import { ConnectionError, QmpMuxError, ShorthandError, TimeoutError, UsageError 
 import { formatAddress, type Address } from '../net/address.ts';
 import { clientAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
-import { EXIT, exitStatus, processIo, usageError, type CliIo } from './cli-io.ts';
+import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient } from './client.ts';
 import { formatJson } from './format.ts';
 import { commandFromArgs, ShorthandParser, type Command } from './shorthand.ts';
@@ -57,18 +57,8 @@ interface ExecPlan {
 
 /** `qmp-mux exec`: resolves with the exit status. */
 export async function runExec(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  let plan: ExecPlan | 'help';
-  try {
-    plan = readPlan(argv, io);
-  } catch (e) {
-    if (e instanceof QmpMuxError) return usageError(io, 'exec', e);
-    throw e;
-  }
-  if (plan === 'help') {
-    io.stdout.write(EXEC_USAGE);
-    return EXIT.ok;
-  }
-  const p = plan;
+  const p = planOrExit(io, 'exec', EXEC_USAGE, () => readPlan(argv, io));
+  if (typeof p === 'number') return p;
   const abort = new AbortController();
   const timer = p.timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new TimeoutError(`timed out after ${p.timeoutMs} ms`)), p.timeoutMs);
   let client: QmpClient | undefined;

@@ -6,7 +6,7 @@ import type { JsonObject, JsonValue } from '../json/value.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { clientAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
-import { EXIT, exitStatus, processIo, usageError, type CliIo } from './cli-io.ts';
+import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient, type QmpEvent } from './client.ts';
 import { Completer, type Completions } from './completion.ts';
 import { formatJson } from './format.ts';
@@ -67,17 +67,8 @@ interface ShellPlan {
 
 /** `qmp-mux shell`: resolves with the exit status when the user quits. */
 export async function runShell(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  let plan: ShellPlan | 'help';
-  try {
-    plan = readPlan(argv, io);
-  } catch (e) {
-    if (e instanceof QmpMuxError) return usageError(io, 'shell', e);
-    throw e;
-  }
-  if (plan === 'help') {
-    io.stdout.write(SHELL_USAGE);
-    return EXIT.ok;
-  }
+  const plan = planOrExit(io, 'shell', SHELL_USAGE, () => readPlan(argv, io));
+  if (typeof plan === 'number') return plan;
   let client: QmpClient;
   try {
     client = await QmpClient.connect(plan.address);
