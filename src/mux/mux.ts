@@ -58,7 +58,7 @@ export class Mux implements MuxView {
   private clientCounter = 0;
   private readonly startedAt = Date.now();
   private readonly routerCounters: RouterCounters = { refused: 0, tooLarge: 0 };
-  private readonly counters = { events: 0, qemuErrors: 0, closedSessionErrors: 0, replyMismatches: 0, disconnects: {} as Record<string, number> };
+  private readonly counters = { qemuErrors: 0, closedSessionErrors: 0, replyMismatches: 0, disconnects: {} as Record<string, number> };
   private warnedSilentUpstream = false;
   private acceptFailing = false;
   private readonly descriptorLimit = descriptorLimit();
@@ -197,7 +197,8 @@ export class Mux implements MuxView {
       lastEvent: this.journal.last,
       counters: {
         commands: this.dispatcher.stats.sent,
-        events: this.counters.events,
+        // Every event is numbered, so the newest number is how many there were.
+        events: this.journal.last,
         errors,
         refused,
         tooLarge,
@@ -342,7 +343,6 @@ export class Mux implements MuxView {
     switch (m.kind) {
       case 'event': {
         const name = m.event ?? '';
-        this.counters.events++;
         const seq = this.journal.append(name, m.bytes);
         this.metrics.event(name);
         this.audit?.event({ name, seq, bytes: m.bytes });

@@ -76,6 +76,9 @@ t.test('a client that restarts, and a QEMU that restarts, catch up with no gap a
   t.equal(caughtUp.return.dropped, false);
   const again = JSON.parse(await back.execute('__org.qmp-mux_query-events', { since: caughtUp.return.last })) as Journal;
   t.same(again.return.events, [], 'asking since the last reply\'s last: nothing twice');
+  const proxy = (JSON.parse(await back.execute('__org.qmp-mux_query-proxy')) as { return: { 'last-event': number; counters: { events: number } } }).return;
+  t.equal(proxy['last-event'], cursor + 3, 'query-proxy: the newest number');
+  t.equal(proxy.counters.events, cursor + 3, 'query-proxy: every event counted, across the QEMU restart');
 });
 
 t.test('a ring too small for what was asked says so', async (t) => {
