@@ -4,7 +4,7 @@ import { LOG_LEVELS } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
 import { readMetricsOptions, type MetricsOptions } from '../ops/metrics-options.ts';
 import { readAuditOptions, readJournalOptions, type AuditOptions, type JournalOptions } from '../ops/options.ts';
-import { POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
+import { copyPolicy, POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
 import { boolean, fail, integer, object, oneOf, optional, string, stringList } from './fields.ts';
 import {
   DEFAULTS,
@@ -14,6 +14,7 @@ import {
   type LimitOptions,
   type LogOptions,
   type PolicyOptions,
+  type PolicyRule,
   type SocketOptions,
   type TimeoutOptions,
   type UpstreamOptions,
@@ -192,19 +193,41 @@ function readSocket(v: unknown, path: string): SocketOptions {
 }
 
 function readPolicy(v: unknown, path: string): PolicyOptions {
-  if (typeof v === 'string') {
-    const preset = POLICY_PRESETS[oneOf(v, path, PRESET_NAMES)];
-    return { allow: [...preset.allow], deny: [...preset.deny] };
-  }
+  if (typeof v === 'string') return copyPolicy(POLICY_PRESETS[oneOf(v, path, PRESET_NAMES)]);
   const p = object(v, path, ['preset', 'allow', 'deny']);
   const preset = optional(p, 'preset', path, (x, q) => POLICY_PRESETS[oneOf(x, q, PRESET_NAMES)]);
-  const allow = optional(p, 'allow', path, stringList);
-  const deny = optional(p, 'deny', path, stringList) ?? [];
+  const allow = optional(p, 'allow', path, readRules);
+  const deny = optional(p, 'deny', path, readRules) ?? [];
   if (!preset && !allow) fail(path, "give 'preset', 'allow', or both");
-  for (const [i, pattern] of [...(allow ?? []), ...deny].entries()) {
-    if (!/^[A-Za-z0-9_.*-]+$/.test(pattern)) fail(`${path}`, `pattern ${i + 1} '${pattern}': command names are letters, digits, . _ - (and * in patterns)`);
-  }
-  return { allow: [...(preset?.allow ?? []), ...(allow ?? [])], deny: [...(preset?.deny ?? []), ...deny] };
+  const base = preset ? copyPolicy(preset) : { allow: [], deny: [] };
+  return { allow: [...base.allow, ...(allow ?? [])], deny: [...base.deny, ...deny] };
+}
+
+/** Policy rules: command globs, or `{"command": GLOB, "arguments": {NAME: GLOB or [GLOB...]}}`. */
+function readRules(v: unknown, path: string): PolicyRule[] {
+  if (!Array.isArray(v)) fail(path, 'expected an array of rules: command globs, or {"command": GLOB, "arguments": {...}}');
+  return v.map((item: unknown, i) => {
+    const where = `${path}[${i}]`;
+    if (typeof item === 'string') return commandGlob(item, where);
+    const r = object(item, where, ['command', 'arguments']);
+    const command = commandGlob(string(r.command, `${where}.command`), `${where}.command`);
+    if (typeof r.arguments !== 'object' || r.arguments === null || Array.isArray(r.arguments)) {
+      fail(`${where}.arguments`, 'expected an object of argument patterns, e.g. {"path": ["/machine/*"]}');
+    }
+    const entries = Object.entries(r.arguments).filter(([name]) => !name.startsWith('$comment'));
+    if (entries.length === 0) fail(`${where}.arguments`, 'give at least one argument pattern (a rule on the name alone is the string)');
+    const args = entries.map(([name, patterns]): [string, string[]] => {
+      if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(name)) fail(`${where}.arguments`, `'${name}': argument names are letters, digits, _ -, with . between nested names`);
+      const q = `${where}.arguments.${name}`;
+      return [name, typeof patterns === 'string' ? [string(patterns, q)] : stringList(patterns, q, { nonEmpty: true })];
+    });
+    return { command, arguments: Object.fromEntries(args) };
+  });
+}
+
+function commandGlob(pattern: string, path: string): string {
+  if (!/^[A-Za-z0-9_.*-]+$/.test(pattern)) fail(path, `'${pattern}': command names are letters, digits, . _ - (and * in patterns)`);
+  return pattern;
 }
 
 function readBackoff(v: unknown, path: string): BackoffOptions {

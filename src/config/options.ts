@@ -3,7 +3,7 @@ import type { LogFormat, LogLevel } from '../log.ts';
 import type { MetricsOptions } from '../ops/metrics-options.ts';
 import type { AuditOptions, AuditRecord, JournalOptions } from '../ops/options.ts';
 import type { Address } from '../net/address.ts';
-import { POLICY_PRESETS } from '../policy/presets.ts';
+import { copyPolicy, POLICY_PRESETS } from '../policy/presets.ts';
 
 /** What a SIGTERM/SIGINT to qmp-mux does to a QEMU it started. */
 export type StopPolicy = 'quit' | 'powerdown' | 'leave';
@@ -28,12 +28,32 @@ export type UpstreamOptions =
       powerdownTimeoutMs: number;
     };
 
-/** Which commands an endpoint lets through. Deny wins over allow. */
+/**
+ * A command rule: a glob of command names (`*` matches any run of
+ * characters), alone or with patterns for the command's arguments.
+ */
+export type PolicyRule = string | ArgumentRule;
+
+/** A rule that matches a command only when its arguments match too. */
+export interface ArgumentRule {
+  /** Glob of command names. */
+  command: string;
+  /**
+   * Per argument (a dotted path reaches into objects: `file.driver`), globs
+   * of which one must match. A string argument matches as itself, a number
+   * as QEMU prints it, a boolean as `true`/`false`; an absent argument, an
+   * object, an array or null matches none.
+   */
+  arguments: Record<string, string[]>;
+}
+
+/**
+ * Which commands an endpoint lets through: a command must match an allow
+ * rule and no deny rule. A `transaction` is checked action by action too.
+ */
 export interface PolicyOptions {
-  /** Glob patterns (`*` matches any run of characters) of allowed commands. */
-  allow: string[];
-  /** Glob patterns of refused commands. */
-  deny: string[];
+  allow: PolicyRule[];
+  deny: PolicyRule[];
 }
 
 export interface SocketOptions {
@@ -188,7 +208,7 @@ export function defaultEndpoint(name: string, address: Address): EndpointOptions
     address,
     socket: { mode: DEFAULTS.endpoint.socketMode, owner: undefined, group: undefined },
     allowRemote: DEFAULTS.endpoint.allowRemote,
-    policy: { allow: [...POLICY_PRESETS.all.allow], deny: [...POLICY_PRESETS.all.deny] },
+    policy: copyPolicy(POLICY_PRESETS.all),
     events: ['*'],
     maxClients: DEFAULTS.endpoint.maxClients,
     limits: { ...DEFAULTS.limits },

@@ -1,4 +1,5 @@
 import { formatAddress } from '../net/address.ts';
+import { copyPolicy } from '../policy/presets.ts';
 import type { EndpointOptions, Options, UpstreamOptions } from './options.ts';
 
 /**
@@ -44,7 +45,7 @@ function endpoint(e: EndpointOptions): Record<string, unknown> {
   }
   return {
     ...out,
-    policy: { allow: [...e.policy.allow], deny: [...e.policy.deny] },
+    policy: copyPolicy(e.policy),
     events: [...e.events],
     maxClients: e.maxClients,
     negotiationTimeoutMs: e.negotiationTimeoutMs,

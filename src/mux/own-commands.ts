@@ -143,8 +143,8 @@ export function proxyValue(view: MuxView): JsonObject {
 }
 
 /**
- * Rewrites QEMU's `query-commands` reply to list what `policy` allows,
- * plus the allowed commands of qmp-mux's own.
+ * Rewrites QEMU's `query-commands` reply to list what `policy` allows
+ * (with some arguments at least), plus the allowed commands of qmp-mux's own.
  */
 export function filterCommandList(policy: Policy): (reply: UpstreamMessage) => UpstreamMessage {
   return (reply) => {
@@ -154,9 +154,9 @@ export function filterCommandList(policy: Policy): (reply: UpstreamMessage) => U
     if (!isObject(value) || !Array.isArray(list)) return reply;
     const kept = list.filter((entry) => {
       const name = isObject(entry) ? entry.get('name') : undefined;
-      return typeof name === 'string' && policy.allows(name);
+      return typeof name === 'string' && policy.mayAllow(name);
     });
-    for (const name of EXTENSION_COMMANDS) if (policy.allows(name)) kept.push(new Map([['name', name]]));
+    for (const name of EXTENSION_COMMANDS) if (policy.mayAllow(name)) kept.push(new Map([['name', name]]));
     value.set('return', kept);
     return { ...reply, bytes: Buffer.from(writeQemu(value), 'latin1') };
   };

@@ -63,12 +63,14 @@ export class Router implements QemuSide, CommandObserver {
   command(command: ClientCommand, reply: ReplySlot): void {
     const { endpoint, counters, log, client, metrics, audit } = this.options;
     const receivedAt = performance.now();
-    if (!endpoint.policy.allows(command.name)) {
+    const refused = endpoint.policy.check(command.name, command.args);
+    if (refused) {
       counters.refused++;
       metrics.refused(command.name);
       audit?.refusal(this.auditEntry(command.name, command.idText, command.args));
-      log.warn('refused a command', { endpoint: endpoint.name, client: client.peer, command: command.name });
-      reply.fill(errorReply(command.idText, 'GenericError', refusal(command.name, endpoint.name)));
+      const action = refused.kind === 'action' ? refused.action : undefined;
+      log.warn('refused a command', { endpoint: endpoint.name, client: client.peer, command: command.name, action, why: refused.kind });
+      reply.fill(errorReply(command.idText, 'GenericError', refusal(command.name, endpoint.name, refused)));
       return;
     }
     if (command.name.startsWith(EXTENSION_PREFIX)) {

@@ -35,7 +35,7 @@ const mistakes: [string, unknown, RegExp][] = [
   ['allowRemote on unix', { endpoints: [{ name: 'a', listen: 'unix:/a', allowRemote: true }] }, /^config\.endpoints\[0\]\.allowRemote: only applies to tcp endpoints$/],
   ['unknown policy preset', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: 'readonly' }] }, /^config\.endpoints\[0\]\.policy: expected one of 'all', 'read-only'/],
   ['empty policy', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: {} }] }, /^config\.endpoints\[0\]\.policy: give 'preset', 'allow', or both$/],
-  ['bad policy pattern', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: { allow: ['query-?'] } }] }, /^config\.endpoints\[0\]\.policy: pattern 1 'query-\?'/],
+  ['bad policy pattern', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: { allow: ['query-?'] } }] }, /^config\.endpoints\[0\]\.policy\.allow\[0\]: 'query-\?': command names are/],
   ['events not a list', { endpoints: [{ name: 'a', listen: 'unix:/a', events: 'STOP' }] }, /^config\.endpoints\[0\]\.events: expected an array of strings/],
   ['limit above QEMU\'s', { limits: { maxNesting: 2000 } }, /^config\.limits\.maxNesting: must be between 2 and 1024, got 2000$/],
   ['endpoint limit unknown', { endpoints: [{ name: 'a', listen: 'unix:/a', limits: { maxClients: 3 } }] }, /^config\.endpoints\[0\]\.limits\.maxClients: unknown key/],
