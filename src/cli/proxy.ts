@@ -11,6 +11,7 @@ import { Mux } from '../mux/mux.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { matchSockets, takeActivation, type Activation, type InheritedSocket } from '../net/systemd.ts';
 import { OpsServer } from '../ops/http-server.ts';
+import { policyWarnings } from '../policy/warnings.ts';
 import { createSource } from '../upstream/source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { VERSION } from '../version.ts';
@@ -84,6 +85,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     inherited = matchSockets(options.endpoints.map((e) => e.name), activation.kind === 'sockets' ? activation.sockets : []);
     await preflight(options, new Set(inherited.keys()));
     if (cli.checkConfig) {
+      for (const w of policyWarnings(options.endpoints)) process.stderr.write(`qmp-mux: warning: endpoint '${w.endpoint}': ${w.message}\n`);
       process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
       return EXIT.ok;
     }
@@ -93,6 +95,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     return EXIT.config;
   }
   const log = createLogger(options.log);
+  for (const w of policyWarnings(options.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
   if (activation.kind === 'not-ours') {
     log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
   }

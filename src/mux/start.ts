@@ -4,6 +4,7 @@ import { preflight } from '../config/preflight.ts';
 import { resolveOptions } from '../config/resolve.ts';
 import { createLogger, type LoggerOptions } from '../log.ts';
 import type { Address } from '../net/address.ts';
+import { policyWarnings } from '../policy/warnings.ts';
 import { createSource } from '../upstream/source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { Mux } from './mux.ts';
@@ -37,6 +38,7 @@ export async function startMux(config: unknown = {}, options: StartOptions = {})
   const resolved = resolveOptions(parseArgs([]), readConfig(config));
   await preflight(resolved);
   const log = createLogger({ ...resolved.log, sink: () => undefined, ...options.log });
+  for (const w of policyWarnings(resolved.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
   let exited: (exit: QemuExit | undefined) => void = () => undefined;
   const done = new Promise<QemuExit | undefined>((r) => (exited = r));
   const source = createSource(resolved, {
