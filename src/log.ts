@@ -16,7 +16,8 @@ export interface Logger {
   /**
    * One message, going `direction` (`from-client`, `to-qemu`, `from-qemu`,
    * `to-client`); `fields` say whose. In text, the message ends the line
-   * as it is; in JSON, it is the `message` member.
+   * as it is, but for characters a terminal would act on (escaped); in
+   * JSON, it is the `message` member.
    */
   trace(direction: string, fields: LogFields, message: string | Buffer): void;
 }
@@ -31,6 +32,27 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
+/**
+ * What must not reach a terminal raw, or split a line: control characters
+ * (C0, DEL, C1, which drive terminals: ESC, CSI...), the Unicode line and
+ * paragraph separators, and the marks that reorder text on display.
+ */
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const SHORT: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+/** A field value written bare must not be taken for two, or for a quoted one. */
+const NEEDS_QUOTES = /[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * `text` with every character in UNSAFE written as a JSON escape (`\n`,
+ * `\u001B`): one log message stays one line, and no client or QEMU can
+ * send the operator's terminal a command.
+ */
+export function escapeUnsafe(text: string): string {
+  UNSAFE.lastIndex = 0;
+  if (!UNSAFE.test(text)) return text;
+  return text.replace(UNSAFE, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = LOG_LEVELS.indexOf(options.level);
   const sink = options.sink ?? ((line: string) => process.stderr.write(line + '\n'));
@@ -39,16 +61,16 @@ export function createLogger(options: LoggerOptions): Logger {
     if (level !== 'trace' && LOG_LEVELS.indexOf(level) > threshold) return;
     const time = now().toISOString();
     if (options.format === 'json') {
-      sink(JSON.stringify({ time, level, msg, ...fields, ...(tail !== undefined && { message: tail }) }));
+      sink(escapeUnsafe(JSON.stringify({ time, level, msg, ...fields, ...(tail !== undefined && { message: tail }) })));
       return;
     }
-    let line = `${time} ${level.toUpperCase().padEnd(5)} ${msg}`;
+    let line = `${time} ${level.toUpperCase().padEnd(5)} ${escapeUnsafe(msg)}`;
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;
       const text = String(v);
-      line += ` ${k}=${/[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text}`;
+      line += ` ${k}=${text === '' || NEEDS_QUOTES.test(text) ? `"${escapeUnsafe(text.replace(/["\\]/g, '\\$&'))}"` : text}`;
     }
-    sink(tail === undefined ? line : `${line} ${tail}`);
+    sink(tail === undefined ? line : `${line} ${escapeUnsafe(tail)}`);
   };
   return {
     error: (m, f) => emit('error', m, f),
