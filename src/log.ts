@@ -1,4 +1,10 @@
-/** Operator log: one line per event, human-readable or JSON lines, on stderr. */
+/**
+ * Operator log: one line per event, human-readable or JSON lines, on
+ * stderr. Whatever a client or QEMU chose is escaped (`escapeUnsafe`): one
+ * message is one line, and nothing in it drives the operator's terminal.
+ */
+
+import { escapeUnsafe, hasUnsafe, quoteUnsafe } from './util/unsafe-text.ts';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -32,26 +38,8 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
-/**
- * What must not reach a terminal raw, or split a line: control characters
- * (C0, DEL, C1, which drive terminals: ESC, CSI...), the Unicode line and
- * paragraph separators, and the marks that reorder text on display.
- */
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const SHORT: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-/** A field value written bare must not be taken for two, or for a quoted one. */
-const NEEDS_QUOTES = /[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-
-/**
- * `text` with every character in UNSAFE written as a JSON escape (`\n`,
- * `\u001B`): one log message stays one line, and no client or QEMU can
- * send the operator's terminal a command.
- */
-export function escapeUnsafe(text: string): string {
-  UNSAFE.lastIndex = 0;
-  if (!UNSAFE.test(text)) return text;
-  return text.replace(UNSAFE, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
-}
+/** A field value written bare must not be taken for two values, or for a quoted one. */
+const NEEDS_QUOTES = /[\s"=\\]/;
 
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = LOG_LEVELS.indexOf(options.level);
@@ -68,7 +56,7 @@ export function createLogger(options: LoggerOptions): Logger {
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;
       const text = String(v);
-      line += ` ${k}=${text === '' || NEEDS_QUOTES.test(text) ? `"${escapeUnsafe(text.replace(/["\\]/g, '\\$&'))}"` : text}`;
+      line += ` ${k}=${text === '' || NEEDS_QUOTES.test(text) || hasUnsafe(text) ? quoteUnsafe(text) : text}`;
     }
     sink(tail === undefined ? line : `${line} ${escapeUnsafe(tail)}`);
   };

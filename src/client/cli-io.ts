@@ -1,4 +1,5 @@
 import { ConnectionError, ProtocolError, QmpError, QmpMuxError, TimeoutError } from '../errors.ts';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
 
 /** Exit statuses of `qmp-mux exec` and `qmp-mux events` (documented in the README). */
 export const EXIT = {
@@ -65,7 +66,7 @@ export function planOrExit<T>(io: CliIo, subcommand: string, usage: string, read
     plan = read();
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
-    io.stderr.write(`qmp-mux ${subcommand}: ${e.message}\ntry 'qmp-mux ${subcommand} --help'\n`);
+    io.stderr.write(`${escapeUnsafe(`qmp-mux ${subcommand}: ${e.message}`)}\ntry 'qmp-mux ${subcommand} --help'\n`);
     return EXIT.usage;
   }
   if (plan !== 'help') return plan;

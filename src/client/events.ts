@@ -1,5 +1,6 @@
 import { QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
 import { formatAddress } from '../net/address.ts';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, milliseconds, parseOptions } from './cli-options.ts';
 import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
@@ -47,7 +48,7 @@ export async function runEvents(argv: readonly string[], io: CliIo = processIo()
       client = await QmpClient.connect(address, { signal: stop.signal });
     } catch (e) {
       if (stop.signal.aborted && !(stop.signal.reason instanceof TimeoutError)) return EXIT.ok;
-      io.stderr.write(`qmp-mux events: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
+      io.stderr.write(`${escapeUnsafe(`qmp-mux events: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
       return exitStatus(e);
     }
     const connected = client;
@@ -68,7 +69,7 @@ export async function runEvents(argv: readonly string[], io: CliIo = processIo()
     });
     const ended = await client.done;
     if (ended === undefined || stop.signal.aborted) return EXIT.ok;
-    io.stderr.write(`qmp-mux events: ${ended.message}\n`);
+    io.stderr.write(`${escapeUnsafe(`qmp-mux events: ${ended.message}`)}\n`);
     return exitStatus(ended);
   } finally {
     clearTimeout(timer);

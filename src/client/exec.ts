@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import { ConnectionError, QmpMuxError, ShorthandError, TimeoutError, UsageError } from '../errors.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
 import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
@@ -66,7 +67,7 @@ export async function runExec(argv: readonly string[], io: CliIo = processIo()):
     client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }) });
     return p.command ? await runOne(client, p.command, p, io) : await runLines(client, p, io, abort.signal);
   } catch (e) {
-    io.stderr.write(`qmp-mux exec: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
+    io.stderr.write(`${escapeUnsafe(`qmp-mux exec: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
     return exitStatus(e);
   } finally {
     clearTimeout(timer);
@@ -127,7 +128,7 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
         outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : EXIT.ok;
       } catch (e) {
         if (!(e instanceof ShorthandError)) throw e;
-        io.stderr.write(`qmp-mux exec: line ${number}: ${e.message}\n`);
+        io.stderr.write(`${escapeUnsafe(`qmp-mux exec: line ${number}: ${e.message}`)}\n`);
         outcome = EXIT.usage;
       }
       if (outcome !== EXIT.ok && status === EXIT.ok) status = outcome;
@@ -154,7 +155,7 @@ async function execute(client: QmpClient, command: Command, p: ExecPlan, io: Cli
   } catch (e) {
     const status = exitStatus(e);
     if (status !== EXIT.qmpError) throw e;
-    io.stderr.write(`qmp-mux exec: ${command.name}: ${(e as Error).message}\n`);
+    io.stderr.write(`${escapeUnsafe(`qmp-mux exec: ${command.name}: ${(e as Error).message}`)}\n`);
     return status;
   }
 }

@@ -4,6 +4,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { QmpError, QmpMuxError, ShorthandError, UsageError } from '../errors.ts';
 import type { JsonObject, JsonValue } from '../json/value.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { escapeUnsafe, hasUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
 import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
@@ -73,7 +74,7 @@ export async function runShell(argv: readonly string[], io: CliIo = processIo())
   try {
     client = await QmpClient.connect(plan.address);
   } catch (e) {
-    io.stderr.write(`qmp-mux shell: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
+    io.stderr.write(`${escapeUnsafe(`qmp-mux shell: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
     return exitStatus(e);
   }
   await new Shell(plan, io).run(client);
@@ -117,7 +118,7 @@ class Shell {
       history: this.loadHistory(),
       historySize: plan.history?.size ?? DEFAULT_HISTORY_SIZE,
       removeHistoryDuplicates: true,
-      completer: (line: string): Completions => (plan.hmp ? [[], line] : this.completer.complete(line, this.parser.inTransaction)),
+      completer: (line: string): Completions => (plan.hmp ? [[], line] : printable(this.completer.complete(line, this.parser.inTransaction))),
     });
     this.lines = this.rl[Symbol.asyncIterator]();
     this.rl.setPrompt(plan.hmp ? HMP_PROMPT : PROMPT);
@@ -243,7 +244,7 @@ class Shell {
 
   /** A history file that cannot be used is said once, then left alone. */
   private historyFailed(e: unknown): void {
-    this.io.stderr.write(`qmp-mux shell: history ${this.plan.history!.path}: ${e instanceof Error ? e.message : String(e)}; not saving history\n`);
+    this.io.stderr.write(`${escapeUnsafe(`qmp-mux shell: history ${this.plan.history!.path}: ${e instanceof Error ? e.message : String(e)}; not saving history`)}\n`);
     this.plan.history = undefined;
   }
 }
@@ -263,6 +264,11 @@ async function learnCompletion(client: QmpClient): Promise<Completer> {
   const [commands, schema] = await Promise.all([ask('query-commands'), ask('query-qmp-schema')]);
   const names = Array.isArray(commands) ? commands.flatMap((c) => (c instanceof Map && typeof c.get('name') === 'string' ? [c.get('name') as string] : [])) : [];
   return new Completer(names, schema === undefined ? undefined : new QmpSchema(schema));
+}
+
+/** Candidates a terminal can show as they are (a server's names could hold escape sequences). */
+function printable([candidates, replaced]: Completions): Completions {
+  return [candidates.filter((c) => !hasUnsafe(c)), replaced];
 }
 
 /** `event STOP 14:02:08.959123 {"reason": ...}`: name, QEMU's timestamp in local time, data. */

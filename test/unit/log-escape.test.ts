@@ -1,5 +1,6 @@
 import t from 'tap';
-import { createLogger, escapeUnsafe } from '../../src/log.ts';
+import { createLogger } from '../../src/log.ts';
+import { escapeUnsafe } from '../../src/util/unsafe-text.ts';
 
 /** What clients and QEMU choose never reaches the operator's terminal as a command, and never splits a line. */
 
