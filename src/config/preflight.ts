@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.ts';
 import { formatAddress, isLoopback, type Address } from '../net/address.ts';
 import { resolveId } from '../net/owner.ts';
 import { MAX_SOCKET_PATH, probeBind, socketPathProblem } from '../net/unix-socket.ts';
+import { auditPathProblem } from '../ops/audit-file.ts';
 import { findProgram } from '../upstream/spawn-source.ts';
 import { checkTakeover, movedPath } from '../upstream/takeover.ts';
 import type { EndpointOptions, Options } from './options.ts';
@@ -27,6 +28,10 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
     seen.set(key, endpoint.name);
     // A socket systemd passed is systemd's: its address is not for qmp-mux to bind.
     if (!inherited.has(endpoint.name)) await checkEndpoint(endpoint, where);
+  }
+  if (options.audit) {
+    const problem = await auditPathProblem(options.audit.path);
+    if (problem !== undefined) throw new ConfigError(`audit (${options.audit.path}): ${problem}`);
   }
   if (options.metrics) {
     const { listen, allowRemote } = options.metrics;
