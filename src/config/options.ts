@@ -92,7 +92,7 @@ export interface EndpointOptions {
   /** Clients connected at once; beyond, a new client gets an error and is closed. */
   maxClients: number;
   limits: LimitOptions;
-  /** A client that has not negotiated after this long is closed, ms; 0 never. */
+  /** A client that has not negotiated this long after its greeting is closed, ms; 0 never. */
   negotiationTimeoutMs: number;
   /** Add the journal's sequence number to each live event this endpoint's clients receive. */
   eventSequence: boolean;
@@ -174,7 +174,13 @@ export const DEFAULTS = Object.freeze({
     socketMode: 0o600,
     allowRemote: false,
     maxClients: 64,
-    negotiationTimeoutMs: 0,
+    /**
+     * A connection that has not negotiated after 30 s is closed: clients
+     * negotiate as soon as they are greeted, and 30 s leaves a person
+     * typing `qmp_capabilities` into socat time to, while a connection that
+     * sends nothing gives its place on the endpoint back.
+     */
+    negotiationTimeoutMs: 30_000,
     eventSequence: false,
   }),
   /**
