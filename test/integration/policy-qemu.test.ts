@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { readConfig } from '../../src/config/file.ts';
-import type { PolicyOptions } from '../../src/config/options.ts';
+import { defaultEndpoint, type PolicyOptions } from '../../src/config/options.ts';
+import { policyWarnings } from '../../src/policy/warnings.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
@@ -10,7 +11,8 @@ import { socketDir } from '../fixtures/tmp.ts';
 
 /**
  * Policies against a real QEMU: secrets through the read-only preset,
- * transaction actions, and argument rules from a configuration file.
+ * transaction actions, argument rules from a configuration file, and what
+ * human-monitor-command does to a deny list.
  */
 
 const SECRET = 'TOPSECRET-3f9c';
@@ -139,4 +141,25 @@ t.test('argument rules from a configuration file: object-add of some types only'
   t.match(await c.execute('object-add', { 'qom-type': 'secret', id: 's1', file: '/etc/hostname' }), /"desc": "The command object-add is not allowed on endpoint 'ep0' with these arguments"/, 'a secret reading a host file is not');
   t.match(await c.execute('query-iothreads'), /"id": "io0"/);
   t.match(await c.execute('qom-list', { path: '/objects' }), /not allowed/, 'commands not named stay refused');
+});
+
+t.test('human-monitor-command runs what a deny list refuses by name: such a policy is warned about', async (t) => {
+  if (!needQemu(t)) return;
+  const qemu = await startQemu(t);
+  const leaky = policyFromConfig({ allow: ['*'], deny: ['stop'] });
+  const tight = policyFromConfig({ allow: ['*'], deny: ['stop', 'human-monitor-command'] });
+  t.same(
+    policyWarnings([{ ...defaultEndpoint('leaky', { type: 'unix', path: '/x' }), policy: leaky }, { ...defaultEndpoint('tight', { type: 'unix', path: '/y' }), policy: tight }]).map((w) => w.endpoint),
+    ['leaky'],
+  );
+  const mux = await startMux(t, qemu.monitors[0]!, { endpoints: [{ policy: leaky }, { policy: tight }] });
+  const a = await TestClient.connect(mux.endpoints[0]!.address);
+  await a.negotiate();
+  const b = await TestClient.connect(mux.endpoints[1]!.address);
+  await b.negotiate();
+  t.match(await a.execute('stop'), /not allowed on endpoint 'ep0'/);
+  t.match(await b.execute('human-monitor-command', { 'command-line': 'stop' }), /The command human-monitor-command is not allowed on endpoint 'ep1'/);
+  t.match(await a.execute('query-status'), /"running": true/);
+  t.equal(await a.execute('human-monitor-command', { 'command-line': 'stop' }), '{"return": ""}', 'HMP runs the denied command');
+  t.match(await a.execute('query-status'), /"running": false/, 'and QEMU stopped');
 });
