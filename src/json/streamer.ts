@@ -56,6 +56,11 @@ export class JsonStreamer {
     return this.lexer.feed(chunk);
   }
 
+  /** Bytes held for the message being read (its token text so far). */
+  get heldBytes(): number {
+    return this.lexer.held;
+  }
+
   private token(type: TokenType, start: number, end: number): boolean {
     switch (type) {
       case Tok.LCurly: this.braces++; break;
