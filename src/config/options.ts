@@ -175,7 +175,7 @@ const DEFAULT_WINDOW = 7;
  */
 export const READ_ONLY_LIMITS: Readonly<Pick<LimitOptions, 'maxCommandBytes' | 'maxMessageSize' | 'maxInputBytes'>> = Object.freeze({
   maxCommandBytes: 2 * 1024,
-  maxMessageSize: 64 * 1024,
+  maxMessageSize: 16 * 1024,
   maxInputBytes: 64 * 1024,
 });
 
@@ -197,12 +197,13 @@ export const DEFAULTS = Object.freeze({
   /**
    * A command's bytes are paid by every client queued behind it (about
    * 1 s for 64 KiB where QEMU reads 14 µs a byte); no QMP command needs
-   * more. A message larger than 1 MiB could not make a command that fits,
-   * so qmp-mux does not hold one.
+   * more. A message four times that size could hardly make a command that
+   * fits, so qmp-mux does not hold one: a message still being sent costs
+   * up to about 21 times its size (its text, and nine bytes a token).
    */
   limits: Object.freeze({
     ...QEMU_JSON_LIMITS,
-    maxMessageSize: 1024 * 1024,
+    maxMessageSize: 256 * 1024,
     maxPendingRequests: 256,
     maxOutputBuffer: 16 * 1024 * 1024,
     maxCommandBytes: 64 * 1024,

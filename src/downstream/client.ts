@@ -217,11 +217,15 @@ export class Client implements ClientSide {
 
   write(data: string | Buffer): void {
     if (this.state === 'closed' || this.socket.destroyed) return;
+    // Checked before the write, so what a client leaves unread never takes more than its limit.
+    const buffered = this.bytesQueued + data.length;
+    if (buffered > this.endpoint.options.limits.maxOutputBuffer) {
+      this.destroy('slow-reader', `${buffered} bytes buffered`);
+      return;
+    }
     this.out.write(data);
     this.options.metrics.bytesOut(data.length);
     if (this.log.tracing) for (const message of messagesIn(data)) this.log.trace('to-client', this.whose, message);
-    const buffered = this.bytesQueued;
-    if (buffered > this.endpoint.options.limits.maxOutputBuffer) this.destroy('slow-reader', `${buffered} bytes buffered`);
   }
 
   negotiated(): void {

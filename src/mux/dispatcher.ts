@@ -142,7 +142,7 @@ export interface DispatcherStats {
  * the connection must be dropped rather than anything misrouted.
  */
 export class Dispatcher {
-  /** Lanes with in-band commands queued, in turn order. */
+  /** Lanes with in-band commands queued, taking turns by bytes. */
   private readonly turns = new FairQueue<Lane>();
   /** Lanes with out-of-band commands queued and room to send one, in arrival order. */
   private readonly oobTurns = new FifoQueue<Lane>();
@@ -372,7 +372,7 @@ export class Dispatcher {
 
   private checkIdle(): void {
     if (this.idleWaiters.length === 0) return;
-    if (this.send && (this.inBand.length > 0 || this.outOfBandCount > 0 || this.turns.size > 0 || this.oobTurns.length > 0)) return;
+    if (this.send && (this.inBand.length > 0 || this.outOfBandCount > 0 || this.queuedBytes > 0)) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();

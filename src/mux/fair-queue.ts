@@ -4,10 +4,15 @@
  * is the cost it has been served so far, counted from the moment it last
  * started waiting, so a member that sends one small thing goes ahead of one
  * that has just sent a large one, and members with long queues share by
- * cost. A member that was idle comes back at the current turn, owed nothing.
+ * cost. A member that was idle comes back at the current turn, owed nothing
+ * and owing nothing; among members at the same place it goes first (as
+ * fq_codel serves new flows first), so a client that asks something now and
+ * then is served next however many others keep long queues. A member still
+ * paying for its last turn cannot jump the queue by leaving and coming back:
+ * its place remembers what it was served.
  */
 export class FairQueue<T extends object> {
-  private readonly heap: { item: T; key: number; order: number }[] = [];
+  private readonly heap: { item: T; key: number; owed: boolean; order: number }[] = [];
   private readonly waiting = new Set<T>();
   /** Where each member's next turn starts: the cost served to it so far. */
   private readonly finish = new WeakMap<T, number>();
@@ -24,7 +29,8 @@ export class FairQueue<T extends object> {
   add(item: T): void {
     if (this.waiting.has(item)) return;
     this.waiting.add(item);
-    this.heap.push({ item, key: Math.max(this.now, this.finish.get(item) ?? 0), order: this.arrivals++ });
+    const finish = this.finish.get(item) ?? 0;
+    this.heap.push({ item, key: Math.max(this.now, finish), owed: finish > this.now, order: this.arrivals++ });
     this.up(this.heap.length - 1);
   }
 
@@ -63,7 +69,9 @@ export class FairQueue<T extends object> {
     const x = this.heap[a];
     const y = this.heap[b];
     if (!x || !y) return false;
-    return x.key < y.key || (x.key === y.key && x.order < y.order);
+    if (x.key !== y.key) return x.key < y.key;
+    if (x.owed !== y.owed) return !x.owed;
+    return x.order < y.order;
   }
 
   private swap(a: number, b: number): void {

@@ -43,6 +43,40 @@ t.test('a member that starts waiting goes ahead of one just charged for a large 
   t.equal(turns(q, 4, () => 1000), 'qhqh', 'then they alternate: the quiet one was idle, it is not owed the 5 turns it did not take');
 });
 
+t.test('a member asking something now and then waits for at most one turn of each member with a long queue', async (t) => {
+  const q = new FairQueue<Item>();
+  const hogs = Array.from({ length: 16 }, (_, i) => item(String.fromCharCode(65 + i)));
+  for (const h of hogs) q.add(h);
+  const quiet = item('q');
+  t.equal(turns(q, 17, () => 65536), 'ABCDEFGHIJKLMNOPA', 'each long queue has had its first turn, and A its second');
+  q.add(quiet);
+  t.equal(q.peek(), quiet, 'idle, owing nothing: it goes first among the 15 at the same turn');
+  q.take(30);
+  for (let i = 0; i < 20; i++) {
+    turns(q, i % 7, () => 65536);
+    q.add(quiet);
+    let ahead = 0;
+    while (q.peek() !== quiet) {
+      q.add(q.take(65536)!);
+      ahead++;
+    }
+    if (ahead > hogs.length) t.fail(`query ${i + 2}: ${ahead} turns of others ahead of it`);
+    q.take(30);
+  }
+  t.pass('20 more queries, each after at most one turn of each of the 16');
+});
+
+t.test('a member that leaves owing cannot come back first', async (t) => {
+  const q = new FairQueue<Item>();
+  const [hog, sly] = [item('h'), item('s')];
+  q.add(hog);
+  t.equal(turns(q, 1, () => 100), 'h');
+  q.add(sly);
+  t.equal(q.take(1000), sly, 'idle: served at once, for 1000');
+  q.add(sly);
+  t.equal(turns(q, 10, (m) => (m === hog ? 100 : 1000)), 'hhhhhhhhhs', 'back at once, it waits until the others have had as much');
+});
+
 t.test('adding a member that already waits changes nothing; remove forgets one', async (t) => {
   const q = new FairQueue<Item>();
   const [a, b, c] = ['a', 'b', 'c'].map(item) as [Item, Item, Item];
@@ -65,10 +99,10 @@ t.test('agrees with a plain model under random use', async (t) => {
   const q = new FairQueue<Item>();
   const members = Array.from({ length: 20 }, (_, i) => item(`m${i}`));
   // The model, by its definition: a waiting member's key is the later of the
-  // current turn and where its last turn ended; the least key goes, ties in
-  // order of arrival.
+  // current turn and where its last turn ended; the least key goes; at the
+  // same key, one that owes nothing first, then in order of arrival.
   const finish = new Map<Item, number>();
-  const waiting = new Map<Item, { key: number; order: number }>();
+  const waiting = new Map<Item, { key: number; owed: boolean; order: number }>();
   let now = 0;
   let arrivals = 0;
   let disagreements = 0;
@@ -77,14 +111,15 @@ t.test('agrees with a plain model under random use', async (t) => {
     if (what < 3) {
       const m = members[random(members.length)]!;
       q.add(m);
-      if (!waiting.has(m)) waiting.set(m, { key: Math.max(now, finish.get(m) ?? 0), order: arrivals++ });
+      if (!waiting.has(m)) waiting.set(m, { key: Math.max(now, finish.get(m) ?? 0), owed: (finish.get(m) ?? 0) > now, order: arrivals++ });
     } else if (what < 5) {
       const cost = 1 + random(5000);
       const got = q.take(cost);
       let want: Item | undefined;
       for (const [m, w] of waiting) {
         const best = want && waiting.get(want)!;
-        if (!best || w.key < best.key || (w.key === best.key && w.order < best.order)) want = m;
+        const before = !best || w.key < best.key || (w.key === best.key && (w.owed !== best.owed ? !w.owed : w.order < best.order));
+        if (before) want = m;
       }
       if (got !== want) disagreements++;
       if (want) {
