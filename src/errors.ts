@@ -33,13 +33,6 @@ export class ListenError extends QmpMuxError {
   }
 }
 
-/** QEMU's output broke the protocol (a message past the size limit). */
-export class UpstreamFramingError extends QmpMuxError {
-  constructor(message: string) {
-    super('QMPMUX_UPSTREAM_FRAMING', message);
-  }
-}
-
 /** A configuration file or value that is not valid; the message names the field. */
 export class ConfigError extends QmpMuxError {
   constructor(message: string) {

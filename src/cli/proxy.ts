@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfigFile } from '../config/file.ts';
+import { describeMemoryBound } from '../config/memory.ts';
 import type { Options } from '../config/options.ts';
 import { preflight } from '../config/preflight.ts';
 import { asConfigFile } from '../config/print.ts';
@@ -87,6 +88,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     if (cli.checkConfig) {
       for (const w of policyWarnings(options.endpoints)) process.stderr.write(`qmp-mux: warning: endpoint '${w.endpoint}': ${w.message}\n`);
       process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
+      process.stdout.write(`qmp-mux: memory: ${describeMemoryBound(options)}\n`);
       return EXIT.ok;
     }
   } catch (e) {

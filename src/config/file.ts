@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
+import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
 import { readMetricsOptions, type MetricsOptions } from '../ops/metrics-options.ts';
@@ -8,6 +9,7 @@ import { copyPolicy, POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
 import { boolean, fail, integer, object, oneOf, optional, string, stringList } from './fields.ts';
 import {
   DEFAULTS,
+  READ_ONLY_LIMITS,
   defaultEndpoint,
   type BackoffOptions,
   type EndpointOptions,
@@ -28,6 +30,8 @@ export interface ConfigFile {
   /** Limits for endpoints the file does not describe (those from `--listen`). */
   limits: LimitOptions;
   window?: number;
+  windowBytes?: number;
+  totalInputBytes?: number;
   maxUpstreamMessage?: number;
   backoff?: BackoffOptions;
   timeouts?: TimeoutOptions;
@@ -65,15 +69,19 @@ export function loadConfigFile(path: string): ConfigFile {
 /** Validates a parsed configuration. Field paths in errors start at `config`. */
 export function readConfig(value: unknown): ConfigFile {
   const p = 'config';
-  const top = object(value, p, ['upstream', 'endpoints', 'limits', 'window', 'maxUpstreamMessage', 'backoff', 'timeouts', 'log', 'journal', 'audit', 'metrics']);
-  const limits = readLimits(top.limits, `${p}.limits`, DEFAULTS.limits);
-  const out: ConfigFile = { limits };
+  const top = object(value, p, ['upstream', 'endpoints', 'limits', 'window', 'windowBytes', 'totalInputBytes', 'maxUpstreamMessage', 'backoff', 'timeouts', 'log', 'journal', 'audit', 'metrics']);
+  const limits = readLimits(top.limits, `${p}.limits`);
+  const out: ConfigFile = { limits: { ...DEFAULTS.limits, ...limits } };
   const upstream = optional(top, 'upstream', p, readUpstream);
   if (upstream) out.upstream = upstream;
   const endpoints = optional(top, 'endpoints', p, (v, path) => readEndpoints(v, path, limits));
   if (endpoints) out.endpoints = endpoints;
   const window = optional(top, 'window', p, (v, path) => integer(v, path, 1, MAX_WINDOW));
   if (window !== undefined) out.window = window;
+  const windowBytes = optional(top, 'windowBytes', p, (v, path) => integer(v, path, 64, QEMU_MAX_MESSAGE));
+  if (windowBytes !== undefined) out.windowBytes = windowBytes;
+  const totalInputBytes = optional(top, 'totalInputBytes', p, (v, path) => integer(v, path, 64 * 1024));
+  if (totalInputBytes !== undefined) out.totalInputBytes = totalInputBytes;
   const maxUpstream = optional(top, 'maxUpstreamMessage', p, (v, path) => integer(v, path, 64 * 1024));
   if (maxUpstream !== undefined) out.maxUpstreamMessage = maxUpstream;
   const backoff = optional(top, 'backoff', p, readBackoff);
@@ -130,22 +138,41 @@ function readUpstream(v: unknown, path: string): UpstreamOptions {
   }
 }
 
-const LIMIT_KEYS = ['maxMessageSize', 'maxTokens', 'maxNesting', 'maxPendingRequests', 'maxOutputBuffer'] as const;
+const LIMIT_KEYS = ['maxMessageSize', 'maxTokens', 'maxNesting', 'maxPendingRequests', 'maxOutputBuffer', 'maxCommandBytes', 'maxInputBytes'] as const;
+/** QEMU reads at most this many bytes of token text in one message. */
+const QEMU_MAX_MESSAGE = QEMU_JSON_LIMITS.maxMessageSize;
 
-function readLimits(v: unknown, path: string, base: Readonly<LimitOptions>): LimitOptions {
-  const out = { ...base };
-  if (v === undefined) return out;
+/** The limits a `limits` object sets; what it leaves out comes from elsewhere. */
+function readLimits(v: unknown, path: string): Partial<LimitOptions> {
+  if (v === undefined) return {};
   const l = object(v, path, LIMIT_KEYS);
+  const out: Partial<LimitOptions> = {};
+  const set = <K extends keyof LimitOptions>(key: K, min: number, max?: number): void => {
+    const n = optional(l, key, path, (x, q) => integer(x, q, min, max));
+    if (n !== undefined) out[key] = n;
+  };
   // QEMU's own limits are the ceiling: above them QEMU would refuse what qmp-mux let through.
-  out.maxMessageSize = optional(l, 'maxMessageSize', path, (x, q) => integer(x, q, 1024, DEFAULTS.limits.maxMessageSize)) ?? out.maxMessageSize;
-  out.maxTokens = optional(l, 'maxTokens', path, (x, q) => integer(x, q, 16, DEFAULTS.limits.maxTokens)) ?? out.maxTokens;
-  out.maxNesting = optional(l, 'maxNesting', path, (x, q) => integer(x, q, 2, DEFAULTS.limits.maxNesting)) ?? out.maxNesting;
-  out.maxPendingRequests = optional(l, 'maxPendingRequests', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxPendingRequests;
-  out.maxOutputBuffer = optional(l, 'maxOutputBuffer', path, (x, q) => integer(x, q, 64 * 1024)) ?? out.maxOutputBuffer;
+  set('maxMessageSize', 1024, QEMU_MAX_MESSAGE);
+  set('maxTokens', 16, QEMU_JSON_LIMITS.maxTokens);
+  set('maxNesting', 2, QEMU_JSON_LIMITS.maxNesting);
+  set('maxPendingRequests', 1, 1_000_000);
+  set('maxOutputBuffer', 64 * 1024);
+  // QEMU refuses a message once its token text plus one reaches 64 MiB.
+  set('maxCommandBytes', 64, QEMU_MAX_MESSAGE - 1);
+  set('maxInputBytes', 1024);
   return out;
 }
 
-function readEndpoints(v: unknown, path: string, limits: LimitOptions): EndpointOptions[] {
+/**
+ * An endpoint's limits: its own, else the file's, else those of its
+ * policy's preset, else the defaults.
+ */
+function endpointLimits(own: Partial<LimitOptions>, file: Partial<LimitOptions>, policy: unknown): LimitOptions {
+  const preset = typeof policy === 'string' ? policy : policy !== null && typeof policy === 'object' ? (policy as { preset?: unknown }).preset : undefined;
+  return { ...DEFAULTS.limits, ...(preset === 'read-only' && READ_ONLY_LIMITS), ...file, ...own };
+}
+
+function readEndpoints(v: unknown, path: string, limits: Partial<LimitOptions>): EndpointOptions[] {
   if (!Array.isArray(v)) fail(path, 'expected an array of endpoints');
   if (v.length === 0) fail(path, 'must list at least one endpoint');
   const endpoints = v.map((item, i) => readEndpoint(item, `${path}[${i}]`, limits));
@@ -161,12 +188,12 @@ function readEndpoints(v: unknown, path: string, limits: LimitOptions): Endpoint
   return endpoints;
 }
 
-function readEndpoint(v: unknown, path: string, limits: LimitOptions): EndpointOptions {
+function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): EndpointOptions {
   const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs', 'eventSequence']);
   const name = string(e.name, `${path}.name`);
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
   const out = defaultEndpoint(name, address(e.listen, `${path}.listen`));
-  out.limits = readLimits(e.limits, `${path}.limits`, limits);
+  out.limits = endpointLimits(readLimits(e.limits, `${path}.limits`), limits, e.policy);
   const socket = optional(e, 'socket', path, readSocket);
   if (socket) {
     if (out.address.type !== 'unix') fail(`${path}.socket`, 'only applies to unix endpoints');
@@ -239,9 +266,15 @@ function readBackoff(v: unknown, path: string): BackoffOptions {
 }
 
 function readTimeouts(v: unknown, path: string): TimeoutOptions {
-  const t = object(v, path, ['clientGreetingMs', 'upstreamGreetingMs', 'shutdownMs', 'closeMs']);
+  const t = object(v, path, ['clientGreetingMs', 'upstreamGreetingMs', 'stallMs', 'shutdownMs', 'closeMs']);
   const ms = (key: keyof TimeoutOptions, min: number): number => optional(t, key, path, (x, q) => integer(x, q, min, DAY_MS)) ?? DEFAULTS.timeouts[key];
-  return { clientGreetingMs: ms('clientGreetingMs', 0), upstreamGreetingMs: ms('upstreamGreetingMs', 1), shutdownMs: ms('shutdownMs', 0), closeMs: ms('closeMs', 1) };
+  return {
+    clientGreetingMs: ms('clientGreetingMs', 0),
+    upstreamGreetingMs: ms('upstreamGreetingMs', 1),
+    stallMs: ms('stallMs', 1),
+    shutdownMs: ms('shutdownMs', 0),
+    closeMs: ms('closeMs', 1),
+  };
 }
 
 function readLog(v: unknown, path: string): Partial<LogOptions> {

@@ -66,7 +66,11 @@ export interface SocketOptions {
 }
 
 export interface LimitOptions {
-  /** Bytes of one client message (token text); QEMU's limit, 64 MiB, by default. */
+  /**
+   * Bytes of one client message (token text), as QEMU counts them: past it
+   * the client gets QEMU's own limit error. At most QEMU's 64 MiB. It bounds
+   * what a message still being sent holds in qmp-mux.
+   */
   maxMessageSize: number;
   /** Tokens in one client message; QEMU's 2 Mi by default. */
   maxTokens: number;
@@ -76,6 +80,19 @@ export interface LimitOptions {
   maxPendingRequests: number;
   /** Bytes written to one client and not yet taken by it before the client is disconnected. */
   maxOutputBuffer: number;
+  /**
+   * Bytes of one command as qmp-mux sends it to QEMU. QEMU reads its monitor
+   * one byte per system call and reads nothing else meanwhile, so a
+   * command's bytes are time every other client waits; larger commands are
+   * refused.
+   */
+  maxCommandBytes: number;
+  /**
+   * Bytes of one client's input qmp-mux holds: its commands waiting for
+   * their turn to QEMU, plus a message still being sent. Past it the client
+   * is not read until its commands have gone to QEMU.
+   */
+  maxInputBytes: number;
 }
 
 export interface EndpointOptions {
@@ -103,6 +120,11 @@ export interface TimeoutOptions {
   clientGreetingMs: number;
   /** How long QEMU may take to greet after connecting, ms. */
   upstreamGreetingMs: number;
+  /**
+   * How long QEMU may leave a command unanswered before qmp-mux reports it
+   * stalled (a log line, and `/readyz` not ready until it answers), ms.
+   */
+  stallMs: number;
   /** On SIGTERM/SIGINT, how long pending replies may take to reach clients, ms. */
   shutdownMs: number;
   /**
@@ -132,6 +154,14 @@ export interface Options {
   endpoints: EndpointOptions[];
   /** In-band commands in flight to QEMU at once. */
   window: number;
+  /**
+   * Bytes of in-band commands in flight to QEMU at once (a larger command
+   * goes alone): what a client's command may find ahead of it in QEMU's
+   * input.
+   */
+  windowBytes: number;
+  /** Bytes of input held for all clients together (see `LimitOptions.maxInputBytes`). */
+  totalInputBytes: number;
   /** Bytes of one message from QEMU (query-qmp-schema is about 207 KB). */
   maxUpstreamMessage: number;
   backoff: BackoffOptions;
@@ -158,17 +188,46 @@ export const DEFAULT_LISTEN: Address = { type: 'unix', path: 'qmp-mux.sock' };
  */
 const DEFAULT_WINDOW = 7;
 
+/**
+ * Limits for endpoints whose policy is the `read-only` preset: their
+ * clients send queries, which are small. QEMU reads a 2 KiB command in
+ * about 30 ms where it reads 14 µs a byte (the slowest machine measured).
+ */
+export const READ_ONLY_LIMITS: Readonly<Pick<LimitOptions, 'maxCommandBytes' | 'maxMessageSize' | 'maxInputBytes'>> = Object.freeze({
+  maxCommandBytes: 2 * 1024,
+  maxMessageSize: 16 * 1024,
+  maxInputBytes: 64 * 1024,
+});
+
 /** Every default in one place; the README and config/example.json document them. */
 export const DEFAULTS = Object.freeze({
   window: DEFAULT_WINDOW,
+  /**
+   * 2 KiB in flight keeps QEMU reading while replies make their way back
+   * (a round trip through qmp-mux is a fraction of a millisecond; 2 KiB is
+   * 3 to 30 ms of QEMU's reading), and no more than one read-only client's
+   * command is ever ahead of another client's.
+   */
+  windowBytes: 2 * 1024,
+  totalInputBytes: 64 * 1024 * 1024,
   maxUpstreamMessage: 64 * 1024 * 1024,
   backoff: Object.freeze({ initialMs: 50, maxMs: 5000 }),
-  timeouts: Object.freeze({ clientGreetingMs: 30_000, upstreamGreetingMs: 10_000, shutdownMs: 5000, closeMs: 2000 }),
+  timeouts: Object.freeze({ clientGreetingMs: 30_000, upstreamGreetingMs: 10_000, stallMs: 10_000, shutdownMs: 5000, closeMs: 2000 }),
   log: Object.freeze({ level: 'info' as LogLevel, format: 'text' as LogFormat, trace: false }),
+  /**
+   * A command's bytes are paid by every client queued behind it (about
+   * 1 s for 64 KiB where QEMU reads 14 µs a byte); no QMP command needs
+   * more. A message four times that size could hardly make a command that
+   * fits, so qmp-mux does not hold one: a message still being sent costs
+   * up to about 21 times its size (its text, and nine bytes a token).
+   */
   limits: Object.freeze({
     ...QEMU_JSON_LIMITS,
+    maxMessageSize: 256 * 1024,
     maxPendingRequests: 256,
     maxOutputBuffer: 16 * 1024 * 1024,
+    maxCommandBytes: 64 * 1024,
+    maxInputBytes: 1024 * 1024,
   }),
   endpoint: Object.freeze({
     socketMode: 0o600,

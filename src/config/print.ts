@@ -12,6 +12,8 @@ export function asConfigFile(options: Options): Record<string, unknown> {
     upstream: upstream(options.upstream),
     endpoints: options.endpoints.map(endpoint),
     window: options.window,
+    windowBytes: options.windowBytes,
+    totalInputBytes: options.totalInputBytes,
     maxUpstreamMessage: options.maxUpstreamMessage,
     backoff: { ...options.backoff },
     timeouts: { ...options.timeouts },

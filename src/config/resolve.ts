@@ -31,6 +31,8 @@ export function resolveOptions(cli: CommandLine, file: ConfigFile | undefined): 
     upstream,
     endpoints,
     window: file?.window ?? DEFAULTS.window,
+    windowBytes: file?.windowBytes ?? DEFAULTS.windowBytes,
+    totalInputBytes: file?.totalInputBytes ?? DEFAULTS.totalInputBytes,
     maxUpstreamMessage: file?.maxUpstreamMessage ?? DEFAULTS.maxUpstreamMessage,
     backoff: file?.backoff ?? { ...DEFAULTS.backoff },
     timeouts: file?.timeouts ?? { ...DEFAULTS.timeouts },

@@ -134,6 +134,8 @@ export class Client implements ClientSide {
     this.state = 'open';
     clearTimeout(this.timer);
     this.router = router;
+    // Heard from inside the dispatcher: the input is taken on a later turn, never in the middle of its work.
+    router.lane.onRoom = () => this.scheduleTurn();
     const limits = this.endpoint.options.limits;
     this.session = new Session({
       toClient: this,
@@ -215,11 +217,15 @@ export class Client implements ClientSide {
 
   write(data: string | Buffer): void {
     if (this.state === 'closed' || this.socket.destroyed) return;
+    // Checked before the write, so what a client leaves unread never takes more than its limit.
+    const buffered = this.bytesQueued + data.length;
+    if (buffered > this.endpoint.options.limits.maxOutputBuffer) {
+      this.destroy('slow-reader', `${buffered} bytes buffered`);
+      return;
+    }
     this.out.write(data);
     this.options.metrics.bytesOut(data.length);
     if (this.log.tracing) for (const message of messagesIn(data)) this.log.trace('to-client', this.whose, message);
-    const buffered = this.bytesQueued;
-    if (buffered > this.endpoint.options.limits.maxOutputBuffer) this.destroy('slow-reader', `${buffered} bytes buffered`);
   }
 
   negotiated(): void {
@@ -291,20 +297,40 @@ export class Client implements ClientSide {
   private consume(): void {
     const session = this.session!;
     const input = this.input!;
-    if (!session.atPendingLimit) this.inputAt += session.receive(input.subarray(this.inputAt, this.inputAt + BYTES_PER_TURN), MESSAGES_PER_TURN);
+    if (this.mayTakeInput()) this.inputAt += session.receive(input.subarray(this.inputAt, this.inputAt + BYTES_PER_TURN), MESSAGES_PER_TURN);
     if (this.inputAt >= input.length || this.state !== 'open') {
       this.input = undefined;
       this.afterInput();
       return;
     }
-    if (!session.atPendingLimit && !this.turnScheduled) {
-      this.turnScheduled = true;
-      setImmediate(() => {
-        this.turnScheduled = false;
-        if (this.input && this.state === 'open') this.consume();
-      });
-    }
+    if (this.mayTakeInput()) this.scheduleTurn();
     this.updateReading();
+  }
+
+  /** Takes more input on a later turn of the event loop, or reads the socket if none is held. */
+  private scheduleTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      if (this.state !== 'open') return;
+      if (this.input) this.consume();
+      else this.updateReading();
+    });
+  }
+
+  /**
+   * Whether the session may be given more input now: not while the client
+   * has as many requests pending as it may (the session says when that
+   * changes), nor while it holds as much input as it may (its lane says).
+   */
+  private mayTakeInput(): boolean {
+    const session = this.session!;
+    if (session.atPendingLimit) return false;
+    const lane = this.router!.lane;
+    if (!lane.full(this.endpoint.options.limits.maxInputBytes, session.heldBytes)) return true;
+    lane.waitForRoom();
+    return false;
   }
 
   /** All input read so far is the session's: go on reading, or finish if the client half-closed. */
@@ -324,7 +350,7 @@ export class Client implements ClientSide {
         read = this.earlyBytes < EARLY_INPUT_CAP;
         break;
       case 'open':
-        read = this.input === undefined && !this.session!.atPendingLimit;
+        read = this.input === undefined && this.mayTakeInput();
         break;
       case 'closing':
         read = true;

@@ -187,6 +187,11 @@ export class JsonLexer {
     return chunk.length;
   }
 
+  /** Bytes of token text held for the message being read. */
+  get held(): number {
+    return this.len;
+  }
+
   /** Stops `feed` after the byte it is reading. */
   stop(): void {
     this.stopRequested = true;

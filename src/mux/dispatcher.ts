@@ -1,7 +1,7 @@
 import type { JsonObject } from '../json/value.ts';
 import type { ReplySlot } from '../qmp/session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
-import { isReaderError, replyForClient, withUpstreamId } from '../qmp/wire.ts';
+import { errorReply, isReaderError, replyForClient, replyTooLarge, withUpstreamId } from '../qmp/wire.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { FairQueue } from './fair-queue.ts';
 import { IdPool, ourId } from './ids.ts';
@@ -31,6 +31,8 @@ export interface UpstreamCommand {
 interface Queued {
   readonly command: UpstreamCommand;
   readonly slot: ReplySlot;
+  /** Whose it is; none for qmp-mux's own. */
+  readonly lane: Lane | undefined;
 }
 
 interface InFlight extends Queued {
@@ -38,26 +40,73 @@ interface InFlight extends Queued {
   readonly sentAt: number;
 }
 
-/** One client's commands waiting for their turn to go to QEMU. */
+/**
+ * Out-of-band commands QEMU holds at once, from all clients and from one.
+ * QEMU runs them as soon as it has read them, so they are answered at once
+ * unless QEMU is stuck; these bound what a client's out-of-band commands
+ * can put ahead of others' in QEMU's input.
+ */
+const OOB_IN_FLIGHT = 8;
+const OOB_IN_FLIGHT_PER_CLIENT = 1;
+
+/**
+ * One client's commands waiting for their turn to go to QEMU, and the bytes
+ * they hold in qmp-mux.
+ */
 export class Lane {
   /** @internal */
   readonly queue = new FifoQueue<Queued>();
+  /** @internal */
+  readonly oobQueue = new FifoQueue<Queued>();
+  /** @internal Its out-of-band commands QEMU has not answered. */
+  oobInFlight = 0;
+  /** Bytes of its commands waiting in qmp-mux. */
+  queuedBytes = 0;
   closed = false;
+  /** @internal Its client stopped reading for want of room, and wants to hear when there is some. */
+  waitingForRoom = false;
+  /** Called (once per `waitForRoom`) when commands of this lane, or of any client, have gone to QEMU. */
+  onRoom: (() => void) | undefined;
 
   constructor(private readonly dispatcher: Dispatcher) {}
 
-  /** Queues an in-band command; its reply goes to `slot`. */
+  /** Queues a command; its reply goes to `slot`. */
   enqueue(command: UpstreamCommand, slot: ReplySlot): void {
     if (this.closed) return;
-    this.queue.push({ command, slot });
-    this.dispatcher.wake(this);
+    this.queuedBytes += command.bytes.length;
+    this.dispatcher.queued(this, { command, slot, lane: this });
+  }
+
+  /**
+   * Whether its client holds as much input as it may (`maxInputBytes` of
+   * its own, with `held` bytes of a message still being sent, or its share
+   * of what all clients may hold): it is not read until commands have gone
+   * to QEMU. A client with nothing queued is always read, so a message
+   * being sent can be finished.
+   */
+  full(maxInputBytes: number, held: number): boolean {
+    return this.queuedBytes > 0 && (this.queuedBytes + held >= maxInputBytes || this.dispatcher.inputFull);
+  }
+
+  /** The client holds input it may not add to until commands have gone: `onRoom` says when. */
+  waitForRoom(): void {
+    this.dispatcher.waitForRoom(this);
   }
 
   /** The client is gone: what it has queued is dropped. */
   close(): void {
     this.closed = true;
-    this.queue.clear();
+    this.dispatcher.closed(this);
   }
+}
+
+export interface DispatcherOptions {
+  /** In-band commands QEMU holds at most; 7 keeps QEMU's 8-deep queue from ever suspending its monitor. */
+  window: number;
+  /** Bytes of in-band commands QEMU holds at most; a larger command goes alone. */
+  windowBytes: number;
+  /** Bytes all lanes may hold queued before clients with commands queued are no longer read. */
+  totalInputBytes: number;
 }
 
 export interface DispatcherStats {
@@ -65,15 +114,24 @@ export interface DispatcherStats {
   inBandInFlight: number;
   /** All commands QEMU has and has not answered yet. */
   inFlight: number;
+  /** Bytes of in-band commands QEMU has and has not answered yet. */
+  inFlightBytes: number;
+  /** Bytes of commands queued in qmp-mux, all clients together. */
+  queuedBytes: number;
   /** Commands sent to QEMU since start. */
   sent: number;
 }
 
 /**
  * Decides which client's command goes to QEMU next and routes each reply
- * back. In-band commands are taken one per client in turn (least recently
- * served first), at most `window` at a time, so a client with a long queue
- * delays another by at most the window; out-of-band commands go at once.
+ * back. QEMU reads its monitor one byte per system call and reads nothing
+ * else meanwhile, so what one client costs the others is the bytes QEMU
+ * must read for it. Clients take turns by those bytes (FairQueue), and QEMU
+ * holds at most `windowBytes` (or one larger command) and `window` in-band
+ * commands at a time, so a client's command finds at most that ahead of it
+ * whatever others queue. Out-of-band commands skip the in-band window (they
+ * must get through behind a stuck command) but have small bounds of their
+ * own, per client and in all.
  *
  * QEMU answers in-band commands strictly in the order it read them, errors
  * included, and only `exec-oob` replies can overtake them. So in-band
@@ -84,25 +142,26 @@ export interface DispatcherStats {
  * the connection must be dropped rather than anything misrouted.
  */
 export class Dispatcher {
-  /** Lanes with commands queued, in turn order. */
+  /** Lanes with in-band commands queued, taking turns by bytes. */
   private readonly turns = new FairQueue<Lane>();
+  /** Lanes with out-of-band commands queued and room to send one, in arrival order. */
+  private readonly oobTurns = new FifoQueue<Lane>();
   private readonly inBand = new FifoQueue<InFlight>();
+  private inFlightBytes = 0;
   /** Out-of-band commands in flight, by id. */
   private outOfBand: (InFlight | undefined)[] = [];
   private outOfBandCount = 0;
-  /** Out-of-band commands that came while QEMU was away; they go first. */
-  private readonly outOfBandWaiting = new FifoQueue<Queued>();
+  private queuedBytes = 0;
+  /** Lanes whose clients wait for room (see `Lane.waitForRoom`). */
+  private readonly waitingForRoom = new Set<Lane>();
   private sent = 0;
   private send: ((bytes: Buffer) => void) | undefined;
   private ids = new IdPool();
   private idleWaiters: (() => void)[] = [];
 
-  constructor(
-    /** In-band commands QEMU holds at most; 7 keeps QEMU's 8-deep queue from ever suspending its monitor. */
-    private readonly window: number,
-  ) {}
+  constructor(private readonly options: DispatcherOptions) {}
 
-  /** A new lane, for a client's in-band commands. */
+  /** A new lane, for a client's commands. */
   lane(): Lane {
     return new Lane(this);
   }
@@ -111,7 +170,6 @@ export class Dispatcher {
   attach(send: (bytes: Buffer) => void): void {
     this.send = send;
     this.ids = new IdPool();
-    for (let waiting = this.outOfBandWaiting.shift(); waiting; waiting = this.outOfBandWaiting.shift()) this.dispatch(waiting.command, waiting.slot);
     this.pump();
   }
 
@@ -124,22 +182,50 @@ export class Dispatcher {
     const lost: InFlight[] = [];
     for (let entry = this.inBand.shift(); entry; entry = this.inBand.shift()) lost.push(entry);
     for (const entry of this.outOfBand) if (entry) lost.push(entry);
+    this.inFlightBytes = 0;
     this.outOfBand = [];
     this.outOfBandCount = 0;
-    for (const entry of lost) entry.slot.lost();
+    for (const entry of lost) {
+      if (entry.command.oob && entry.lane) this.oobAnswered(entry.lane);
+      entry.slot.lost();
+    }
     this.checkIdle();
   }
 
-  /** @internal `lane` has commands queued. */
-  wake(lane: Lane): void {
-    this.turns.add(lane);
+  /** @internal A lane queued a command. */
+  queued(lane: Lane, entry: Queued): void {
+    this.queuedBytes += entry.command.bytes.length;
+    if (entry.command.oob) {
+      lane.oobQueue.push(entry);
+      if (lane.oobQueue.length === 1 && lane.oobInFlight < OOB_IN_FLIGHT_PER_CLIENT) this.oobTurns.push(lane);
+    } else {
+      lane.queue.push(entry);
+      this.turns.add(lane);
+    }
     this.pump();
   }
 
-  /** An out-of-band command: sent at once, or first thing once QEMU is there. */
-  sendOob(command: UpstreamCommand, slot: ReplySlot): void {
-    if (this.send) this.dispatch(command, slot);
-    else this.outOfBandWaiting.push({ command, slot });
+  /** @internal See `Lane.waitForRoom`. */
+  waitForRoom(lane: Lane): void {
+    lane.waitingForRoom = true;
+    this.waitingForRoom.add(lane);
+  }
+
+  /** @internal A lane's client is gone. */
+  closed(lane: Lane): void {
+    this.queuedBytes -= lane.queuedBytes;
+    lane.queuedBytes = 0;
+    lane.queue.clear();
+    lane.oobQueue.clear();
+    this.turns.remove(lane);
+    this.waitingForRoom.delete(lane);
+    this.roomMade(undefined);
+    this.checkIdle();
+  }
+
+  /** Whether all clients together hold as much queued input as they may. */
+  get inputFull(): boolean {
+    return this.queuedBytes >= this.options.totalInputBytes;
   }
 
   /** A command of qmp-mux's own; resolves with QEMU's reply, or undefined if QEMU goes away first. */
@@ -147,7 +233,7 @@ export class Dispatcher {
     return new Promise((resolve) => {
       if (!this.send) return resolve(undefined);
       const slot: ReplySlot = { fill: (reply) => resolve(Buffer.from(reply)), lost: () => resolve(undefined) };
-      this.dispatch({ name, bytes: Buffer.from(`{"execute":"${name}"}`, 'latin1'), oob: false, idText: undefined }, slot);
+      this.dispatch({ command: { name, bytes: Buffer.from(`{"execute":"${name}"}`, 'latin1'), oob: false, idText: undefined }, slot, lane: undefined });
     });
   }
 
@@ -156,22 +242,25 @@ export class Dispatcher {
    * Returns undefined, or why it cannot answer anything in flight.
    */
   reply(message: UpstreamMessage): string | undefined {
+    const { tooLarge } = message;
     let entry: InFlight | undefined;
-    if (message.id) {
-      const id = message.id.valueStart >= 0 ? ourId(message.bytes, message.id) : -1;
+    if (tooLarge ? tooLarge.id !== undefined : message.id) {
+      const id = tooLarge ? tooLarge.id! : message.id!.valueStart >= 0 ? ourId(message.bytes, message.id!) : -1;
       entry = id >= 0 ? this.outOfBand[id] : undefined;
       if (!entry) return 'a reply with an id qmp-mux did not give';
       this.outOfBand[id] = undefined;
       this.outOfBandCount--;
       this.ids.release(id);
+      if (entry.lane) this.oobAnswered(entry.lane);
     } else {
       if (isReaderError(message)) return 'an error QEMU reports only for input it could not read';
       entry = this.inBand.shift();
       if (!entry) return 'a reply when none was owed';
+      this.inFlightBytes -= entry.command.bytes.length;
     }
-    const { transform, observer } = entry.command;
+    const { transform, observer, idText, name } = entry.command;
     observer?.answered(entry.command, message, (performance.now() - entry.sentAt) / 1000);
-    entry.slot.fill(replyForClient(transform ? transform(message) : message, entry.command.idText));
+    entry.slot.fill(tooLarge ? errorReply(idText, 'GenericError', replyTooLarge(name, tooLarge)) : replyForClient(transform ? transform(message) : message, idText));
     this.pump();
     this.checkIdle();
     return undefined;
@@ -185,38 +274,105 @@ export class Dispatcher {
     });
   }
 
+  /** When the oldest command QEMU has not answered was sent (`performance.now()`), if any. */
+  get oldestSentAt(): number | undefined {
+    let oldest = this.inBand.peek()?.sentAt;
+    if (this.outOfBandCount > 0) {
+      for (const entry of this.outOfBand) if (entry && (oldest === undefined || entry.sentAt < oldest)) oldest = entry.sentAt;
+    }
+    return oldest;
+  }
+
   get stats(): DispatcherStats {
-    return { inBandInFlight: this.inBand.length, inFlight: this.inBand.length + this.outOfBandCount, sent: this.sent };
+    return {
+      inBandInFlight: this.inBand.length,
+      inFlight: this.inBand.length + this.outOfBandCount,
+      inFlightBytes: this.inFlightBytes,
+      queuedBytes: this.queuedBytes,
+      sent: this.sent,
+    };
   }
 
   private pump(): void {
     if (!this.send) return;
-    while (this.inBand.length < this.window) {
-      const lane = this.turns.take();
-      if (!lane) return;
-      const next = lane.queue.shift();
-      if (next) this.dispatch(next.command, next.slot);
+    this.pumpOutOfBand();
+    const { window, windowBytes } = this.options;
+    while (this.inBand.length < window) {
+      const lane = this.turns.peek();
+      const next = lane?.queue.peek();
+      if (!lane || !next) return;
+      const size = next.command.bytes.length;
+      if (this.inFlightBytes > 0 && this.inFlightBytes + size > windowBytes) return;
+      this.turns.take(size);
+      lane.queue.shift();
       if (lane.queue.length > 0) this.turns.add(lane);
+      this.dispatch(next);
+      this.dequeued(lane, size);
     }
   }
 
-  private dispatch(command: UpstreamCommand, slot: ReplySlot): void {
-    const entry: InFlight = { command, slot, sentAt: performance.now() };
+  private pumpOutOfBand(): void {
+    while (this.outOfBandCount < OOB_IN_FLIGHT) {
+      const lane = this.oobTurns.shift();
+      if (!lane) return;
+      const next = lane.oobQueue.shift();
+      if (!next || lane.closed) continue;
+      lane.oobInFlight++;
+      if (lane.oobQueue.length > 0 && lane.oobInFlight < OOB_IN_FLIGHT_PER_CLIENT) this.oobTurns.push(lane);
+      this.dispatch(next);
+      this.dequeued(lane, next.command.bytes.length);
+    }
+  }
+
+  /** A lane's out-of-band command was answered (or lost): it may send another. */
+  private oobAnswered(lane: Lane): void {
+    lane.oobInFlight--;
+    if (lane.oobQueue.length > 0 && lane.oobInFlight === OOB_IN_FLIGHT_PER_CLIENT - 1) this.oobTurns.push(lane);
+  }
+
+  private dequeued(lane: Lane, size: number): void {
+    lane.queuedBytes -= size;
+    this.queuedBytes -= size;
+    this.roomMade(lane);
+  }
+
+  /** Commands left `lane` (or some lane): clients waiting for room may have it now. */
+  private roomMade(lane: Lane | undefined): void {
+    if (this.waitingForRoom.size === 0) return;
+    if (this.inputFull) {
+      if (lane?.waitingForRoom) this.wakeForRoom(lane);
+      return;
+    }
+    for (const waiting of this.waitingForRoom) this.wakeForRoom(waiting);
+  }
+
+  private wakeForRoom(lane: Lane): void {
+    lane.waitingForRoom = false;
+    this.waitingForRoom.delete(lane);
+    lane.onRoom?.();
+  }
+
+  private dispatch(entry: Queued): void {
+    const send = this.send;
+    if (!send) throw new Error('dispatch with no connection to QEMU');
+    const inFlight: InFlight = { ...entry, sentAt: performance.now() };
+    const { command } = entry;
     this.sent++;
     if (!command.oob) {
-      this.inBand.push(entry);
-      this.send!(command.bytes);
+      this.inBand.push(inFlight);
+      this.inFlightBytes += command.bytes.length;
+      send(command.bytes);
       return;
     }
     const id = this.ids.take();
-    this.outOfBand[id] = entry;
+    this.outOfBand[id] = inFlight;
     this.outOfBandCount++;
-    this.send!(withUpstreamId(command.bytes, id));
+    send(withUpstreamId(command.bytes, id));
   }
 
   private checkIdle(): void {
     if (this.idleWaiters.length === 0) return;
-    if (this.send && (this.inBand.length > 0 || this.outOfBandCount > 0 || this.turns.size > 0)) return;
+    if (this.send && (this.inBand.length > 0 || this.outOfBandCount > 0 || this.queuedBytes > 0)) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();

@@ -21,6 +21,7 @@ import { EventFanOut } from './event-fanout.ts';
 import { clientsValue, EXTENSION_COMMANDS, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
 import { Router, type RouterCounters } from './router.ts';
+import { StallWatch } from './stall-watch.ts';
 
 /**
  * File descriptors kept for what qmp-mux needs besides its clients (QEMU,
@@ -58,7 +59,9 @@ export class Mux implements MuxView {
   private clientCounter = 0;
   private readonly startedAt = Date.now();
   private readonly routerCounters: RouterCounters = { refused: 0, tooLarge: 0 };
-  private readonly counters = { qemuErrors: 0, closedSessionErrors: 0, replyMismatches: 0, disconnects: {} as Record<string, number> };
+  private readonly counters = { qemuErrors: 0, closedSessionErrors: 0, replyMismatches: 0, tooLargeFromQemu: 0, disconnects: {} as Record<string, number> };
+  private readonly stallWatch: StallWatch;
+  private stallTimer: NodeJS.Timeout | undefined;
   private warnedSilentUpstream = false;
   private acceptFailing = false;
   private readonly descriptorLimit = descriptorLimit();
@@ -72,7 +75,14 @@ export class Mux implements MuxView {
     /** Sockets systemd passed, by the name of the endpoint each is for. */
     inherited: ReadonlyMap<string, InheritedSocket> = new Map(),
   ) {
-    this.dispatcher = new Dispatcher(options.window);
+    this.dispatcher = new Dispatcher({ window: options.window, windowBytes: options.windowBytes, totalInputBytes: options.totalInputBytes });
+    this.stallWatch = new StallWatch(options.timeouts.stallMs, {
+      stalled: (waitedMs) => {
+        this.metrics.upstreamStalled();
+        this.log.warn('QEMU has stopped answering: a command has waited past the stall threshold', { waitedMs: Math.round(waitedMs), stallMs: options.timeouts.stallMs });
+      },
+      recovered: (stalledMs) => this.log.info(this.upstream ? 'QEMU is answering again' : 'QEMU stall over: the connection to QEMU is gone', { stalledMs: Math.round(stalledMs) }),
+    });
     this.endpoints = options.endpoints.map((e) => new Endpoint(e, inherited.get(e.name)));
     this.events = new EventFanOut(this.endpoints, this.registry);
     this.journal = new EventJournal(options.journal);
@@ -82,6 +92,8 @@ export class Mux implements MuxView {
       ownCommands: EXTENSION_COMMANDS,
       upstreamState: () => this.upstreamState,
       auditDropped: () => this.audit?.stats.dropped ?? 0,
+      oldestCommandAge: () => this.oldestCommandMs / 1000,
+      queuedInputBytes: () => this.dispatcher.stats.queuedBytes,
     });
   }
 
@@ -112,6 +124,10 @@ export class Mux implements MuxView {
         this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
       }
       await this.source.start((socket) => this.attachUpstream(socket));
+      // A stall is told within a quarter of the threshold (at most a second).
+      const every = Math.min(1000, Math.max(10, this.options.timeouts.stallMs / 4));
+      this.stallTimer = setInterval(() => this.stallWatch.check(this.dispatcher.oldestSentAt, performance.now()), every);
+      this.stallTimer.unref();
     } catch (e) {
       this.stopping = true;
       await Promise.all(this.endpoints.map((ep) => ep.close()));
@@ -131,6 +147,7 @@ export class Mux implements MuxView {
     await this.starting;
     if (this.stopping) return;
     this.stopping = true;
+    clearInterval(this.stallTimer);
     await Promise.all(this.endpoints.map((e) => e.close()));
     for (const client of this.registry) {
       if (client.state === 'waiting') client.end('stopping');
@@ -153,7 +170,16 @@ export class Mux implements MuxView {
   /** Why QEMU cannot be asked anything now, or undefined when it can (`/readyz`). */
   notReady(): string | undefined {
     const state = this.upstreamState;
-    return state === 'ready' ? undefined : `QEMU connection is ${state}`;
+    if (state !== 'ready') return `QEMU connection is ${state}`;
+    const oldest = this.dispatcher.oldestSentAt;
+    if (this.stallWatch.isStalled(oldest, performance.now())) return `QEMU has not answered a command for ${Math.round(this.oldestCommandMs)} ms`;
+    return undefined;
+  }
+
+  /** How long the oldest command QEMU has not answered has waited, ms (0 when none). */
+  private get oldestCommandMs(): number {
+    const oldest = this.dispatcher.oldestSentAt;
+    return oldest === undefined ? 0 : performance.now() - oldest;
   }
 
   /** `query-proxy` and `query-clients` together, as JSON (`/status`). */
@@ -195,6 +221,8 @@ export class Mux implements MuxView {
       qemu: this.greeting?.versionValue,
       clients: this.registry.size,
       lastEvent: this.journal.last,
+      oldestCommandMs: this.oldestCommandMs,
+      queuedBytes: this.dispatcher.stats.queuedBytes,
       counters: {
         commands: this.dispatcher.stats.sent,
         // Every event is numbered, so the newest number is how many there were.
@@ -202,6 +230,7 @@ export class Mux implements MuxView {
         errors,
         refused,
         tooLarge,
+        tooLargeFromQemu: this.counters.tooLargeFromQemu,
         replyMismatches: this.counters.replyMismatches,
         disconnects: { ...this.counters.disconnects },
       },
@@ -340,8 +369,11 @@ export class Mux implements MuxView {
     if (this.log.tracing) this.log.trace('from-qemu', { peer: 'qemu' }, m.bytes);
     // Events that came before this message go out before it.
     if (m.kind !== 'event') this.events.flush();
+    if (m.tooLarge) this.tooLargeFromQemu(m);
     switch (m.kind) {
       case 'event': {
+        // Too large to pass on: said and counted above.
+        if (m.tooLarge) return;
         const name = m.event ?? '';
         const seq = this.journal.append(name, m.bytes);
         this.metrics.event(name);
@@ -361,6 +393,20 @@ export class Mux implements MuxView {
         this.log.warn('unexpected message from QEMU', { bytes: excerpt(m.bytes) });
         return;
     }
+  }
+
+  /**
+   * QEMU sent a message longer than qmp-mux passes on. It costs no one but
+   * its own client: a reply becomes an error for that client (the router
+   * says so), an event is dropped, the stream goes on.
+   */
+  private tooLargeFromQemu(m: UpstreamMessage): void {
+    this.counters.tooLargeFromQemu++;
+    const kind = m.kind === 'event' ? 'event' : m.kind === 'return' || m.kind === 'error' ? 'reply' : 'other';
+    this.metrics.upstreamTooLarge(kind);
+    if (kind === 'reply') return;
+    const what = kind === 'event' ? `an event (${m.event ?? 'name unknown'})` : 'a message';
+    this.log.error(`QEMU sent ${what} longer than qmp-mux passes on; dropped`, { bytes: m.tooLarge!.length, maxUpstreamMessage: m.tooLarge!.limit, head: excerpt(m.bytes) });
   }
 
   /**

@@ -41,7 +41,21 @@ export interface MuxInfo {
   clients: number;
   /** The newest event's sequence number (0 before the first). */
   lastEvent: number;
-  counters: { commands: number; events: number; errors: number; refused: number; tooLarge: number; replyMismatches: number; disconnects: Record<string, number> };
+  /** How long the oldest command QEMU has not answered has waited, ms (0 when none). */
+  oldestCommandMs: number;
+  /** Bytes of client commands waiting in qmp-mux for their turn to QEMU. */
+  queuedBytes: number;
+  counters: {
+    commands: number;
+    events: number;
+    errors: number;
+    refused: number;
+    tooLarge: number;
+    /** Messages from QEMU longer than qmp-mux passes on. */
+    tooLargeFromQemu: number;
+    replyMismatches: number;
+    disconnects: Record<string, number>;
+  };
   /** The audit log's totals, when there is one. */
   audit: AuditStats | undefined;
 }
@@ -123,9 +137,10 @@ export function proxyValue(view: MuxView): JsonObject {
   return obj([
     ['version', i.version],
     ['uptime', num(Math.floor(i.uptimeSeconds))],
-    ['upstream', obj([['state', i.upstreamState], ['mode', i.upstreamMode], ['qemu', i.qemu]])],
+    ['upstream', obj([['state', i.upstreamState], ['mode', i.upstreamMode], ['qemu', i.qemu], ['oldest-command-ms', num(Math.round(i.oldestCommandMs))]])],
     ['clients', num(i.clients)],
     ['last-event', num(i.lastEvent)],
+    ['queued-bytes', num(i.queuedBytes)],
     [
       'counters',
       obj([
@@ -134,6 +149,7 @@ export function proxyValue(view: MuxView): JsonObject {
         ['errors', num(i.counters.errors)],
         ['refused', num(i.counters.refused)],
         ['too-large', num(i.counters.tooLarge)],
+        ['too-large-from-qemu', num(i.counters.tooLargeFromQemu)],
         ['reply-mismatches', num(i.counters.replyMismatches)],
         ['disconnects', obj(Object.entries(i.counters.disconnects).map(([k, v]) => [k, num(v)]))],
       ]),

@@ -13,6 +13,14 @@ import type { CommandObserver, Dispatcher, Lane, UpstreamCommand } from './dispa
 import { filterCommandList, runOwnCommand, type MuxView, type OwnCommandContext } from './own-commands.ts';
 import type { ClientRegistry } from './registry.ts';
 
+/**
+ * Bytes of one out-of-band command at most. QEMU runs such commands (yank,
+ * migrate-pause, migrate-recover) as soon as it reads them, ahead of
+ * anything queued; they are small by nature, so a large one is refused
+ * rather than let it jump every queue.
+ */
+export const MAX_OOB_COMMAND_BYTES = 1024;
+
 /** Counts kept across every client's router. */
 export interface RouterCounters {
   /** Commands refused by a policy. */
@@ -44,7 +52,12 @@ export interface RouterOptions {
 export class Router implements QemuSide, CommandObserver {
   /** Commands passed on to QEMU. */
   commandsSent = 0;
-  private readonly lane: Lane;
+  /** Where its commands wait for their turn to QEMU. */
+  readonly lane: Lane;
+  /** A command too large for the endpoint has been logged for this client (one line per client, not per command). */
+  private loggedTooLarge = false;
+  /** Likewise for a reply from QEMU too large to pass on. */
+  private loggedTooLargeReply = false;
   private session: Session | undefined;
   private readonly own: OwnCommandContext;
 
@@ -79,10 +92,18 @@ export class Router implements QemuSide, CommandObserver {
       reply.fill(own.reply);
       return;
     }
-    const bytes = encodeCommand(command.name, command.args, command.oob);
+    const { maxCommandBytes } = endpoint.options.limits;
+    const cap =
+      command.oob && MAX_OOB_COMMAND_BYTES < maxCommandBytes
+        ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' }
+        : { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
+    const bytes = encodeCommand(command.name, command.args, command.oob, cap);
     if (!Buffer.isBuffer(bytes)) {
       counters.tooLarge++;
-      log.warn('refused a command too large for QEMU', { endpoint: endpoint.name, client: client.peer, command: command.name, why: bytes.tooLarge });
+      if (!this.loggedTooLarge) {
+        this.loggedTooLarge = true;
+        log.warn('refused a command too large (said once per client)', { endpoint: endpoint.name, client: client.peer, command: command.name, why: bytes.tooLarge });
+      }
       this.done(command.name, command.idText, command.args, 'GenericError', receivedAt, undefined);
       reply.fill(errorReply(command.idText, 'GenericError', bytes.tooLarge));
       return;
@@ -98,12 +119,23 @@ export class Router implements QemuSide, CommandObserver {
       ...(command.name === 'query-commands' && { transform: filterCommandList(endpoint.policy) }),
       ...(audit?.recordsCommand(command.name) && { args: command.args }),
     };
-    if (command.oob) this.options.dispatcher.sendOob(upstream, reply);
-    else this.lane.enqueue(upstream, reply);
+    this.lane.enqueue(upstream, reply);
   }
 
   answered(command: UpstreamCommand, reply: UpstreamMessage, qemuSeconds: number): void {
-    this.done(command.name, command.idText, command.args, reply.kind === 'return' ? 'return' : errorClass(reply.bytes), command.receivedAt!, qemuSeconds);
+    if (reply.tooLarge && !this.loggedTooLargeReply) {
+      this.loggedTooLargeReply = true;
+      const { endpoint, client, log } = this.options;
+      log.warn("QEMU's reply was longer than qmp-mux passes on; the client gets an error instead (said once per client)", {
+        endpoint: endpoint.name,
+        client: client.peer,
+        command: command.name,
+        bytes: reply.tooLarge.length,
+        maxUpstreamMessage: reply.tooLarge.limit,
+      });
+    }
+    const outcome = reply.tooLarge ? 'GenericError' : reply.kind === 'return' ? 'return' : errorClass(reply.bytes);
+    this.done(command.name, command.idText, command.args, outcome, command.receivedAt!, qemuSeconds);
   }
 
   subscribe(session: Session): void {

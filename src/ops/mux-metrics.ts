@@ -33,6 +33,10 @@ export interface MuxMetricsOptions {
   upstreamState(): UpstreamState;
   /** Audit entries dropped so far (it only grows), asked when scraped. */
   auditDropped(): number;
+  /** How long the oldest command QEMU has not answered has waited, seconds (0 when none), asked when scraped. */
+  oldestCommandAge(): number;
+  /** Bytes of client commands waiting in qmp-mux for their turn to QEMU, asked when scraped. */
+  queuedInputBytes(): number;
 }
 
 /** What an endpoint reports when scraped. */
@@ -87,6 +91,8 @@ export class MuxMetrics {
   private readonly reconnects: CounterSeries;
   private readonly upstreamReceived: CounterSeries;
   private readonly upstreamSent: CounterSeries;
+  private readonly stalls: CounterSeries;
+  private readonly tooLarge: Counter;
   private readonly shared: Shared;
 
   constructor(options: MuxMetricsOptions) {
@@ -155,6 +161,22 @@ export class MuxMetrics {
     });
     this.reconnects = r.counter({ name: 'qmpmux_upstream_reconnects_total', help: 'Connections to QEMU negotiated after the first.' }).labels();
     r.collectedGauge({
+      name: 'qmpmux_upstream_oldest_command_age_seconds',
+      help: 'How long the oldest command QEMU has not answered has waited (0 when none).',
+      collect: (report) => report(options.oldestCommandAge()),
+    });
+    this.stalls = r.counter({ name: 'qmpmux_upstream_stalls_total', help: 'Times QEMU left a command unanswered longer than the stall threshold.' }).labels();
+    this.tooLarge = r.counter({
+      name: 'qmpmux_upstream_too_large_total',
+      help: 'Messages from QEMU longer than maxUpstreamMessage, by kind: a reply (its client got an error instead), an event (dropped), other.',
+      labelNames: ['kind'],
+    });
+    r.collectedGauge({
+      name: 'qmpmux_queued_input_bytes',
+      help: 'Bytes of client commands waiting in qmp-mux for their turn to QEMU.',
+      collect: (report) => report(options.queuedInputBytes()),
+    });
+    r.collectedGauge({
       name: 'qmpmux_upstream_connected_seconds',
       help: 'Seconds since the current connection to QEMU was negotiated (absent while there is none).',
       collect: (report) => {
@@ -195,6 +217,16 @@ export class MuxMetrics {
     this.connectedAt = this.now();
     if (this.everReady) this.reconnects.inc();
     this.everReady = true;
+  }
+
+  /** QEMU left a command unanswered longer than the stall threshold. */
+  upstreamStalled(): void {
+    this.stalls.inc();
+  }
+
+  /** QEMU sent a message longer than qmp-mux passes on. */
+  upstreamTooLarge(kind: 'reply' | 'event' | 'other'): void {
+    this.tooLarge.labels(kind).inc();
   }
 
   /** The connection to QEMU is gone. */

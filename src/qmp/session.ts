@@ -126,6 +126,11 @@ export class Session {
     return this.order.length + this.oobPending;
   }
 
+  /** Bytes held for a message the client has not finished sending. */
+  get heldBytes(): number {
+    return this.streamer.heldBytes;
+  }
+
   /** The client has as many requests pending as it may: stop reading it. */
   get atPendingLimit(): boolean {
     return this.pending >= this.maxPending;

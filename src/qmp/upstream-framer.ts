@@ -1,4 +1,3 @@
-import { UpstreamFramingError } from '../errors.ts';
 import { Byte } from './wire.ts';
 
 /**
@@ -9,6 +8,10 @@ import { Byte } from './wire.ts';
  * member sits, so a reply can be routed and its id put right by splicing
  * bytes. Pretty-printed output (`-mon pretty=on`) is compacted to the
  * one-line form every client of a default monitor sees.
+ *
+ * A message longer than qmp-mux keeps is still followed to its end, so the
+ * stream stays in step, but its bytes are dropped as they come: it is
+ * passed on as `tooLarge`, with what routing it needs.
  */
 
 export type UpstreamKind = 'greeting' | 'event' | 'return' | 'error' | 'unknown';
@@ -27,13 +30,31 @@ export interface IdMember {
 }
 
 export interface UpstreamMessage {
-  /** One compact JSON object, without line terminator. */
+  /** One compact JSON object, without line terminator; for one `tooLarge`, its first bytes only. */
   bytes: Buffer;
   kind: UpstreamKind;
   id: IdMember | undefined;
   /** For an event, its name. */
   event: string | undefined;
+  /** Set when the message was longer than the framer keeps: its bytes are gone. */
+  tooLarge?: TooLargeMessage;
 }
+
+/** What is known of a message too long to keep. */
+export interface TooLargeMessage {
+  /** Its length in bytes. */
+  length: number;
+  /** The most the framer keeps. */
+  limit: number;
+  /**
+   * Its top-level `id` when that is a small non-negative integer (one
+   * qmp-mux could have given), -1 for any other id, undefined when it has none.
+   */
+  id: number | undefined;
+}
+
+/** How much of a message too long to keep is kept, for logs. */
+const HEAD_BYTES = 256;
 
 export interface UpstreamFramerEvents {
   message(message: UpstreamMessage): void;
@@ -75,17 +96,22 @@ export class UpstreamFramer {
   private id: IdMember | undefined;
   private event: { start: number; end: number } | undefined;
   private multiline = false;
+  /** Bytes of the current message so far, those dropped included. */
+  private length = 0;
+  /** The current message is too long to keep: its first bytes, its id's digits as read, and its event name if read. */
+  private dropping: { head: Buffer; id: string; event: string | undefined } | undefined;
+  /** In a top-level `id` value that is a number. */
+  private inIdNumber = false;
 
   constructor(
     private readonly events: UpstreamFramerEvents,
-    /** Longest message accepted, in bytes; longer input is a protocol error. */
+    /** Longest message kept, in bytes; a longer one is passed on as `tooLarge`. */
     private readonly maxMessageSize: number,
   ) {}
 
   /** Whether a message came over several lines (a `pretty=on` monitor). */
   sawMultiline = false;
 
-  /** Throws UpstreamFramingError when a message exceeds the size limit. */
   feed(chunk: Buffer): void {
     let start = this.state === 'between' ? -1 : 0;
     let garbageStart = -1;
@@ -114,7 +140,10 @@ export class UpstreamFramer {
           else if (this.state === 'keyText' && this.key.length < KEY_LENGTH) this.key += String.fromCharCode(c);
           break;
         case 'scalar':
-          if (c !== Byte.Comma && c !== Byte.RBrace && !isSpace(c)) break;
+          if (c !== Byte.Comma && c !== Byte.RBrace && !isSpace(c)) {
+            if (this.inIdNumber && this.dropping && this.dropping.id.length <= 9) this.dropping.id += String.fromCharCode(c);
+            break;
+          }
           this.endValue(this.partsLength + i - start);
           i--; // the delimiter is the next state's
           break;
@@ -128,25 +157,46 @@ export class UpstreamFramer {
       }
     }
     if (garbageStart >= 0) this.events.garbage(chunk.subarray(garbageStart));
-    if (start >= 0) {
-      this.parts.push(chunk.subarray(start));
-      this.partsLength += length - start;
-      if (this.partsLength > this.maxMessageSize) {
-        this.reset();
-        throw new UpstreamFramingError(`QEMU sent a message longer than ${this.maxMessageSize} bytes`);
-      }
-    }
+    if (start >= 0) this.keep(chunk.subarray(start));
   }
 
-  /** Forgets any partial message (the connection it came from is gone). */
-  reset(): void {
+  /** Forgets the current message. */
+  private reset(): void {
     this.parts = [];
     this.partsLength = 0;
+    this.length = 0;
+    this.dropping = undefined;
     this.state = 'between';
+  }
+
+  /** The part of the current message in this chunk: kept, or, once it is too long, counted and dropped. */
+  private keep(part: Buffer): void {
+    this.length += part.length;
+    if (this.dropping) return;
+    this.parts.push(part);
+    this.partsLength += part.length;
+    if (this.partsLength > this.maxMessageSize) this.startDropping();
+  }
+
+  /** The current message is too long to keep: keep its head, and its id if that was read already. */
+  private startDropping(): void {
+    const held = Buffer.concat(this.parts, this.partsLength);
+    let id = '';
+    if (this.id && this.id.valueEnd >= 0) id = held.toString('latin1', this.id.valueStart, this.id.valueEnd);
+    else if (this.inIdNumber) id = held.toString('latin1', this.valueStart);
+    // QEMU writes an event's name before its data.
+    const event = this.event ? held.toString('latin1', this.event.start + 1, this.event.end - 1) : undefined;
+    this.dropping = { head: Buffer.from(held.subarray(0, HEAD_BYTES)), id, event };
+    this.parts = [];
+    // Positions in the message go on counting as if its bytes were kept.
+    this.partsLength = held.length;
   }
 
   private begin(): void {
     this.state = 'key';
+    this.length = 0;
+    this.dropping = undefined;
+    this.inIdNumber = false;
     this.escaped = false;
     this.lastComma = -1;
     this.kind = 'unknown';
@@ -184,6 +234,8 @@ export class UpstreamFramer {
           this.nestedString = false;
         } else {
           this.state = 'scalar';
+          this.inIdNumber = this.key === 'id' && this.id !== undefined && this.id.valueStart < 0;
+          if (this.inIdNumber && this.dropping) this.dropping.id += String.fromCharCode(c);
         }
         return false;
       case 'next':
@@ -212,6 +264,7 @@ export class UpstreamFramer {
   /** The depth-1 value that started at `valueStart` ends just before `end`. */
   private endValue(end: number): void {
     this.state = 'next';
+    this.inIdNumber = false;
     if (this.key === 'id' && this.id && this.id.valueStart < 0) {
       this.id.valueStart = this.valueStart;
       this.id.valueEnd = end;
@@ -257,6 +310,15 @@ export class UpstreamFramer {
   }
 
   private emit(tail: Buffer): void {
+    if (!this.dropping && this.partsLength + tail.length > this.maxMessageSize) {
+      this.keep(tail);
+      this.emitTooLarge(this.length);
+      return;
+    }
+    if (this.dropping) {
+      this.emitTooLarge(this.length + tail.length);
+      return;
+    }
     let bytes: Buffer;
     if (this.parts.length === 0) {
       bytes = tail;
@@ -277,6 +339,18 @@ export class UpstreamFramer {
     const event = this.event ? bytes.toString('latin1', this.event.start + 1, this.event.end - 1) : undefined;
     this.events.message({ bytes, kind: this.kind, id: this.id, event });
   }
+
+  private emitTooLarge(length: number): void {
+    const { head, id, event } = this.dropping!;
+    const hasId = this.id !== undefined;
+    this.reset();
+    this.events.message({ bytes: head, kind: this.kind, id: undefined, event, tooLarge: { length, limit: this.maxMessageSize, id: hasId ? smallInteger(id) : undefined } });
+  }
+}
+
+/** The id digits of a message too long to keep, as qmp-mux gives ids: a small non-negative integer, or -1. */
+function smallInteger(digits: string): number {
+  return /^[0-9]{1,9}$/.test(digits) ? Number(digits) : -1;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import type { JsonObject, JsonValue } from '../json/value.ts';
 import { quoteCompact, quoteString, writeCompact, writeQemu } from '../json/writer.ts';
-import type { IdMember, UpstreamMessage } from './upstream-framer.ts';
+import type { IdMember, TooLargeMessage, UpstreamMessage } from './upstream-framer.ts';
 
 /**
  * Everything qmp-mux writes, in one place: to clients, replies and errors in
@@ -46,6 +46,11 @@ export function errorReply(idText: string | undefined, errorClass: ErrorClass, d
 /** A QMP success reply, `{"return": ..., "id": ...}` as QEMU writes it. */
 export function returnReply(idText: string | undefined, value: JsonValue): string {
   return withId(`{"return": ${writeQemu(value)}}`, idText) + EOL;
+}
+
+/** What a client is told instead of QEMU's reply to `name` when that reply is longer than qmp-mux passes on. */
+export function replyTooLarge(name: string, tooLarge: TooLargeMessage): string {
+  return `QEMU's reply to ${name} is larger than qmp-mux passes on (${tooLarge.length} bytes; maxUpstreamMessage is ${tooLarge.limit})`;
 }
 
 /** The reply to a successful `qmp_capabilities`. */
@@ -138,11 +143,11 @@ const ID_BYTES = 6 + 9;
  * string could pass for commands. So what qmp-mux writes is measured, and a
  * command that would not fit is never sent.
  */
-export function encodeCommand(name: string, args: JsonObject | undefined, oob: boolean): Buffer | TooLarge {
+export function encodeCommand(name: string, args: JsonObject | undefined, oob: boolean, cap?: CommandCap): Buffer | TooLarge {
   const plain = args === undefined || args.size === 0;
   if (plain && !oob) {
     const known = PLAIN_COMMANDS.get(name);
-    if (known) return known;
+    if (known) return cap && known.length > cap.maxBytes ? overCap(name, known.length, cap) : known;
   }
   const verb = oob ? 'exec-oob' : 'execute';
   // `{`, the verb and its colon, the name, `}`.
@@ -164,6 +169,7 @@ export function encodeCommand(name: string, args: JsonObject | undefined, oob: b
   if (size + 1 > limits.maxMessageSize) return tooLarge(name, `${size} bytes`, `${limits.maxMessageSize - 1}`);
   if (tokens > limits.maxTokens) return tooLarge(name, `${tokens} tokens`, `${limits.maxTokens}`);
   if (depth > limits.maxNesting) return tooLarge(name, `nesting ${depth} deep`, `${limits.maxNesting}`);
+  if (cap && size > cap.maxBytes) return overCap(name, size, cap);
   if (plain && !oob && PLAIN_COMMANDS.size < PLAIN_COMMANDS_KEPT) PLAIN_COMMANDS.set(name, bytes);
   return bytes;
 }
@@ -179,6 +185,19 @@ const PLAIN_COMMANDS_KEPT = 512;
 
 function tooLarge(name: string, measured: string, most: string): TooLarge {
   return { tooLarge: `The command ${name} does not fit in one QEMU message once re-encoded by qmp-mux (${measured}; QEMU reads at most ${most})` };
+}
+
+/** A smaller bound than QEMU's on the bytes of one command: an endpoint's. */
+export interface CommandCap {
+  readonly maxBytes: number;
+  /** The endpoint whose limit it is, for the error text. */
+  readonly endpoint: string;
+  /** What the limit is called, for the error text: `its maxCommandBytes`, say. */
+  readonly setting: string;
+}
+
+function overCap(name: string, size: number, cap: CommandCap): TooLarge {
+  return { tooLarge: `The command ${name} is larger than endpoint '${cap.endpoint}' accepts (${size} bytes as sent to QEMU; ${cap.setting} is ${cap.maxBytes})` };
 }
 
 /** An encoded out-of-band command with qmp-mux's id added. */

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { UpstreamFramingError } from '../errors.ts';
 import { JsonStreamer } from '../json/streamer.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { TickWriter, type TickFlusher } from '../net/tick-writer.ts';
@@ -27,7 +26,7 @@ export type UpstreamState = (typeof UPSTREAM_STATES)[number];
 export type ConnectionState = Extract<UpstreamState, 'greeting' | 'negotiating' | 'ready'> | 'closed';
 
 export interface UpstreamConnectionOptions {
-  /** Longest message accepted from QEMU, bytes. */
+  /** Longest message from QEMU passed on as it is, bytes; a longer one is passed on as `tooLarge`. */
   maxMessageSize: number;
   /**
    * How long QEMU may take to greet, ms. Negotiation itself may wait much
@@ -78,13 +77,8 @@ export class UpstreamConnection {
     socket.setNoDelay?.(true);
     this.out = new TickWriter(socket, options.flusher);
     socket.on('data', (chunk: Buffer) => {
-      try {
-        this.framer.feed(chunk);
-        events.read(chunk.length);
-      } catch (e) {
-        if (!(e instanceof UpstreamFramingError)) throw e;
-        this.close(e.message);
-      }
+      this.framer.feed(chunk);
+      events.read(chunk.length);
     });
     socket.on('error', (err) => this.close(err.message));
     socket.on('close', () => this.close('connection closed'));

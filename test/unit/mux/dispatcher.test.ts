@@ -1,14 +1,14 @@
 import t from 'tap';
 import { JsonNumber, type JsonObject } from '../../../src/json/value.ts';
-import { Dispatcher, type UpstreamCommand } from '../../../src/mux/dispatcher.ts';
+import { Dispatcher, type DispatcherOptions, type UpstreamCommand } from '../../../src/mux/dispatcher.ts';
 import type { ReplySlot } from '../../../src/qmp/session.ts';
 import { frameOne } from '../../../src/qmp/upstream-framer.ts';
 import { encodeCommand } from '../../../src/qmp/wire.ts';
 
 /** A dispatcher wired to a recording upstream. */
-function setup(window = 3) {
+function setup(window = 3, options: Partial<DispatcherOptions> = {}) {
   const sent: string[] = [];
-  const d = new Dispatcher(window);
+  const d = new Dispatcher({ window, windowBytes: 1 << 20, totalInputBytes: 1 << 30, ...options });
   d.attach((bytes) => sent.push(bytes.toString('utf8')));
   /** QEMU's reply (compact, as QEMU writes it); the dispatcher's verdict. */
   const answer = (text: string): string | undefined => d.reply(frameOne(Buffer.from(text))!);
@@ -61,7 +61,7 @@ t.test('window bounds what is in flight; the rest goes as replies come', async (
   answer('{"return": 2}');
   answer('{"return": 3}');
   t.same(slots.map((s) => s.got), [['{"return": 1, "id": 0}'], ['{"return": 2, "id": 1}'], ['{"return": 3, "id": 2}']]);
-  t.same(d.stats, { inBandInFlight: 0, inFlight: 0, sent: 3 });
+  t.same(d.stats, { inBandInFlight: 0, inFlight: 0, inFlightBytes: 0, queuedBytes: 0, sent: 3 });
 });
 
 t.test('round robin: a long queue delays another client by at most the window', async (t) => {
@@ -121,12 +121,12 @@ t.test('exec-oob bypasses the window, with a small id of qmp-mux\'s own', async 
   lane.enqueue(command('a', '1'), slot());
   lane.enqueue(command('b', '2'), slot());
   const oob = slot();
-  d.sendOob(command('yank', '"y"', { oob: true }), oob);
+  lane.enqueue(command('yank', '"y"', { oob: true }), oob);
   t.same(sent, ['{"execute":"a"}', '{"exec-oob":"yank","id":0}'], 'one in-band (window 1) and the out-of-band one');
   t.equal(answer('{"id": 0, "error": {"class": "GenericError", "desc": "no"}}'), undefined, 'it may overtake');
   t.same(oob.got, ['{"id": "y", "error": {"class": "GenericError", "desc": "no"}}']);
   const quiet = slot();
-  d.sendOob(command('yank', undefined, { oob: true }), quiet);
+  lane.enqueue(command('yank', undefined, { oob: true }), quiet);
   t.equal(sent[2], '{"exec-oob":"yank","id":0}', 'its id is free again');
   answer('{"return": {}, "id": 0}');
   t.same(quiet.got, ['{"return": {}}'], 'our id removed when the client sent none');
@@ -137,12 +137,12 @@ t.test('QEMU away: out-of-band commands wait and go first; in-flight replies are
   const { sent, d } = setup(3);
   const inFlight = [slot(), slot()];
   d.lane().enqueue(command('a'), inFlight[0]!);
-  d.sendOob(command('yank', undefined, { oob: true }), inFlight[1]!);
+  d.lane().enqueue(command('yank', undefined, { oob: true }), inFlight[1]!);
   d.detach();
   t.same(inFlight.map((s) => s.lostCalls), [1, 1], 'every command in flight is lost');
   const queued = slot();
   d.lane().enqueue(command('later'), queued);
-  d.sendOob(command('query-yank', undefined, { oob: true }), slot());
+  d.lane().enqueue(command('query-yank', undefined, { oob: true }), slot());
   t.equal(sent.length, 2, 'nothing sent while QEMU is away');
   const again: string[] = [];
   d.attach((bytes) => again.push(bytes.toString()));
@@ -182,4 +182,137 @@ t.test('arguments are encoded digit for digit', async (t) => {
   const args: JsonObject = new Map([['max-bandwidth', new JsonNumber('18446744073709551615', true)]]);
   d.lane().enqueue(command('migrate-set-parameters', undefined, { args }), slot());
   t.same(sent, ['{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":18446744073709551615}}']);
+});
+
+/** A command of exactly `size` bytes as encoded. */
+function sized(name: string, size: number, idText?: string): UpstreamCommand {
+  const frame = `{"execute":"${name}","arguments":{"a":""}}`.length;
+  return command(name, idText, { args: new Map([['a', 'x'.repeat(size - frame)]]) });
+}
+
+t.test('the window counts bytes: commands go while they fit, and one larger than the window goes alone', async (t) => {
+  const { sent, d, answer } = setup(7, { windowBytes: 100 });
+  const lane = d.lane();
+  lane.enqueue(sized('a', 40), slot());
+  lane.enqueue(sized('b', 60), slot());
+  lane.enqueue(sized('c', 40), slot());
+  t.equal(sent.length, 2, '40 + 60 fill the window; 40 more would not fit');
+  t.equal(d.stats.inFlightBytes, 100);
+  answer('{"return": {}}');
+  t.equal(sent.length, 3, 'room for c once a is answered');
+  answer('{"return": {}}');
+  answer('{"return": {}}');
+  lane.enqueue(sized('huge', 500), slot());
+  lane.enqueue(sized('d', 40), slot());
+  t.equal(sent.length, 4, 'the huge one goes, alone: nothing was in flight');
+  t.equal(d.stats.inFlightBytes, 500);
+  answer('{"return": {}}');
+  t.equal(sent.length, 5, 'then the next');
+});
+
+t.test('turns by bytes: beside a client queueing large commands, another waits for at most the one in flight', async (t) => {
+  const { sent, d, answer } = setup(7, { windowBytes: 2048 });
+  const hog = d.lane();
+  const quiet = d.lane();
+  for (let i = 0; i < 100; i++) hog.enqueue(sized('hog', 2048), slot());
+  t.equal(sent.length, 1, 'one of the hog\'s commands fills the window');
+  const mine = slot();
+  quiet.enqueue(command('query-status', '"q"'), mine);
+  answer('{"return": {}}');
+  t.equal(sent.at(-1), '{"execute":"query-status"}', 'the quiet client\'s command is next, ahead of the hog\'s 99');
+  t.equal(sent.length, 2);
+  answer('{"return": {"status": "running"}}');
+  t.same(mine.got, ['{"return": {"status": "running"}, "id": "q"}']);
+  for (let i = 0; i < 3; i++) {
+    quiet.enqueue(command('query-status'), slot());
+    answer('{"return": {}}');
+    t.equal(sent.at(-1), '{"execute":"query-status"}', `and again (${i + 1}): ${sent.length - 2} hog commands sent so far`);
+  }
+});
+
+t.test('queued bytes are counted per lane and in all; a lane waiting for room hears when commands go', async (t) => {
+  const { d, answer } = setup(1, { totalInputBytes: 150 });
+  const a = d.lane();
+  const b = d.lane();
+  let roomA = 0;
+  let roomB = 0;
+  a.onRoom = () => roomA++;
+  b.onRoom = () => roomB++;
+  a.enqueue(sized('a1', 50), slot());
+  a.enqueue(sized('a2', 50), slot());
+  a.enqueue(sized('a3', 50), slot());
+  b.enqueue(sized('b1', 60), slot());
+  t.equal(a.queuedBytes, 100, 'a1 went; a2 and a3 wait');
+  t.equal(b.queuedBytes, 60);
+  t.equal(d.stats.queuedBytes, 160);
+  t.ok(d.inputFull, '160 of 150 held');
+  t.ok(a.full(1 << 20, 0), 'a holds as much as it may while all together are full');
+  t.notOk(d.lane().full(10, 1000), 'a client with nothing queued is always read, whatever it holds of a message');
+  a.waitForRoom();
+  b.waitForRoom();
+  answer('{"return": {}}');
+  t.same([roomA, roomB], [1, 1], 'b1 went (b\'s turn): 100 of 150 now, so everyone waiting hears');
+  t.notOk(a.full(1 << 20, 0));
+  t.ok(a.full(120, 20), 'by its own limit: 100 queued and 20 of a message held, of 120');
+  a.waitForRoom();
+  b.enqueue(sized('b2', 60), slot());
+  t.ok(d.inputFull, '160 again');
+  answer('{"return": {}}');
+  t.equal(roomA, 2, 'a2 went: a hears, its own queue shrank');
+  b.waitForRoom();
+  answer('{"return": {}}');
+  t.equal(roomB, 2, 'b2 went: b hears');
+  a.waitForRoom();
+  a.close();
+  t.equal(a.queuedBytes, 0, 'a closed lane holds nothing');
+  t.equal(d.stats.queuedBytes, 0);
+});
+
+t.test('exec-oob has bounds of its own: one in flight per client, eight in all', async (t) => {
+  const { sent, d, answer } = setup(1);
+  const greedy = d.lane();
+  for (let i = 0; i < 3; i++) greedy.enqueue(command('yank', String(i), { oob: true }), slot());
+  t.equal(sent.length, 1, 'one of the greedy client\'s out-of-band commands at a time');
+  const others = Array.from({ length: 9 }, () => d.lane());
+  for (const lane of others) lane.enqueue(command('query-yank', undefined, { oob: true }), slot());
+  t.equal(d.stats.inFlight, 8, 'eight in flight in all');
+  const size = (name: string): number => command(name, undefined, { oob: true }).bytes.length;
+  t.equal(d.stats.queuedBytes, 2 * size('yank') + 2 * size('query-yank'), 'two of the greedy client\'s wait, and two others\'');
+  answer('{"return": {}, "id": 0}');
+  t.equal(d.stats.inFlight, 8, 'an answer makes room for one more');
+  t.match(sent.at(-1), /"exec-oob":"query-yank"/, 'another client\'s, which waited longer than the greedy one\'s second');
+  for (let id = 1; id < 8; id++) answer(`{"return": {}, "id": ${id}}`);
+  t.match(sent.slice(9), [/"exec-oob":"query-yank"/, /"exec-oob":"yank"/], 'the last other client\'s, then the greedy client\'s second, alone');
+});
+
+t.test('oldestSentAt: when the oldest command QEMU has not answered went', async (t) => {
+  const { d, answer } = setup(3);
+  t.equal(d.oldestSentAt, undefined);
+  const before = performance.now();
+  d.lane().enqueue(command('a'), slot());
+  const first = d.oldestSentAt!;
+  t.ok(first >= before);
+  d.lane().enqueue(command('yank', undefined, { oob: true }), slot());
+  t.equal(d.oldestSentAt, first, 'the older of in-band and out-of-band');
+  answer('{"return": {}}');
+  t.ok(d.oldestSentAt! >= first, 'then the out-of-band one');
+  answer('{"return": {}, "id": 0}');
+  t.equal(d.oldestSentAt, undefined);
+});
+
+t.test('a reply too long to keep becomes an error for its client alone; matching goes on', async (t) => {
+  const { d } = setup(3);
+  const lane = d.lane();
+  const [big, next, oob] = [slot(), slot(), slot()];
+  lane.enqueue(command('query-big', '"b"'), big);
+  lane.enqueue(command('query-small', '"s"'), next);
+  lane.enqueue(command('yank', '"y"', { oob: true }), oob);
+  const tooLarge = (id: number | undefined) => ({ bytes: Buffer.from('{"return": "xxx'), kind: 'return' as const, id: undefined, event: undefined, tooLarge: { length: 70000, limit: 65536, id } });
+  t.equal(d.reply(tooLarge(0)), undefined, 'an out-of-band one, by its id');
+  t.equal(d.reply(tooLarge(undefined)), undefined, 'an in-band one, in order');
+  t.equal(d.reply(frameOne(Buffer.from('{"return": {}}'))!), undefined);
+  t.same(oob.got, ['{"id": "y", "error": {"class": "GenericError", "desc": "QEMU\'s reply to yank is larger than qmp-mux passes on (70000 bytes; maxUpstreamMessage is 65536)"}}']);
+  t.same(big.got, ['{"id": "b", "error": {"class": "GenericError", "desc": "QEMU\'s reply to query-big is larger than qmp-mux passes on (70000 bytes; maxUpstreamMessage is 65536)"}}']);
+  t.same(next.got, ['{"return": {}, "id": "s"}']);
+  t.equal(d.reply(tooLarge(-1)), 'a reply with an id qmp-mux did not give');
 });
