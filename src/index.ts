@@ -7,12 +7,12 @@
 export { startMux } from './mux/start.ts';
 export type { RunningMux, StartOptions } from './mux/start.ts';
 export type { QemuExit } from './upstream/spawn-source.ts';
-export { QmpClient } from './client/client.ts';
-export type { QmpArguments, QmpClientEvents, QmpClientOptions, QmpEvent } from './client/client.ts';
+export { QmpClient } from './client/qmp-client.ts';
+export type { QmpArguments, QmpClientEvents, QmpClientOptions, QmpEvent } from './client/qmp-client.ts';
 export { connectRetrying } from './client/reconnect.ts';
 export type { RetryOptions } from './client/reconnect.ts';
-export { formatVersion } from './client/session.ts';
-export type { QmpGreeting } from './client/session.ts';
+export { formatVersion } from './client/client-session.ts';
+export type { QmpGreeting } from './client/client-session.ts';
 export { fromJson, toJson } from './client/values.ts';
 export type { QmpInput, QmpObject, QmpValue } from './client/values.ts';
 export { JsonNumber } from './json/value.ts';

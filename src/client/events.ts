@@ -4,7 +4,7 @@ import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, milliseconds, parseOptions } from './cli-options.ts';
 import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
-import { QmpClient, type QmpEvent } from './client.ts';
+import { QmpClient, type QmpEvent } from './qmp-client.ts';
 import { formatJson } from './format.ts';
 
 export const EVENTS_USAGE = `Usage: qmp-mux events [options] [NAME...]

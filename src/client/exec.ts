@@ -5,7 +5,7 @@ import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
 import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
-import { QmpClient } from './client.ts';
+import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
 import { commandFromArgs, ShorthandParser, type Command } from './shorthand.ts';
 

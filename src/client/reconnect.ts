@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpMuxError } from '../errors.ts';
 import type { Address } from '../net/address.ts';
 import { parseClientAddress } from './address.ts';
-import { QmpClient, type QmpClientOptions } from './client.ts';
+import { QmpClient, type QmpClientOptions } from './qmp-client.ts';
 
 /** Options of each attempt, and how to retry; `signal` also gives up retrying (the promise rejects with its reason). */
 export interface RetryOptions extends QmpClientOptions {

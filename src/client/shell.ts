@@ -8,14 +8,14 @@ import { escapeUnsafe, hasUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
 import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
-import { QmpClient, type QmpEvent } from './client.ts';
+import { QmpClient, type QmpEvent } from './qmp-client.ts';
 import { Completer, type Completions } from './completion.ts';
 import { formatJson } from './format.ts';
 import { HistoryFile } from './history.ts';
 import { PromptOutput } from './prompt-output.ts';
 import { connectRetrying } from './reconnect.ts';
 import { QmpSchema } from './schema.ts';
-import { formatVersion } from './session.ts';
+import { formatVersion } from './client-session.ts';
 import { ShorthandParser, type Command } from './shorthand.ts';
 
 export const SHELL_USAGE = `Usage: qmp-mux shell [options]

@@ -1,5 +1,5 @@
 import type { JsonObject } from '../json/value.ts';
-import type { ReplySlot } from '../qmp/session.ts';
+import type { ReplySlot } from '../qmp/monitor-session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { errorReply, isReaderError, replyForClient, replyTooLarge, withUpstreamId } from '../qmp/wire.ts';
 import { FifoQueue } from '../util/fifo.ts';

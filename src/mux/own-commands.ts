@@ -3,13 +3,13 @@ import { JsonStreamer } from '../json/streamer.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { writeQemu } from '../json/writer.ts';
 import type { AuditStats } from '../ops/audit-log.ts';
-import { QUERY_EVENTS, readQueryEventsArguments, readSetEventsArguments, SET_EVENTS } from '../ops/event-commands.ts';
-import type { EventJournal } from '../ops/event-journal.ts';
+import { QUERY_EVENTS, readQueryEventsArguments, readSetEventsArguments, SET_EVENTS } from '../events/commands.ts';
+import type { EventJournal } from '../events/journal.ts';
 import { queryEventsReply } from '../ops/event-wire.ts';
 import { globMatcher } from '../policy/glob.ts';
 import type { Policy } from '../policy/policy.ts';
 import { EXTENSION_PREFIX } from '../policy/presets.ts';
-import type { ClientCommand } from '../qmp/session.ts';
+import type { ClientCommand } from '../qmp/monitor-session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
 import { errorReply, negotiatedReply, returnReply, type ErrorClass } from '../qmp/wire.ts';
 

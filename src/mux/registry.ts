@@ -1,7 +1,7 @@
-import type { Client } from '../downstream/client.ts';
+import type { Client } from '../downstream/client-connection.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import { globMatcher } from '../policy/glob.ts';
-import type { Session } from '../qmp/session.ts';
+import type { Session } from '../qmp/monitor-session.ts';
 
 /** The events one client chose to receive (`set-events`), within its endpoint's. */
 export interface EventChoice {

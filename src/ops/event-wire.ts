@@ -1,6 +1,6 @@
 import { EXTENSION_PREFIX } from '../policy/presets.ts';
 import { EOL } from '../qmp/wire.ts';
-import type { JournalQuery } from './event-journal.ts';
+import type { JournalQuery } from '../events/journal.ts';
 
 /**
  * The bytes qmp-mux writes around QEMU's events: the sequence number added

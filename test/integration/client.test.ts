@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { QmpClient, type QmpEvent } from '../../src/client/client.ts';
+import { QmpClient, type QmpEvent } from '../../src/client/qmp-client.ts';
 import { connectRetrying } from '../../src/client/reconnect.ts';
-import { formatVersion } from '../../src/client/session.ts';
+import { formatVersion } from '../../src/client/client-session.ts';
 import { TimeoutError } from '../../src/errors.ts';
 import { JsonNumber } from '../../src/json/value.ts';
 import { writeCompact } from '../../src/json/writer.ts';

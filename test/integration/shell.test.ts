@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { QmpClient } from '../../src/client/client.ts';
+import { QmpClient } from '../../src/client/qmp-client.ts';
 import { runShell, SHELL_USAGE } from '../../src/client/shell.ts';
 import { fakeIo, type FakeIo } from '../fixtures/cli-io.ts';
 import { FakeQemu } from '../fixtures/fake-qemu.ts';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { JsonNumber, type JsonObject } from '../../../src/json/value.ts';
 import { Dispatcher, type DispatcherOptions, type UpstreamCommand } from '../../../src/mux/dispatcher.ts';
-import type { ReplySlot } from '../../../src/qmp/session.ts';
+import type { ReplySlot } from '../../../src/qmp/monitor-session.ts';
 import { frameOne } from '../../../src/qmp/upstream-framer.ts';
 import { encodeCommand } from '../../../src/qmp/wire.ts';
 

@@ -1,7 +1,7 @@
 import type { Endpoint } from '../downstream/endpoint.ts';
 import { withLiveSeq } from '../ops/event-wire.ts';
 import { EOL_BYTES } from '../qmp/wire.ts';
-import type { ClientRegistry } from './registry.ts';
+import type { ClientRegistry } from '../mux/registry.ts';
 
 interface Pending {
   readonly name: string;

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
-import type { Router } from '../mux/router.ts';
+import type { Router } from '../mux/command-router.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { TickWriter, type TickFlusher } from '../net/tick-writer.ts';
-import { Session, type ClientSide } from '../qmp/session.ts';
+import { Session, type ClientSide } from '../qmp/monitor-session.ts';
 import { errorReply } from '../qmp/wire.ts';
 import type { Greeting } from '../upstream/connection.ts';
 import type { Endpoint } from './endpoint.ts';

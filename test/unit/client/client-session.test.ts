@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ClientSession, formatVersion, type QmpGreeting } from '../../../src/client/session.ts';
+import { ClientSession, formatVersion, type QmpGreeting } from '../../../src/client/client-session.ts';
 import { ConnectionError, type QmpMuxError } from '../../../src/errors.ts';
 import type { JsonObject } from '../../../src/json/value.ts';
 import { writeCompact } from '../../../src/json/writer.ts';

@@ -1,5 +1,5 @@
 import { DEFAULTS } from '../config/options.ts';
-import type { JournalOptions } from './options.ts';
+import type { JournalOptions } from '../ops/options.ts';
 
 /** One event as QEMU sent it, with the number qmp-mux gave it. */
 export interface JournalEntry {

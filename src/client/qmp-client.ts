@@ -6,7 +6,7 @@ import { formatAddress, type Address } from '../net/address.ts';
 import { parseClientAddress } from './address.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
-import { ClientSession, type QmpGreeting } from './session.ts';
+import { ClientSession, type QmpGreeting } from './client-session.ts';
 import { fromJson, toJson, type QmpInput, type QmpObject, type QmpValue } from './values.ts';
 
 export interface QmpClientOptions {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { EventJournal } from '../../../src/ops/event-journal.ts';
+import { EventJournal } from '../../../src/events/journal.ts';
 import { DEFAULTS } from '../../../src/config/options.ts';
 
 const ALL = (): boolean => true;
