@@ -2,6 +2,7 @@
 import { runEvents } from '../client/events.ts';
 import { runExec } from '../client/exec.ts';
 import { runShell } from '../client/shell.ts';
+import { PROXY_EXIT } from '../exit-status.ts';
 import { runProxy } from './proxy.ts';
 
 /**
@@ -31,6 +32,6 @@ run.then(
   (status) => (subcommand ? exitAfterOutput(status) : process.exit(status)),
   (err: unknown) => {
     process.stderr.write(`qmp-mux: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(70);
+    process.exit(PROXY_EXIT.internal);
   },
 );

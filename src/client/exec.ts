@@ -4,7 +4,7 @@ import { formatAddress, type Address } from '../net/address.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
-import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
+import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
 import { commandFromArgs, ShorthandParser, type Command } from './shorthand.ts';
@@ -68,7 +68,7 @@ export async function runExec(argv: readonly string[], io: CliIo = processIo()):
     return p.command ? await runOne(client, p.command, p, io) : await runLines(client, p, io, abort.signal);
   } catch (e) {
     io.stderr.write(`${escapeUnsafe(`qmp-mux exec: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
-    return exitStatus(e);
+    return errorExitStatus(e);
   } finally {
     clearTimeout(timer);
     await client?.close();
@@ -98,11 +98,11 @@ async function runOne(client: QmpClient, command: Command, p: ExecPlan, io: CliI
   const events = p.waitEvents.length > 0 ? client.events() : undefined;
   try {
     const status = await execute(client, command, p, io);
-    if (status !== EXIT.ok || events === undefined) return status;
+    if (status !== CLIENT_EXIT.ok || events === undefined) return status;
     for await (const event of events) {
       if (p.waitEvents.includes(event.event)) {
         io.stdout.write(`${formatJson(event.json, p.pretty)}\n`);
-        return EXIT.ok;
+        return CLIENT_EXIT.ok;
       }
     }
     throw new ConnectionError(`${formatAddress(client.address)}: the connection ended before ${p.waitEvents.join(' or ')}`);
@@ -116,7 +116,7 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
   const stop = (): void => lines.close();
   signal.addEventListener('abort', stop, { once: true });
   const parser = new ShorthandParser();
-  let status: number = EXIT.ok;
+  let status: number = CLIENT_EXIT.ok;
   let number = 0;
   try {
     for await (const line of lines) {
@@ -125,19 +125,19 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
       let outcome: number;
       try {
         const parsed = parser.parse(line);
-        outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : EXIT.ok;
+        outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : CLIENT_EXIT.ok;
       } catch (e) {
         if (!(e instanceof ShorthandError)) throw e;
         io.stderr.write(`${escapeUnsafe(`qmp-mux exec: line ${number}: ${e.message}`)}\n`);
-        outcome = EXIT.usage;
+        outcome = CLIENT_EXIT.usage;
       }
-      if (outcome !== EXIT.ok && status === EXIT.ok) status = outcome;
-      if (outcome !== EXIT.ok && !p.keepGoing) return status;
+      if (outcome !== CLIENT_EXIT.ok && status === CLIENT_EXIT.ok) status = outcome;
+      if (outcome !== CLIENT_EXIT.ok && !p.keepGoing) return status;
     }
     signal.throwIfAborted();
     if (parser.inTransaction) {
       io.stderr.write(`qmp-mux exec: line ${number}: transaction( was not closed with )\n`);
-      return status === EXIT.ok ? EXIT.usage : status;
+      return status === CLIENT_EXIT.ok ? CLIENT_EXIT.usage : status;
     }
     return status;
   } finally {
@@ -151,10 +151,10 @@ async function execute(client: QmpClient, command: Command, p: ExecPlan, io: Cli
   try {
     const value = await client.executeJson(command.name, command.arguments);
     io.stdout.write(`${formatJson(value, p.pretty)}\n`);
-    return EXIT.ok;
+    return CLIENT_EXIT.ok;
   } catch (e) {
-    const status = exitStatus(e);
-    if (status !== EXIT.qmpError) throw e;
+    const status = errorExitStatus(e);
+    if (status !== CLIENT_EXIT.qmpError) throw e;
     io.stderr.write(`${escapeUnsafe(`qmp-mux exec: ${command.name}: ${(e as Error).message}`)}\n`);
     return status;
   }

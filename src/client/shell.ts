@@ -7,7 +7,7 @@ import { formatAddress, type Address } from '../net/address.ts';
 import { escapeUnsafe, hasUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
-import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
+import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient, type QmpEvent } from './qmp-client.ts';
 import { Completer, type Completions } from './completion.ts';
 import { formatJson } from './format.ts';
@@ -75,10 +75,10 @@ export async function runShell(argv: readonly string[], io: CliIo = processIo())
     client = await QmpClient.connect(plan.address);
   } catch (e) {
     io.stderr.write(`${escapeUnsafe(`qmp-mux shell: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
-    return exitStatus(e);
+    return errorExitStatus(e);
   }
   await new Shell(plan, io).run(client);
-  return EXIT.ok;
+  return CLIENT_EXIT.ok;
 }
 
 function readPlan(argv: readonly string[], io: CliIo): ShellPlan | 'help' {

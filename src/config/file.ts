@@ -3,10 +3,13 @@ import { ConfigError } from '../errors.ts';
 import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
-import { readMetricsOptions, type MetricsOptions } from '../ops/metrics-options.ts';
-import { readAuditOptions, readJournalOptions, type AuditOptions, type JournalOptions } from '../ops/options.ts';
+import type { JournalOptions } from '../events/journal.ts';
+import type { AuditOptions } from '../ops/audit-log.ts';
+import type { MetricsOptions } from '../ops/http-server.ts';
 import { copyPolicy, POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
+import { present } from '../util/assert.ts';
 import { boolean, fail, integer, object, oneOf, optional, string, stringList } from './fields.ts';
+import { readAuditOptions, readJournalOptions, readMetricsOptions } from './ops-fields.ts';
 import {
   DEFAULTS,
   READ_ONLY_LIMITS,
@@ -112,7 +115,7 @@ function readUpstream(v: unknown, path: string): UpstreamOptions {
   const u = object(v, path, ['connect', 'listen', 'spawn', 'takeover', 'onStop', 'powerdownTimeoutMs']);
   const modes = (['connect', 'listen', 'spawn'] as const).filter((m) => u[m] !== undefined);
   if (modes.length !== 1) fail(path, `give exactly one of 'connect', 'listen', 'spawn' (got ${modes.length === 0 ? 'none' : modes.join(' and ')})`);
-  const mode = modes[0]!;
+  const mode = present(modes[0], 'the upstream mode');
   const misplaced = (key: string, belongs: string): void => {
     if (u[key] !== undefined && mode !== belongs) fail(`${path}.${key}`, `only applies with '${belongs}'`);
   };

@@ -7,7 +7,9 @@ import { MAX_SOCKET_PATH, probeBind, socketPathProblem } from '../net/unix-socke
 import { auditPathProblem } from '../ops/audit-file.ts';
 import { findProgram } from '../upstream/spawn-source.ts';
 import { checkTakeover, movedPath } from '../upstream/takeover.ts';
+import { remoteProblem } from '../downstream/endpoint-options.ts';
 import type { EndpointOptions, Options } from './options.ts';
+import { present } from '../util/assert.ts';
 
 /** How long the private socket path of a spawned QEMU gets beyond the temporary directory. */
 const PRIVATE_SOCKET_SUFFIX = '/qmp-mux-4194304-XXXXXX/qmp.sock'.length;
@@ -49,7 +51,7 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
       await checkListen(u.address, `upstream (listen:${formatAddress(u.address)})`);
       return;
     case 'spawn': {
-      const program = u.command[0]!;
+      const program = present(u.command[0], 'the QEMU program');
       if (!findProgram(program)) throw new ConfigError(`${program}: ${program.includes('/') ? 'not found, or not executable' : 'not found on PATH'}`);
       const base = tmpdir();
       if (Buffer.byteLength(base) + PRIVATE_SOCKET_SUFFIX > MAX_SOCKET_PATH) {
@@ -60,16 +62,6 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
       return;
     }
   }
-}
-
-/**
- * Why clients may not be served at `address` for `endpoint`: a TCP address
- * others can reach, unless the endpoint allows remote clients. Undefined
- * when they may.
- */
-export function remoteProblem(endpoint: EndpointOptions, address: Address): string | undefined {
-  if (address.type !== 'tcp' || isLoopback(address.host) || endpoint.allowRemote) return undefined;
-  return 'not a loopback address; QMP has no authentication, so set allowRemote to expose it';
 }
 
 async function checkEndpoint(endpoint: EndpointOptions, where: string): Promise<void> {

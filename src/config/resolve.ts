@@ -1,8 +1,35 @@
-import type { CommandLine } from '../cli/args.ts';
 import { UsageError } from '../errors.ts';
+import type { LogFormat, LogLevel } from '../log.ts';
+import type { Address } from '../net/address.ts';
+import type { TcpAddress } from '../ops/http-server.ts';
+import type { StopPolicy } from '../upstream/source.ts';
 import type { ConfigFile } from './file.ts';
-import { resolveMetricsOptions } from '../ops/metrics-options.ts';
+import { resolveMetricsOptions } from './ops-fields.ts';
 import { DEFAULT_LISTEN, DEFAULTS, EMBEDDED_QEMU, defaultEndpoint, type Options, type UpstreamOptions } from './options.ts';
+
+/** What the command line says: the proxy's flags, read by cli/args.ts; what it leaves out comes from the file or the defaults. */
+export interface CommandLine {
+  help: boolean;
+  version: boolean;
+  config?: string;
+  checkConfig: boolean;
+  printConfig: boolean;
+  upstream?: { mode: 'connect' | 'listen'; address: Address };
+  takeover: boolean;
+  listen: Address[];
+  /** QEMU command line after `--`: spawn mode. */
+  qemu?: string[];
+  onStop?: StopPolicy;
+  powerdownTimeoutMs?: number;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
+  trace: boolean;
+  /** `--metrics`: the HTTP listener for metrics and probes. */
+  metrics?: TcpAddress;
+}
+
+/** A command line that says nothing (the library's `startMux`). */
+export const NO_COMMAND_LINE: Readonly<CommandLine> = Object.freeze({ help: false, version: false, checkConfig: false, printConfig: false, takeover: false, listen: [], trace: false });
 
 /**
  * The options to run with: defaults, then the configuration file, then the

@@ -1,11 +1,11 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
-import type { Router } from '../mux/command-router.ts';
-import type { EndpointMetrics } from '../ops/mux-metrics.ts';
-import { TickWriter, type TickFlusher } from '../net/tick-writer.ts';
-import { Session, type ClientSide } from '../qmp/monitor-session.ts';
+import { SocketWriter, type SocketFlusher } from '../net/socket-writer.ts';
+import type { Greeting } from '../qmp/greeting.ts';
+import { MonitorSession, type ClientSide, type QemuSide } from '../qmp/monitor-session.ts';
 import { errorReply } from '../qmp/wire.ts';
-import type { Greeting } from '../upstream/connection.ts';
+import { assertNever, present } from '../util/assert.ts';
+import type { DisconnectReason } from './disconnect.ts';
 import type { Endpoint } from './endpoint.ts';
 
 /**
@@ -16,23 +16,27 @@ import type { Endpoint } from './endpoint.ts';
  */
 export type ClientState = 'waiting' | 'open' | 'draining' | 'closing' | 'closed';
 
-/** Why a client connection ended; counted per reason. */
-export const DISCONNECT_REASONS = {
-  closed: 'closed by the client',
-  finished: 'finished after closing its input',
-  'slow-reader': 'not reading its output',
-  'negotiation-timeout': 'did not negotiate in time',
-  'greeting-timeout': 'no QEMU to greet it in time',
-  'too-many-clients': 'too many clients on the endpoint',
-  'no-descriptors': 'qmp-mux out of file descriptors',
-  'qemu-gone': 'QEMU disconnected',
-  'reply-mismatch': "QEMU's replies stopped matching the commands in flight",
-  stopping: 'qmp-mux stopping',
-  error: 'socket error',
-} as const;
-export type DisconnectReason = keyof typeof DISCONNECT_REASONS;
+/** Where a greeted client's commands go (the mux's command router for it). */
+export interface CommandRoute extends QemuSide {
+  /** Commands it passed on to QEMU. */
+  readonly commandsSent: number;
+  /**
+   * Whether the client holds as much input as it may, `held` bytes of a
+   * message still being sent included; if so, its `room` is called once
+   * commands have gone on.
+   */
+  holdsTooMuch(held: number): boolean;
+  /** The client is gone: what it has queued is dropped. */
+  close(): void;
+}
 
-export interface ClientOptions {
+/** Bytes in and out, counted for the endpoint. */
+export interface ConnectionCounters {
+  bytesIn(n: number): void;
+  bytesOut(n: number): void;
+}
+
+export interface ClientConnectionOptions {
   socket: Socket;
   endpoint: Endpoint;
   /** Unique number, for the client list and log lines. */
@@ -40,13 +44,14 @@ export interface ClientOptions {
   /** Peer description, for logs. */
   peer: string;
   log: Logger;
-  flusher: TickFlusher;
-  /** Its endpoint's metrics: bytes in and out are counted there. */
-  metrics: EndpointMetrics;
+  flusher: SocketFlusher;
+  counters: ConnectionCounters;
   /** How long a connection qmp-mux has ended may take to close before it is destroyed, ms. */
   lingerMs: number;
+  /** It negotiated: it takes events from now on. */
+  onNegotiated(client: ClientConnection): void;
   /** The connection is gone; called once. */
-  onClosed: (client: Client) => void;
+  onClosed(client: ClientConnection): void;
 }
 
 /** Input held for a client still waiting for its greeting; beyond it the socket is not read. */
@@ -63,28 +68,29 @@ const MESSAGES_PER_TURN = 16;
 const BYTES_PER_TURN = 64 * 1024;
 
 /**
- * A client connection: the socket edge of a Session. It batches writes per
- * tick, reads a bounded amount per turn, stops reading while the client has
- * too many requests pending, disconnects a client that does not read what
- * it is sent, and makes sure a connection it ends is gone within a bounded
+ * A client connection: the socket edge of a MonitorSession. It writes
+ * through one writer, batched per tick; reads a bounded amount per turn;
+ * stops reading while the client holds as much as it may (pending
+ * requests, queued input); disconnects a client that does not read what it
+ * is sent; and makes sure a connection it ends is gone within a bounded
  * time, whatever the peer does.
  */
-export class Client implements ClientSide {
+export class ClientConnection implements ClientSide {
   state: ClientState = 'waiting';
-  session: Session | undefined;
+  session: MonitorSession | undefined;
   /** Where its commands go, once greeted. */
-  router: Router | undefined;
+  route: CommandRoute | undefined;
   readonly connectedAt = new Date();
   reason: DisconnectReason = 'closed';
   /** Extra words for the log line (an amount, an error). */
   detail: string | undefined;
-  readonly socket: Socket;
   readonly endpoint: Endpoint;
   readonly number: number;
   readonly peer: string;
+  private readonly socket: Socket;
   private readonly log: Logger;
-  private readonly out: TickWriter;
-  private readonly options: ClientOptions;
+  private readonly out: SocketWriter;
+  private readonly options: ClientConnectionOptions;
   /** The one timer of the phase it is in: greeting, negotiation, or linger. */
   private timer: NodeJS.Timeout | undefined;
   private reading = false;
@@ -102,14 +108,14 @@ export class Client implements ClientSide {
   /** The client half-closed; acted on once its input is all read. */
   private inputEnded = false;
 
-  constructor(options: ClientOptions) {
+  constructor(options: ClientConnectionOptions) {
     this.options = options;
     this.socket = options.socket;
     this.endpoint = options.endpoint;
     this.number = options.number;
     this.peer = options.peer;
     this.log = options.log;
-    this.out = new TickWriter(this.socket, options.flusher);
+    this.out = new SocketWriter(this.socket, options.flusher);
     const socket = this.socket;
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -128,27 +134,24 @@ export class Client implements ClientSide {
     this.updateReading();
   }
 
-  /** QEMU is there: greet the client as QEMU would and start reading. */
-  greet(greeting: Greeting, router: Router): void {
+  /** QEMU is there: greet the client as QEMU would and start reading; its commands go to `route`. */
+  greet(greeting: Greeting, route: CommandRoute): void {
     if (this.state !== 'waiting') return;
     this.state = 'open';
     clearTimeout(this.timer);
-    this.router = router;
-    // Heard from inside the dispatcher: the input is taken on a later turn, never in the middle of its work.
-    router.lane.onRoom = () => this.scheduleTurn();
+    this.route = route;
     const limits = this.endpoint.options.limits;
-    this.session = new Session({
+    this.session = new MonitorSession({
       toClient: this,
-      toQemu: router,
+      toQemu: route,
       offered: greeting.capabilities,
       limits,
       maxPending: limits.maxPendingRequests,
       ...(this.log.tracing && { trace: (message: string) => this.log.trace('from-client', this.whose, message) }),
     });
-    // On its own write: some clients expect the greeting alone in their first read.
-    this.socket.write(greeting.bytes);
-    this.options.metrics.bytesOut(greeting.bytes.length);
-    if (this.log.tracing) this.log.trace('to-client', this.whose, greeting.bytes);
+    // Alone in its write: some clients expect the greeting alone in their first read.
+    this.write(greeting.bytes);
+    this.out.flush();
     const timeout = this.endpoint.options.negotiationTimeoutMs;
     if (timeout > 0) {
       this.arm(timeout, () => {
@@ -169,7 +172,7 @@ export class Client implements ClientSide {
 
   /** Refuses the connection with a QMP error. */
   refuse(reason: DisconnectReason, desc: string): void {
-    this.socket.write(errorReply(undefined, 'GenericError', desc));
+    this.write(errorReply(undefined, 'GenericError', desc));
     this.end(reason);
   }
 
@@ -190,7 +193,7 @@ export class Client implements ClientSide {
     this.reason = reason;
     this.state = 'closing';
     this.input = undefined;
-    this.session?.close();
+    this.leave();
     this.out.flush();
     this.socket.end();
     this.arm(this.options.lingerMs, () => this.socket.destroy());
@@ -204,13 +207,23 @@ export class Client implements ClientSide {
     this.reason = reason;
     this.detail = detail;
     this.state = 'closing';
-    this.session?.close();
+    this.leave();
     this.socket.destroy();
   }
 
   /** Bytes written to the client and not yet taken by it. */
   get bytesQueued(): number {
     return this.socket.writableLength + this.out.waiting;
+  }
+
+  /** Commands it queued have gone on: it may be read again (on a later turn, never inside the dispatcher's work). */
+  room(): void {
+    this.scheduleTurn();
+  }
+
+  /** QEMU's replies stopped matching the commands in flight, one of them its own: its replies can no longer be told apart. */
+  repliesLost(): void {
+    this.end('reply-mismatch');
   }
 
   // ClientSide
@@ -224,12 +237,13 @@ export class Client implements ClientSide {
       return;
     }
     this.out.write(data);
-    this.options.metrics.bytesOut(data.length);
+    this.options.counters.bytesOut(data.length);
     if (this.log.tracing) for (const message of messagesIn(data)) this.log.trace('to-client', this.whose, message);
   }
 
   negotiated(): void {
     clearTimeout(this.timer);
+    this.options.onNegotiated(this);
   }
 
   finished(): void {
@@ -241,10 +255,6 @@ export class Client implements ClientSide {
     else this.updateReading();
   }
 
-  lost(): void {
-    this.end('reply-mismatch');
-  }
-
   // Socket events
 
   /** Its endpoint and itself, for trace lines. */
@@ -253,7 +263,7 @@ export class Client implements ClientSide {
   }
 
   private onData(chunk: Buffer): void {
-    this.options.metrics.bytesIn(chunk.length);
+    this.options.counters.bytesIn(chunk.length);
     switch (this.state) {
       case 'waiting':
         this.early.push(chunk);
@@ -265,9 +275,13 @@ export class Client implements ClientSide {
         this.inputAt = 0;
         this.consume();
         return;
-      default:
-        // Draining or closing: input is dropped.
+      case 'draining':
+      case 'closing':
+      case 'closed':
+        // Input is dropped.
         return;
+      default:
+        assertNever(this.state);
     }
   }
 
@@ -285,8 +299,14 @@ export class Client implements ClientSide {
     clearTimeout(this.timer);
     this.state = 'closed';
     this.input = undefined;
-    this.session?.close();
+    this.leave();
     this.options.onClosed(this);
+  }
+
+  /** The session ends and what the client queued is dropped. */
+  private leave(): void {
+    this.session?.close();
+    this.route?.close();
   }
 
   /**
@@ -295,8 +315,8 @@ export class Client implements ClientSide {
    * socket unread meanwhile.
    */
   private consume(): void {
-    const session = this.session!;
-    const input = this.input!;
+    const session = present(this.session, 'the session of an open client');
+    const input = present(this.input, 'input to consume');
     if (this.mayTakeInput()) this.inputAt += session.receive(input.subarray(this.inputAt, this.inputAt + BYTES_PER_TURN), MESSAGES_PER_TURN);
     if (this.inputAt >= input.length || this.state !== 'open') {
       this.input = undefined;
@@ -322,22 +342,19 @@ export class Client implements ClientSide {
   /**
    * Whether the session may be given more input now: not while the client
    * has as many requests pending as it may (the session says when that
-   * changes), nor while it holds as much input as it may (its lane says).
+   * changes), nor while it holds as much input as it may (its route says).
    */
   private mayTakeInput(): boolean {
-    const session = this.session!;
+    const session = present(this.session, 'the session of an open client');
     if (session.atPendingLimit) return false;
-    const lane = this.router!.lane;
-    if (!lane.full(this.endpoint.options.limits.maxInputBytes, session.heldBytes)) return true;
-    lane.waitForRoom();
-    return false;
+    return !present(this.route, 'the route of an open client').holdsTooMuch(session.heldBytes);
   }
 
   /** All input read so far is the session's: go on reading, or finish if the client half-closed. */
   private afterInput(): void {
     if (this.inputEnded && this.state === 'open') {
       this.state = 'draining';
-      this.session!.endInput();
+      present(this.session, 'the session of an open client').endInput();
     }
     this.updateReading();
   }
@@ -355,8 +372,12 @@ export class Client implements ClientSide {
       case 'closing':
         read = true;
         break;
-      default:
+      case 'draining':
+      case 'closed':
         read = false;
+        break;
+      default:
+        assertNever(this.state);
     }
     if (read === this.reading) return;
     this.reading = read;

@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import type { EndpointOptions } from '../config/options.ts';
-import { remoteProblem } from '../config/preflight.ts';
+import { remoteProblem, type EndpointOptions } from './endpoint-options.ts';
 import { ListenError } from '../errors.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { listenInherited, type InheritedSocket } from '../net/systemd.ts';

@@ -1,9 +1,4 @@
 import { JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { EXTENSION_PREFIX } from '../policy/presets.ts';
-
-/** qmp-mux's own event commands. */
-export const QUERY_EVENTS = `${EXTENSION_PREFIX}query-events`;
-export const SET_EVENTS = `${EXTENSION_PREFIX}set-events`;
 
 /** An argument error: the `desc` of a GenericError, worded as QEMU's argument checks word theirs. */
 export interface ArgumentError {

@@ -1,7 +1,13 @@
 import type { Endpoint } from '../downstream/endpoint.ts';
-import { withLiveSeq } from '../ops/event-wire.ts';
-import { EOL_BYTES } from '../qmp/wire.ts';
-import type { ClientRegistry } from '../mux/registry.ts';
+import { globMatcher } from '../policy/glob.ts';
+import type { MonitorSession } from '../qmp/monitor-session.ts';
+import { eventLines, withLiveSeq } from '../qmp/wire.ts';
+
+/** The events one client chose to receive (`set-events`), within its endpoint's. */
+export interface EventChoice {
+  readonly patterns: readonly string[];
+  accepts(name: string): boolean;
+}
 
 interface Pending {
   readonly name: string;
@@ -14,53 +20,67 @@ interface Pending {
 }
 
 /**
- * Fans QEMU's events out to clients. Events read from QEMU in one go are
- * joined into one buffer, shared by every client that wants them all, so a
- * burst of events costs each client one write and no copy of its own.
- * QEMU's bytes go out unchanged, unless an endpoint asks for sequence
- * numbers; a client that chose its events gets a buffer of its own.
+ * Fans QEMU's events out to the sessions that negotiated, by endpoint,
+ * with the events each chose. Events read from QEMU in one go are joined
+ * into one buffer, shared by every client that wants them all, so a burst
+ * of events costs each client one write and no copy of its own. QEMU's
+ * bytes go out unchanged, unless an endpoint asks for sequence numbers; a
+ * client that chose its events gets a buffer of its own.
  */
 export class EventFanOut {
-  private run: Pending[] = [];
+  private pending: Pending[] = [];
+  private readonly subscribers = new Map<Endpoint, Map<MonitorSession, EventChoice | undefined>>();
 
-  constructor(
-    private readonly endpoints: readonly Endpoint[],
-    private readonly registry: ClientRegistry,
-  ) {}
+  /** The session receives its endpoint's events from now on. */
+  subscribe(endpoint: Endpoint, session: MonitorSession): void {
+    let sessions = this.subscribers.get(endpoint);
+    if (!sessions) this.subscribers.set(endpoint, (sessions = new Map()));
+    sessions.set(session, undefined);
+  }
 
+  unsubscribe(endpoint: Endpoint, session: MonitorSession): void {
+    this.subscribers.get(endpoint)?.delete(session);
+  }
+
+  /** The session receives only the events `patterns` match, of its endpoint's (`["*"]`: all of them). */
+  choose(endpoint: Endpoint, session: MonitorSession, patterns: readonly string[]): void {
+    const sessions = this.subscribers.get(endpoint);
+    if (!sessions?.has(session)) return;
+    sessions.set(session, patterns.includes('*') ? undefined : { patterns: [...patterns], accepts: globMatcher(patterns) });
+  }
+
+  /** The events a session chose, if it chose. */
+  choiceOf(endpoint: Endpoint, session: MonitorSession): EventChoice | undefined {
+    return this.subscribers.get(endpoint)?.get(session);
+  }
+
+  /** An event from QEMU, numbered `seq`; it goes out at the next `flush`. */
   add(name: string, bytes: Buffer, seq: number): void {
-    this.run.push({ name, bytes, seq });
+    this.pending.push({ name, bytes, seq });
   }
 
   /** Delivers the events added so far (before anything that must come after them). */
   flush(): void {
-    const run = this.run;
-    if (run.length === 0) return;
-    this.run = [];
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
     let all: Buffer | undefined;
-    for (const endpoint of this.endpoints) {
-      const sessions = this.registry.subscribersOf(endpoint);
+    for (const [endpoint, sessions] of this.subscribers) {
       if (sessions.size === 0) continue;
-      const wanted = run.filter((e) => endpoint.wantsEvent(e.name));
+      const wanted = batch.filter((e) => endpoint.wantsEvent(e.name));
       if (wanted.length === 0) continue;
       const numbered = endpoint.options.eventSequence;
-      const piece = (e: Pending): Buffer => (numbered ? (e.numbered ??= withLiveSeq(e.bytes, e.seq)) : e.bytes);
+      const bytesOf = (e: Pending): Buffer => (numbered ? (e.numbered ??= withLiveSeq(e.bytes, e.seq)) : e.bytes);
       let shared: Buffer | undefined;
       for (const [session, choice] of sessions) {
         if (!choice) {
-          shared ??= wanted.length === run.length && !numbered ? (all ??= join(run.map(piece))) : join(wanted.map(piece));
+          shared ??= wanted.length === batch.length && !numbered ? (all ??= eventLines(batch.map(bytesOf))) : eventLines(wanted.map(bytesOf));
           session.event(shared);
           continue;
         }
         const chosen = wanted.filter((e) => choice.accepts(e.name));
-        if (chosen.length > 0) session.event(join(chosen.map(piece)));
+        if (chosen.length > 0) session.event(eventLines(chosen.map(bytesOf)));
       }
     }
   }
-}
-
-function join(events: readonly Buffer[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const bytes of events) parts.push(bytes, EOL_BYTES);
-  return Buffer.concat(parts);
 }

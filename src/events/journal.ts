@@ -1,5 +1,13 @@
-import { DEFAULTS } from '../config/options.ts';
-import type { JournalOptions } from '../ops/options.ts';
+import { present } from '../util/assert.ts';
+
+/** The event journal's bounds; the oldest events go first when either is reached. */
+export interface JournalOptions {
+  /** Events kept. 0 keeps none (sequence numbers still count). */
+  maxEvents: number;
+  /** Bytes of QEMU's event text kept. An event larger than this is numbered but not kept. */
+  maxBytes: number;
+}
+
 
 /** One event as QEMU sent it, with the number qmp-mux gave it. */
 export interface JournalEntry {
@@ -44,7 +52,7 @@ export class EventJournal {
   private readonly maxEvents: number;
   private readonly maxBytes: number;
 
-  constructor(options: Readonly<JournalOptions> = DEFAULTS.journal) {
+  constructor(options: Readonly<JournalOptions>) {
     this.maxEvents = options.maxEvents;
     this.maxBytes = options.maxBytes;
   }
@@ -89,14 +97,14 @@ export class EventJournal {
     const oldest = this.oldest;
     const events: JournalEntry[] = [];
     for (let seq = Math.max(after + 1, oldest); seq <= this.lastSeq; seq++) {
-      const entry = this.entries[this.head + (seq - oldest)]!;
+      const entry = present(this.entries[this.head + (seq - oldest)], `journal entry ${seq}`);
       if (accept(entry.name)) events.push(entry);
     }
     return { events, last: this.lastSeq, dropped: after + 1 < oldest || after > this.lastSeq };
   }
 
   private dropOldest(): void {
-    const entry = this.entries[this.head]!;
+    const entry = present(this.entries[this.head], 'the oldest journal entry');
     this.entries[this.head++] = undefined;
     this.keptBytes -= entry.bytes.length;
     if (this.head === this.entries.length) {

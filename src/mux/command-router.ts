@@ -1,17 +1,14 @@
+import type { CommandRoute } from '../downstream/client-connection.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
-import type { Logger } from '../log.ts';
-import type { AuditLog } from '../ops/audit-log.ts';
-import { errorClass } from '../ops/audit-line.ts';
-import type { EventJournal } from '../events/journal.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { refusal } from '../policy/policy.ts';
-import { EXTENSION_PREFIX } from '../policy/presets.ts';
-import type { ClientCommand, QemuSide, ReplySlot, Session } from '../qmp/monitor-session.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
-import { encodeCommand, errorReply } from '../qmp/wire.ts';
-import type { CommandObserver, Dispatcher, Lane, UpstreamCommand } from './dispatcher.ts';
-import { filterCommandList, runOwnCommand, type MuxView, type OwnCommandContext } from './own-commands.ts';
-import type { ClientRegistry } from './registry.ts';
+import { EXTENSION_PREFIX } from '../qmp/extensions.ts';
+import type { ClientCommand, ReplySlot } from '../qmp/monitor-session.ts';
+import { errorReply, type CommandCap, type CommandEncoder } from '../qmp/wire.ts';
+import type { CommandReport, ReadCommand } from './command-report.ts';
+import type { Dispatcher, Lane, LaneOwner } from './dispatcher.ts';
+import { filterCommandList, runOwnCommand, type OwnCommandContext } from './own-commands.ts';
+import type { Requester } from './upstream-command.ts';
 
 /**
  * Bytes of one out-of-band command at most. QEMU runs such commands (yank,
@@ -21,141 +18,83 @@ import type { ClientRegistry } from './registry.ts';
  */
 export const MAX_OOB_COMMAND_BYTES = 1024;
 
-/** Counts kept across every client's router. */
-export interface RouterCounters {
-  /** Commands refused by a policy. */
-  refused: number;
-  /** Commands refused because they would not fit in one QEMU message. */
-  tooLarge: number;
-}
-
-export interface RouterOptions {
+export interface CommandRouterOptions {
   endpoint: Endpoint;
-  /** The client: its number and peer, as in `query-clients` and log lines. */
-  client: { number: number; peer: string };
-  dispatcher: Dispatcher;
-  registry: ClientRegistry;
-  view: MuxView;
-  journal: EventJournal;
+  /** The client: its number and peer (as in `query-clients` and log lines); told of room and of lost replies. */
+  client: LaneOwner & { readonly number: number; readonly peer: string };
   metrics: EndpointMetrics;
-  audit: AuditLog | undefined;
-  counters: RouterCounters;
-  log: Logger;
+  dispatcher: Dispatcher;
+  encoder: CommandEncoder;
+  report: CommandReport;
+  /** What qmp-mux's own commands need, for this client. */
+  own: OwnCommandContext;
 }
 
 /**
  * Where one client's valid commands go: refused by its endpoint's policy,
- * answered by qmp-mux itself, or encoded for QEMU and queued in the
- * client's lane (out-of-band ones sent at once). Each command's outcome is
- * counted and, where the audit log wants it, recorded.
+ * answered by qmp-mux itself, refused as too large, or encoded for QEMU and
+ * queued in the client's lane at the dispatcher. Every outcome is reported
+ * to the command report.
  */
-export class Router implements QemuSide, CommandObserver {
-  /** Commands passed on to QEMU. */
+export class CommandRouter implements CommandRoute {
   commandsSent = 0;
-  /** Where its commands wait for their turn to QEMU. */
-  readonly lane: Lane;
-  /** A command too large for the endpoint has been logged for this client (one line per client, not per command). */
-  private loggedTooLarge = false;
-  /** Likewise for a reply from QEMU too large to pass on. */
-  private loggedTooLargeReply = false;
-  private session: Session | undefined;
-  private readonly own: OwnCommandContext;
+  private readonly lane: Lane;
+  private readonly from: Requester;
+  private readonly cap: CommandCap;
+  private readonly oobCap: CommandCap;
 
-  constructor(private readonly options: RouterOptions) {
-    this.lane = options.dispatcher.lane();
-    this.own = {
-      view: options.view,
-      journal: options.journal,
-      endpoint: options.endpoint,
-      setEvents: (patterns) => {
-        if (this.session) options.registry.choose(options.endpoint, this.session, patterns);
-      },
-    };
+  constructor(private readonly options: CommandRouterOptions) {
+    const { endpoint, client, metrics } = options;
+    this.lane = options.dispatcher.lane(client);
+    this.from = { endpoint: endpoint.name, client: client.number, peer: client.peer, metrics, said: { tooLarge: false, tooLargeReply: false } };
+    const { maxCommandBytes } = endpoint.options.limits;
+    this.cap = { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
+    this.oobCap = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' } : this.cap;
   }
 
   command(command: ClientCommand, reply: ReplySlot): void {
-    const { endpoint, counters, log, client, metrics, audit } = this.options;
-    const receivedAt = performance.now();
+    const { endpoint, report, dispatcher } = this.options;
+    const read: ReadCommand = { name: command.name, idText: command.idText, args: command.args, receivedAt: performance.now() };
     const refused = endpoint.policy.check(command.name, command.args);
     if (refused) {
-      counters.refused++;
-      metrics.refused(command.name);
-      audit?.refusal(this.auditEntry(command.name, command.idText, command.args));
-      const action = refused.kind === 'action' ? refused.action : undefined;
-      log.warn('refused a command', { endpoint: endpoint.name, client: client.peer, command: command.name, action, why: refused.kind });
+      report.refused(this.from, read, refused);
       reply.fill(errorReply(command.idText, 'GenericError', refusal(command.name, endpoint.name, refused)));
       return;
     }
     if (command.name.startsWith(EXTENSION_PREFIX)) {
-      const own = runOwnCommand(command, this.own);
-      this.done(command.name, command.idText, command.args, own.outcome, receivedAt, undefined);
+      const own = runOwnCommand(command, this.options.own);
+      report.answeredHere(this.from, read, own.outcome);
       reply.fill(own.reply);
       return;
     }
-    const { maxCommandBytes } = endpoint.options.limits;
-    const cap =
-      command.oob && MAX_OOB_COMMAND_BYTES < maxCommandBytes
-        ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' }
-        : { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
-    const bytes = encodeCommand(command.name, command.args, command.oob, cap);
+    const bytes = this.options.encoder.encode(command.name, command.args, command.oob, command.oob ? this.oobCap : this.cap);
     if (!Buffer.isBuffer(bytes)) {
-      counters.tooLarge++;
-      if (!this.loggedTooLarge) {
-        this.loggedTooLarge = true;
-        log.warn('refused a command too large (said once per client)', { endpoint: endpoint.name, client: client.peer, command: command.name, why: bytes.tooLarge });
-      }
-      this.done(command.name, command.idText, command.args, 'GenericError', receivedAt, undefined);
+      report.tooLarge(this.from, read, bytes.tooLarge);
       reply.fill(errorReply(command.idText, 'GenericError', bytes.tooLarge));
       return;
     }
     this.commandsSent++;
-    const upstream: UpstreamCommand = {
-      name: command.name,
-      bytes,
-      oob: command.oob,
-      idText: command.idText,
-      receivedAt,
-      observer: this,
-      ...(command.name === 'query-commands' && { transform: filterCommandList(endpoint.policy) }),
-      ...(audit?.recordsCommand(command.name) && { args: command.args }),
-    };
-    this.lane.enqueue(upstream, reply);
+    dispatcher.enqueue(
+      this.lane,
+      {
+        name: command.name,
+        bytes,
+        oob: command.oob,
+        idText: command.idText,
+        from: this.from,
+        receivedAt: read.receivedAt,
+        ...(command.name === 'query-commands' && { transform: filterCommandList(endpoint.policy) }),
+        ...(report.recordsCommand(command.name) && { args: command.args }),
+      },
+      reply,
+    );
   }
 
-  answered(command: UpstreamCommand, reply: UpstreamMessage, qemuSeconds: number): void {
-    if (reply.tooLarge && !this.loggedTooLargeReply) {
-      this.loggedTooLargeReply = true;
-      const { endpoint, client, log } = this.options;
-      log.warn("QEMU's reply was longer than qmp-mux passes on; the client gets an error instead (said once per client)", {
-        endpoint: endpoint.name,
-        client: client.peer,
-        command: command.name,
-        bytes: reply.tooLarge.length,
-        maxUpstreamMessage: reply.tooLarge.limit,
-      });
-    }
-    const outcome = reply.tooLarge ? 'GenericError' : reply.kind === 'return' ? 'return' : errorClass(reply.bytes);
-    this.done(command.name, command.idText, command.args, outcome, command.receivedAt!, qemuSeconds);
+  holdsTooMuch(held: number): boolean {
+    return this.options.dispatcher.full(this.lane, this.options.endpoint.options.limits.maxInputBytes, held);
   }
 
-  subscribe(session: Session): void {
-    this.session = session;
-    this.options.registry.subscribe(this.options.endpoint, session);
-  }
-
-  closed(session: Session): void {
-    this.lane.close();
-    this.options.registry.unsubscribe(this.options.endpoint, session);
-  }
-
-  /** A command's outcome, counted and, if the audit log wants it, recorded. */
-  private done(name: string, idText: string | undefined, args: ClientCommand['args'], outcome: string, receivedAt: number, qemuSeconds: number | undefined): void {
-    this.options.metrics.commandDone(name, outcome, (performance.now() - receivedAt) / 1000, qemuSeconds);
-    this.options.audit?.command({ ...this.auditEntry(name, idText, args), outcome, qemuSeconds });
-  }
-
-  private auditEntry(command: string, idText: string | undefined, args: ClientCommand['args']) {
-    const { endpoint, client } = this.options;
-    return { endpoint: endpoint.name, client: client.number, peer: client.peer, command, idText, arguments: args };
+  close(): void {
+    this.options.dispatcher.close(this.lane);
   }
 }

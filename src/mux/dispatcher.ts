@@ -1,38 +1,24 @@
-import type { JsonObject } from '../json/value.ts';
 import type { ReplySlot } from '../qmp/monitor-session.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
-import { errorReply, isReaderError, replyForClient, replyTooLarge, withUpstreamId } from '../qmp/wire.ts';
+import { isReaderError, type UpstreamMessage } from '../qmp/upstream-framer.ts';
+import { errorReply, replyForClient, replyTooLarge, withUpstreamId, type CommandEncoder } from '../qmp/wire.ts';
+import { present } from '../util/assert.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { FairQueue } from './fair-queue.ts';
 import { IdPool, ourId } from './ids.ts';
+import type { UpstreamCommand } from './upstream-command.ts';
 
-/** Hears of each command QEMU answered (for metrics and the audit log). */
-export interface CommandObserver {
-  answered(command: UpstreamCommand, reply: UpstreamMessage, qemuSeconds: number): void;
-}
-
-/** A command on its way to QEMU. */
-export interface UpstreamCommand {
-  readonly name: string;
-  /** As `encodeCommand` wrote it; an out-of-band one gets its id when sent. */
-  readonly bytes: Buffer;
-  readonly oob: boolean;
-  /** The client's id, as QEMU would echo it; undefined when it sent none. */
-  readonly idText: string | undefined;
-  /** Rewrites QEMU's reply (as QEMU sent it) before the client's id goes in. */
-  readonly transform?: (reply: UpstreamMessage) => UpstreamMessage;
-  /** When qmp-mux read it from its client, ms (`performance.now()`). */
-  readonly receivedAt?: number;
-  /** Its arguments, kept only when the audit log records them. */
-  readonly args?: JsonObject | undefined;
-  readonly observer?: CommandObserver;
+/** Whose commands a lane holds: told when it may queue more, and when a reply it is owed is lost. */
+export interface LaneOwner {
+  /** Commands have gone on; it may queue more. */
+  room(): void;
+  /** QEMU's replies stopped matching the commands in flight, one of them its own: no reply will come. */
+  repliesLost(): void;
 }
 
 interface Queued {
   readonly command: UpstreamCommand;
   readonly slot: ReplySlot;
-  /** Whose it is; none for qmp-mux's own. */
-  readonly lane: Lane | undefined;
+  readonly lane: Lane;
 }
 
 interface InFlight extends Queued {
@@ -49,10 +35,7 @@ interface InFlight extends Queued {
 const OOB_IN_FLIGHT = 8;
 const OOB_IN_FLIGHT_PER_CLIENT = 1;
 
-/**
- * One client's commands waiting for their turn to go to QEMU, and the bytes
- * they hold in qmp-mux.
- */
+/** One client's place at the dispatcher: its commands waiting for their turn, and the bytes they hold. */
 export class Lane {
   /** @internal */
   readonly queue = new FifoQueue<Queued>();
@@ -62,42 +45,12 @@ export class Lane {
   oobInFlight = 0;
   /** Bytes of its commands waiting in qmp-mux. */
   queuedBytes = 0;
-  closed = false;
-  /** @internal Its client stopped reading for want of room, and wants to hear when there is some. */
+  /** @internal Its owner waits to hear of room. */
   waitingForRoom = false;
-  /** Called (once per `waitForRoom`) when commands of this lane, or of any client, have gone to QEMU. */
-  onRoom: (() => void) | undefined;
+  closed = false;
 
-  constructor(private readonly dispatcher: Dispatcher) {}
-
-  /** Queues a command; its reply goes to `slot`. */
-  enqueue(command: UpstreamCommand, slot: ReplySlot): void {
-    if (this.closed) return;
-    this.queuedBytes += command.bytes.length;
-    this.dispatcher.queued(this, { command, slot, lane: this });
-  }
-
-  /**
-   * Whether its client holds as much input as it may (`maxInputBytes` of
-   * its own, with `held` bytes of a message still being sent, or its share
-   * of what all clients may hold): it is not read until commands have gone
-   * to QEMU. A client with nothing queued is always read, so a message
-   * being sent can be finished.
-   */
-  full(maxInputBytes: number, held: number): boolean {
-    return this.queuedBytes > 0 && (this.queuedBytes + held >= maxInputBytes || this.dispatcher.inputFull);
-  }
-
-  /** The client holds input it may not add to until commands have gone: `onRoom` says when. */
-  waitForRoom(): void {
-    this.dispatcher.waitForRoom(this);
-  }
-
-  /** The client is gone: what it has queued is dropped. */
-  close(): void {
-    this.closed = true;
-    this.dispatcher.closed(this);
-  }
+  /** @internal Made by `Dispatcher.lane`. */
+  constructor(readonly owner: LaneOwner) {}
 }
 
 export interface DispatcherOptions {
@@ -107,6 +60,10 @@ export interface DispatcherOptions {
   windowBytes: number;
   /** Bytes all lanes may hold queued before clients with commands queued are no longer read. */
   totalInputBytes: number;
+  /** Writes commands for QEMU (qmp-mux's own too). */
+  encoder: CommandEncoder;
+  /** Hears of each command QEMU answered, with the reply as QEMU sent it and how long QEMU took. */
+  answered(command: UpstreamCommand, reply: UpstreamMessage, qemuSeconds: number): void;
 }
 
 export interface DispatcherStats {
@@ -152,7 +109,7 @@ export class Dispatcher {
   private outOfBand: (InFlight | undefined)[] = [];
   private outOfBandCount = 0;
   private queuedBytes = 0;
-  /** Lanes whose clients wait for room (see `Lane.waitForRoom`). */
+  /** Lanes whose owners wait to hear of room. */
   private readonly waitingForRoom = new Set<Lane>();
   private sent = 0;
   private send: ((bytes: Buffer) => void) | undefined;
@@ -162,8 +119,8 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {}
 
   /** A new lane, for a client's commands. */
-  lane(): Lane {
-    return new Lane(this);
+  lane(owner: LaneOwner): Lane {
+    return new Lane(owner);
   }
 
   /** Starts sending through `send` (a newly negotiated upstream connection). */
@@ -174,8 +131,9 @@ export class Dispatcher {
   }
 
   /**
-   * The upstream connection is gone: nothing in flight will be answered, and
-   * each such reply slot is told so. Queued commands stay for the next one.
+   * The upstream connection is gone: nothing in flight will be answered,
+   * and the owner of each such command is told so. Queued commands stay for
+   * the next connection.
    */
   detach(): void {
     this.send = undefined;
@@ -186,16 +144,20 @@ export class Dispatcher {
     this.outOfBand = [];
     this.outOfBandCount = 0;
     for (const entry of lost) {
-      if (entry.command.oob && entry.lane) this.oobAnswered(entry.lane);
-      entry.slot.lost();
+      if (entry.command.oob) this.oobAnswered(entry.lane);
+      entry.lane.owner.repliesLost();
     }
     this.checkIdle();
   }
 
-  /** @internal A lane queued a command. */
-  queued(lane: Lane, entry: Queued): void {
-    this.queuedBytes += entry.command.bytes.length;
-    if (entry.command.oob) {
+  /** Queues a client's command; its reply goes to `slot`. */
+  enqueue(lane: Lane, command: UpstreamCommand, slot: ReplySlot): void {
+    if (lane.closed) return;
+    const entry: Queued = { command, slot, lane };
+    const size = command.bytes.length;
+    lane.queuedBytes += size;
+    this.queuedBytes += size;
+    if (command.oob) {
       lane.oobQueue.push(entry);
       if (lane.oobQueue.length === 1 && lane.oobInFlight < OOB_IN_FLIGHT_PER_CLIENT) this.oobTurns.push(lane);
     } else {
@@ -205,14 +167,24 @@ export class Dispatcher {
     this.pump();
   }
 
-  /** @internal See `Lane.waitForRoom`. */
-  waitForRoom(lane: Lane): void {
+  /**
+   * Whether `lane` holds as much input as its client may (`maxInputBytes`
+   * of its own, `held` bytes of a message still being sent included, or its
+   * share of what all clients may hold). If so its owner hears of room once
+   * commands have gone on. A lane with nothing queued is never full, so a
+   * message being sent can always be finished.
+   */
+  full(lane: Lane, maxInputBytes: number, held: number): boolean {
+    if (lane.queuedBytes === 0 || (lane.queuedBytes + held < maxInputBytes && this.queuedBytes < this.options.totalInputBytes)) return false;
     lane.waitingForRoom = true;
     this.waitingForRoom.add(lane);
+    return true;
   }
 
-  /** @internal A lane's client is gone. */
-  closed(lane: Lane): void {
+  /** A lane's client is gone: what it queued is dropped (its commands in flight are still answered, to no one). */
+  close(lane: Lane): void {
+    if (lane.closed) return;
+    lane.closed = true;
     this.queuedBytes -= lane.queuedBytes;
     lane.queuedBytes = 0;
     lane.queue.clear();
@@ -223,17 +195,14 @@ export class Dispatcher {
     this.checkIdle();
   }
 
-  /** Whether all clients together hold as much queued input as they may. */
-  get inputFull(): boolean {
-    return this.queuedBytes >= this.options.totalInputBytes;
-  }
-
   /** A command of qmp-mux's own; resolves with QEMU's reply, or undefined if QEMU goes away first. */
   call(name: string): Promise<Buffer | undefined> {
     return new Promise((resolve) => {
       if (!this.send) return resolve(undefined);
-      const slot: ReplySlot = { fill: (reply) => resolve(Buffer.from(reply)), lost: () => resolve(undefined) };
-      this.dispatch({ command: { name, bytes: Buffer.from(`{"execute":"${name}"}`, 'latin1'), oob: false, idText: undefined }, slot, lane: undefined });
+      const bytes = present(bufferOf(this.options.encoder.encode(name, undefined, false)), `qmp-mux's own command ${name}`);
+      // A lane of its own, only to hear if the reply is lost.
+      const lane = new Lane({ room: () => undefined, repliesLost: () => resolve(undefined) });
+      this.dispatch({ command: { name, bytes, oob: false, idText: undefined }, slot: { fill: (reply) => resolve(Buffer.from(reply)) }, lane });
     });
   }
 
@@ -245,22 +214,25 @@ export class Dispatcher {
     const { tooLarge } = message;
     let entry: InFlight | undefined;
     if (tooLarge ? tooLarge.id !== undefined : message.id) {
-      const id = tooLarge ? tooLarge.id! : message.id!.valueStart >= 0 ? ourId(message.bytes, message.id!) : -1;
+      const id = tooLarge ? (tooLarge.id ?? -1) : message.id && message.id.valueStart >= 0 ? ourId(message.bytes, message.id) : -1;
       entry = id >= 0 ? this.outOfBand[id] : undefined;
       if (!entry) return 'a reply with an id qmp-mux did not give';
       this.outOfBand[id] = undefined;
       this.outOfBandCount--;
       this.ids.release(id);
-      if (entry.lane) this.oobAnswered(entry.lane);
+      this.oobAnswered(entry.lane);
     } else {
       if (isReaderError(message)) return 'an error QEMU reports only for input it could not read';
       entry = this.inBand.shift();
       if (!entry) return 'a reply when none was owed';
       this.inFlightBytes -= entry.command.bytes.length;
     }
-    const { transform, observer, idText, name } = entry.command;
-    observer?.answered(entry.command, message, (performance.now() - entry.sentAt) / 1000);
-    entry.slot.fill(tooLarge ? errorReply(idText, 'GenericError', replyTooLarge(name, tooLarge)) : replyForClient(transform ? transform(message) : message, idText));
+    const { command } = entry;
+    this.options.answered(command, message, (performance.now() - entry.sentAt) / 1000);
+    const forClient = tooLarge
+      ? errorReply(command.idText, 'GenericError', replyTooLarge(command.name, tooLarge))
+      : replyForClient(command.transform ? command.transform(message) : message, command.idText);
+    entry.slot.fill(forClient);
     this.pump();
     this.checkIdle();
     return undefined;
@@ -336,10 +308,10 @@ export class Dispatcher {
     this.roomMade(lane);
   }
 
-  /** Commands left `lane` (or some lane): clients waiting for room may have it now. */
+  /** Commands left `lane` (or some lane): owners waiting for room may have it now. */
   private roomMade(lane: Lane | undefined): void {
     if (this.waitingForRoom.size === 0) return;
-    if (this.inputFull) {
+    if (this.queuedBytes >= this.options.totalInputBytes) {
       if (lane?.waitingForRoom) this.wakeForRoom(lane);
       return;
     }
@@ -349,13 +321,12 @@ export class Dispatcher {
   private wakeForRoom(lane: Lane): void {
     lane.waitingForRoom = false;
     this.waitingForRoom.delete(lane);
-    lane.onRoom?.();
+    lane.owner.room();
   }
 
   private dispatch(entry: Queued): void {
-    const send = this.send;
-    if (!send) throw new Error('dispatch with no connection to QEMU');
-    const inFlight: InFlight = { ...entry, sentAt: performance.now() };
+    const send = present(this.send, 'a connection to QEMU to send on');
+    const inFlight: InFlight = { command: entry.command, slot: entry.slot, lane: entry.lane, sentAt: performance.now() };
     const { command } = entry;
     this.sent++;
     if (!command.oob) {
@@ -377,4 +348,8 @@ export class Dispatcher {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+function bufferOf(encoded: Buffer | { tooLarge: string }): Buffer | undefined {
+  return Buffer.isBuffer(encoded) ? encoded : undefined;
 }

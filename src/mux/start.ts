@@ -1,11 +1,10 @@
-import { parseArgs } from '../cli/args.ts';
 import { readConfig } from '../config/file.ts';
 import { preflight } from '../config/preflight.ts';
-import { resolveOptions } from '../config/resolve.ts';
+import { NO_COMMAND_LINE, resolveOptions } from '../config/resolve.ts';
 import { createLogger, type LoggerOptions } from '../log.ts';
 import type { Address } from '../net/address.ts';
 import { policyWarnings } from '../policy/warnings.ts';
-import { createSource } from '../upstream/source.ts';
+import { createSource } from '../upstream/create-source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { Mux } from './mux.ts';
 
@@ -35,7 +34,7 @@ export interface RunningMux {
  * it starts a throwaway QEMU, as the command does.
  */
 export async function startMux(config: unknown = {}, options: StartOptions = {}): Promise<RunningMux> {
-  const resolved = resolveOptions(parseArgs([]), readConfig(config));
+  const resolved = resolveOptions(NO_COMMAND_LINE, readConfig(config));
   await preflight(resolved);
   const log = createLogger({ ...resolved.log, sink: () => undefined, ...options.log });
   for (const w of policyWarnings(resolved.endpoints)) log.warn(w.message, { endpoint: w.endpoint });

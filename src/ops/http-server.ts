@@ -5,6 +5,15 @@ import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
 import { EXPOSITION_TYPE } from './prometheus.ts';
+import { present } from '../util/assert.ts';
+
+/** The HTTP listener for metrics and probes (config `"metrics"`, flag `--metrics`). */
+export interface MetricsOptions {
+  /** Where it listens; port 0 picks a free port. */
+  listen: TcpAddress;
+  /** Allow a host that is not loopback. Default false. */
+  allowRemote: boolean;
+}
 
 /** A TCP address: Prometheus and container probes speak HTTP over TCP. */
 export interface TcpAddress {
@@ -145,7 +154,7 @@ export class OpsServer {
     }
     let victims: Socket[] = [];
     for (const list of held.values()) if (list.length > victims.length) victims = list;
-    const oldest = victims[0]!;
+    const oldest = present(victims[0], 'a connection to close');
     this.connections.delete(oldest);
     oldest.destroy();
   }

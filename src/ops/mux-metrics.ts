@@ -1,3 +1,4 @@
+import { QMP_ERROR_CLASSES } from '../qmp/error-classes.ts';
 import { UPSTREAM_STATES, type UpstreamState } from '../upstream/connection.ts';
 import { BoundedValues } from './bounded-values.ts';
 import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type HistogramSeries } from './prometheus.ts';
@@ -7,7 +8,7 @@ import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type
  * 7.2's ErrorClass values), `refused` by the endpoint's policy; any other
  * error class counts as `other`.
  */
-const COMMAND_OUTCOMES = ['return', 'GenericError', 'CommandNotFound', 'DeviceNotActive', 'DeviceNotFound', 'KVMMissingCap', 'refused', OTHER] as const;
+const COMMAND_OUTCOMES = ['return', ...QMP_ERROR_CLASSES, 'refused', OTHER] as const;
 const OUTCOME_INDEX = new Map<string, number>(COMMAND_OUTCOMES.map((o, i) => [o, i]));
 const OTHER_OUTCOME = COMMAND_OUTCOMES.indexOf(OTHER);
 const REFUSED = COMMAND_OUTCOMES.indexOf('refused');

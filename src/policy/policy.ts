@@ -1,7 +1,34 @@
-import type { PolicyOptions, PolicyRule } from '../config/options.ts';
 import { isObject, type JsonObject } from '../json/value.ts';
 import { argumentText } from './arguments.ts';
 import { globMatcher } from './glob.ts';
+
+/**
+ * A command rule: a glob of command names (`*` matches any run of
+ * characters), alone or with patterns for the command's arguments.
+ */
+export type PolicyRule = string | ArgumentRule;
+
+/** A rule that matches a command only when its arguments match too. */
+export interface ArgumentRule {
+  /** Glob of command names. */
+  command: string;
+  /**
+   * Per argument (a dotted path reaches into objects: `file.driver`), globs
+   * of which one must match. A string argument matches as itself, a number
+   * as QEMU prints it, a boolean as `true`/`false`; an absent argument, an
+   * object, an array or null matches none.
+   */
+  arguments: Record<string, string[]>;
+}
+
+/**
+ * Which commands an endpoint lets through: a command must match an allow
+ * rule and no deny rule. A `transaction` is checked action by action too.
+ */
+export interface PolicyOptions {
+  allow: PolicyRule[];
+  deny: PolicyRule[];
+}
 
 /** The command whose arguments name other commands: each action runs as the command of its `type`. */
 export const TRANSACTION = 'transaction';

@@ -1,7 +1,6 @@
-import type { PolicyOptions, PolicyRule } from '../config/options.ts';
+import type { PolicyOptions, PolicyRule } from './policy.ts';
+import { EXTENSION_PREFIX } from '../qmp/extensions.ts';
 
-/** Prefix of qmp-mux's own commands (QMP's downstream-extension naming, `__RFQDN_name`). */
-export const EXTENSION_PREFIX = '__org.qmp-mux_';
 
 /**
  * Named policies (the README's table says what each allows and refuses,

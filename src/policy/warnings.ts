@@ -1,5 +1,4 @@
-import type { EndpointOptions } from '../config/options.ts';
-import { Policy } from './policy.ts';
+import { Policy, type PolicyOptions } from './policy.ts';
 
 /** Runs any HMP command: whatever a QMP policy refuses by name, this can do. */
 export const HMP_COMMAND = 'human-monitor-command';
@@ -15,7 +14,7 @@ export interface PolicyWarning {
  * through: HMP reaches every command, so such a policy refuses nothing in
  * fact. Said at `--check-config` and at start-up.
  */
-export function policyWarnings(endpoints: readonly EndpointOptions[]): PolicyWarning[] {
+export function policyWarnings(endpoints: readonly { readonly name: string; readonly policy: PolicyOptions }[]): PolicyWarning[] {
   return endpoints.flatMap((e) => {
     const policy = new Policy(e.policy);
     if (policy.allowsEverything || !policy.mayAllow(HMP_COMMAND)) return [];

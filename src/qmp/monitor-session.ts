@@ -3,6 +3,7 @@ import type { JsonObject } from '../json/value.ts';
 import { writeCompact } from '../json/writer.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { judgeRequest, type Request } from './request.ts';
+import { assertNever } from '../util/assert.ts';
 import { errorReply, negotiatedReply } from './wire.ts';
 
 /** A valid command from a client, judged as QEMU judges it. */
@@ -19,32 +20,24 @@ export interface ClientCommand {
 export interface ReplySlot {
   /** The complete reply: the client's id in place, line end included. */
   fill(reply: string | Buffer): void;
-  /** No reply will come: QEMU's replies stopped matching the commands sent to it. */
-  lost(): void;
 }
 
 /** What a session hands on toward QEMU. */
 export interface QemuSide {
   /** A valid command, to be answered through `reply`, now or later. */
   command(command: ClientCommand, reply: ReplySlot): void;
-  /** The client negotiated: from now on it receives events (through `Session.event`). */
-  subscribe(session: Session): void;
-  /** The session is over: it receives nothing more, and what it has queued is dropped. */
-  closed(session: Session): void;
 }
 
 /** What a session hands on toward its client. */
 export interface ClientSide {
   /** Bytes for the client, in order. */
   write(data: string | Buffer): void;
-  /** Capabilities negotiation succeeded. */
+  /** Capabilities negotiation succeeded: from now on the session takes events (`MonitorSession.event`). */
   negotiated(): void;
   /** The client half-closed and every reply it is owed has been written. */
   finished(): void;
   /** Pending requests dropped below `maxPending` after reaching it. */
   pendingBelowLimit(): void;
-  /** A command's reply will never come (see `ReplySlot.lost`). */
-  lost(): void;
 }
 
 export type SessionState = 'negotiating' | 'command' | 'closed';
@@ -68,7 +61,7 @@ export interface SessionOptions {
  * requests (out-of-band ones excepted). Pure: fed bytes, it hands valid
  * commands toward QEMU and replies toward the client.
  */
-export class Session {
+export class MonitorSession {
   state: SessionState = 'negotiating';
   /** The client enabled `oob`. */
   oob = false;
@@ -109,11 +102,9 @@ export class Session {
     this.checkFinished();
   }
 
-  /** The connection is gone: nothing more is written, queued commands are dropped. */
+  /** The connection is gone: nothing more is written. */
   close(): void {
-    if (this.state === 'closed') return;
     this.state = 'closed';
-    this.toQemu.closed(this);
   }
 
   /** An event from QEMU; only negotiated clients see events, as with QEMU. */
@@ -164,7 +155,6 @@ export class Session {
         this.state = 'command';
         this.answer(negotiatedReply(request.idText), false);
         this.toClient.negotiated();
-        this.toQemu.subscribe(this);
         return;
       }
       case 'command': {
@@ -217,11 +207,6 @@ export class Session {
     this.afterAnswer(wasFull);
   }
 
-  /** @internal A reply will never come. */
-  replyLost(): void {
-    if (this.state !== 'closed') this.toClient.lost();
-  }
-
   private afterAnswer(wasFull: boolean): void {
     if (wasFull && !this.atPendingLimit) this.toClient.pendingBelowLimit();
     this.checkFinished();
@@ -236,30 +221,18 @@ export class Session {
 class InBandSlot implements ReplySlot {
   data: string | Buffer | undefined;
 
-  constructor(private readonly session: Session) {}
+  constructor(private readonly session: MonitorSession) {}
 
   fill(reply: string | Buffer): void {
     this.data = reply;
     this.session.flushInOrder();
   }
-
-  lost(): void {
-    this.session.replyLost();
-  }
 }
 
 class OutOfBandSlot implements ReplySlot {
-  constructor(private readonly session: Session) {}
+  constructor(private readonly session: MonitorSession) {}
 
   fill(reply: string | Buffer): void {
     this.session.writeOutOfBand(reply);
   }
-
-  lost(): void {
-    this.session.replyLost();
-  }
-}
-
-export function assertNever(x: never): never {
-  throw new Error(`unexpected value ${JSON.stringify(x)}`);
 }

@@ -1,4 +1,4 @@
-import { Byte } from './wire.ts';
+import { Byte } from './bytes.ts';
 
 /**
  * Frames what QEMU writes. Unlike client input this is trusted to be QEMU's
@@ -383,4 +383,19 @@ export function frameOne(bytes: Buffer): UpstreamMessage | undefined {
   let message: UpstreamMessage | undefined;
   new UpstreamFramer({ message: (m) => (message = m), garbage: () => undefined }, Infinity).feed(bytes);
   return message;
+}
+
+/**
+ * Errors only QEMU's reader produces, for a message as a whole: never a
+ * reply to a well-formed command within QEMU's limits, which is all qmp-mux
+ * sends. (One exception is known: an `object-add` of an `authz-list-file`
+ * whose file holds bad JSON reports the parser's error as its own.)
+ */
+const READER_ERRORS = ['JSON parse error, ', 'JSON token size limit exceeded', 'JSON token count limit exceeded', 'JSON nesting depth limit exceeded', 'QMP input '];
+const READER_ERROR_HEADS = READER_ERRORS.map((desc) => Buffer.from(`{"error": {"class": "GenericError", "desc": ${JSON.stringify(desc).slice(0, -1)}`, 'latin1'));
+
+/** Whether an id-less error from QEMU is one its reader produced (see READER_ERRORS). */
+export function isReaderError(reply: UpstreamMessage): boolean {
+  const bytes = reply.bytes;
+  return reply.kind === 'error' && READER_ERROR_HEADS.some((head) => bytes.length > head.length && bytes.compare(head, 0, head.length, 0, head.length) === 0);
 }

@@ -54,13 +54,13 @@ t.test('a link planted at the path is refused on reopen, and at rotation links a
   // logrotate moved the file; an attacker put a link in its place before qmp-mux reopened it.
   renameSync(path, `${path}.moved`);
   symlinkSync(victim, path);
-  mux.mux.reopenAudit();
+  mux.mux.audit?.reopen();
   await c.execute('query-status', undefined, 'while-linked');
   const error = await eventually(() => mux.logs.find((l) => l.includes('cannot open the audit log')), 'the error');
   t.match(error, new RegExp(`ERROR cannot open the audit log; will retry path=\\S+ error="${path.replace(/[.]/g, '\\.')} is a symbolic link, which qmp-mux does not follow for the audit log; give the path of the file itself"`));
   t.equal(readFileSync(victim, 'utf8'), VICTIM, 'nothing was written through the link');
   unlinkSync(path);
-  mux.mux.reopenAudit();
+  mux.mux.audit?.reopen();
   await eventually(() => lines(path).length === 1, 'the waiting line in a new file');
   t.match(lines(path)[0], /"id":"while-linked"/, 'the line that waited is written once the path is a file again');
   t.ok(lstatSync(path).isFile());

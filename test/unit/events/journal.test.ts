@@ -119,7 +119,7 @@ t.test('many events: memory is reclaimed as the ring turns', async (t) => {
 
 t.test('defaults', async (t) => {
   t.same(DEFAULTS.journal, { maxEvents: 10_000, maxBytes: 4 * 1024 * 1024 });
-  const j = new EventJournal();
+  const j = new EventJournal(DEFAULTS.journal);
   fill(j, 10_001);
   t.equal(j.size, 10_000);
   t.equal(j.oldest, 2);

@@ -12,8 +12,7 @@ t.test('negotiation is per session and answered locally', async (t) => {
   t.same(sides.output(), ['{"return": {}, "id": "n"}']);
   t.equal(session.state, 'command');
   t.equal(session.oob, true);
-  t.equal(sides.negotiatedCalls, 1, 'the client side hears of it');
-  t.equal(sides.subscribed, 1, 'and the QEMU side subscribes it to events');
+  t.equal(sides.negotiatedCalls, 1, 'the client side hears of it (and has it take events)');
   feed(session, NEG);
   t.same(sides.output(), ['{"error": {"class": "CommandNotFound", "desc": "Capabilities negotiation is already complete, command ignored"}}']);
 });
@@ -23,7 +22,7 @@ t.test('a capability that was not offered is refused and negotiation can be retr
   feed(session, '{"execute":"qmp_capabilities","arguments":{"enable":["oob","oob"]}}');
   t.same(sides.output(), ['{"error": {"class": "GenericError", "desc": "Capability oob, oob not available"}}']);
   t.equal(session.state, 'negotiating');
-  t.equal(sides.subscribed, 0);
+  t.equal(sides.negotiatedCalls, 0);
   feed(session, NEG);
   t.same(sides.output(), ['{"return": {}}']);
   t.equal(session.oob, false);
@@ -112,28 +111,18 @@ t.test('half-close: finished once everything is answered', async (t) => {
   t.equal(sides.finishedCalls, 1);
 });
 
-t.test('a closed session writes nothing, and tells the QEMU side once', async (t) => {
+t.test('a closed session writes nothing and hands nothing on', async (t) => {
   const { sides, session } = newSession();
   feed(session, NEG + '{"execute":"a"}');
   sides.output();
   const a = sides.take();
   session.close();
   session.close();
-  t.equal(sides.closedCalls, 1);
   a.reply.fill('late');
-  a.reply.lost();
   session.event(Buffer.from('E'));
   feed(session, '{"execute":"c"}');
   t.same(sides.output(), []);
   t.equal(sides.commands.length, 0);
-  t.equal(sides.lostCalls, 0, 'a lost reply of a closed session is nobody\'s business');
-});
-
-t.test('a lost reply is reported to the client side', async (t) => {
-  const { sides, session } = newSession();
-  feed(session, NEG + '{"execute":"a"}');
-  sides.take().reply.lost();
-  t.equal(sides.lostCalls, 1);
 });
 
 t.test('pending limit: reached, then room again', async (t) => {

@@ -1,12 +1,11 @@
 import t from 'tap';
 import { JsonStreamer, QEMU_JSON_LIMITS } from '../../../src/json/streamer.ts';
 import { JsonNumber, type JsonObject, type JsonValue } from '../../../src/json/value.ts';
-import { frameOne } from '../../../src/qmp/upstream-framer.ts';
+import { frameOne, isReaderError } from '../../../src/qmp/upstream-framer.ts';
 import {
   encodeCommand,
   errorReply,
   greetingForClients,
-  isReaderError,
   negotiatedReply,
   replyForClient,
   returnReply,

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { clientObject } from '../../fixtures/json-text.ts';
-import { QUERY_EVENTS, readQueryEventsArguments, readSetEventsArguments, SET_EVENTS } from '../../../src/events/commands.ts';
+import { readQueryEventsArguments, readSetEventsArguments } from '../../../src/events/commands.ts';
+import { QUERY_EVENTS, SET_EVENTS } from '../../../src/qmp/extensions.ts';
 
 t.test('names', async (t) => {
   t.equal(QUERY_EVENTS, '__org.qmp-mux_query-events');

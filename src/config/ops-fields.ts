@@ -1,38 +1,12 @@
-import { boolean, fail, integer, object, oneOf, optional, string } from '../config/fields.ts';
-import { DEFAULTS } from '../config/options.ts';
+import { boolean, fail, integer, object, oneOf, optional, string } from './fields.ts';
+import { AddressError } from '../errors.ts';
+import type { JournalOptions } from '../events/journal.ts';
+import { parseAddress } from '../net/address.ts';
+import { AUDIT_RECORD_LEVELS, type AuditOptions, type AuditRotateOptions } from '../ops/audit-log.ts';
+import type { MetricsOptions, TcpAddress } from '../ops/http-server.ts';
+import { DEFAULTS } from './options.ts';
 
-/** The event journal's bounds; the oldest events go first when either is reached. */
-export interface JournalOptions {
-  /** Events kept. 0 keeps none (sequence numbers still count). */
-  maxEvents: number;
-  /** Bytes of QEMU's event text kept. An event larger than this is numbered but not kept. */
-  maxBytes: number;
-}
-
-/** Which commands (and whether events) go to the audit log. */
-const AUDIT_RECORD_LEVELS = ['changes', 'commands', 'all'] as const;
-export type AuditRecord = (typeof AUDIT_RECORD_LEVELS)[number];
-
-export interface AuditRotateOptions {
-  /** Size in bytes past which the file is rotated before the next line; 0: no built-in rotation. */
-  maxBytes: number;
-  /** Rotated files kept: `PATH.1` (newest) to `PATH.keep`. */
-  keep: number;
-}
-
-export interface AuditOptions {
-  /** The JSON-lines file, created with mode 0600 if missing, appended to if present. */
-  path: string;
-  /** `changes`: state-changing commands; `commands`: every command; `all`: every command and every event. */
-  record: AuditRecord;
-  /** Record each command's arguments (they can hold secrets: `set_password`, `object-add` of a secret). */
-  arguments: boolean;
-  /** Longest line in bytes; what the client controls (arguments, then id, then command name) is cut to fit. */
-  maxEntryBytes: number;
-  rotate: AuditRotateOptions;
-  /** Bytes of lines waiting for the disk; past this, new entries are dropped and counted. */
-  maxBufferedBytes: number;
-}
+/** The configuration file's `journal`, `audit` and `metrics` objects, read and checked. */
 
 const GIB = 1024 * 1024 * 1024;
 
@@ -70,4 +44,34 @@ function readRotate(v: unknown, path: string): AuditRotateOptions {
   const maxBytes = optional(r, 'maxBytes', path, (x, q) => integer(x, q, 0)) ?? d.maxBytes;
   if (maxBytes !== 0 && maxBytes < 64 * 1024) fail(`${path}.maxBytes`, `must be 0 (no rotation) or at least 65536, got ${maxBytes}`);
   return { maxBytes, keep: optional(r, 'keep', path, (x, q) => integer(x, q, 1, 1000)) ?? d.keep };
+}
+
+/** Parses `tcp:HOST:PORT` for the metrics listener; throws AddressError for anything else. */
+export function metricsAddress(text: string): TcpAddress {
+  const a = parseAddress(text);
+  if (a.type !== 'tcp') throw new AddressError(`'${text}': the metrics listener takes tcp:HOST:PORT (Prometheus scrapes over TCP)`);
+  return a;
+}
+
+/** Reads the config file's `metrics` object: `{"listen": "tcp:127.0.0.1:9464", "allowRemote": false}`. */
+export function readMetricsOptions(v: unknown, path: string): MetricsOptions {
+  const m = object(v, path, ['listen', 'allowRemote']);
+  const at = `${path}.listen`;
+  let listen: TcpAddress;
+  try {
+    listen = metricsAddress(string(m.listen, at));
+  } catch (e) {
+    if (!(e instanceof AddressError)) throw e;
+    return fail(at, e.message);
+  }
+  return { listen, allowRemote: optional(m, 'allowRemote', path, boolean) ?? false };
+}
+
+/**
+ * The listener to run, if any: `--metrics` replaces the file's address and
+ * keeps its `allowRemote`.
+ */
+export function resolveMetricsOptions(flag: TcpAddress | undefined, file: MetricsOptions | undefined): MetricsOptions | undefined {
+  if (flag) return { listen: flag, allowRemote: file?.allowRemote ?? false };
+  return file;
 }

@@ -6,12 +6,12 @@ import type { Socket } from 'node:net';
  * its upstream connection, so fanning an event out to a thousand clients
  * costs a thousand writes and no more.
  */
-export class TickFlusher {
-  private dirty: TickWriter[] = [];
+export class SocketFlusher {
+  private dirty: SocketWriter[] = [];
   private scheduled = false;
 
   /** `writer` has output waiting: flush it at the end of this tick. */
-  mark(writer: TickWriter): void {
+  mark(writer: SocketWriter): void {
     this.dirty.push(writer);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -28,17 +28,18 @@ export class TickFlusher {
 }
 
 /**
- * Writes to a socket, gathering everything written during one tick into one
- * write: one system call and one wake-up of the reader per tick, however
- * many messages.
+ * The one writer of a socket: everything qmp-mux writes to a client or to
+ * QEMU goes through it, in order. What is written during one tick goes out
+ * as one write: one system call and one wake-up of the reader per tick,
+ * however many messages.
  */
-export class TickWriter {
+export class SocketWriter {
   private pending: (string | Buffer)[] = [];
   private pendingBytes = 0;
 
   constructor(
     private readonly socket: Socket,
-    private readonly flusher: TickFlusher,
+    private readonly flusher: SocketFlusher,
   ) {}
 
   /** Bytes waiting for this tick's flush. */

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import t from 'tap';
-import { TickFlusher, TickWriter } from '../../../src/net/tick-writer.ts';
+import { SocketFlusher, SocketWriter } from '../../../src/net/socket-writer.ts';
 
 /** A stand-in socket recording each write as one string. */
 function socket(): Socket & { writes: string[] } {
@@ -11,9 +11,9 @@ function socket(): Socket & { writes: string[] } {
 const tick = (): Promise<void> => new Promise((r) => process.nextTick(r));
 
 t.test('everything written in one tick goes out in one write', async (t) => {
-  const flusher = new TickFlusher();
+  const flusher = new SocketFlusher();
   const s = socket();
-  const w = new TickWriter(s, flusher);
+  const w = new SocketWriter(s, flusher);
   w.write('a');
   w.write(Buffer.from('é'));
   w.write('c');
@@ -28,10 +28,10 @@ t.test('everything written in one tick goes out in one write', async (t) => {
 });
 
 t.test('one flush per tick for all writers, including one made dirty during it', async (t) => {
-  const flusher = new TickFlusher();
+  const flusher = new SocketFlusher();
   const [s1, s2] = [socket(), socket()];
-  const w2 = new TickWriter(s2, flusher);
-  const w1 = new TickWriter({ ...s1, write: (d: Buffer | string) => (s1.writes.push(d.toString()), w2.write('from-w1-flush'), true) } as unknown as Socket, flusher);
+  const w2 = new SocketWriter(s2, flusher);
+  const w1 = new SocketWriter({ ...s1, write: (d: Buffer | string) => (s1.writes.push(d.toString()), w2.write('from-w1-flush'), true) } as unknown as Socket, flusher);
   w1.write('x');
   await tick();
   t.same(s1.writes, ['x']);
@@ -39,9 +39,9 @@ t.test('one flush per tick for all writers, including one made dirty during it',
 });
 
 t.test('a destroyed socket is not written to', async (t) => {
-  const flusher = new TickFlusher();
+  const flusher = new SocketFlusher();
   const s = socket();
-  const w = new TickWriter(s, flusher);
+  const w = new SocketWriter(s, flusher);
   w.write('lost');
   (s as { destroyed: boolean }).destroyed = true;
   w.flush();

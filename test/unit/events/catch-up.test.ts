@@ -2,7 +2,7 @@ import t from 'tap';
 import { JsonStreamer } from '../../../src/json/streamer.ts';
 import { isObject, JsonNumber, type JsonValue } from '../../../src/json/value.ts';
 import { EventJournal, type JournalQuery } from '../../../src/events/journal.ts';
-import { LIVE_SEQ_KEY, queryEventsReply, withLiveSeq } from '../../../src/ops/event-wire.ts';
+import { LIVE_SEQ_KEY, queryEventsReply, withLiveSeq } from '../../../src/qmp/wire.ts';
 
 /**
  * The catch-up protocol the README gives clients, run against the journal

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { ConfigError } from '../../../src/errors.ts';
 import { readConfig } from '../../../src/config/file.ts';
 import { DEFAULTS } from '../../../src/config/options.ts';
-import { readAuditOptions, readJournalOptions } from '../../../src/ops/options.ts';
+import { readAuditOptions, readJournalOptions } from '../../../src/config/ops-fields.ts';
 
 function throwsConfig(t: Test, fn: () => unknown, message: string): void {
   t.throws(fn, new ConfigError(message), message);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { ConfigError } from '../../../src/errors.ts';
-import { metricsAddress, readMetricsOptions, resolveMetricsOptions } from '../../../src/ops/metrics-options.ts';
+import { metricsAddress, readMetricsOptions, resolveMetricsOptions } from '../../../src/config/ops-fields.ts';
 
 t.test('the config file\'s metrics object', async (t) => {
   t.same(readMetricsOptions({ listen: 'tcp:127.0.0.1:9464' }, 'config.metrics'), { listen: { type: 'tcp', host: '127.0.0.1', port: 9464 }, allowRemote: false });

@@ -3,7 +3,7 @@ import { JsonStreamer, type Incoming } from '../../../src/json/streamer.ts';
 import { isObject, JsonNumber, type JsonValue } from '../../../src/json/value.ts';
 import { writeQemu } from '../../../src/json/writer.ts';
 import { EventJournal } from '../../../src/events/journal.ts';
-import { LIVE_SEQ_KEY, queryEventsReply, withLiveSeq } from '../../../src/ops/event-wire.ts';
+import { LIVE_SEQ_KEY, queryEventsReply, withLiveSeq } from '../../../src/qmp/wire.ts';
 
 const STOP = '{"timestamp": {"seconds": 1732197728, "microseconds": 959123}, "event": "STOP"}';
 const JOB =

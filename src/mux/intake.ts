@@ -1,0 +1,120 @@
+import type { Socket } from 'node:net';
+import { ClientConnection, type CommandRoute } from '../downstream/client-connection.ts';
+import type { Endpoint } from '../downstream/endpoint.ts';
+import type { Logger } from '../log.ts';
+import { descriptorLimit, descriptorsOpen } from '../net/descriptors.ts';
+import type { SocketFlusher } from '../net/socket-writer.ts';
+import type { EndpointMetrics } from '../ops/mux-metrics.ts';
+import type { Greeting } from '../qmp/greeting.ts';
+import type { ClientRegistry } from './registry.ts';
+
+/**
+ * File descriptors kept for what qmp-mux needs besides its clients (QEMU,
+ * listening anew, files): a client that would eat into them is refused.
+ */
+export const DESCRIPTOR_RESERVE = 16;
+
+export interface IntakeOptions {
+  registry: ClientRegistry;
+  log: Logger;
+  flusher: SocketFlusher;
+  /** How long a connection qmp-mux ends may take to close, ms. */
+  closeMs: number;
+  /** How long a client waits for its greeting while QEMU is away, ms. */
+  clientGreetingMs: number;
+  metricsOf(endpoint: Endpoint): EndpointMetrics;
+  /** QEMU's greeting, while it is there. */
+  greeting(): Greeting | undefined;
+  /** Where a greeted client's commands go. */
+  routeFor(client: ClientConnection): CommandRoute;
+  onNegotiated(client: ClientConnection): void;
+  onClosed(client: ClientConnection): void;
+}
+
+/**
+ * Takes clients in: numbers each, refuses it with a QMP error when its
+ * endpoint is full or when qmp-mux would eat into its reserve of file
+ * descriptors (saying so once, and once more when it can take clients
+ * again), greets it at once if QEMU is there, or has it wait.
+ */
+export class ClientIntake {
+  /** Client connections open, closing ones included. */
+  private connections = 0;
+  private clientCounter = 0;
+  private failing = false;
+  private readonly limit = descriptorLimit();
+  private stopping = false;
+
+  constructor(private readonly options: IntakeOptions) {}
+
+  /** Takes no more clients (qmp-mux is stopping). */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  accept(socket: Socket, endpoint: Endpoint): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const { options } = this;
+    this.connections++;
+    const metrics = options.metricsOf(endpoint);
+    metrics.connected();
+    const spare = this.spareDescriptors();
+    if (spare > 0 && this.failing) {
+      this.failing = false;
+      options.log.info('accepting clients again', { endpoint: endpoint.name });
+    }
+    const number = ++this.clientCounter;
+    const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `local#${number}`;
+    const client = new ClientConnection({
+      socket,
+      endpoint,
+      number,
+      peer,
+      log: options.log,
+      flusher: options.flusher,
+      counters: metrics,
+      lingerMs: options.closeMs,
+      onNegotiated: options.onNegotiated,
+      onClosed: (c) => {
+        this.connections--;
+        options.onClosed(c);
+      },
+    });
+    options.log.info('client connected', { endpoint: endpoint.name, client: peer });
+    if (spare <= 0) {
+      this.failed(endpoint, `${descriptorsOpen()} file descriptors open, ${this.limit} allowed`);
+      client.refuse('no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
+      return;
+    }
+    const max = endpoint.options.maxClients;
+    if (options.registry.count(endpoint) >= max) {
+      // Not a client of the endpoint: it holds no place there while its connection closes.
+      client.refuse('too-many-clients', `Too many clients on endpoint '${endpoint.name}' (at most ${max})`);
+      return;
+    }
+    options.registry.add(client);
+    const greeting = options.greeting();
+    if (greeting) client.greet(greeting, options.routeFor(client));
+    else client.awaitGreeting(options.clientGreetingMs);
+  }
+
+  /** Clients cannot be accepted (no file descriptors to spare): said once, until one is again. */
+  failed(endpoint: Endpoint, why: string): void {
+    if (this.failing) return;
+    this.failing = true;
+    this.options.log.error('cannot accept clients', { endpoint: endpoint.name, why });
+  }
+
+  /**
+   * File descriptors left beyond the reserve. Counted only when clients
+   * could be using a good part of them: the count reads /proc.
+   */
+  private spareDescriptors(): number {
+    const limit = this.limit;
+    if (this.connections * 2 < limit - DESCRIPTOR_RESERVE) return Infinity;
+    return limit - DESCRIPTOR_RESERVE - descriptorsOpen();
+  }
+}
