@@ -4,7 +4,7 @@ import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
 import type { JournalOptions } from '../events/journal.ts';
-import type { AuditOptions } from '../ops/audit-log.ts';
+import type { AuditOptions } from '../ops/audit-options.ts';
 import type { MetricsOptions } from '../ops/http-server.ts';
 import { copyPolicy, POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
 import { present } from '../util/assert.ts';

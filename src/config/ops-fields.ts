@@ -2,7 +2,7 @@ import { boolean, fail, integer, object, oneOf, optional, string } from './field
 import { AddressError } from '../errors.ts';
 import type { JournalOptions } from '../events/journal.ts';
 import { parseAddress } from '../net/address.ts';
-import { AUDIT_RECORD_LEVELS, type AuditOptions, type AuditRotateOptions } from '../ops/audit-log.ts';
+import { AUDIT_RECORD_LEVELS, type AuditOptions, type AuditRotateOptions } from '../ops/audit-options.ts';
 import type { MetricsOptions, TcpAddress } from '../ops/http-server.ts';
 import { DEFAULTS } from './options.ts';
 

@@ -2,7 +2,7 @@ import { ENDPOINT_DEFAULTS, LIMIT_DEFAULTS, type EndpointOptions } from '../down
 import type { JournalOptions } from '../events/journal.ts';
 import type { LogFormat, LogLevel } from '../log.ts';
 import type { Address } from '../net/address.ts';
-import type { AuditOptions, AuditRecord } from '../ops/audit-log.ts';
+import type { AuditOptions, AuditRecord } from '../ops/audit-options.ts';
 import type { MetricsOptions } from '../ops/http-server.ts';
 import type { BackoffOptions } from '../upstream/backoff.ts';
 import type { UpstreamOptions } from '../upstream/source.ts';

@@ -1,10 +1,11 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
-import { SocketWriter, type SocketFlusher } from '../net/socket-writer.ts';
+import { SocketWriter } from '../net/socket-writer.ts';
 import type { Greeting } from '../qmp/greeting.ts';
-import { MonitorSession, type ClientSide, type QemuSide } from '../qmp/monitor-session.ts';
+import { MonitorSession, type ClientSide } from '../qmp/monitor-session.ts';
 import { errorReply } from '../qmp/wire.ts';
 import { assertNever, present } from '../util/assert.ts';
+import type { ClientConnectionOptions, CommandRoute } from './client-route.ts';
 import type { DisconnectReason } from './disconnect.ts';
 import type { Endpoint } from './endpoint.ts';
 
@@ -16,43 +17,6 @@ import type { Endpoint } from './endpoint.ts';
  */
 export type ClientState = 'waiting' | 'open' | 'draining' | 'closing' | 'closed';
 
-/** Where a greeted client's commands go (the mux's command router for it). */
-export interface CommandRoute extends QemuSide {
-  /** Commands it passed on to QEMU. */
-  readonly commandsSent: number;
-  /**
-   * Whether the client holds as much input as it may, `held` bytes of a
-   * message still being sent included; if so, its `room` is called once
-   * commands have gone on.
-   */
-  holdsTooMuch(held: number): boolean;
-  /** The client is gone: what it has queued is dropped. */
-  close(): void;
-}
-
-/** Bytes in and out, counted for the endpoint. */
-export interface ConnectionCounters {
-  bytesIn(n: number): void;
-  bytesOut(n: number): void;
-}
-
-export interface ClientConnectionOptions {
-  socket: Socket;
-  endpoint: Endpoint;
-  /** Unique number, for the client list and log lines. */
-  number: number;
-  /** Peer description, for logs. */
-  peer: string;
-  log: Logger;
-  flusher: SocketFlusher;
-  counters: ConnectionCounters;
-  /** How long a connection qmp-mux has ended may take to close before it is destroyed, ms. */
-  lingerMs: number;
-  /** It negotiated: it takes events from now on. */
-  onNegotiated(client: ClientConnection): void;
-  /** The connection is gone; called once. */
-  onClosed(client: ClientConnection): void;
-}
 
 /** Input held for a client still waiting for its greeting; beyond it the socket is not read. */
 const EARLY_INPUT_CAP = 64 * 1024;
@@ -90,7 +54,6 @@ export class ClientConnection implements ClientSide {
   private readonly socket: Socket;
   private readonly log: Logger;
   private readonly out: SocketWriter;
-  private readonly options: ClientConnectionOptions;
   /** The one timer of the phase it is in: greeting, negotiation, or linger. */
   private timer: NodeJS.Timeout | undefined;
   private reading = false;
@@ -108,15 +71,14 @@ export class ClientConnection implements ClientSide {
   /** The client half-closed; acted on once its input is all read. */
   private inputEnded = false;
 
-  constructor(options: ClientConnectionOptions) {
-    this.options = options;
-    this.socket = options.socket;
+  constructor(private readonly options: ClientConnectionOptions) {
+    const { socket } = options;
+    this.socket = socket;
     this.endpoint = options.endpoint;
     this.number = options.number;
     this.peer = options.peer;
     this.log = options.log;
-    this.out = new SocketWriter(this.socket, options.flusher);
-    const socket = this.socket;
+    this.out = new SocketWriter(socket, options.flusher);
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -243,7 +205,7 @@ export class ClientConnection implements ClientSide {
 
   negotiated(): void {
     clearTimeout(this.timer);
-    this.options.onNegotiated(this);
+    this.options.onNegotiated();
   }
 
   finished(): void {
@@ -300,7 +262,7 @@ export class ClientConnection implements ClientSide {
     this.state = 'closed';
     this.input = undefined;
     this.leave();
-    this.options.onClosed(this);
+    this.options.onClosed();
   }
 
   /** The session ends and what the client queued is dropped. */
@@ -393,6 +355,4 @@ export class ClientConnection implements ClientSide {
 }
 
 /** The messages in bytes written to a client: one per line (events may go several to a write). */
-function messagesIn(data: string | Buffer): string[] {
-  return (typeof data === 'string' ? data : data.toString('utf8')).split('\r\n').filter((line) => line !== '');
-}
+const messagesIn = (data: string | Buffer): string[] => (typeof data === 'string' ? data : data.toString('utf8')).split('\r\n').filter((line) => line !== '');

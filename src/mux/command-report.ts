@@ -3,7 +3,7 @@ import type { AuditLog } from '../ops/audit-log.ts';
 import { errorClass } from '../ops/audit-line.ts';
 import type { JsonObject } from '../json/value.ts';
 import type { Refusal } from '../policy/policy.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
+import type { UpstreamMessage } from '../qmp/upstream-message.ts';
 import type { Requester, UpstreamCommand } from './upstream-command.ts';
 
 /** What every command's outcome adds up to, for `query-proxy`. */

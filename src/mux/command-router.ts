@@ -1,4 +1,4 @@
-import type { CommandRoute } from '../downstream/client-connection.ts';
+import type { CommandRoute } from '../downstream/client-route.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { refusal } from '../policy/policy.ts';

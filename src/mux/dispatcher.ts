@@ -1,5 +1,5 @@
 import type { ReplySlot } from '../qmp/monitor-session.ts';
-import { isReaderError, type UpstreamMessage } from '../qmp/upstream-framer.ts';
+import { isReaderError, type UpstreamMessage } from '../qmp/upstream-message.ts';
 import { errorReply, replyForClient, replyTooLarge, withUpstreamId, type CommandEncoder } from '../qmp/wire.ts';
 import { present } from '../util/assert.ts';
 import { FifoQueue } from '../util/fifo.ts';

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { ClientConnection, type CommandRoute } from '../downstream/client-connection.ts';
+import { ClientConnection } from '../downstream/client-connection.ts';
+import type { CommandRoute } from '../downstream/client-route.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
 import { descriptorLimit, descriptorsOpen } from '../net/descriptors.ts';
@@ -77,10 +78,10 @@ export class ClientIntake {
       flusher: options.flusher,
       counters: metrics,
       lingerMs: options.closeMs,
-      onNegotiated: options.onNegotiated,
-      onClosed: (c) => {
+      onNegotiated: () => options.onNegotiated(client),
+      onClosed: () => {
         this.connections--;
-        options.onClosed(c);
+        options.onClosed(client);
       },
     });
     options.log.info('client connected', { endpoint: endpoint.name, client: peer });

@@ -9,7 +9,7 @@ import type { Policy } from '../policy/policy.ts';
 import type { ErrorClass } from '../qmp/error-classes.ts';
 import { OWN_COMMANDS, QUERY_CLIENTS, QUERY_EVENTS, QUERY_PROXY, SET_EVENTS } from '../qmp/extensions.ts';
 import type { ClientCommand } from '../qmp/monitor-session.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
+import type { UpstreamMessage } from '../qmp/upstream-message.ts';
 import { errorReply, negotiatedReply, qemuText, queryEventsReply, returnReply } from '../qmp/wire.ts';
 
 export interface ClientInfo {

@@ -1,6 +1,6 @@
 import type { JsonObject } from '../json/value.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
+import type { UpstreamMessage } from '../qmp/upstream-message.ts';
 
 /** Who sent a command: one per client, shared by all its commands. */
 export interface Requester {

@@ -6,7 +6,7 @@ import type { SocketFlusher } from '../net/socket-writer.ts';
 import type { AuditLog } from '../ops/audit-log.ts';
 import type { MuxMetrics } from '../ops/mux-metrics.ts';
 import type { Greeting } from '../qmp/greeting.ts';
-import type { TooLargeMessage, UpstreamMessage } from '../qmp/upstream-framer.ts';
+import type { TooLargeMessage, UpstreamMessage } from '../qmp/upstream-message.ts';
 import { UpstreamConnection, type UpstreamState } from '../upstream/connection.ts';
 import type { UpstreamSource } from '../upstream/source.ts';
 import { assertNever } from '../util/assert.ts';

@@ -15,3 +15,6 @@ export const Byte = {
   LBrace: 0x7b,
   RBrace: 0x7d,
 } as const;
+
+/** The whitespace JSON allows between tokens. */
+export const isSpace = (c: number): boolean => c === Byte.Space || c === Byte.LF || c === Byte.CR || c === Byte.Tab;

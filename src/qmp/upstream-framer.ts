@@ -1,4 +1,6 @@
-import { Byte } from './bytes.ts';
+import { Byte, isSpace } from './bytes.ts';
+import { compactJson } from './compact.ts';
+import type { IdMember, UpstreamKind, UpstreamMessage } from './upstream-message.ts';
 
 /**
  * Frames what QEMU writes. Unlike client input this is trusted to be QEMU's
@@ -13,45 +15,6 @@ import { Byte } from './bytes.ts';
  * stream stays in step, but its bytes are dropped as they come: it is
  * passed on as `tooLarge`, with what routing it needs.
  */
-
-export type UpstreamKind = 'greeting' | 'event' | 'return' | 'error' | 'unknown';
-
-/** Where the top-level `id` member sits in a message, as byte offsets. */
-export interface IdMember {
-  /** The `,` before the member, or -1 when it is the first member. */
-  comma: number;
-  /** The key's opening quote. */
-  keyStart: number;
-  valueStart: number;
-  /** Just after the value. */
-  valueEnd: number;
-  /** The next member's key's opening quote, or -1 when it is the last member. */
-  nextKey: number;
-}
-
-export interface UpstreamMessage {
-  /** One compact JSON object, without line terminator; for one `tooLarge`, its first bytes only. */
-  bytes: Buffer;
-  kind: UpstreamKind;
-  id: IdMember | undefined;
-  /** For an event, its name. */
-  event: string | undefined;
-  /** Set when the message was longer than the framer keeps: its bytes are gone. */
-  tooLarge?: TooLargeMessage;
-}
-
-/** What is known of a message too long to keep. */
-export interface TooLargeMessage {
-  /** Its length in bytes. */
-  length: number;
-  /** The most the framer keeps. */
-  limit: number;
-  /**
-   * Its top-level `id` when that is a small non-negative integer (one
-   * qmp-mux could have given), -1 for any other id, undefined when it has none.
-   */
-  id: number | undefined;
-}
 
 /** How much of a message too long to keep is kept, for logs. */
 const HEAD_BYTES = 256;
@@ -74,18 +37,17 @@ const KIND_BY_KEY: Readonly<Record<string, UpstreamKind>> = { QMP: 'greeting', e
 /** Member names are collected only as far as the longest one qmp-mux looks for. */
 const KEY_LENGTH = 8;
 
-const isSpace = (c: number): boolean => c === Byte.Space || c === Byte.LF || c === Byte.CR || c === Byte.Tab;
-
 export class UpstreamFramer {
   private state: State = 'between';
   /** Bytes of the current message from earlier chunks. */
   private parts: Buffer[] = [];
   private partsLength = 0;
-  /** In a string: the last byte was a backslash. */
+  /** In a string at depth 1: the last byte was a backslash. */
   private escaped = false;
-  /** In `nested`: brackets open, counting the top-level one; and whether in a string. */
+  /** In `nested`: brackets open, counting the top-level one; whether in a string, and after a backslash there. */
   private depth = 0;
   private nestedString = false;
+  private nestedEscaped = false;
   /** The member being read: its name's start, and the name so far. */
   private keyStart = -1;
   private key = '';
@@ -113,7 +75,9 @@ export class UpstreamFramer {
   sawMultiline = false;
 
   feed(chunk: Buffer): void {
+    // Where the current message starts in this chunk (-1: before it), and where the chunk starts in the message.
     let start = this.state === 'between' ? -1 : 0;
+    let offset = this.partsLength;
     let garbageStart = -1;
     const length = chunk.length;
     for (let i = 0; i < length; i++) {
@@ -124,19 +88,20 @@ export class UpstreamFramer {
             if (garbageStart >= 0) this.events.garbage(chunk.subarray(garbageStart, i));
             garbageStart = -1;
             start = i;
+            offset = -i;
             this.begin();
           } else if (!isSpace(c) && garbageStart < 0) {
             garbageStart = i;
           }
           break;
         case 'nested':
-          i = this.skipNested(chunk, i, this.partsLength - start);
+          i = this.skipNested(chunk, i, offset);
           break;
         case 'keyText':
         case 'text':
           if (this.escaped) this.escaped = false;
           else if (c === Byte.Backslash) this.escaped = true;
-          else if (c === Byte.Quote) this.endString(this.partsLength + i - start);
+          else if (c === Byte.Quote) this.endString(offset + i);
           else if (this.state === 'keyText' && this.key.length < KEY_LENGTH) this.key += String.fromCharCode(c);
           break;
         case 'scalar':
@@ -144,13 +109,15 @@ export class UpstreamFramer {
             if (this.inIdNumber && this.dropping && this.dropping.id.length <= 9) this.dropping.id += String.fromCharCode(c);
             break;
           }
-          this.endValue(this.partsLength + i - start);
-          i--; // the delimiter is the next state's
+          // The byte that ends a scalar is the next member's (or the message's) too.
+          this.endValue(offset + i);
+          if (this.depthOne(c, offset + i)) {
+            this.emit(chunk.subarray(start, i + 1));
+            start = -1;
+          }
           break;
         default:
-          if (c === Byte.LF) this.multiline = true;
-          if (isSpace(c)) break;
-          if (this.structure(c, this.partsLength + i - start)) {
+          if (this.depthOne(c, offset + i)) {
             this.emit(chunk.subarray(start, i + 1));
             start = -1;
           }
@@ -158,6 +125,12 @@ export class UpstreamFramer {
     }
     if (garbageStart >= 0) this.events.garbage(chunk.subarray(garbageStart));
     if (start >= 0) this.keep(chunk.subarray(start));
+  }
+
+  /** A byte at depth 1 outside strings and scalars, at `pos` in the message; true when it closes the message. */
+  private depthOne(c: number, pos: number): boolean {
+    if (c === Byte.LF) this.multiline = true;
+    return !isSpace(c) && this.structure(c, pos);
   }
 
   /** Forgets the current message. */
@@ -232,6 +205,7 @@ export class UpstreamFramer {
           this.state = 'nested';
           this.depth = 2;
           this.nestedString = false;
+          this.nestedEscaped = false;
         } else {
           this.state = 'scalar';
           this.inIdNumber = this.key === 'id' && this.id !== undefined && this.id.valueStart < 0;
@@ -276,13 +250,13 @@ export class UpstreamFramer {
   /**
    * Inside a nested value only brackets, strings and line feeds matter: a
    * tight loop over them (a 200 KB query-qmp-schema reply is mostly this).
-   * `base` turns an index in `chunk` into a position in the message. Returns
-   * the index of the last byte consumed.
+   * `offset` is where `chunk` starts in the message. Returns the index of
+   * the last byte consumed.
    */
-  private skipNested(chunk: Buffer, from: number, base: number): number {
+  private skipNested(chunk: Buffer, from: number, offset: number): number {
     let depth = this.depth;
     let inString = this.nestedString;
-    let escaped = this.escaped;
+    let escaped = this.nestedEscaped;
     const length = chunk.length;
     let i = from;
     for (; i < length; i++) {
@@ -303,9 +277,9 @@ export class UpstreamFramer {
     }
     this.depth = depth;
     this.nestedString = inString;
-    this.escaped = escaped;
+    this.nestedEscaped = escaped;
     if (depth > 1) return length - 1;
-    this.endValue(base + i + 1);
+    this.endValue(offset + i + 1);
     return i;
   }
 
@@ -353,49 +327,9 @@ function smallInteger(digits: string): number {
   return /^[0-9]{1,9}$/.test(digits) ? Number(digits) : -1;
 }
 
-/**
- * QEMU's pretty output turned into its compact output: whitespace outside
- * strings dropped, one space after each `,` and `:`.
- */
-export function compactJson(bytes: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(bytes.length * 2);
-  let n = 0;
-  let inString = false;
-  let escaped = false;
-  for (const c of bytes) {
-    if (inString) {
-      out[n++] = c;
-      if (escaped) escaped = false;
-      else if (c === Byte.Backslash) escaped = true;
-      else if (c === Byte.Quote) inString = false;
-      continue;
-    }
-    if (isSpace(c)) continue;
-    out[n++] = c;
-    if (c === Byte.Quote) inString = true;
-    else if (c === Byte.Comma || c === Byte.Colon) out[n++] = Byte.Space;
-  }
-  return out.subarray(0, n);
-}
-
 /** Frames bytes known to hold exactly one complete message. */
 export function frameOne(bytes: Buffer): UpstreamMessage | undefined {
   let message: UpstreamMessage | undefined;
   new UpstreamFramer({ message: (m) => (message = m), garbage: () => undefined }, Infinity).feed(bytes);
   return message;
-}
-
-/**
- * Errors only QEMU's reader produces, for a message as a whole: never a
- * reply to a well-formed command within QEMU's limits, which is all qmp-mux
- * sends. (One exception is known: an `object-add` of an `authz-list-file`
- * whose file holds bad JSON reports the parser's error as its own.)
- */
-const READER_ERRORS = ['JSON parse error, ', 'JSON token size limit exceeded', 'JSON token count limit exceeded', 'JSON nesting depth limit exceeded', 'QMP input '];
-const READER_ERROR_HEADS = READER_ERRORS.map((desc) => Buffer.from(`{"error": {"class": "GenericError", "desc": ${JSON.stringify(desc).slice(0, -1)}`, 'latin1'));
-
-/** Whether an id-less error from QEMU is one its reader produced (see READER_ERRORS). */
-export function isReaderError(reply: UpstreamMessage): boolean {
-  const bytes = reply.bytes;
-  return reply.kind === 'error' && READER_ERROR_HEADS.some((head) => bytes.length > head.length && bytes.compare(head, 0, head.length, 0, head.length) === 0);
 }

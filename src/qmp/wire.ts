@@ -3,7 +3,7 @@ import { JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { quoteCompact, quoteString, writeCompact, writeQemu } from '../json/writer.ts';
 import { EXTENSION_PREFIX } from './extensions.ts';
 import type { ErrorClass } from './error-classes.ts';
-import type { IdMember, TooLargeMessage, UpstreamMessage } from './upstream-framer.ts';
+import type { IdMember, TooLargeMessage, UpstreamMessage } from './upstream-message.ts';
 
 /**
  * Every byte qmp-mux and its client library write on a QMP socket, in one

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { SocketWriter, type SocketFlusher } from '../net/socket-writer.ts';
 import { readGreeting, type Greeting } from '../qmp/greeting.ts';
-import { UpstreamFramer, type UpstreamMessage } from '../qmp/upstream-framer.ts';
+import { UpstreamFramer } from '../qmp/upstream-framer.ts';
+import type { UpstreamMessage } from '../qmp/upstream-message.ts';
 import { upstreamNegotiation } from '../qmp/wire.ts';
 
 /** Where qmp-mux's link to QEMU is, as reported: no connection (`connecting`), a connection's state, or `stopped`. */

@@ -1,5 +1,7 @@
 import t from 'tap';
-import { compactJson, UpstreamFramer, type UpstreamMessage } from '../../../src/qmp/upstream-framer.ts';
+import { compactJson } from '../../../src/qmp/compact.ts';
+import { UpstreamFramer } from '../../../src/qmp/upstream-framer.ts';
+import type { UpstreamMessage } from '../../../src/qmp/upstream-message.ts';
 import { splits } from '../../fixtures/feed.ts';
 
 function frame(chunks: Uint8Array[], max = Infinity): { messages: UpstreamMessage[]; garbage: string[] } {
