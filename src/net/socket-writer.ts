@@ -1,21 +1,23 @@
 import type { Socket } from 'node:net';
 
 /**
- * Flushes, once per tick of the event loop, every writer that was written
- * to during it. One per mux instance, shared by its client connections and
- * its upstream connection, so fanning an event out to a thousand clients
- * costs a thousand writes and no more.
+ * Flushes, once per turn of the event loop, every writer that was written
+ * to during it: after the loop has handled all the input that was ready,
+ * so commands read from many clients in one turn go to QEMU in one write,
+ * and a burst of replies or events costs each client one write. One per
+ * mux instance, shared by its client connections and its upstream
+ * connection.
  */
 export class SocketFlusher {
   private dirty: SocketWriter[] = [];
   private scheduled = false;
 
-  /** `writer` has output waiting: flush it at the end of this tick. */
+  /** `writer` has output waiting: flush it at the end of this turn. */
   mark(writer: SocketWriter): void {
     this.dirty.push(writer);
     if (this.scheduled) return;
     this.scheduled = true;
-    process.nextTick(() => this.flushAll());
+    setImmediate(() => this.flushAll());
   }
 
   private flushAll(): void {
@@ -29,9 +31,9 @@ export class SocketFlusher {
 
 /**
  * The one writer of a socket: everything qmp-mux writes to a client or to
- * QEMU goes through it, in order. What is written during one tick goes out
- * as one write: one system call and one wake-up of the reader per tick,
- * however many messages.
+ * QEMU goes through it, in order. What is written during one turn of the
+ * event loop goes out as one write: one system call and one wake-up of the
+ * reader per turn, however many messages.
  */
 export class SocketWriter {
   private pending: (string | Buffer)[] = [];
@@ -42,7 +44,7 @@ export class SocketWriter {
     private readonly flusher: SocketFlusher,
   ) {}
 
-  /** Bytes waiting for this tick's flush. */
+  /** Bytes waiting for this turn's flush. */
   get waiting(): number {
     return this.pendingBytes;
   }

@@ -101,7 +101,8 @@ export class UpstreamConnection {
         this.greeting = greeting;
         this.state = 'negotiating';
         clearTimeout(this.timer);
-        this.socket.write(upstreamNegotiation(greeting.capabilities, this.negotiationId));
+        this.out.write(upstreamNegotiation(greeting.capabilities, this.negotiationId));
+        this.out.flush();
         return;
       }
       case 'negotiating': {

@@ -8,9 +8,10 @@ function socket(): Socket & { writes: string[] } {
   return { writes, destroyed: false, write: (data: Buffer | string) => writes.push(data.toString()) > 0 } as unknown as Socket & { writes: string[] };
 }
 
-const tick = (): Promise<void> => new Promise((r) => process.nextTick(r));
+/** The end of this turn of the event loop, when writers flush. */
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-t.test('everything written in one tick goes out in one write', async (t) => {
+t.test('everything written in one turn of the event loop goes out in one write, after the input of that turn', async (t) => {
   const flusher = new SocketFlusher();
   const s = socket();
   const w = new SocketWriter(s, flusher);
@@ -19,21 +20,23 @@ t.test('everything written in one tick goes out in one write', async (t) => {
   w.write('c');
   t.equal(w.waiting, 1 + 2 + 1, 'bytes waiting');
   t.same(s.writes, [], 'nothing yet');
-  await tick();
+  await new Promise((r) => process.nextTick(r));
+  t.same(s.writes, [], 'nor at the next tick: other input of this turn may still come');
+  await turn();
   t.same(s.writes, ['aéc'], 'one write, strings as latin1, buffers as they are');
   t.equal(w.waiting, 0);
   w.write('d');
-  await tick();
+  await turn();
   t.same(s.writes, ['aéc', 'd'], 'a single message is written as it is');
 });
 
-t.test('one flush per tick for all writers, including one made dirty during it', async (t) => {
+t.test('one flush per turn for all writers, including one made dirty during it', async (t) => {
   const flusher = new SocketFlusher();
   const [s1, s2] = [socket(), socket()];
   const w2 = new SocketWriter(s2, flusher);
   const w1 = new SocketWriter({ ...s1, write: (d: Buffer | string) => (s1.writes.push(d.toString()), w2.write('from-w1-flush'), true) } as unknown as Socket, flusher);
   w1.write('x');
-  await tick();
+  await turn();
   t.same(s1.writes, ['x']);
   t.same(s2.writes, ['from-w1-flush'], 'flushed in the same pass');
 });
