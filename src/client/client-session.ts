@@ -1,5 +1,7 @@
 import { ConnectionError, ProtocolError, QmpError, type QmpMuxError } from '../errors.ts';
 import { writeCompact } from '../json/writer.ts';
+import { clientRequest } from '../qmp/wire.ts';
+import { assertNever } from '../util/assert.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 
 /** What the server said about itself in its greeting. */
@@ -159,12 +161,9 @@ export class ClientSession {
   }
 
   private request(command: string, args: JsonObject | undefined, pending: Pending): void {
-    const id = String(this.nextId++);
-    const message: JsonObject = new Map<string, JsonValue>([['execute', command]]);
-    if (args !== undefined && args.size > 0) message.set('arguments', args);
-    message.set('id', new JsonNumber(id, true));
-    this.pending.set(id, pending);
-    this.events.send(writeCompact(message).text);
+    const id = this.nextId++;
+    this.pending.set(String(id), pending);
+    this.events.send(clientRequest(command, args, id));
   }
 
   private fail(error: QmpMuxError): void {
@@ -209,8 +208,4 @@ function describeMessage(v: JsonValue): string {
 
 function truncate(text: string): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-function assertNever(x: never): never {
-  throw new Error(`unexpected state ${String(x)}`);
 }

@@ -5,6 +5,7 @@ import { Endpoint } from '../downstream/endpoint.ts';
 import { EventFanOut } from '../events/fan-out.ts';
 import { EventJournal } from '../events/journal.ts';
 import type { JsonValue } from '../json/value.ts';
+import { writeQemu } from '../json/writer.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
 import { SocketFlusher } from '../net/socket-writer.ts';
@@ -12,7 +13,7 @@ import type { InheritedSocket } from '../net/systemd.ts';
 import { AuditLog } from '../ops/audit-log.ts';
 import { MuxMetrics, type EndpointMetrics } from '../ops/mux-metrics.ts';
 import { OWN_COMMANDS } from '../qmp/extensions.ts';
-import { CommandEncoder, qemuText } from '../qmp/wire.ts';
+import { CommandEncoder } from '../qmp/wire.ts';
 import type { UpstreamState } from '../upstream/connection.ts';
 import type { UpstreamSource } from '../upstream/source.ts';
 import { present } from '../util/assert.ts';
@@ -203,7 +204,7 @@ export class Mux implements MuxView {
 
   /** `query-proxy` and `query-clients` together, as JSON (`/status`). */
   status(): string {
-    return qemuText(new Map<string, JsonValue>([['proxy', proxyValue(this)], ['clients', clientsValue(this)]]));
+    return writeQemu(new Map<string, JsonValue>([['proxy', proxyValue(this)], ['clients', clientsValue(this)]]));
   }
 
   /** Where its link to QEMU is. */

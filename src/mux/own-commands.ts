@@ -10,7 +10,7 @@ import type { ErrorClass } from '../qmp/error-classes.ts';
 import { OWN_COMMANDS, QUERY_CLIENTS, QUERY_EVENTS, QUERY_PROXY, SET_EVENTS } from '../qmp/extensions.ts';
 import type { ClientCommand } from '../qmp/monitor-session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-message.ts';
-import { errorReply, negotiatedReply, qemuText, queryEventsReply, returnReply } from '../qmp/wire.ts';
+import { errorReply, negotiatedReply, queryEventsReply, returnReply, rewrittenReply } from '../qmp/wire.ts';
 
 export interface ClientInfo {
   client: number;
@@ -170,6 +170,6 @@ export function filterCommandList(policy: Policy): (reply: UpstreamMessage) => U
     });
     for (const name of OWN_COMMANDS) if (policy.mayAllow(name)) kept.push(new Map([['name', name]]));
     value.set('return', kept);
-    return { ...reply, bytes: Buffer.from(qemuText(value), 'latin1') };
+    return { ...reply, bytes: rewrittenReply(value) };
   };
 }

@@ -251,7 +251,7 @@ export function clientRequest(name: string, args: JsonObject | undefined, id: nu
   return writeCompact(message).text;
 }
 
-/** A QMP reply or message as JSON text in QEMU's spacing and member order (a rewritten reply, `/status`). */
-export function qemuText(value: JsonValue): string {
-  return writeQemu(value);
+/** QEMU's reply, rewritten by qmp-mux (`query-commands` cut down to a policy), as QEMU would write it: no line end yet, as QEMU's own. */
+export function rewrittenReply(reply: JsonObject): Buffer {
+  return Buffer.from(writeQemu(reply), 'latin1');
 }
