@@ -29,6 +29,9 @@ export class SocketFlusher {
   }
 }
 
+/** Bytes a writer gathers before it writes, turn or not. */
+const FLUSH_AT = 64 * 1024;
+
 /**
  * The one writer of a socket: everything qmp-mux writes to a client or to
  * QEMU goes through it, in order. What is written during one turn of the
@@ -53,6 +56,8 @@ export class SocketWriter {
     if (this.pending.length === 0) this.flusher.mark(this);
     this.pending.push(data);
     this.pendingBytes += data.length;
+    // A turn can read megabytes from QEMU (libuv reads on while there is input): they go on as they come.
+    if (this.pendingBytes >= FLUSH_AT) this.flush();
   }
 
   /** Writes what is waiting now. */

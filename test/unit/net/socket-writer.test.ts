@@ -51,3 +51,17 @@ t.test('a destroyed socket is not written to', async (t) => {
   t.same(s.writes, []);
   t.equal(w.waiting, 0);
 });
+
+t.test('a writer holding 64 KiB writes at once, without waiting for the end of the turn', async (t) => {
+  const flusher = new SocketFlusher();
+  const s = socket();
+  const w = new SocketWriter(s, flusher);
+  w.write(Buffer.alloc(40 * 1024, 'a'));
+  t.same(s.writes.length, 0);
+  w.write(Buffer.alloc(30 * 1024, 'b'));
+  t.same(s.writes.map((x) => x.length), [70 * 1024], 'past 64 KiB: written');
+  t.equal(w.waiting, 0);
+  w.write('c');
+  await turn();
+  t.same(s.writes.map((x) => x.length), [70 * 1024, 1], 'and the writer goes on as before');
+});
