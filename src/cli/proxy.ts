@@ -18,6 +18,7 @@ import type { QemuExit } from '../upstream/spawn-source.ts';
 import { PROXY_EXIT } from '../exit-status.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs, USAGE } from './args.ts';
+import { RELOAD_SIGNAL, reloader } from './reload.ts';
 
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -56,8 +57,10 @@ export async function runProxy(argv: string[]): Promise<number> {
   let options: Options;
   let activation: Activation;
   let inherited: ReadonlyMap<string, InheritedSocket>;
+  let load: () => Options;
   try {
     const cli = parseArgs(argv);
+    load = () => resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined);
     if (cli.help) {
       process.stdout.write(USAGE);
       return PROXY_EXIT.ok;
@@ -66,7 +69,7 @@ export async function runProxy(argv: string[]): Promise<number> {
       process.stdout.write(`qmp-mux ${VERSION}\n`);
       return PROXY_EXIT.ok;
     }
-    options = resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined);
+    options = load();
     if (cli.printConfig) {
       process.stdout.write(`${JSON.stringify(asConfigFile(options), null, 2)}\n`);
       return PROXY_EXIT.ok;
@@ -90,7 +93,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   if (activation.kind === 'not-ours') {
     log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
   }
-  return serve(options, log, inherited);
+  return serve(options, log, inherited, load);
 }
 
 /**
@@ -99,7 +102,7 @@ export async function runProxy(argv: string[]): Promise<number> {
  * SIGHUP; a second one while stopping ends it at once), QEMU exiting, or
  * an internal error.
  */
-async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>): Promise<number> {
+async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>, load: () => Options): Promise<number> {
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
   let status: number = PROXY_EXIT.ok;
@@ -156,6 +159,7 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
   process.on('unhandledRejection', fatal);
   // For external rotation of the audit log (logrotate's postrotate).
   process.on('SIGUSR1', () => mux.audit?.reopen());
+  process.on(RELOAD_SIGNAL, reloader({ load, mux, log, running: options, inherited: new Set(inherited.keys()) }));
 
   try {
     const endpoints = await mux.start();

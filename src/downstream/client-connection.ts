@@ -178,6 +178,12 @@ export class ClientConnection implements ClientSide {
     return this.socket.writableLength + this.out.waiting;
   }
 
+  /** Its endpoint's limits changed (a reload): they hold from its next byte on. */
+  limitsChanged(): void {
+    const { limits } = this.endpoint.options;
+    this.session?.setLimits(limits, limits.maxPendingRequests);
+  }
+
   /** Commands it queued have gone on: it may be read again (on a later turn, never inside the dispatcher's work). */
   room(): void {
     this.scheduleTurn();

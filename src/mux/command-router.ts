@@ -40,16 +40,14 @@ export class CommandRouter implements CommandRoute {
   commandsSent = 0;
   private readonly lane: Lane;
   private readonly from: Requester;
-  private readonly cap: CommandCap;
-  private readonly oobCap: CommandCap;
+  private cap: CommandCap;
+  private oobCap: CommandCap;
 
   constructor(private readonly options: CommandRouterOptions) {
     const { endpoint, client, metrics } = options;
     this.lane = options.dispatcher.lane(client);
     this.from = { endpoint: endpoint.name, client: client.number, peer: client.peer, metrics, said: { tooLarge: false, tooLargeReply: false } };
-    const { maxCommandBytes } = endpoint.options.limits;
-    this.cap = { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
-    this.oobCap = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' } : this.cap;
+    [this.cap, this.oobCap] = caps(endpoint);
   }
 
   command(command: ClientCommand, reply: ReplySlot): void {
@@ -67,6 +65,8 @@ export class CommandRouter implements CommandRoute {
       reply.fill(own.reply);
       return;
     }
+    // A reload may have changed the limit.
+    if (this.cap.maxBytes !== endpoint.options.limits.maxCommandBytes) [this.cap, this.oobCap] = caps(endpoint);
     const bytes = this.options.encoder.encode(command.name, command.args, command.oob, command.oob ? this.oobCap : this.cap);
     if (!Buffer.isBuffer(bytes)) {
       report.tooLarge(this.from, read, bytes.tooLarge);
@@ -97,4 +97,12 @@ export class CommandRouter implements CommandRoute {
   close(): void {
     this.options.dispatcher.close(this.lane);
   }
+}
+
+/** The caps on an endpoint's in-band and out-of-band commands. */
+function caps(endpoint: Endpoint): [CommandCap, CommandCap] {
+  const { maxCommandBytes } = endpoint.options.limits;
+  const cap = { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
+  const oob = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' } : cap;
+  return [cap, oob];
 }

@@ -116,7 +116,14 @@ export class Dispatcher {
   private ids = new IdPool();
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: DispatcherOptions) {}
+  constructor(private options: DispatcherOptions) {}
+
+  /** New windows and input bound (a reload): they hold from the next command on. */
+  setLimits(limits: Pick<DispatcherOptions, 'window' | 'windowBytes' | 'totalInputBytes'>): void {
+    this.options = { ...this.options, ...limits };
+    this.pump();
+    this.roomMade(undefined);
+  }
 
   /** A new lane, for a client's commands. */
   lane(owner: LaneOwner): Lane {

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TimeoutOptions } from '../config/options.ts';
 import { ClientConnection } from '../downstream/client-connection.ts';
 import type { CommandRoute } from '../downstream/client-route.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
@@ -19,10 +20,8 @@ export interface IntakeOptions {
   registry: ClientRegistry;
   log: Logger;
   flusher: SocketFlusher;
-  /** How long a connection qmp-mux ends may take to close, ms. */
-  closeMs: number;
-  /** How long a client waits for its greeting while QEMU is away, ms. */
-  clientGreetingMs: number;
+  /** `closeMs` and `clientGreetingMs`, read as each client comes (a reload may change them). */
+  timeouts: Readonly<Pick<TimeoutOptions, 'closeMs' | 'clientGreetingMs'>>;
   metricsOf(endpoint: Endpoint): EndpointMetrics;
   /** QEMU's greeting, while it is there. */
   greeting(): Greeting | undefined;
@@ -77,7 +76,7 @@ export class ClientIntake {
       log: options.log,
       flusher: options.flusher,
       counters: metrics,
-      lingerMs: options.closeMs,
+      lingerMs: options.timeouts.closeMs,
       onNegotiated: () => options.onNegotiated(client),
       onClosed: () => {
         this.connections--;
@@ -99,7 +98,7 @@ export class ClientIntake {
     options.registry.add(client);
     const greeting = options.greeting();
     if (greeting) client.greet(greeting, options.routeFor(client));
-    else client.awaitGreeting(options.clientGreetingMs);
+    else client.awaitGreeting(options.timeouts.clientGreetingMs);
   }
 
   /** Clients cannot be accepted (no file descriptors to spare): said once, until one is again. */

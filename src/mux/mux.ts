@@ -1,4 +1,5 @@
 import type { Options } from '../config/options.ts';
+import { ConfigError } from '../errors.ts';
 import { DISCONNECT_REASONS } from '../downstream/disconnect.ts';
 import type { ClientConnection } from '../downstream/client-connection.ts';
 import { Endpoint } from '../downstream/endpoint.ts';
@@ -24,6 +25,7 @@ import { Dispatcher } from './dispatcher.ts';
 import { ClientIntake } from './intake.ts';
 import { clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
+import { planReload, type ReloadPlan } from './reload.ts';
 import { StallWatch } from './stall-watch.ts';
 import { UpstreamLink } from './upstream-link.ts';
 
@@ -49,7 +51,8 @@ export class Mux implements MuxView {
   private readonly journal: EventJournal;
   private readonly link: UpstreamLink;
   private readonly intake: ClientIntake;
-  private readonly endpointMetrics = new Map<Endpoint, EndpointMetrics>();
+  /** Each endpoint's share of the metrics, by name. */
+  private readonly endpointMetrics = new Map<string, EndpointMetrics>();
   private readonly stallWatch: StallWatch;
   private stallTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -94,8 +97,7 @@ export class Mux implements MuxView {
       metrics: this.metrics,
       log,
       flusher: this.flusher,
-      maxUpstreamMessage: options.maxUpstreamMessage,
-      greetingTimeoutMs: options.timeouts.upstreamGreetingMs,
+      settings: options,
       ready: (greeting) => {
         for (const client of this.registry) if (client.state === 'waiting') client.greet(greeting, this.routeFor(client));
       },
@@ -108,8 +110,7 @@ export class Mux implements MuxView {
       registry: this.registry,
       log,
       flusher: this.flusher,
-      closeMs: options.timeouts.closeMs,
-      clientGreetingMs: options.timeouts.clientGreetingMs,
+      timeouts: options.timeouts,
       metricsOf: (endpoint) => this.metricsOf(endpoint),
       greeting: () => this.link.greeting,
       routeFor: (client) => this.routeFor(client),
@@ -139,18 +140,8 @@ export class Mux implements MuxView {
   private async startUp(): Promise<readonly Endpoint[]> {
     await this.source.open();
     this.endpoints.push(...this.source.endpoints);
-    for (const endpoint of this.endpoints) {
-      const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
-      this.endpointMetrics.set(endpoint, this.metrics.endpoint(endpoint.name, probe));
-    }
     try {
-      for (const endpoint of this.endpoints) {
-        await endpoint.listen(
-          (socket) => this.intake.accept(socket, endpoint),
-          (err) => this.intake.failed(endpoint, err.code ?? err.message),
-        );
-        this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
-      }
+      for (const endpoint of this.endpoints) await this.listenOn(endpoint);
       await this.source.start((socket) => this.link.attach(socket));
       // A stall is told within a quarter of the threshold (at most a second).
       const every = Math.min(1000, Math.max(10, this.options.timeouts.stallMs / 4));
@@ -192,6 +183,45 @@ export class Mux implements MuxView {
     await this.source.stop((name) => this.dispatcher.call(name));
     this.link.close();
     await this.audit?.close();
+  }
+
+  /**
+   * Runs with `next` from now on, without dropping a client: new endpoints
+   * listen, removed ones close (their clients with them), changed policies
+   * and limits hold from each client's next command. Throws a ConfigError,
+   * changing nothing, for what only a restart can change; rejects if a new
+   * address cannot be listened on (what it did is undone). Resolves with
+   * what changed.
+   */
+  async reload(next: Options): Promise<ReloadPlan> {
+    if (this.stopping) throw new ConfigError('qmp-mux is stopping');
+    const plan = planReload(this.options, next);
+    const added: Endpoint[] = [];
+    try {
+      for (const e of plan.added) {
+        const endpoint = new Endpoint(e);
+        await this.listenOn(endpoint);
+        added.push(endpoint);
+      }
+      for (const e of plan.changed) await this.endpointNamed(e.name).update(e);
+    } catch (err) {
+      await Promise.all(added.map((e) => e.close()));
+      throw err;
+    }
+    this.endpoints.push(...added);
+    for (const name of plan.removed) {
+      const endpoint = this.endpointNamed(name);
+      this.endpoints.splice(this.endpoints.indexOf(endpoint), 1);
+      await endpoint.close();
+      for (const client of this.registry) if (client.endpoint === endpoint) client.end('endpoint-removed');
+    }
+    for (const client of this.registry) if (plan.newLimits.has(client.endpoint.name)) client.limitsChanged();
+    Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
+    Object.assign(this.options.timeouts, next.timeouts);
+    this.dispatcher.setLimits(next);
+    this.stallWatch.thresholdMs = next.timeouts.stallMs;
+    this.log.setLevel(next.log.level);
+    return plan;
   }
 
   /** Why QEMU cannot be asked anything now, or undefined when it can (`/readyz`). */
@@ -264,7 +294,22 @@ export class Mux implements MuxView {
   }
 
   private metricsOf(endpoint: Endpoint): EndpointMetrics {
-    return present(this.endpointMetrics.get(endpoint), `the metrics of endpoint ${endpoint.name}`);
+    return present(this.endpointMetrics.get(endpoint.name), `the metrics of endpoint ${endpoint.name}`);
+  }
+
+  private endpointNamed(name: string): Endpoint {
+    return present(this.endpoints.find((e) => e.name === name), `endpoint ${name}`);
+  }
+
+  /** Counts its clients in the metrics (an endpoint a reload brings back keeps its series) and listens. */
+  private async listenOn(endpoint: Endpoint): Promise<void> {
+    const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
+    this.endpointMetrics.set(endpoint.name, this.metrics.endpoint(endpoint.name, probe));
+    await endpoint.listen(
+      (socket) => this.intake.accept(socket, endpoint),
+      (err) => this.intake.failed(endpoint, err.code ?? err.message),
+    );
+    this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
   }
 
   private routeFor(client: ClientConnection): CommandRouter {
