@@ -10,6 +10,7 @@ import { copyPolicy, POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
 import { present } from '../util/assert.ts';
 import { boolean, fail, integer, object, oneOf, optional, string, stringList } from './fields.ts';
 import { readAuditOptions, readJournalOptions, readMetricsOptions } from './ops-fields.ts';
+import { readClientTls, readIdentities, readServerTls } from './tls-fields.ts';
 import {
   DEFAULTS,
   READ_ONLY_LIMITS,
@@ -112,7 +113,7 @@ function address(v: unknown, path: string): Address {
 }
 
 function readUpstream(v: unknown, path: string): UpstreamOptions {
-  const u = object(v, path, ['connect', 'listen', 'spawn', 'takeover', 'onStop', 'powerdownTimeoutMs']);
+  const u = object(v, path, ['connect', 'listen', 'spawn', 'takeover', 'onStop', 'powerdownTimeoutMs', 'tls']);
   const modes = (['connect', 'listen', 'spawn'] as const).filter((m) => u[m] !== undefined);
   if (modes.length !== 1) fail(path, `give exactly one of 'connect', 'listen', 'spawn' (got ${modes.length === 0 ? 'none' : modes.join(' and ')})`);
   const mode = present(modes[0], 'the upstream mode');
@@ -120,6 +121,7 @@ function readUpstream(v: unknown, path: string): UpstreamOptions {
     if (u[key] !== undefined && mode !== belongs) fail(`${path}.${key}`, `only applies with '${belongs}'`);
   };
   misplaced('takeover', 'connect');
+  misplaced('tls', 'connect');
   misplaced('onStop', 'spawn');
   misplaced('powerdownTimeoutMs', 'spawn');
   switch (mode) {
@@ -127,7 +129,9 @@ function readUpstream(v: unknown, path: string): UpstreamOptions {
       const a = address(u.connect, `${path}.connect`);
       const takeover = optional(u, 'takeover', path, boolean) ?? false;
       if (takeover && a.type !== 'unix') fail(`${path}.takeover`, 'needs a unix socket upstream');
-      return { mode, address: a, takeover };
+      const tls = optional(u, 'tls', path, readClientTls);
+      if (tls && a.type !== 'tcp') fail(`${path}.tls`, 'only applies to a tcp upstream (QEMU serves TLS on TCP monitors only)');
+      return { mode, address: a, takeover, ...(tls && { tls }) };
     }
     case 'listen':
       return { mode, address: address(u.listen, `${path}.listen`) };
@@ -192,11 +196,13 @@ function readEndpoints(v: unknown, path: string, limits: Partial<LimitOptions>):
 }
 
 function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): EndpointOptions {
-  const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs', 'eventSequence']);
+  const keys = ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs', 'eventSequence', 'tls', 'identities'];
+  const e = object(v, path, keys);
   const name = string(e.name, `${path}.name`);
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
   const out = defaultEndpoint(name, address(e.listen, `${path}.listen`));
-  out.limits = endpointLimits(readLimits(e.limits, `${path}.limits`), limits, e.policy);
+  const own = readLimits(e.limits, `${path}.limits`);
+  out.limits = endpointLimits(own, limits, e.policy);
   const socket = optional(e, 'socket', path, readSocket);
   if (socket) {
     if (out.address.type !== 'unix') fail(`${path}.socket`, 'only applies to unix endpoints');
@@ -209,6 +215,11 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
   out.maxClients = optional(e, 'maxClients', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxClients;
   out.negotiationTimeoutMs = optional(e, 'negotiationTimeoutMs', path, (x, q) => integer(x, q, 0, DAY_MS)) ?? out.negotiationTimeoutMs;
   out.eventSequence = optional(e, 'eventSequence', path, boolean) ?? out.eventSequence;
+  out.tls = optional(e, 'tls', path, readServerTls);
+  if (out.tls && out.address.type !== 'tcp') fail(`${path}.tls`, 'only applies to tcp endpoints');
+  const readers = { endpoint: out, readPolicy, limits: (x: unknown, q: string, policy: unknown) => endpointLimits({ ...own, ...readLimits(x, q) }, limits, policy ?? e.policy) };
+  out.identities = optional(e, 'identities', path, (x, q) => readIdentities(x, q, readers)) ?? [];
+  if (out.identities.length > 0 && !out.tls?.verifyPeer) fail(`${path}.identities`, 'need tls with verifyPeer: identities are told apart by their client certificates');
   return out;
 }
 

@@ -5,6 +5,7 @@ import { parseAddress } from '../net/address.ts';
 import { AUDIT_RECORD_LEVELS, type AuditOptions, type AuditRotateOptions } from '../ops/audit-options.ts';
 import type { MetricsOptions, TcpAddress } from '../ops/http-server.ts';
 import { DEFAULTS } from './options.ts';
+import { readServerTls } from './tls-fields.ts';
 
 /** The configuration file's `journal`, `audit` and `metrics` objects, read and checked. */
 
@@ -53,9 +54,9 @@ export function metricsAddress(text: string): TcpAddress {
   return a;
 }
 
-/** Reads the config file's `metrics` object: `{"listen": "tcp:127.0.0.1:9464", "allowRemote": false}`. */
+/** Reads the config file's `metrics` object: `{"listen": "tcp:127.0.0.1:9464", "allowRemote": false, "tls": {...}}`. */
 export function readMetricsOptions(v: unknown, path: string): MetricsOptions {
-  const m = object(v, path, ['listen', 'allowRemote']);
+  const m = object(v, path, ['listen', 'allowRemote', 'tls']);
   const at = `${path}.listen`;
   let listen: TcpAddress;
   try {
@@ -64,14 +65,15 @@ export function readMetricsOptions(v: unknown, path: string): MetricsOptions {
     if (!(e instanceof AddressError)) throw e;
     return fail(at, e.message);
   }
-  return { listen, allowRemote: optional(m, 'allowRemote', path, boolean) ?? false };
+  const tls = optional(m, 'tls', path, readServerTls);
+  return { listen, allowRemote: optional(m, 'allowRemote', path, boolean) ?? false, ...(tls && { tls }) };
 }
 
 /**
  * The listener to run, if any: `--metrics` replaces the file's address and
- * keeps its `allowRemote`.
+ * keeps its `allowRemote` and `tls`.
  */
 export function resolveMetricsOptions(flag: TcpAddress | undefined, file: MetricsOptions | undefined): MetricsOptions | undefined {
-  if (flag) return { listen: flag, allowRemote: file?.allowRemote ?? false };
+  if (flag) return { listen: flag, allowRemote: file?.allowRemote ?? false, ...(file?.tls && { tls: file.tls }) };
   return file;
 }

@@ -1,4 +1,6 @@
 import { formatAddress } from '../net/address.ts';
+import type { TlsServerSettings } from '../net/tls-server.ts';
+import type { TlsClientSettings } from '../net/tls.ts';
 import { copyPolicy } from '../policy/presets.ts';
 import type { EndpointOptions, Options, UpstreamOptions } from './options.ts';
 
@@ -20,14 +22,16 @@ export function asConfigFile(options: Options): Record<string, unknown> {
     log: { ...options.log },
     journal: { ...options.journal },
     ...(options.audit && { audit: { ...options.audit, rotate: { ...options.audit.rotate } } }),
-    ...(options.metrics && { metrics: { listen: formatAddress(options.metrics.listen), allowRemote: options.metrics.allowRemote } }),
+    ...(options.metrics && {
+      metrics: { listen: formatAddress(options.metrics.listen), allowRemote: options.metrics.allowRemote, ...(options.metrics.tls && { tls: serverTls(options.metrics.tls) }) },
+    }),
   };
 }
 
 function upstream(u: UpstreamOptions): Record<string, unknown> {
   switch (u.mode) {
     case 'connect':
-      return { connect: formatAddress(u.address), takeover: u.takeover };
+      return { connect: formatAddress(u.address), takeover: u.takeover, ...(u.tls && { tls: clientTls(u.tls) }) };
     case 'listen':
       return { listen: formatAddress(u.address) };
     case 'spawn':
@@ -53,5 +57,20 @@ function endpoint(e: EndpointOptions): Record<string, unknown> {
     negotiationTimeoutMs: e.negotiationTimeoutMs,
     eventSequence: e.eventSequence,
     limits: { ...e.limits },
+    ...(e.tls && { tls: serverTls(e.tls) }),
+    ...(e.identities.length > 0 && {
+      identities: e.identities.map((i) => ({ name: i.name, match: [...i.match], policy: copyPolicy(i.policy), events: [...i.events], maxClients: i.maxClients, limits: { ...i.limits } })),
+    }),
   };
+}
+
+/** A listener's TLS settings, `ca` only when it has one. */
+function serverTls(t: TlsServerSettings): Record<string, unknown> {
+  return { cert: t.cert, key: t.key, ...(t.ca !== undefined && { ca: t.ca }), verifyPeer: t.verifyPeer, minVersion: t.minVersion, handshakeTimeoutMs: t.handshakeTimeoutMs };
+}
+
+/** The upstream's TLS settings, those given. */
+function clientTls(t: TlsClientSettings): Record<string, unknown> {
+  const given = Object.entries({ cert: t.cert, key: t.key, ca: t.ca, serverName: t.serverName }).filter(([, v]) => v !== undefined);
+  return { ...Object.fromEntries(given), minVersion: t.minVersion };
 }

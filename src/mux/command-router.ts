@@ -1,5 +1,8 @@
 import type { CommandRoute } from '../downstream/client-route.ts';
+import type { Access } from '../downstream/access.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
+import type { CertificateNames } from '../downstream/identity.ts';
+import type { IdentityMetrics } from '../ops/identity-metrics.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { refusal } from '../policy/policy.ts';
 import { EXTENSION_PREFIX } from '../qmp/extensions.ts';
@@ -20,9 +23,15 @@ export const MAX_OOB_COMMAND_BYTES = 1024;
 
 export interface CommandRouterOptions {
   endpoint: Endpoint;
-  /** The client: its number and peer (as in `query-clients` and log lines); told of room and of lost replies. */
-  client: LaneOwner & { readonly number: number; readonly peer: string };
+  /**
+   * The client: its number and peer (as in `query-clients` and log lines),
+   * its access (read at each command: a reload may change it) and
+   * certificate; told of room and of lost replies.
+   */
+  client: LaneOwner & { readonly number: number; readonly peer: string; readonly access: Access; readonly certificate: CertificateNames | undefined };
   metrics: EndpointMetrics;
+  /** The metrics of an identity's clients (undefined for an endpoint's own access). */
+  identityMetrics(access: Access): IdentityMetrics | undefined;
   dispatcher: Dispatcher;
   encoder: CommandEncoder;
   report: CommandReport;
@@ -31,7 +40,8 @@ export interface CommandRouterOptions {
 }
 
 /**
- * Where one client's valid commands go: refused by its endpoint's policy,
+ * Where one client's valid commands go: refused by its access's policy
+ * (its endpoint's, or its identity's),
  * answered by qmp-mux itself, refused as too large, or encoded for QEMU and
  * queued in the client's lane at the dispatcher. Every outcome is reported
  * to the command report.
@@ -40,23 +50,36 @@ export class CommandRouter implements CommandRoute {
   commandsSent = 0;
   private readonly lane: Lane;
   private readonly from: Requester;
-  private cap: CommandCap;
-  private oobCap: CommandCap;
+  /** The access the caps and the requester's identity are of. */
+  private access!: Access;
+  private cap!: CommandCap;
+  private oobCap!: CommandCap;
 
   constructor(private readonly options: CommandRouterOptions) {
     const { endpoint, client, metrics } = options;
     this.lane = options.dispatcher.lane(client);
-    this.from = { endpoint: endpoint.name, client: client.number, peer: client.peer, metrics, said: { tooLarge: false, tooLargeReply: false } };
-    [this.cap, this.oobCap] = caps(endpoint);
+    this.from = {
+      endpoint: endpoint.name,
+      client: client.number,
+      peer: client.peer,
+      identity: undefined,
+      subject: client.certificate?.subject,
+      metrics,
+      identityMetrics: undefined,
+      said: { tooLarge: false, tooLargeReply: false },
+    };
+    this.follow(client.access);
   }
 
   command(command: ClientCommand, reply: ReplySlot): void {
-    const { endpoint, report, dispatcher } = this.options;
+    const { endpoint, report, dispatcher, client } = this.options;
+    if (client.access !== this.access) this.follow(client.access);
+    const { policy } = this.access;
     const read: ReadCommand = { name: command.name, idText: command.idText, args: command.args, receivedAt: performance.now() };
-    const refused = endpoint.policy.check(command.name, command.args);
+    const refused = policy.check(command.name, command.args);
     if (refused) {
       report.refused(this.from, read, refused);
-      reply.fill(errorReply(command.idText, 'GenericError', refusal(command.name, endpoint.name, refused)));
+      reply.fill(errorReply(command.idText, 'GenericError', refusal(command.name, endpoint.name, refused, this.access.identity)));
       return;
     }
     if (command.name.startsWith(EXTENSION_PREFIX)) {
@@ -65,8 +88,6 @@ export class CommandRouter implements CommandRoute {
       reply.fill(own.reply);
       return;
     }
-    // A reload may have changed the limit.
-    if (this.cap.maxBytes !== endpoint.options.limits.maxCommandBytes) [this.cap, this.oobCap] = caps(endpoint);
     const bytes = this.options.encoder.encode(command.name, command.args, command.oob, command.oob ? this.oobCap : this.cap);
     if (!Buffer.isBuffer(bytes)) {
       report.tooLarge(this.from, read, bytes.tooLarge);
@@ -83,7 +104,7 @@ export class CommandRouter implements CommandRoute {
         idText: command.idText,
         from: this.from,
         receivedAt: read.receivedAt,
-        ...(command.name === 'query-commands' && { transform: filterCommandList(endpoint.policy) }),
+        ...(command.name === 'query-commands' && { transform: filterCommandList(policy) }),
         ...(report.recordsCommand(command.name) && { args: command.args }),
       },
       reply,
@@ -91,18 +112,27 @@ export class CommandRouter implements CommandRoute {
   }
 
   holdsTooMuch(held: number): boolean {
-    return this.options.dispatcher.full(this.lane, this.options.endpoint.options.limits.maxInputBytes, held);
+    return this.options.dispatcher.full(this.lane, this.options.client.access.limits.maxInputBytes, held);
   }
 
   close(): void {
     this.options.dispatcher.close(this.lane);
   }
+
+  /** The client has this access from now on (at first, and after a reload gave it another). */
+  private follow(access: Access): void {
+    this.access = access;
+    [this.cap, this.oobCap] = caps(this.options.endpoint.name, access);
+    this.from.identity = access.identity;
+    this.from.identityMetrics = this.options.identityMetrics(access);
+  }
 }
 
-/** The caps on an endpoint's in-band and out-of-band commands. */
-function caps(endpoint: Endpoint): [CommandCap, CommandCap] {
-  const { maxCommandBytes } = endpoint.options.limits;
-  const cap = { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
-  const oob = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' } : cap;
+/** The caps on an access's in-band and out-of-band commands. */
+function caps(endpoint: string, access: Access): [CommandCap, CommandCap] {
+  const { maxCommandBytes } = access.limits;
+  const setting = access.identity === undefined ? 'its maxCommandBytes' : `the maxCommandBytes of identity '${access.identity}'`;
+  const cap = { maxBytes: maxCommandBytes, endpoint, setting };
+  const oob = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint, setting: 'the limit for exec-oob' } : cap;
   return [cap, oob];
 }

@@ -23,7 +23,7 @@ import { CommandReport } from './command-report.ts';
 import { CommandRouter } from './command-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ClientIntake } from './intake.ts';
-import { clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
+import { clientInfo, clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
 import { planReload, type ReloadPlan } from './reload.ts';
 import { StallWatch } from './stall-watch.ts';
@@ -114,7 +114,7 @@ export class Mux implements MuxView {
       metricsOf: (endpoint) => this.metricsOf(endpoint),
       greeting: () => this.link.greeting,
       routeFor: (client) => this.routeFor(client),
-      onNegotiated: (client) => this.fanOut.subscribe(client.endpoint, present(client.session, 'the session of a negotiated client')),
+      onNegotiated: (client) => this.fanOut.subscribe(client.access, present(client.session, 'the session of a negotiated client')),
       onClosed: (client) => this.closedClient(client),
     });
     this.stallWatch = new StallWatch(options.timeouts.stallMs, {
@@ -215,7 +215,11 @@ export class Mux implements MuxView {
       await endpoint.close();
       for (const client of this.registry) if (client.endpoint === endpoint) client.end('endpoint-removed');
     }
-    for (const client of this.registry) if (plan.newLimits.has(client.endpoint.name)) client.limitsChanged();
+    const changed = new Set(plan.changed.map((e) => e.name));
+    for (const client of this.registry) if (changed.has(client.endpoint.name)) this.reassign(client);
+    // Certificates renewed in place are read again, whatever else changed.
+    for (const endpoint of this.endpoints) endpoint.reloadCredentials();
+    this.source.reloadCredentials?.();
     Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
     Object.assign(this.options.timeouts, next.timeouts);
     this.dispatcher.setLimits(next);
@@ -245,17 +249,7 @@ export class Mux implements MuxView {
   // MuxView
 
   listClients(): ClientInfo[] {
-    return [...this.registry].map((c) => ({
-      client: c.number,
-      endpoint: c.endpoint.name,
-      peer: c.peer,
-      connectedSince: c.connectedAt,
-      negotiated: c.session?.state === 'command',
-      commands: c.route?.commandsSent ?? 0,
-      inFlight: c.session?.pending ?? 0,
-      bytesQueued: c.bytesQueued,
-      events: (c.session && this.fanOut.choiceOf(c.endpoint, c.session)?.patterns) ?? c.endpoint.options.events,
-    }));
+    return [...this.registry].map((c) => clientInfo(c, c.session && this.fanOut.choiceOf(c.access, c.session)?.patterns));
   }
 
   describe(): MuxInfo {
@@ -305,11 +299,32 @@ export class Mux implements MuxView {
   private async listenOn(endpoint: Endpoint): Promise<void> {
     const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
     this.endpointMetrics.set(endpoint.name, this.metrics.endpoint(endpoint.name, probe));
-    await endpoint.listen(
-      (socket) => this.intake.accept(socket, endpoint),
-      (err) => this.intake.failed(endpoint, err.code ?? err.message),
-    );
-    this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
+    await endpoint.listen({
+      connection: (socket) => this.intake.accept(socket, endpoint),
+      error: (err) => this.intake.failed(endpoint, err.code ?? err.message),
+      handshake: ({ peer, outcome, detail }) => {
+        this.metrics.access.handshake(endpoint.name, outcome);
+        if (outcome !== 'ok') this.log.warn('TLS handshake failed', { endpoint: endpoint.name, client: peer, why: outcome, detail });
+      },
+    });
+    this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), tls: endpoint.options.tls !== undefined || undefined, systemdFd: endpoint.inherited?.fd });
+  }
+
+  /**
+   * A client of an endpoint a reload changed: the access its certificate
+   * gives now (its events moving along, its new limits told), or, when its
+   * certificate matches no identity any more, its end.
+   */
+  private reassign(client: ClientConnection): void {
+    const admission = client.endpoint.accessFor(client.certificate);
+    if (!('access' in admission)) {
+      client.end('no-identity');
+      return;
+    }
+    const old = client.access;
+    client.access = admission.access;
+    if (client.session) this.fanOut.move(client.session, old, admission.access);
+    if (JSON.stringify(old.limits) !== JSON.stringify(admission.access.limits)) client.limitsChanged();
   }
 
   private routeFor(client: ClientConnection): CommandRouter {
@@ -318,25 +333,27 @@ export class Mux implements MuxView {
       endpoint,
       client,
       metrics: this.metricsOf(endpoint),
+      identityMetrics: ({ identity }) =>
+        identity === undefined ? undefined : this.metrics.access.identity(endpoint.name, identity, () => this.registry.countIdentity(endpoint, identity)),
       dispatcher: this.dispatcher,
       encoder: this.encoder,
       report: this.report,
       own: {
         view: this,
         journal: this.journal,
-        endpoint,
-        setEvents: (patterns) => this.fanOut.choose(endpoint, present(client.session, 'the session of a greeted client'), patterns),
+        wantsEvent: (name) => client.access.wantsEvent(name),
+        setEvents: (patterns) => this.fanOut.choose(client.access, present(client.session, 'the session of a greeted client'), patterns),
       },
     });
   }
 
   private closedClient(client: ClientConnection): void {
     this.registry.remove(client);
-    if (client.session) this.fanOut.unsubscribe(client.endpoint, client.session);
+    if (client.session) this.fanOut.unsubscribe(client.access, client.session);
     this.closed.sessionErrors += client.session?.errors ?? 0;
     this.closed.disconnects[client.reason] = (this.closed.disconnects[client.reason] ?? 0) + 1;
     this.metricsOf(client.endpoint).ended(client.reason);
     const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
-    this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, reason });
+    this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, identity: client.access.identity, reason });
   }
 }

@@ -15,7 +15,7 @@ export interface ReloadPlan {
 
 /**
  * What reloading would do, from the running options to `next`. Everything
- * about endpoints, the limits, the windows, the timeouts and the log level
+ * about endpoints (but whether one has TLS and how it checks clients), the limits, the windows, the timeouts and the log level
  * can change without dropping a client; QEMU's link, the journal, the
  * audit log, the metrics listener and the log's format cannot (they are
  * what a restart is for): a reload that changes them is refused, naming
@@ -31,6 +31,12 @@ export function planReload(current: Options, next: Options): ReloadPlan {
     ['log.format', current.log.format, next.log.format],
     ['log.trace', current.log.trace, next.log.trace],
   ];
+  // A TLS listener's files and protocol floor change in place; whether it has TLS, and its client checks, take a new listener.
+  const listenerTls = (e: EndpointOptions): unknown => e.tls && { verifyPeer: e.tls.verifyPeer, handshakeTimeoutMs: e.tls.handshakeTimeoutMs };
+  for (const e of next.endpoints) {
+    const old = current.endpoints.find((o) => o.name === e.name);
+    if (old) fixed.push([`endpoint '${e.name}' tls (but its files and minVersion)`, listenerTls(old), listenerTls(e)]);
+  }
   const moved = fixed.filter(([, a, b]) => !same(a, b)).map(([what]) => what);
   if (moved.length > 0) throw new ConfigError(`${moved.join(', ')} cannot change without a restart; the running configuration stays`);
   const before = new Map(current.endpoints.map((e) => [e.name, e]));

@@ -1,6 +1,7 @@
 import { QMP_ERROR_CLASSES } from '../qmp/error-classes.ts';
 import { UPSTREAM_STATES, type UpstreamState } from '../upstream/connection.ts';
 import { BoundedValues } from './bounded-values.ts';
+import { AccessMetrics } from './identity-metrics.ts';
 import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type HistogramSeries } from './prometheus.ts';
 
 /**
@@ -80,6 +81,8 @@ interface Shared {
  * scraped.
  */
 export class MuxMetrics {
+  /** TLS handshakes, and clients and commands by identity. */
+  readonly access: AccessMetrics;
   private readonly registry = new Registry();
   private readonly now: () => number;
   private readonly ownCommands: readonly string[];
@@ -190,6 +193,7 @@ export class MuxMetrics {
       help: 'Audit entries dropped because the audit log could not keep up.',
       collect: (report) => report(options.auditDropped()),
     });
+    this.access = new AccessMetrics(r);
     this.commands = new BoundedValues((name) => new CommandSeries(name), { cap: MAX_COMMAND_NAMES, allowed: this.ownCommands });
   }
 
