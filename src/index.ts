@@ -9,6 +9,8 @@ export type { RunningMux, StartOptions } from './mux/start.ts';
 export type { QemuExit } from './upstream/spawn-source.ts';
 export { QmpClient } from './client/qmp-client.ts';
 export type { QmpArguments, QmpClientEvents, QmpClientOptions, QmpEvent } from './client/qmp-client.ts';
+export type { QmpTlsOptions } from './client/tls-options.ts';
+export type { ServerAddress } from './client/address.ts';
 export { connectRetrying } from './client/reconnect.ts';
 export type { RetryOptions } from './client/reconnect.ts';
 export { formatVersion } from './client/client-session.ts';
@@ -26,5 +28,6 @@ export {
   QmpError,
   QmpMuxError,
   TimeoutError,
+  TlsError,
   ValueError,
 } from './errors.ts';

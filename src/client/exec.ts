@@ -1,13 +1,13 @@
 import { createInterface } from 'node:readline';
 import { ConnectionError, QmpMuxError, ShorthandError, TimeoutError, UsageError } from '../errors.ts';
-import { formatAddress, type Address } from '../net/address.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
-import { clientAddress } from './address.ts';
+import { clientAddress, formatServerAddress, type ServerAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
 import { commandFromArgs, ShorthandParser, type Command } from './shorthand.ts';
+import { TLS_OPTIONS, tlsPlan, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
 
 export const EXEC_USAGE = `Usage: qmp-mux exec [options] COMMAND [KEY=VALUE...]
        qmp-mux exec [options] '{"execute": COMMAND, "arguments": {...}}'
@@ -20,9 +20,10 @@ server sent them). KEY=VALUE arguments are the shell's shorthand (README,
 each return value, and stops at the first that fails.
 
 Options:
-  --connect ADDR            unix:PATH, tcp:HOST:PORT or a socket path
-                            (default: $QMP_SOCKET, else unix:qmp-mux.sock)
-  --wait-event NAME[,NAME...]
+  --connect ADDR            unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or a
+                            socket path (default: $QMP_SOCKET, else
+                            unix:qmp-mux.sock)
+${tlsUsage(28)}  --wait-event NAME[,NAME...]
                             then wait for one of these events and print it
   --timeout MS              give up after MS milliseconds (default: no limit
                             but 10000 ms for the greeting)
@@ -38,6 +39,7 @@ or lost; 4 timed out.
 
 const OPTIONS = {
   connect: { names: ['--connect'], value: true },
+  ...TLS_OPTIONS,
   waitEvent: { names: ['--wait-event'], value: true },
   timeout: { names: ['--timeout'], value: true },
   keepGoing: { names: ['-k', '--keep-going'], value: false },
@@ -47,7 +49,8 @@ const OPTIONS = {
 } as const;
 
 interface ExecPlan {
-  address: Address;
+  address: ServerAddress;
+  tls: QmpTlsOptions | undefined;
   /** The command from the arguments; undefined: commands come from stdin. */
   command: Command | undefined;
   waitEvents: string[];
@@ -64,7 +67,7 @@ export async function runExec(argv: readonly string[], io: CliIo = processIo()):
   const timer = p.timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new TimeoutError(`timed out after ${p.timeoutMs} ms`)), p.timeoutMs);
   let client: QmpClient | undefined;
   try {
-    client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }) });
+    client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }), ...(p.tls && { tls: p.tls }) });
     return p.command ? await runOne(client, p.command, p, io) : await runLines(client, p, io, abort.signal);
   } catch (e) {
     io.stderr.write(`${escapeUnsafe(`qmp-mux exec: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
@@ -83,8 +86,10 @@ function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
   if (values.waitEvent !== undefined && waitEvents.length === 0) throw new UsageError('--wait-event needs an event name');
   const command = positional.length > 0 ? commandFromArgs(positional) : undefined;
   if (command === undefined && waitEvents.length > 0) throw new UsageError('--wait-event needs a COMMAND (not commands on stdin)');
+  const address = clientAddress(values.connect, io.env);
   return {
-    address: clientAddress(values.connect, io.env),
+    address,
+    tls: tlsPlan(values, address),
     command,
     waitEvents,
     timeoutMs: values.timeout === undefined ? undefined : milliseconds(values.timeout, '--timeout'),
@@ -105,7 +110,7 @@ async function runOne(client: QmpClient, command: Command, p: ExecPlan, io: CliI
         return CLIENT_EXIT.ok;
       }
     }
-    throw new ConnectionError(`${formatAddress(client.address)}: the connection ended before ${p.waitEvents.join(' or ')}`);
+    throw new ConnectionError(`${formatServerAddress(client.address)}: the connection ended before ${p.waitEvents.join(' or ')}`);
   } finally {
     await events?.return?.();
   }

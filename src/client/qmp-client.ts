@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
-import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError } from '../errors.ts';
+import { connect as connectTls } from 'node:tls';
+import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError, ValueError } from '../errors.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { formatAddress, type Address } from '../net/address.ts';
-import { parseClientAddress } from './address.ts';
+import { DEFAULT_MIN_TLS_VERSION, readCredentials, tlsConnectOptions } from '../net/tls.ts';
+import { formatServerAddress, parseClientAddress, type ServerAddress } from './address.ts';
+import type { QmpTlsOptions } from './tls-options.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
 import { ClientSession, type QmpGreeting } from './client-session.ts';
@@ -20,7 +22,12 @@ export interface QmpClientOptions {
    * TimeoutError), else with a ConnectionError.
    */
   signal?: AbortSignal;
+  /** With a `tls:` address: the certificates (file paths) to present and to trust. */
+  tls?: QmpTlsOptions;
 }
+
+/** What the TLS files are called in messages: the options of the client tools. */
+const TLS_NAMES = { cert: '--cert', key: '--key', ca: '--ca' };
 
 /** An event from the server. */
 export interface QmpEvent {
@@ -81,7 +88,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   private constructor(
     private readonly socket: Socket,
     /** Where this client is connected. */
-    readonly address: Address,
+    readonly address: ServerAddress,
     options: QmpClientOptions,
   ) {
     super();
@@ -113,16 +120,22 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       }
     }
     socket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
-    socket.on('end', () => this.fail(new ConnectionError(`${this.where()}: the server closed the connection`)));
-    socket.on('error', (e: NodeJS.ErrnoException) => this.fail(new ConnectionError(`${this.where()}: ${describeSocketError(e)}`)));
+    socket.on('end', () => this.fail(new ConnectionError(`${this.where()}: the server closed the connection${this.refusedCertificate()}`)));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      const closed = e.code === 'ECONNRESET' || e.code === 'EPIPE';
+      this.fail(new ConnectionError(`${this.where()}: ${describeSocketError(e)}${closed ? this.refusedCertificate() : ''}`));
+    });
     socket.on('close', () => this.closed());
   }
 
-  /** Connects, reads the greeting and negotiates. Rejects with ConnectionError, TimeoutError or ProtocolError. */
-  static async connect(address: string | Address, options: QmpClientOptions = {}): Promise<QmpClient> {
+  /**
+   * Connects, reads the greeting and negotiates. Rejects with
+   * ConnectionError, TimeoutError or ProtocolError; with a TlsError naming
+   * the file when a TLS file cannot be used.
+   */
+  static async connect(address: string | ServerAddress, options: QmpClientOptions = {}): Promise<QmpClient> {
     const to = typeof address === 'string' ? parseClientAddress(address) : address;
-    const socket = to.type === 'unix' ? createConnection(to.path) : createConnection({ host: to.host, port: to.port, noDelay: true });
-    return new QmpClient(socket, to, options).opened;
+    return new QmpClient(open(to, options.tls), to, options).opened;
   }
 
   /** Runs a command with library values as arguments; resolves with its return value (see `QmpValue` for numbers). */
@@ -224,8 +237,29 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   }
 
   private where(): string {
-    return formatAddress(this.address);
+    return formatServerAddress(this.address);
   }
+
+  /** A TLS server that ends the connection before greeting has most likely refused the client's certificate. */
+  private refusedCertificate(): string {
+    return this.address.type === 'tls' && this.settleOpened ? ' before greeting (a TLS server does so when it does not accept the client certificate)' : '';
+  }
+}
+
+/** A socket on its way to `to`: plain, or TLS with the files of `tls` (read now). */
+function open(to: ServerAddress, tls: QmpTlsOptions | undefined): Socket {
+  if (to.type === 'unix') {
+    if (tls) throw new ValueError(`TLS options go with a tls:HOST:PORT address (not ${formatServerAddress(to)})`);
+    return createConnection(to.path);
+  }
+  if (to.type === 'tcp') {
+    if (tls) throw new ValueError(`TLS options go with a tls:HOST:PORT address (not ${formatServerAddress(to)})`);
+    return createConnection({ host: to.host, port: to.port, noDelay: true });
+  }
+  const credentials = readCredentials({ cert: tls?.cert, key: tls?.key, ca: tls?.ca }, tls?.minVersion ?? DEFAULT_MIN_TLS_VERSION, TLS_NAMES);
+  const socket = connectTls(tlsConnectOptions(to.host, to.port, tls?.serverName, credentials));
+  socket.setNoDelay(true);
+  return socket;
 }
 
 function toEvent(message: JsonObject): QmpEvent | undefined {
@@ -254,6 +288,15 @@ const SOCKET_ERRORS: Record<string, string> = {
   EPIPE: 'the server closed the connection',
   ETIMEDOUT: 'connection timed out',
   EHOSTUNREACH: 'host unreachable',
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'the server requires a client certificate (--cert and --key)',
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'the server refused the TLS handshake (a client certificate it requires, or a protocol version)',
+  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'the server does not accept this TLS version',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the server does not speak TLS there',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's certificate is not signed by a CA this client trusts (--ca)",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the server's certificate is not signed by a CA this client trusts (--ca)",
+  SELF_SIGNED_CERT_IN_CHAIN: "the server's certificate is not signed by a CA this client trusts (--ca)",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's certificate is self-signed, and not one this client trusts (--ca)",
+  CERT_HAS_EXPIRED: "the server's certificate has expired",
 };
 
 function describeSocketError(e: NodeJS.ErrnoException): string {

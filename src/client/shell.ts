@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { QmpError, QmpMuxError, ShorthandError, UsageError } from '../errors.ts';
 import type { JsonObject, JsonValue } from '../json/value.ts';
-import { formatAddress, type Address } from '../net/address.ts';
 import { escapeUnsafe, hasUnsafe } from '../util/unsafe-text.ts';
-import { clientAddress } from './address.ts';
+import { clientAddress, formatServerAddress, type ServerAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient, type QmpEvent } from './qmp-client.ts';
@@ -17,6 +16,7 @@ import { connectRetrying } from './reconnect.ts';
 import { QmpSchema } from './schema.ts';
 import { formatVersion } from './client-session.ts';
 import { ShorthandParser, type Command } from './shorthand.ts';
+import { TLS_OPTIONS, tlsPlan, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
 
 export const SHELL_USAGE = `Usage: qmp-mux shell [options]
 
@@ -28,9 +28,9 @@ connection is lost (QEMU restarting), the shell reconnects by itself.
 Ctrl-D (or Ctrl-C on an empty line) quits.
 
 Options:
-  --connect ADDR       unix:PATH, tcp:HOST:PORT or a socket path
-                       (default: $QMP_SOCKET, else unix:qmp-mux.sock)
-  -p, --pretty         indent replies and events
+  --connect ADDR       unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or a socket
+                       path (default: $QMP_SOCKET, else unix:qmp-mux.sock)
+${tlsUsage(23)}  -p, --pretty         indent replies and events
   -v, --verbose        show the JSON of each command before sending it
   -H, --hmp            HMP mode: lines are human monitor commands, run
                        through human-monitor-command
@@ -42,6 +42,7 @@ Options:
 
 const OPTIONS = {
   connect: { names: ['--connect'], value: true },
+  ...TLS_OPTIONS,
   pretty: { names: ['-p', '--pretty'], value: false },
   verbose: { names: ['-v', '--verbose'], value: false },
   hmp: { names: ['-H', '--hmp'], value: false },
@@ -59,7 +60,8 @@ const HMP_PROMPT = '(HMP) ';
 const TRANSACTION_PROMPT = 'TRANS> ';
 
 interface ShellPlan {
-  address: Address;
+  address: ServerAddress;
+  tls: QmpTlsOptions | undefined;
   pretty: boolean;
   verbose: boolean;
   hmp: boolean;
@@ -72,7 +74,7 @@ export async function runShell(argv: readonly string[], io: CliIo = processIo())
   if (typeof plan === 'number') return plan;
   let client: QmpClient;
   try {
-    client = await QmpClient.connect(plan.address);
+    client = await QmpClient.connect(plan.address, plan.tls && { tls: plan.tls });
   } catch (e) {
     io.stderr.write(`${escapeUnsafe(`qmp-mux shell: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
     return errorExitStatus(e);
@@ -87,8 +89,10 @@ function readPlan(argv: readonly string[], io: CliIo): ShellPlan | 'help' {
   if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}' (the server is given with --connect)`);
   const size = values.historySize === undefined ? DEFAULT_HISTORY_SIZE : count(values.historySize, '--history-size');
   const path = values.history ?? join(io.env.HOME || homedir(), '.qmp-mux_history');
+  const address = clientAddress(values.connect, io.env);
   return {
-    address: clientAddress(values.connect, io.env),
+    address,
+    tls: tlsPlan(values, address),
     pretty: flags.has('pretty'),
     verbose: flags.has('verbose'),
     hmp: flags.has('hmp'),
@@ -134,7 +138,7 @@ class Shell {
   }
 
   async run(client: QmpClient): Promise<void> {
-    this.output.write(`Connected to QEMU ${formatVersion(client.greeting)} at ${formatAddress(client.address)}`);
+    this.output.write(`Connected to QEMU ${formatVersion(client.greeting)} at ${formatServerAddress(client.address)}`);
     await this.attach(client, FIRST_COMPLETION_WAIT_MS);
     this.output.prompt();
     for await (const line of this.lines) {
@@ -169,7 +173,7 @@ class Shell {
     }
     const client = this.client;
     if (client === undefined) {
-      this.output.write(`not connected: waiting for ${formatAddress(this.plan.address)} (Ctrl-D quits)`);
+      this.output.write(`not connected: waiting for ${formatServerAddress(this.plan.address)} (Ctrl-D quits)`);
       return;
     }
     if (this.plan.verbose) {
@@ -212,7 +216,7 @@ class Shell {
   private async reconnect(): Promise<void> {
     let client: QmpClient;
     try {
-      client = await connectRetrying(this.plan.address, { signal: this.quitting.signal });
+      client = await connectRetrying(this.plan.address, { signal: this.quitting.signal, ...(this.plan.tls && { tls: this.plan.tls }) });
     } catch (e) {
       if (this.quitting.signal.aborted) return;
       throw e;

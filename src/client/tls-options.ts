@@ -1,0 +1,44 @@
+import { UsageError } from '../errors.ts';
+import type { TlsVersion } from '../net/tls.ts';
+import { formatServerAddress, type ServerAddress } from './address.ts';
+
+/** How a client connects to a `tls:` address: PEM files, read when it connects. */
+export interface QmpTlsOptions {
+  /** The client certificate to present (then any intermediates); with `key`. */
+  cert?: string;
+  /** Its private key, unencrypted. */
+  key?: string;
+  /** CA certificates the server's certificate must chain to; default: Node's bundled roots. */
+  ca?: string;
+  /** The name the server's certificate must carry; default: the host connected to. */
+  serverName?: string;
+  /** The oldest protocol accepted; default TLSv1.2. */
+  minVersion?: TlsVersion;
+}
+
+/** The options `exec`, `events` and `shell` take for TLS. */
+export const TLS_OPTIONS = {
+  cert: { names: ['--cert'], value: true },
+  key: { names: ['--key'], value: true },
+  ca: { names: ['--ca'], value: true },
+  serverName: { names: ['--server-name'], value: true },
+} as const;
+
+/** Their lines in a subcommand's `--help`, descriptions starting at `column`. */
+export function tlsUsage(column: number): string {
+  const lines: [string, string][] = [
+    ['--cert FILE --key FILE', 'with tls:, the client certificate and its key (PEM)'],
+    ['--ca FILE', "with tls:, the CA certificates the server's must chain to (default: the system's)"],
+    ['--server-name NAME', "with tls:, the name the server's certificate must carry (default: HOST)"],
+  ];
+  return lines.map(([option, what]) => `  ${option.padEnd(column - 2)}${what}\n`).join('');
+}
+
+/** The TLS options given on a command line, for `address`; throws UsageError when they do not go with it. */
+export function tlsPlan(values: Partial<Record<keyof typeof TLS_OPTIONS, string>>, address: ServerAddress): QmpTlsOptions | undefined {
+  const given = Object.fromEntries(Object.entries(values).filter(([key, value]) => key in TLS_OPTIONS && value !== undefined)) as QmpTlsOptions;
+  if (Object.keys(given).length === 0) return undefined;
+  if (address.type !== 'tls') throw new UsageError(`--cert, --key, --ca and --server-name go with a tls:HOST:PORT address (not ${formatServerAddress(address)})`);
+  if ((given.cert === undefined) !== (given.key === undefined)) throw new UsageError('give --cert and --key together');
+  return given;
+}
