@@ -100,6 +100,8 @@ export class TlsTerminator {
   private settings: TlsServerSettings;
   private credentials: SecureContextOptions;
   private readonly servers = new Set<TlsServer>();
+  /** Connections whose handshake is under way, on every server made. */
+  private readonly underway = new Map<Socket, Handshake>();
 
   /** Reads the credentials; throws a TlsError naming the file. */
   constructor(private readonly options: TlsTerminatorOptions) {
@@ -111,8 +113,8 @@ export class TlsTerminator {
   server(onSecure: (socket: Socket) => void): Server {
     const { onHandshake, maxHandshakes } = this.options;
     const server = createServer({ ...serverTlsOptions(this.settings, this.credentials), allowHalfOpen: true, pauseOnConnect: true });
-    // Under way, oldest first; and what is known of every connection, kept while it is (its close may come before its failure).
-    const underway = new Map<Socket, Handshake>();
+    const { underway } = this;
+    // What is known of every connection, kept while it is (its close may come before its failure is told).
     const known = new WeakMap<Socket, Handshake>();
     server.on('connection', (raw: Socket) => {
       const handshake = { peer: `${raw.remoteAddress}:${raw.remotePort}`, evicted: false };
@@ -122,8 +124,8 @@ export class TlsTerminator {
       if (underway.size > maxHandshakes()) evict(underway);
     });
     server.on('secureConnection', (socket: TLSSocket) => {
-      const raw = parentOf(socket);
-      if (raw) underway.delete(raw);
+      // Its TCP connection, by address: only one open connection has it.
+      for (const raw of underway.keys()) if (raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress) underway.delete(raw);
       socket.pause();
       onHandshake({ peer: `${socket.remoteAddress}:${socket.remotePort}`, outcome: 'ok', detail: undefined });
       onSecure(socket);
@@ -138,6 +140,11 @@ export class TlsTerminator {
     server.once('close', () => this.servers.delete(server));
     this.servers.add(server);
     return server;
+  }
+
+  /** Handshakes under way now. */
+  get handshakes(): number {
+    return this.underway.size;
   }
 
   /**

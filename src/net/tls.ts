@@ -89,11 +89,13 @@ function certificatesIn(text: Buffer, path: string, name: string): X509Certifica
 }
 
 function privateKey(text: Buffer, path: string, name: string): KeyObject {
+  // PKCS#8 (`ENCRYPTED PRIVATE KEY`) and the older `Proc-Type: 4,ENCRYPTED` both say so in the clear.
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text.toString('latin1'))) {
+    throw new TlsError(`${name} (${path}): the key is encrypted; give it unencrypted, readable only by qmp-mux`);
+  }
   try {
     return createPrivateKey({ key: text, format: 'pem' });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ERR_MISSING_PASSPHRASE') throw new TlsError(`${name} (${path}): the key is encrypted; give it unencrypted, readable only by qmp-mux`);
+  } catch {
     throw new TlsError(`${name} (${path}): not a PEM private key`);
   }
 }
