@@ -22,7 +22,7 @@ export type CertificateCondition =
 
 /** What a verified client certificate says about its holder. */
 export interface CertificateNames {
-  /** Its subject as QEMU's tls-authz writes a name, most specific first: `CN=admin,O=Example`. */
+  /** Its subject as QEMU's `tls-authz` identities write it (GnuTLS's form: the certificate's order, RFC 4514 escapes): `O=Example,CN=admin`. */
   readonly subject: string;
   /** Subject attributes by short name; a repeated attribute has several values. */
   readonly attributes: ReadonlyMap<string, readonly string[]>;
@@ -72,7 +72,7 @@ export function certificateNames(cert: PeerCertificate): CertificateNames {
   // Typed as strings; Node gives an array for an attribute that appears more than once.
   for (const [name, value] of Object.entries(cert.subject ?? {}) as [string, string | string[]][]) attributes.set(name, Array.isArray(value) ? value : [value]);
   const rdns = [...attributes].flatMap(([name, values]) => values.map((v) => `${name}=${escapeDnValue(v)}`));
-  return { subject: rdns.reverse().join(','), attributes, altNames: cert.subjectaltname ? parseAltNames(cert.subjectaltname) : [] };
+  return { subject: rdns.join(','), attributes, altNames: cert.subjectaltname ? parseAltNames(cert.subjectaltname) : [] };
 }
 
 /**

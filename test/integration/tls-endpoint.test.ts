@@ -83,8 +83,8 @@ t.test('who the client is decides what it may do: policies, events and limits by
   t.teardown(() => Promise.all([admin.close(), collector.close()]));
   const clients = (await admin.execute('__org.qmp-mux_query-clients')) as Record<string, unknown>[];
   t.match(clients, [
-    { endpoint: 'remote', identity: 'admin', subject: 'CN=admin,O=Example', events: ['*'] },
-    { endpoint: 'remote', identity: 'collector', subject: 'CN=collector,O=Example', events: ['STOP', 'SHUTDOWN'] },
+    { endpoint: 'remote', identity: 'admin', subject: 'O=Example,CN=admin', events: ['*'] },
+    { endpoint: 'remote', identity: 'collector', subject: 'O=Example,CN=collector', events: ['STOP', 'SHUTDOWN'] },
   ]);
   const refused = await collector.execute('stop').catch((e: unknown) => e);
   t.match(refused, { errorClass: 'GenericError', desc: "The command stop is not allowed on endpoint 'remote' for identity 'collector'" }, "the collector has the endpoint's read-only policy");
@@ -100,7 +100,7 @@ t.test('who the client is decides what it may do: policies, events and limits by
   const second = await TestClient.connectTls(raw(s, 'remote', s.pki.collector));
   t.same(await second.rest(), ['{"error": {"class": "GenericError", "desc": "Too many clients of identity \'collector\' on endpoint \'remote\' (at most 1)"}}'], 'a second collector is one more than its identity may have');
 
-  await logged(s, /client connected endpoint=remote client=127\.0\.0\.1:\d+ identity=collector subject="CN=collector,O=Example"/);
+  await logged(s, /client connected endpoint=remote client=127\.0\.0\.1:\d+ identity=collector subject="O=Example,CN=collector"/);
   await logged(s, /refused a command endpoint=remote client=127\.0\.0\.1:\d+ identity=collector command=stop why=command/);
   const text = s.mux.mux.metrics.render();
   t.match(text, /qmpmux_identity_commands_total\{endpoint="remote",identity="collector",outcome="refused"\} 1\n/);
@@ -112,9 +112,9 @@ t.test('who the client is decides what it may do: policies, events and limits by
   await s.mux.stop();
   const records = readFileSync(s.audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(records.length >= 6, 'every command recorded');
-  for (const r of records) t.match(r, { endpoint: 'remote', identity: /^(admin|collector)$/, subject: /^CN=(admin|collector),O=Example$/ }, `${String(r.command)} names who ran it`);
+  for (const r of records) t.match(r, { endpoint: 'remote', identity: /^(admin|collector)$/, subject: /^O=Example,CN=(admin|collector)$/ }, `${String(r.command)} names who ran it`);
   t.match(records.find((r) => r.command === 'stop' && r.identity === 'collector'), { outcome: 'refused' });
-  t.match(records.find((r) => r.command === 'stop' && r.identity === 'admin'), { outcome: 'return', subject: 'CN=admin,O=Example' });
+  t.match(records.find((r) => r.command === 'stop' && r.identity === 'admin'), { outcome: 'return', subject: 'O=Example,CN=admin' });
 });
 
 t.test('socat, an independent TLS client, is served like any other', async (t) => {
@@ -133,7 +133,7 @@ t.test('socat, an independent TLS client, is served like any other', async (t) =
   const lines = out.trim().split('\r\n');
   t.match(lines[0], /^\{"QMP": \{"version": \{"qemu": /, "QEMU's greeting");
   t.equal(lines[1], '{"return": {}}');
-  t.match(lines[2], /"identity": "admin".*"subject": "CN=admin,O=Example".*"id": "who"\}$/);
+  t.match(lines[2], /"identity": "admin".*"subject": "O=Example,CN=admin".*"id": "who"\}$/);
 });
 
 t.test('turned away at the handshake: no certificate, another CA, an expired one, TLS 1.1, plaintext; each logged and counted by cause', async (t) => {
