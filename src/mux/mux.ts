@@ -58,7 +58,7 @@ export class Mux implements MuxView {
   private starting: Promise<unknown> | undefined;
   private clientCounter = 0;
   private readonly startedAt = Date.now();
-  private readonly routerCounters: RouterCounters = { refused: 0, tooLarge: 0 };
+  private readonly routerCounters: RouterCounters = { refused: 0, tooLarge: 0, errors: 0 };
   private readonly counters = { qemuErrors: 0, closedSessionErrors: 0, replyMismatches: 0, tooLargeFromQemu: 0, disconnects: {} as Record<string, number> };
   private readonly stallWatch: StallWatch;
   private stallTimer: NodeJS.Timeout | undefined;
@@ -211,7 +211,7 @@ export class Mux implements MuxView {
 
   describe(): MuxInfo {
     const { refused, tooLarge } = this.routerCounters;
-    let errors = this.counters.qemuErrors + this.counters.closedSessionErrors + refused + tooLarge;
+    let errors = this.counters.qemuErrors + this.counters.closedSessionErrors + refused + tooLarge + this.routerCounters.errors;
     for (const c of this.registry) errors += c.session?.errors ?? 0;
     return {
       version: VERSION,

@@ -27,6 +27,11 @@ export interface RouterCounters {
   refused: number;
   /** Commands refused because they would not fit in one QEMU message. */
   tooLarge: number;
+  /**
+   * Other error replies qmp-mux made itself: its own commands that failed,
+   * and replies from QEMU too long to pass on (where QEMU had returned).
+   */
+  errors: number;
 }
 
 export interface RouterOptions {
@@ -88,6 +93,7 @@ export class Router implements QemuSide, CommandObserver {
     }
     if (command.name.startsWith(EXTENSION_PREFIX)) {
       const own = runOwnCommand(command, this.own);
+      if (own.outcome !== 'return') counters.errors++;
       this.done(command.name, command.idText, command.args, own.outcome, receivedAt, undefined);
       reply.fill(own.reply);
       return;
@@ -134,6 +140,8 @@ export class Router implements QemuSide, CommandObserver {
         maxUpstreamMessage: reply.tooLarge.limit,
       });
     }
+    // QEMU's own errors are counted as they arrive; a return too long to pass on becomes an error here.
+    if (reply.tooLarge && reply.kind === 'return') this.options.counters.errors++;
     const outcome = reply.tooLarge ? 'GenericError' : reply.kind === 'return' ? 'return' : errorClass(reply.bytes);
     this.done(command.name, command.idText, command.args, outcome, command.receivedAt!, qemuSeconds);
   }
