@@ -11,10 +11,19 @@ export interface MetricsOptions {
   allowRemote: boolean;
 }
 
-/** Parses `tcp:HOST:PORT` for the metrics listener; throws AddressError for anything else. */
+/** Parses `tcp:HOST:PORT` for the metrics listener; throws AddressError, naming what it takes, for anything else. */
 export function metricsAddress(text: string): TcpAddress {
-  const a = parseAddress(text);
-  if (a.type !== 'tcp') throw new AddressError(`'${text}': the metrics listener takes tcp:HOST:PORT (Prometheus scrapes over TCP)`);
+  const takes = 'the metrics listener takes tcp:HOST:PORT (Prometheus scrapes over TCP)';
+  let a: ReturnType<typeof parseAddress>;
+  try {
+    a = parseAddress(text);
+  } catch (e) {
+    if (!(e instanceof AddressError)) throw e;
+    // HOST:PORT without the scheme is the usual slip: say what was meant.
+    const meant = /^(?:\[[^\]]+\]|[^:/]+):\d+$/.test(text) ? `; did you mean tcp:${text}?` : '';
+    throw new AddressError(text.startsWith('tcp:') ? e.message : `'${text}': ${takes}${meant}`);
+  }
+  if (a.type !== 'tcp') throw new AddressError(`'${text}': ${takes}`);
   return a;
 }
 
