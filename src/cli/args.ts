@@ -39,10 +39,10 @@ Upstream (one of; the command line overrides the config file):
   (neither)                              start a throwaway QEMU:
                                          qemu-system-x86_64 -machine none -nodefaults -display none
   --takeover                             with --upstream unix:PATH: move QEMU's socket aside
-                                         and serve clients at PATH
+                                         and serve clients at PATH (instead of the default
+                                         endpoint)
   --on-stop quit|powerdown|leave         what stopping qmp-mux (SIGTERM, SIGINT, SIGHUP)
-                                         does to a QEMU it started
-                                         (default quit)
+                                         does to a QEMU it started (spawn only; default quit)
   --powerdown-timeout MS                 with --on-stop powerdown: time before quit (default 30000)
 
 Clients:

@@ -10,7 +10,8 @@ import type { EndpointOptions, Options, UpstreamOptions } from './options.ts';
 export function asConfigFile(options: Options): Record<string, unknown> {
   return {
     upstream: upstream(options.upstream),
-    endpoints: options.endpoints.map(endpoint),
+    // None but a takeover's, which the upstream makes (and its comment names).
+    ...(options.endpoints.length > 0 && { endpoints: options.endpoints.map(endpoint) }),
     window: options.window,
     windowBytes: options.windowBytes,
     totalInputBytes: options.totalInputBytes,
@@ -27,7 +28,12 @@ export function asConfigFile(options: Options): Record<string, unknown> {
 function upstream(u: UpstreamOptions): Record<string, unknown> {
   switch (u.mode) {
     case 'connect':
-      return { connect: formatAddress(u.address), takeover: u.takeover };
+      if (!u.takeover) return { connect: formatAddress(u.address), takeover: false };
+      return {
+        connect: formatAddress(u.address),
+        takeover: true,
+        $comment: `clients also connect at ${formatAddress(u.address)}, QEMU's own path, taken over: the endpoint 'takeover', with the mode and owner of QEMU's socket and every default`,
+      };
     case 'listen':
       return { listen: formatAddress(u.address) };
     case 'spawn':
