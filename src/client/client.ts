@@ -17,7 +17,8 @@ export interface QmpClientOptions {
   /**
    * Aborting closes the connection, connecting or not: what is waiting
    * rejects with the signal's reason if that is a QmpMuxError (e.g. a
-   * TimeoutError), else with a ConnectionError.
+   * TimeoutError), else with a ConnectionError `ADDRESS: aborted` (see
+   * `abortError`).
    */
   signal?: AbortSignal;
 }
@@ -105,7 +106,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     }
     const signal = options.signal;
     if (signal) {
-      const abort = (): void => this.fail(signal.reason instanceof QmpMuxError ? signal.reason : new ConnectionError(`${this.where()}: aborted`));
+      const abort = (): void => this.fail(abortError(signal, address));
       if (signal.aborted) queueMicrotask(abort);
       else {
         signal.addEventListener('abort', abort, { once: true });
@@ -226,6 +227,15 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   private where(): string {
     return formatAddress(this.address);
   }
+}
+
+/**
+ * What an aborted `signal` makes a connection's waiting calls reject with:
+ * its reason if that is a QmpMuxError, else a ConnectionError naming the
+ * address. One rule for `QmpClient.connect` and `connectRetrying`.
+ */
+export function abortError(signal: AbortSignal, address: Address): QmpMuxError {
+  return signal.reason instanceof QmpMuxError ? signal.reason : new ConnectionError(`${formatAddress(address)}: aborted`);
 }
 
 function toEvent(message: JsonObject): QmpEvent | undefined {

@@ -196,7 +196,8 @@ class Shell {
     this.client = client;
     client.on('event', (event) => this.output.write(describeEvent(event, this.plan.pretty)));
     client.once('close', (error) => {
-      if (error === undefined) return;
+      // Quitting closes it too (through the signal, after a reconnect): nothing was lost.
+      if (error === undefined || this.quitting.signal.aborted) return;
       this.client = undefined;
       this.output.write(`connection lost: ${error.message}; reconnecting...`);
       void this.reconnect();

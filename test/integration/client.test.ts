@@ -219,7 +219,9 @@ t.test('connectRetrying: retries until the server is there, gives up when told',
   const stop = new AbortController();
   const giving = connectRetrying(join(dir, 'never.sock'), { initialDelay: 10, signal: stop.signal });
   setTimeout(() => stop.abort(), 50);
-  await t.rejects(giving, { name: 'AbortError' });
+  await t.rejects(giving, { name: 'ConnectionError', code: 'QMPMUX_CONNECTION', message: `unix:${join(dir, 'never.sock')}: aborted` }, 'between attempts: what connect rejects with');
+  await t.rejects(connectRetrying(join(dir, 'never.sock'), { signal: AbortSignal.abort() }), { name: 'ConnectionError', message: /: aborted$/ }, 'already aborted');
+  await t.rejects(connectRetrying(join(dir, 'never.sock'), { signal: AbortSignal.abort(new TimeoutError('late')) }), { name: 'TimeoutError', message: 'late' }, 'with a reason of ours');
   const silent = await FakeQemu.start(t, { greeting: ' ' });
   const midAttempt = new AbortController();
   const tries: number[] = [];
