@@ -92,6 +92,7 @@ t.test('events as they come; QEMU restarting behind qmp-mux; typing while discon
   await until(io, /^\{"name":"second"\}$/m);
   io.stdin.end();
   t.equal(await running, 0);
+  t.equal(io.out().match(/connection lost/g)?.length, 1, 'quitting after the reconnect loses no connection');
 });
 
 t.test('quitting while a command runs, or while reconnecting', async (t) => {
