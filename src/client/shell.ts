@@ -16,7 +16,7 @@ import { PromptOutput } from './prompt-output.ts';
 import { connectRetrying } from './reconnect.ts';
 import { QmpSchema } from './schema.ts';
 import { formatVersion } from './session.ts';
-import { ShorthandParser, type Command } from './shorthand.ts';
+import { hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
 
 export const SHELL_USAGE = `Usage: qmp-mux shell [options]
 
@@ -158,7 +158,7 @@ class Shell {
   private async handle(line: string): Promise<void> {
     let command: Command;
     try {
-      const parsed = this.plan.hmp ? hmpCommand(line) : this.parser.parse(line);
+      const parsed = this.plan.hmp ? hmpLine(line) : this.parser.parse(line);
       this.rl.setPrompt(this.parser.inTransaction ? TRANSACTION_PROMPT : this.plan.hmp ? HMP_PROMPT : PROMPT);
       if (parsed.kind !== 'command') return;
       command = parsed.command;
@@ -250,9 +250,8 @@ class Shell {
   }
 }
 
-function hmpCommand(line: string): { kind: 'empty' } | { kind: 'command'; command: Command } {
-  if (line.trim() === '') return { kind: 'empty' };
-  return { kind: 'command', command: { name: 'human-monitor-command', arguments: new Map([['command-line', line]]) } };
+function hmpLine(line: string): { kind: 'empty' } | { kind: 'command'; command: Command } {
+  return line.trim() === '' ? { kind: 'empty' } : { kind: 'command', command: hmpCommand(line) };
 }
 
 /** What completion needs from the server; what it refuses (an endpoint's policy) just completes less. */
