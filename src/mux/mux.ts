@@ -67,6 +67,8 @@ export class Mux implements MuxView {
   private readonly descriptorLimit = descriptorLimit();
   /** Client connections open, closing ones included. */
   private connections = 0;
+  /** Told when the last client connection has closed, once stopping. */
+  private lastClosed: (() => void) | undefined;
 
   constructor(
     private readonly options: Options,
@@ -157,9 +159,12 @@ export class Mux implements MuxView {
     await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (timer = setTimeout(r, this.options.timeouts.shutdownMs)))]);
     clearTimeout(timer);
     for (const client of this.registry) client.end('stopping');
+    // Every client's end is logged before the stop is over (within closeMs: a peer that keeps its end open is cut off).
+    const clientsClosed = this.connections === 0 ? undefined : new Promise<void>((resolve) => (this.lastClosed = resolve));
     await this.source.stop((name) => this.dispatcher.call(name));
     this.upstream?.close('qmp-mux stopping');
     await this.audit?.close();
+    await clientsClosed;
   }
 
   /** Reopens the audit log's file (after external rotation). */
@@ -323,6 +328,7 @@ export class Mux implements MuxView {
     this.endpointMetrics.get(client.endpoint)!.ended(client.reason);
     const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
     this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, reason });
+    if (this.connections === 0) this.lastClosed?.();
   }
 
   // QEMU
