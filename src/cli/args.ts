@@ -27,7 +27,8 @@ export interface CommandLine {
 }
 
 export const USAGE = `Usage: qmp-mux [options] [-- QEMU-COMMAND [ARGS...]]
-       qmp-mux exec|events|shell [options] ...   (QMP clients; see qmp-mux exec --help)
+       qmp-mux exec|events|shell|wait-ready [options] ...
+                                        (QMP clients; see qmp-mux exec --help)
 
 Shares one QEMU QMP monitor among many clients.
 

@@ -17,6 +17,7 @@ import { createSource } from '../upstream/source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs, USAGE } from './args.ts';
+import { takeNotifier, type SystemdNotifier } from './systemd-notify.ts';
 
 /** Exit statuses of the proxy (the README has the table). */
 export const EXIT = {
@@ -67,6 +68,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   let options: Options;
   let activation: Activation;
   let inherited: ReadonlyMap<string, InheritedSocket>;
+  let notifier: SystemdNotifier | undefined;
   try {
     const cli = parseArgs(argv);
     if (cli.help) {
@@ -85,6 +87,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     activation = takeActivation();
     inherited = matchSockets(options.endpoints.map((e) => e.name), activation.kind === 'sockets' ? activation.sockets : []);
     await preflight(options, new Set(inherited.keys()));
+    notifier = takeNotifier();
     if (cli.checkConfig) {
       for (const w of policyWarnings(options.endpoints)) process.stderr.write(`qmp-mux: warning: endpoint '${w.endpoint}': ${w.message}\n`);
       process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
@@ -101,7 +104,8 @@ export async function runProxy(argv: string[]): Promise<number> {
   if (activation.kind === 'not-ours') {
     log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
   }
-  return serve(options, log, inherited);
+  notifier?.logTo(log);
+  return serve(options, log, inherited, notifier);
 }
 
 /**
@@ -110,7 +114,7 @@ export async function runProxy(argv: string[]): Promise<number> {
  * SIGHUP; a second one while stopping ends it at once), QEMU exiting, or
  * an internal error.
  */
-async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>): Promise<number> {
+async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>, notifier: SystemdNotifier | undefined): Promise<number> {
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
   let status: number = EXIT.ok;
@@ -125,8 +129,9 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
     if (stopping) return;
     stopping = true;
     status = why;
+    void notifier?.stopping('stopping');
     // The HTTP listener stays until the end: /readyz says the mux is stopping.
-    mux.stop().then(() => ops?.stop()).then(
+    mux.stop().then(() => ops?.stop()).then(() => notifier?.settled()).then(
       () => finish(status),
       (e: unknown) => {
         log.error('stopping failed', { error: oneLine(e) });
@@ -177,6 +182,11 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
       process.stdout.write(`qmp-mux: clients connect at ${where}  (try: ${connectHint(a)})\n`);
     }
     if (http) process.stdout.write(`qmp-mux: metrics at http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/metrics\n`);
+    // Ready for systemd once every listener is open and QEMU is connected and negotiated.
+    if (notifier) {
+      const where = endpoints.map((e) => formatAddress(e.address)).join(', ');
+      void mux.firstReady.then(() => (stopping ? undefined : notifier.ready(`QEMU connected; clients connect at ${where}`)));
+    }
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
     log.error(e.message);

@@ -69,6 +69,9 @@ export class Mux implements MuxView {
   private connections = 0;
   /** Told when the last client connection has closed, once stopping. */
   private lastClosed: (() => void) | undefined;
+  /** Resolves the first time QEMU is connected and negotiated: qmp-mux is then ready (systemd's READY=1). */
+  readonly firstReady: Promise<void>;
+  private markReady!: () => void;
 
   constructor(
     private readonly options: Options,
@@ -77,6 +80,7 @@ export class Mux implements MuxView {
     /** Sockets systemd passed, by the name of the endpoint each is for. */
     inherited: ReadonlyMap<string, InheritedSocket> = new Map(),
   ) {
+    this.firstReady = new Promise((resolve) => (this.markReady = resolve));
     this.dispatcher = new Dispatcher({ window: options.window, windowBytes: options.windowBytes, totalInputBytes: options.totalInputBytes });
     this.stallWatch = new StallWatch(options.timeouts.stallMs, {
       stalled: (waitedMs) => {
@@ -361,6 +365,7 @@ export class Mux implements MuxView {
     this.source.ready();
     this.metrics.upstreamReady();
     this.log.info('QEMU connected', { version: greeting.version, capabilities: greeting.capabilities.join(',') });
+    this.markReady();
     this.dispatcher.attach((bytes) => {
       if (this.log.tracing) this.log.trace('to-qemu', { peer: 'qemu' }, bytes);
       this.metrics.upstreamBytesOut(bytes.length);
