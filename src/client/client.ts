@@ -45,6 +45,18 @@ export interface QmpClientEvents {
   close: [error: QmpMuxError | undefined];
 }
 
+/**
+ * What only qmp-mux's own clients ask of a connection (the shell's -N); not
+ * part of the library.
+ * @internal
+ */
+export interface ConnectionInternals {
+  /** False: no greeting is awaited and no negotiation made (see `ClientSession`); `greeting` stays unset until one comes. */
+  negotiate: boolean;
+  /** A greeting that came on a connection that does not negotiate. */
+  greeted?: (greeting: QmpGreeting) => void;
+}
+
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
 const DEFAULT_MAX_BUFFERED_EVENTS = 10_000;
 
@@ -84,17 +96,26 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     /** Where this client is connected. */
     readonly address: Address,
     options: QmpClientOptions,
+    internals: ConnectionInternals,
   ) {
     super();
     this.done = new Promise((resolve) => (this.finish = resolve));
     this.opened = new Promise((resolve, reject) => (this.settleOpened = { resolve, reject }));
-    this.session = new ClientSession({
-      send: (text) => this.socket.write(text),
-      ready: (greeting) => this.ready(greeting),
-      event: (message) => this.onEvent(message),
-      stray: (message) => this.emit('stray', message),
-      failed: (error) => this.fail(error),
-    });
+    this.session = new ClientSession(
+      {
+        send: (text) => this.socket.write(text),
+        ready: (greeting) => this.ready(greeting),
+        event: (message) => this.onEvent(message),
+        stray: (message) => this.emit('stray', message),
+        failed: (error) => this.fail(error),
+        greeted: (greeting) => {
+          this.greeting = greeting;
+          internals.greeted?.(greeting);
+        },
+      },
+      internals.negotiate,
+    );
+    if (!internals.negotiate) socket.once('connect', () => this.open());
     this.reader = new QmpReader(
       (message) => this.session.receive(message),
       (desc) => this.fail(new ProtocolError(`${this.where()}: unreadable message from the server: ${desc}`)),
@@ -121,9 +142,16 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 
   /** Connects, reads the greeting and negotiates. Rejects with ConnectionError, TimeoutError or ProtocolError. */
   static async connect(address: string | Address, options: QmpClientOptions = {}): Promise<QmpClient> {
-    const to = typeof address === 'string' ? parseClientAddress(address) : address;
+    return QmpClient.open(typeof address === 'string' ? parseClientAddress(address) : address, options, { negotiate: true });
+  }
+
+  /**
+   * `connect`, with what only qmp-mux's own clients ask (see `ConnectionInternals`).
+   * @internal
+   */
+  static async open(to: Address, options: QmpClientOptions, internals: ConnectionInternals): Promise<QmpClient> {
     const socket = to.type === 'unix' ? createConnection(to.path) : createConnection({ host: to.host, port: to.port, noDelay: true });
-    return new QmpClient(socket, to, options).opened;
+    return new QmpClient(socket, to, options, internals).opened;
   }
 
   /** Runs a command with library values as arguments; resolves with its return value (see `QmpValue` for numbers). */
@@ -170,6 +198,11 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 
   private ready(greeting: QmpGreeting): void {
     this.greeting = greeting;
+    this.open();
+  }
+
+  /** Commands may be sent: `connect` resolves. */
+  private open(): void {
     this.clearTimer();
     this.settleOpened?.resolve(this);
     this.settleOpened = undefined;

@@ -26,6 +26,15 @@ export interface RetryOptions extends QmpClientOptions {
  * new QEMU is there, then greets them with its greeting).
  */
 export async function connectRetrying(address: string | Address, options: RetryOptions = {}): Promise<QmpClient> {
+  return retrying(address, options, (to, clientOptions) => QmpClient.connect(to, clientOptions));
+}
+
+/**
+ * `connectRetrying`, each attempt made by `open` (the shell's -N opens
+ * without negotiating).
+ * @internal
+ */
+export async function retrying(address: string | Address, options: RetryOptions, open: (to: Address, options: QmpClientOptions) => Promise<QmpClient>): Promise<QmpClient> {
   const { initialDelay = 100, maxDelay = 2000, onRetry, ...clientOptions } = options;
   const signal = clientOptions.signal;
   // A bad address is thrown at once, not retried.
@@ -34,7 +43,7 @@ export async function connectRetrying(address: string | Address, options: RetryO
   for (let attempt = 1; ; attempt++) {
     if (signal?.aborted) throw abortError(signal, to);
     try {
-      return await QmpClient.connect(to, clientOptions);
+      return await open(to, clientOptions);
     } catch (e) {
       if (signal?.aborted) throw abortError(signal, to);
       if (!(e instanceof QmpMuxError)) throw e;
