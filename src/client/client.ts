@@ -6,8 +6,9 @@ import { formatAddress, type Address } from '../net/address.ts';
 import { parseClientAddress } from './address.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
+import type { ExecuteArguments, ReturnOf } from './commands.ts';
 import { ClientSession, type QmpGreeting } from './session.ts';
-import { fromJson, toJson, type QmpInput, type QmpObject, type QmpValue } from './values.ts';
+import { fromJson, toJson, type QmpInput, type QmpObject } from './values.ts';
 
 export interface QmpClientOptions {
   /** Milliseconds to connect and be greeted (qmp-mux holds the greeting while QEMU is away); 0 waits for ever. Default 10000. */
@@ -154,9 +155,16 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     return new QmpClient(socket, to, options, internals).opened;
   }
 
-  /** Runs a command with library values as arguments; resolves with its return value (see `QmpValue` for numbers). */
-  async execute(command: string, args?: QmpArguments): Promise<QmpValue> {
-    return fromJson(await this.executeJson(command, args === undefined ? undefined : (toJson(args, 'arguments') as JsonObject)));
+  /**
+   * Runs a command with library values as arguments; resolves with its
+   * return value (see `QmpValue` for numbers). Commands listed in
+   * `QmpCommands` have their arguments checked and their result typed
+   * (`StatusInfo` for `query-status`); any other resolves with a `QmpValue`.
+   */
+  async execute<C extends string>(command: C, ...[args]: ExecuteArguments<C>): Promise<ReturnOf<C>> {
+    const json = args === undefined ? undefined : (toJson(args as QmpInput, 'arguments') as JsonObject);
+    // The types describe QEMU's schema; the values are what the server sent.
+    return fromJson(await this.executeJson(command, json)) as ReturnOf<C>;
   }
 
   /** Runs a command with parsed JSON arguments; resolves with the return value exactly as received. */

@@ -1,4 +1,5 @@
-import { boolean, fail, object, optional, string } from '../config/fields.ts';
+import type { Commented } from '../config/config-types.ts';
+import { boolean, fail, keysOf, object, optional, string } from '../config/fields.ts';
 import { AddressError } from '../errors.ts';
 import { parseAddress } from '../net/address.ts';
 import type { TcpAddress } from './http-server.ts';
@@ -9,6 +10,13 @@ export interface MetricsOptions {
   listen: TcpAddress;
   /** Allow a host that is not loopback. Default false. */
   allowRemote: boolean;
+}
+
+/** The configuration file's `metrics`. */
+export interface MetricsConfig extends Commented {
+  /** `tcp:HOST:PORT`; a host that is not loopback needs `allowRemote`. */
+  listen: `tcp:${string}`;
+  allowRemote?: boolean;
 }
 
 /** Parses `tcp:HOST:PORT` for the metrics listener; throws AddressError, naming what it takes, for anything else. */
@@ -29,7 +37,7 @@ export function metricsAddress(text: string): TcpAddress {
 
 /** Reads the config file's `metrics` object: `{"listen": "tcp:127.0.0.1:9464", "allowRemote": false}`. */
 export function readMetricsOptions(v: unknown, path: string): MetricsOptions {
-  const m = object(v, path, ['listen', 'allowRemote']);
+  const m = object(v, path, keysOf<MetricsConfig>({ listen: true, allowRemote: true }));
   const at = `${path}.listen`;
   let listen: TcpAddress;
   try {

@@ -1,4 +1,5 @@
-import { boolean, fail, integer, object, oneOf, optional, string } from '../config/fields.ts';
+import type { Commented } from '../config/config-types.ts';
+import { boolean, fail, integer, keysOf, object, oneOf, optional, string } from '../config/fields.ts';
 import { DEFAULTS } from '../config/options.ts';
 
 /** The event journal's bounds; the oldest events go first when either is reached. */
@@ -34,11 +35,27 @@ export interface AuditOptions {
   maxBufferedBytes: number;
 }
 
+/** The configuration file's `journal` (defaults in config/example.json). */
+export interface JournalConfig extends Commented {
+  maxEvents?: number;
+  maxBytes?: number;
+}
+
+/** The configuration file's `audit` (defaults in config/example.json). */
+export interface AuditConfig extends Commented {
+  path: string;
+  record?: AuditRecord;
+  arguments?: boolean;
+  maxEntryBytes?: number;
+  rotate?: { maxBytes?: number; keep?: number } & Commented;
+  maxBufferedBytes?: number;
+}
+
 const GIB = 1024 * 1024 * 1024;
 
 /** Reads the configuration file's `journal` object. */
 export function readJournalOptions(v: unknown, path: string): JournalOptions {
-  const j = object(v, path, ['maxEvents', 'maxBytes']);
+  const j = object(v, path, keysOf<JournalConfig>({ maxEvents: true, maxBytes: true }));
   const d = DEFAULTS.journal;
   return {
     maxEvents: optional(j, 'maxEvents', path, (x, q) => integer(x, q, 0, 10_000_000)) ?? d.maxEvents,
@@ -48,7 +65,7 @@ export function readJournalOptions(v: unknown, path: string): JournalOptions {
 
 /** Reads the configuration file's `audit` object (`path` is required). */
 export function readAuditOptions(v: unknown, path: string): AuditOptions {
-  const a = object(v, path, ['path', 'record', 'arguments', 'maxEntryBytes', 'rotate', 'maxBufferedBytes']);
+  const a = object(v, path, keysOf<AuditConfig>({ path: true, record: true, arguments: true, maxEntryBytes: true, rotate: true, maxBufferedBytes: true }));
   const d = DEFAULTS.audit;
   const out: AuditOptions = {
     path: string(a.path, `${path}.path`),
@@ -65,7 +82,7 @@ export function readAuditOptions(v: unknown, path: string): AuditOptions {
 }
 
 function readRotate(v: unknown, path: string): AuditRotateOptions {
-  const r = object(v, path, ['maxBytes', 'keep']);
+  const r = object(v, path, keysOf<NonNullable<AuditConfig['rotate']>>({ maxBytes: true, keep: true }));
   const d = DEFAULTS.audit.rotate;
   const maxBytes = optional(r, 'maxBytes', path, (x, q) => integer(x, q, 0)) ?? d.maxBytes;
   if (maxBytes !== 0 && maxBytes < 64 * 1024) fail(`${path}.maxBytes`, `must be 0 (no rotation) or at least 65536, got ${maxBytes}`);
