@@ -37,7 +37,8 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 const FATAL_GRACE_MS = 15_000;
 
 function connectHint(a: Address): string {
-  if (a.type === 'unix') return `socat - UNIX-CONNECT:${a.path}`;
+  // Absolute, as the address before it: the hint must work from another directory too.
+  if (a.type === 'unix') return `socat - UNIX-CONNECT:${resolve(a.path)}`;
   return `socat - TCP:${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 }
 

@@ -232,3 +232,16 @@ t.test('every TypeScript example, compiled and run against QEMU, prints what its
     }
   }
 });
+
+t.test("the lines qmp-mux prints on stdout once it serves are the README's", async (t) => {
+  if (!needQemu(t)) return;
+  const shown = indentedBlocks().find((b) => b[0]?.startsWith('qmp-mux: clients connect at unix:'))!;
+  t.equal(shown.length, 3, 'a unix endpoint, a TCP one, the metrics listener');
+  const dir = socketDir(t);
+  const mux = runCli(t, ['--listen', 'unix:qmp-mux.sock', '--listen', 'tcp:127.0.0.1:0', '--metrics', 'tcp:127.0.0.1:0'], { cwd: dir });
+  const [, port] = await mux.waitFor(/clients connect at tcp:127\.0\.0\.1:(\d+) /);
+  const [, metrics] = await mux.waitFor(/metrics at http:\/\/127\.0\.0\.1:(\d+)\/metrics\n/);
+  const expected = shown.map((line) => line.replaceAll('/home/me', dir).replaceAll(':4444', `:${port}`).replaceAll(':9464', `:${metrics}`));
+  t.same(mux.stdout().trimEnd().split('\n'), expected);
+});
+
