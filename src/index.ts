@@ -13,7 +13,6 @@ export type { RunningMux, StartOptions } from './mux/start.ts';
 export type {
   AddressText,
   BackoffConfig,
-  Commented,
   EndpointConfig,
   LimitsConfig,
   LogConfig,
@@ -24,6 +23,7 @@ export type {
   TimeoutsConfig,
   UpstreamConfig,
 } from './config/config-types.ts';
+export type { Commented } from './config/fields.ts';
 export type { MetricsConfig } from './ops/metrics-options.ts';
 export type { AuditConfig, JournalConfig } from './ops/options.ts';
 export type { QemuExit } from './upstream/spawn-source.ts';

@@ -4,9 +4,9 @@ import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError } from '../er
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { parseClientAddress } from './address.ts';
+import type { ExecuteArguments, ReturnOf } from './commands.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
-import type { ExecuteArguments, ReturnOf } from './commands.ts';
 import { ClientSession, type QmpGreeting } from './session.ts';
 import { fromJson, toJson, type QmpInput, type QmpObject } from './values.ts';
 
@@ -116,7 +116,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       },
       internals.negotiate,
     );
-    if (!internals.negotiate) socket.once('connect', () => this.open());
+    if (!internals.negotiate) socket.once('connect', () => this.settleOpen());
     this.reader = new QmpReader(
       (message) => this.session.receive(message),
       (desc) => this.fail(new ProtocolError(`${this.where()}: unreadable message from the server: ${desc}`)),
@@ -206,11 +206,11 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 
   private ready(greeting: QmpGreeting): void {
     this.greeting = greeting;
-    this.open();
+    this.settleOpen();
   }
 
   /** Commands may be sent: `connect` resolves. */
-  private open(): void {
+  private settleOpen(): void {
     this.clearTimer();
     this.settleOpened?.resolve(this);
     this.settleOpened = undefined;

@@ -2,6 +2,7 @@ import type { LogFormat, LogLevel } from '../log.ts';
 import type { MetricsConfig } from '../ops/metrics-options.ts';
 import type { AuditConfig, JournalConfig } from '../ops/options.ts';
 import type { PresetName } from '../policy/presets.ts';
+import type { Commented } from './fields.ts';
 import type { StopPolicy } from './options.ts';
 
 /**
@@ -12,11 +13,6 @@ import type { StopPolicy } from './options.ts';
  * at start. config/example.json shows every field with its default; the
  * reader still checks values (ranges, addresses) at run time.
  */
-
-/** Keys starting with `$comment` are allowed in every object, for notes; their values are ignored. */
-export interface Commented {
-  readonly [comment: `$comment${string}`]: unknown;
-}
 
 /** A socket address: `unix:PATH`, or `tcp:HOST:PORT` (`tcp:[::1]:PORT`; port 0 picks a free one). */
 export type AddressText = `unix:${string}` | `tcp:${string}`;

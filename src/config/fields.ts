@@ -19,6 +19,11 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/** Keys starting with `$comment` are allowed in every object of a configuration, for notes; their values are ignored. */
+export interface Commented {
+  readonly [comment: `$comment${string}`]: unknown;
+}
+
 /** Every key any member of a union has. */
 type AllKeys<T> = T extends unknown ? keyof T : never;
 

@@ -1,5 +1,4 @@
-import type { Commented } from '../config/config-types.ts';
-import { boolean, fail, keysOf, object, optional, string } from '../config/fields.ts';
+import { boolean, fail, keysOf, object, optional, string, type Commented } from '../config/fields.ts';
 import { AddressError } from '../errors.ts';
 import { parseAddress } from '../net/address.ts';
 import type { TcpAddress } from './http-server.ts';

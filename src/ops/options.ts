@@ -1,5 +1,4 @@
-import type { Commented } from '../config/config-types.ts';
-import { boolean, fail, integer, keysOf, object, oneOf, optional, string } from '../config/fields.ts';
+import { boolean, fail, integer, keysOf, object, oneOf, optional, string, type Commented } from '../config/fields.ts';
 import { DEFAULTS } from '../config/options.ts';
 
 /** The event journal's bounds; the oldest events go first when either is reached. */

@@ -94,3 +94,17 @@ t.test('NOTIFY_SOCKET set but no systemd-notify: exit 2 at once, rather than lea
     t.equal(run.stderr(), 'qmp-mux: NOTIFY_SOCKET is set (a systemd Type=notify service), but systemd-notify is not on PATH: qmp-mux tells systemd it is ready through it (Debian package systemd)\n');
   }
 });
+
+t.test('a NOTIFY_SOCKET nobody listens on: one error line, and qmp-mux serves all the same', async (t) => {
+  if (!needQemu(t) || !needProgram(t, 'systemd-notify', 'systemd')) return;
+  const dir = socketDir(t);
+  const sock = join(dir, 'vm.sock');
+  const mux = runCli(t, ['--listen', `unix:${sock}`], { env: { NOTIFY_SOCKET: join(dir, 'nobody') } });
+  await mux.waitFor(/ERROR cannot notify systemd program=\S*systemd-notify socket=\S*nobody why=/);
+  const ready = runCli(t, ['wait-ready', sock]);
+  t.same(await exitOf(ready), { code: 0, signal: null }, 'clients are served');
+  mux.child.kill('SIGTERM');
+  t.same(await exitOf(mux), { code: 0, signal: null });
+  t.equal(mux.stderr().match(/cannot notify systemd/g)?.length, 1, 'said once, though STOPPING=1 failed too');
+});
+

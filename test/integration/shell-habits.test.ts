@@ -5,7 +5,8 @@ import { QmpClient } from '../../src/client/client.ts';
 import { runShell } from '../../src/client/shell.ts';
 import { MAIN, runCli } from '../fixtures/cli.ts';
 import { fakeIo } from '../fixtures/cli-io.ts';
-import { FakeQemu, replyTo } from '../fixtures/fake-qemu.ts';
+import { eventually } from '../fixtures/context.ts';
+import { FakeQemu, replyTo, type Responder } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -64,6 +65,9 @@ t.test('the server as the one argument, -l FILE, events without Enter, and quitt
   term.type('query-name');
   term.press('Enter');
   await term.waitForLine(/^\{"name":"first"\}$/);
+  term.type('nope');
+  term.press('Enter');
+  await term.waitForLine(/^error: CommandNotFound: The command nope has not been found$/);
 
   term.type('query-st');
   const other = await QmpClient.connect(mux.path);
@@ -92,6 +96,8 @@ t.test('the server as the one argument, -l FILE, events without Enter, and quitt
     { received: { QMP: { version: { qemu: { micro: Number, minor: 2, major: 7 } }, capabilities: ['oob'] } } },
     { sent: { execute: 'query-name' } },
     { received: { return: { name: 'first' } } },
+    { sent: { execute: 'nope' } },
+    { received: { error: { class: 'CommandNotFound', desc: 'The command nope has not been found' } } },
     { received: { event: 'STOP', timestamp: { seconds: Number, microseconds: Number } } },
     { received: { event: 'RESUME' } },
     { disconnected: `unix:${mux.path}: the server closed the connection` },
@@ -99,7 +105,7 @@ t.test('the server as the one argument, -l FILE, events without Enter, and quitt
     { received: { QMP: { version: { qemu: { major: 7 } } } } },
     { disconnected: 'the shell closed the connection' },
   ]);
-  t.equal(what.length, 10, 'the completion queries are not in the log');
+  t.equal(what.length, 12, 'the completion queries are not in the log');
   t.notOk(JSON.stringify(what).includes('query-commands'), 'nor the shell\'s other own queries');
 });
 
@@ -127,13 +133,24 @@ t.test('-N: no negotiation; qmp_capabilities by hand, then completion learns; HO
   t.equal(await term.exited(), 0);
 });
 
-t.test("-N with a server that sends no greeting (QEMU's guest agent)", async (t) => {
-  const agent = await FakeQemu.start(t, { greeting: '', respond: (cmd, raw) => (cmd.execute === 'guest-ping' ? replyTo(raw, { return: '{}' }) : replyTo(raw, { error: '{"class": "CommandNotFound", "desc": "no"}' })) });
-  const io = fakeIo({ input: 'guest-ping\n' });
-  t.equal(await runShell(['-N', '--no-history', agent.path], io), 0);
-  t.match(io.out(), new RegExp(`^Connected to unix:${agent.path}, without negotiating \\(-N\\): send qmp_capabilities to negotiate\\n(?:.*\\n)*\\{\\}\\n$`));
+t.test("-N with a server that sends no greeting (QEMU's guest agent), and that restarts", async (t) => {
+  const options = { greeting: '', respond: ((cmd, raw) => (cmd.execute === 'guest-ping' ? replyTo(raw, { return: '{}' }) : replyTo(raw, { error: '{"class": "CommandNotFound", "desc": "no"}' }))) as Responder };
+  const agent = await FakeQemu.start(t, options);
+  const io = fakeIo();
+  const running = runShell(['-N', '--no-history', agent.path], io);
+  await eventually(() => io.out().startsWith(`Connected to unix:${agent.path}, without negotiating (-N): send qmp_capabilities to negotiate\n`), () => `the banner: ${io.out()}`);
+  io.stdin.write('guest-ping\n');
+  await eventually(() => io.out().endsWith('{}\n'), () => `the reply: ${io.out()}`);
   t.notOk(agent.received.some((r) => r.includes('qmp_capabilities')), 'nothing negotiated');
   t.ok(agent.received.some((r) => r.includes('guest-ping')));
+  await agent.close();
+  await eventually(() => io.out().includes('connection lost:'), () => `the loss: ${io.out()}`);
+  const again = await FakeQemu.startAt(t, agent.path, options);
+  await eventually(() => io.out().includes(`reconnected to unix:${agent.path}, without negotiating (-N)\n`), () => `the reconnection: ${io.out()}`);
+  io.stdin.end('guest-ping\n');
+  t.equal(await running, 0);
+  t.ok(again.received.some((r) => r.includes('guest-ping')), 'the agent that came back is asked, without negotiation');
+  t.notOk(again.received.some((r) => r.includes('qmp_capabilities')));
 });
 
 t.test('usage: the server once; a log that cannot be written is said once', async (t) => {

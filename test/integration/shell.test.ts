@@ -134,7 +134,7 @@ t.test('history file problems are said once, and the shell goes on', async (t) =
 });
 
 t.test('usage, help, connection failures', async (t) => {
-  for (const [args, message] of [[['--nope'], "unknown option '--nope'"], [['extra'], "unexpected argument 'extra' (the server is given with --connect)"], [['--history-size', '0'], "--history-size: expected a whole number of at least 1, got '0'"]] as const) {
+  for (const [args, message] of [[['--nope'], "unknown option '--nope'"], [['a.sock', 'extra'], "unexpected argument 'extra'"], [['--history-size', '0'], "--history-size: expected a whole number of at least 1, got '0'"]] as const) {
     const io = fakeIo();
     t.equal(await runShell([...args], io), 2);
     t.equal(io.err(), `qmp-mux shell: ${message}\ntry 'qmp-mux shell --help'\n`);
