@@ -81,6 +81,7 @@ export class SystemdNotifier {
       const timer = setTimeout(() => child.kill('SIGKILL'), SEND_TIMEOUT_MS);
       timer.unref();
       child.once('error', (e) => this.fail(e.message));
+      // After an error too (a program that cannot be started ends with code -2).
       child.once('close', (code, signal) => {
         clearTimeout(timer);
         if (code !== 0) this.fail(stderr.trim() || `exit ${code ?? signal}`);
