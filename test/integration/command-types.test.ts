@@ -5,7 +5,8 @@ import { QmpClient } from '../../src/client/client.ts';
 import { fromJson, type QmpValue } from '../../src/client/values.ts';
 import { ROOT } from '../fixtures/consumer.ts';
 import { startMux } from '../fixtures/mux.ts';
-import { needQemu, startQemu } from '../fixtures/qemu.ts';
+import { needQemu } from '../fixtures/qemu.ts';
+import { startQemuReady } from '../fixtures/qemu-ready.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
 /**
@@ -194,7 +195,7 @@ t.test("QmpCommands: QEMU's commands as a real QEMU's schema has them; qmp-mux's
   if (!needQemu(t)) return;
   const shapes = commandShapes();
   t.ok(shapes.size >= 20, `${shapes.size} commands`);
-  const qemu = await startQemu(t, { monitors: 2 });
+  const qemu = await startQemuReady(t, { monitors: 2 });
   const direct = await QmpClient.connect(qemu.monitors[1]!);
   t.teardown(() => direct.close());
   const entries = fromJson(await direct.executeJson('query-qmp-schema')) as unknown as SchemaEntry[];

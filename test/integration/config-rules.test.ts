@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { exitOf, runCli } from '../fixtures/cli.ts';
-import { needQemu, startQemu } from '../fixtures/qemu.ts';
+import { needQemu } from '../fixtures/qemu.ts';
+import { startQemuReady } from '../fixtures/qemu-ready.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
 /**
@@ -45,7 +46,7 @@ t.test('--on-stop and --powerdown-timeout apply only when qmp-mux starts QEMU, o
 t.test('--takeover serves clients at QEMU\'s path alone: no default endpoint beside it, and --print-config says where', async (t) => {
   if (!needQemu(t)) return;
   const dir = socketDir(t);
-  const qemu = await startQemu(t, { dir, names: ['vm.qmp'] });
+  const qemu = await startQemuReady(t, { dir, names: ['vm.qmp'] });
   const path = qemu.monitors[0]!;
   const printed = await run(t, ['--upstream', `unix:${path}`, '--takeover', '--print-config']);
   t.equal(printed.code, 0);

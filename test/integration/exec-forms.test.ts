@@ -1,6 +1,7 @@
 import t from 'tap';
 import { exitOf, runCli } from '../fixtures/cli.ts';
-import { needQemu, startQemu } from '../fixtures/qemu.ts';
+import { needQemu } from '../fixtures/qemu.ts';
+import { startQemuReady } from '../fixtures/qemu-ready.ts';
 
 /**
  * `qmp-mux exec` as a shell runs it, with the forms the README gives: a
@@ -11,7 +12,7 @@ import { needQemu, startQemu } from '../fixtures/qemu.ts';
 
 t.test('transaction( ... ), HMP commands and values with spaces, as a shell passes them', async (t) => {
   if (!needQemu(t)) return;
-  const qemu = await startQemu(t, { args: ['-blockdev', 'driver=null-co,node-name=d0'] });
+  const qemu = await startQemuReady(t, { args: ['-blockdev', 'driver=null-co,node-name=d0'] });
   const env = { ...process.env, QMP_SOCKET: qemu.monitors[0]! };
   const exec = async (...args: string[]): Promise<{ code: number | null; out: string; err: string }> => {
     const run = runCli(t, ['exec', ...args], { env });

@@ -7,6 +7,7 @@ import { eventually } from '../fixtures/context.ts';
 import { MAIN, exitOf, runCli, type Running } from '../fixtures/cli.ts';
 import { consumer, readmeExamples, ROOT, tsc } from '../fixtures/consumer.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
+import { startQemuReady } from '../fixtures/qemu-ready.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 import { needTmux, Terminal } from '../fixtures/tmux.ts';
 
@@ -113,7 +114,7 @@ t.test('every `$ qmp-mux exec|events|wait-ready` example prints what the README 
   if (!needQemu(t)) return;
   // One with a device net1 that unplugs at once (USB), for device_del --wait-event; held at start (-S), so no guest code runs.
   const pcDir = socketDir(t);
-  const pc = await startQemu(t, { dir: pcDir, names: ['pc.sock'], args: ['-machine', 'pc', '-S', '-device', 'qemu-xhci', '-device', 'usb-tablet,id=net1'] });
+  const pc = await startQemuReady(t, { dir: pcDir, names: ['pc.sock'], args: ['-machine', 'pc', '-S', '-device', 'qemu-xhci', '-device', 'usb-tablet,id=net1'] });
   const main = await muxInDirectory(t);
   for (const example of commandExamples()) {
     const paths = { '/run/vm1.qmp': pc.monitors[0]!, '/run/qmp-mux/vm1/qmp.sock': join(main.dir, 'qmp-mux.sock') };
@@ -140,7 +141,7 @@ t.test("the shell's transcript, typed into a real terminal", async (t) => {
   if (!needQemu(t) || !needTmux(t)) return;
   const block = indentedBlocks().find((b) => b[0]?.startsWith('$ qmp-mux shell'))!;
   const dir = socketDir(t);
-  const qemu = await startQemu(t, { dir, names: ['vm1.qmp', 'other.qmp'], monitors: 2, args: ['-blockdev', 'driver=null-co,node-name=drive0'] });
+  const qemu = await startQemuReady(t, { dir, names: ['vm1.qmp', 'other.qmp'], monitors: 2, args: ['-blockdev', 'driver=null-co,node-name=drive0'] });
   const paths = { '/run/vm1.qmp': qemu.monitors[0]! };
   const [program, ...args] = mapPaths(block[0]!.slice(2), paths).split(' ');
   t.equal(program, 'qmp-mux');
@@ -209,7 +210,7 @@ t.test("the shell's transcript, typed into a real terminal", async (t) => {
 t.test('every TypeScript example, compiled and run against QEMU, prints what its comments say', async (t) => {
   if (!needQemu(t)) return;
   const dir = socketDir(t);
-  const qemu = await startQemu(t, { dir, names: ['vm1.qmp', 'qemu-vm1.qmp'], monitors: 2 });
+  const qemu = await startQemuReady(t, { dir, names: ['vm1.qmp', 'qemu-vm1.qmp'], monitors: 2 });
   const paths = { '/run/vm1.qmp': qemu.monitors[0]!, '/run/qemu/vm1.qmp': qemu.monitors[1]!, '/run/qmp-mux/vm1.sock': join(dir, 'tools.sock') };
   const examples = readmeExamples();
   const project = consumer(t);
