@@ -18,18 +18,18 @@ import type { Command } from './shorthand.ts';
  *
  * Values are the server's and the command's exactly (numbers with their
  * digits; control characters in strings escaped, as on the terminal); the
- * shell's own queries for completion are left out. Appended
- * to (created with mode 0600: commands can carry secrets), one write per
- * line, so a session cut short still has everything before.
+ * shell's own queries for completion are left out. Appended to (created
+ * with mode 0600: commands can carry secrets), one write per line, so a
+ * session cut short still has everything before.
  */
 export class SessionLog {
+  private stopped = false;
+
   constructor(
     readonly path: string,
     /** A line that could not be written: the log stops there (said once by the caller). */
     private readonly failed: (error: Error) => void,
   ) {}
-
-  private stopped = false;
 
   connected(address: string): void {
     this.write('connected', address);
