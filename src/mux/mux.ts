@@ -41,6 +41,9 @@ export class Mux implements MuxView {
   readonly metrics: MuxMetrics;
   /** The audit log, if one is kept (SIGUSR1 reopens it). */
   readonly audit: AuditLog | undefined;
+  /** Resolves the first time QEMU is connected and negotiated: qmp-mux is then ready (systemd's READY=1). */
+  readonly firstReady: Promise<void>;
+  private markReady: () => void = () => undefined;
   private readonly flusher = new SocketFlusher();
   private readonly registry = new ClientRegistry();
   private readonly encoder = new CommandEncoder();
@@ -69,6 +72,7 @@ export class Mux implements MuxView {
     /** Sockets systemd passed, by the name of the endpoint each is for. */
     inherited: ReadonlyMap<string, InheritedSocket> = new Map(),
   ) {
+    this.firstReady = new Promise((resolve) => (this.markReady = resolve));
     this.endpoints = options.endpoints.map((e) => new Endpoint(e, inherited.get(e.name)));
     this.journal = new EventJournal(options.journal);
     this.audit = options.audit && new AuditLog({ ...options.audit, logger: log });
@@ -99,6 +103,7 @@ export class Mux implements MuxView {
       flusher: this.flusher,
       settings: options,
       ready: (greeting) => {
+        this.markReady();
         for (const client of this.registry) if (client.state === 'waiting') client.greet(greeting, this.routeFor(client));
       },
       // As with QEMU itself, clients see everything sent before the break, then EOF.
@@ -180,9 +185,12 @@ export class Mux implements MuxView {
     await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (timer = setTimeout(r, this.options.timeouts.shutdownMs)))]);
     clearTimeout(timer);
     for (const client of this.registry) client.end('stopping');
+    // Every client's end is logged before the stop is over (within closeMs: a peer that keeps its end open is cut off).
+    const clientsClosed = this.intake.allClosed();
     await this.source.stop((name) => this.dispatcher.call(name));
     this.link.close();
     await this.audit?.close();
+    await clientsClosed;
   }
 
   /**
