@@ -1,5 +1,6 @@
 import type { ReplySlot } from '../qmp/monitor-session.ts';
 import { FifoQueue } from '../util/fifo.ts';
+import { Fairness } from './fair-queue.ts';
 import type { UpstreamCommand } from './upstream-command.ts';
 
 /** Whose commands a lane holds: told when it may queue more, and when a reply it is owed is lost. */
@@ -36,6 +37,9 @@ export class Lane {
   /** @internal Its owner waits to hear of room. */
   waitingForRoom = false;
   closed = false;
+
+  /** @internal Its turns by bytes among the lanes. */
+  readonly fairness = new Fairness();
 
   /** @internal Made by `Dispatcher.lane`. */
   constructor(readonly owner: LaneOwner) {}
