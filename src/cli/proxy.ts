@@ -19,6 +19,7 @@ import { PROXY_EXIT } from '../exit-status.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs, USAGE } from './args.ts';
 import { RELOAD_SIGNAL, reloader } from './reload.ts';
+import { takeNotifier, type SystemdNotifier } from './systemd-notify.ts';
 
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -26,7 +27,8 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 const FATAL_GRACE_MS = 15_000;
 
 function connectHint(a: Address, tls: boolean): string {
-  if (a.type === 'unix') return `socat - UNIX-CONNECT:${a.path}`;
+  // Absolute, as the address before it: the hint must work from another directory too.
+  if (a.type === 'unix') return `socat - UNIX-CONNECT:${resolve(a.path)}`;
   const host = a.host.includes(':') ? `[${a.host}]` : a.host;
   return tls ? `qmp-mux shell --connect tls:${host}:${a.port} --cert CERT --key KEY --ca CA` : `socat - TCP:${host}:${a.port}`;
 }
@@ -59,6 +61,7 @@ export async function runProxy(argv: string[]): Promise<number> {
   let activation: Activation;
   let inherited: ReadonlyMap<string, InheritedSocket>;
   let load: () => Options;
+  let notifier: SystemdNotifier | undefined;
   try {
     const cli = parseArgs(argv);
     load = () => resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined);
@@ -78,6 +81,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     activation = takeActivation();
     inherited = matchSockets(options.endpoints.map((e) => e.name), activation.kind === 'sockets' ? activation.sockets : []);
     await preflight(options, new Set(inherited.keys()));
+    notifier = takeNotifier();
     if (cli.checkConfig) {
       for (const w of endpointWarnings(options.endpoints)) process.stderr.write(`qmp-mux: warning: endpoint '${w.endpoint}': ${w.message}\n`);
       process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
@@ -94,7 +98,8 @@ export async function runProxy(argv: string[]): Promise<number> {
   if (activation.kind === 'not-ours') {
     log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
   }
-  return serve(options, log, inherited, load);
+  notifier?.logTo(log);
+  return serve(options, log, inherited, notifier, load);
 }
 
 /**
@@ -103,7 +108,7 @@ export async function runProxy(argv: string[]): Promise<number> {
  * SIGHUP; a second one while stopping ends it at once), QEMU exiting, or
  * an internal error.
  */
-async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>, load: () => Options): Promise<number> {
+async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>, notifier: SystemdNotifier | undefined, load: () => Options): Promise<number> {
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
   let status: number = PROXY_EXIT.ok;
@@ -121,8 +126,9 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
     if (stopping) return;
     stopping = true;
     status = why;
+    void notifier?.stopping('stopping');
     // The HTTP listener stays until the end: /readyz says the mux is stopping.
-    mux.stop().then(() => ops?.stop()).then(
+    mux.stop().then(() => ops?.stop()).then(() => notifier?.settled()).then(
       () => finish(status),
       (e: unknown) => {
         log.error('stopping failed', { error: oneLine(e) });
@@ -174,6 +180,11 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
       process.stdout.write(`qmp-mux: clients connect at ${where}${e.options.tls ? ' with TLS' : ''}  (try: ${connectHint(a, e.options.tls !== undefined)})\n`);
     }
     if (http && ops) process.stdout.write(`qmp-mux: metrics at ${ops.scheme}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/metrics\n`);
+    // Ready for systemd once every listener is open and QEMU is connected and negotiated.
+    if (notifier) {
+      const where = endpoints.map((e) => formatAddress(e.address)).join(', ');
+      void mux.firstReady.then(() => (stopping ? undefined : notifier.ready(`QEMU connected; clients connect at ${where}`)));
+    }
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
     log.error(e.message);

@@ -41,8 +41,10 @@ export function reloader(options: ReloaderOptions): () => void {
       // Addresses qmp-mux listens on already are its own: not probed.
       const listening = new Set(running.endpoints.filter((e) => next.endpoints.some((n) => n.name === e.name && JSON.stringify(n.address) === JSON.stringify(e.address))).map((e) => e.name));
       await preflight(next, new Set([...options.inherited, ...listening]));
+      // The metrics listener's TLS files, too, are read before anything changes.
+      const renewMetrics = options.ops?.renewCredentials();
       const plan = await mux.reload(next);
-      options.ops?.reloadCredentials();
+      renewMetrics?.();
       running = next;
       for (const w of endpointWarnings(next.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
       const names = (list: readonly { name: string }[]): string | undefined => (list.length > 0 ? list.map((e) => e.name).join(',') : undefined);

@@ -8,10 +8,12 @@ const DEFAULT_CLIENT_ADDRESS = 'unix:qmp-mux.sock';
 export type ServerAddress = Address | { type: 'tls'; host: string; port: number };
 
 /**
- * A server address: `unix:PATH`, `tcp:HOST:PORT`, `tls:HOST:PORT`, or a
- * bare path, taken for a unix socket (what qmp-shell and `$QMP_SOCKET`
- * users are used to) unless it starts like another scheme (`udp:...`).
- * Throws AddressError naming the text.
+ * A server address: `unix:PATH`, `tcp:HOST:PORT`, `tls:HOST:PORT`,
+ * `HOST:PORT` (`[V6]:PORT`), or a bare path, taken for a unix socket (what
+ * qmp-shell and `$QMP_SOCKET` users are used to) unless it starts like
+ * another scheme (`udp:...`). As with qmp-shell, text with one colon
+ * followed by digits only is HOST:PORT: a socket file named so is written
+ * `./vm:4444`. Throws AddressError naming the text.
  */
 export function parseClientAddress(text: string): ServerAddress {
   if (text.startsWith('tls:')) {
@@ -25,6 +27,7 @@ export function parseClientAddress(text: string): ServerAddress {
     if (tcp.type !== 'tcp' || tcp.port === 0) throw new AddressError(`'${text}': expected tls:HOST:PORT`);
     return { type: 'tls', host: tcp.host, port: tcp.port };
   }
+  if (/^(?:[^:/[\]]+|\[[^\]]+\]):\d+$/.test(text)) return parseAddress(`tcp:${text}`);
   if (text === '' || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(text)) return parseAddress(text);
   return { type: 'unix', path: text };
 }

@@ -6,18 +6,22 @@ import { milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
-import { commandFromArgs, ShorthandParser, type Command } from './shorthand.ts';
+import { commandFromArgs, hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
 import { TLS_OPTIONS, tlsPlan, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
 
 export const EXEC_USAGE = `Usage: qmp-mux exec [options] COMMAND [KEY=VALUE...]
        qmp-mux exec [options] '{"execute": COMMAND, "arguments": {...}}'
+       qmp-mux exec [options] transaction( TYPE [KEY=VALUE...] )
+       qmp-mux exec [options] -H HMP-COMMAND...
        qmp-mux exec [options] < FILE        (commands on stdin, one per line)
 
 Connects, negotiates, runs the command and prints its return value as JSON
 (indented on a terminal, one compact line otherwise; numbers exactly as the
 server sent them). KEY=VALUE arguments are the shell's shorthand (README,
-"Clients"). With no COMMAND, runs the commands on stdin in order, printing
-each return value, and stops at the first that fails.
+"Clients"); a value with spaces is one argument (quote it:
+command-line='info status'), and a whole line may be given as one argument.
+With no COMMAND, runs the commands on stdin in order, printing each return
+value, and stops at the first that fails.
 
 Options:
   --connect ADDR            unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or a
@@ -27,6 +31,9 @@ ${tlsUsage(28)}  --wait-event NAME[,NAME...]
                             then wait for one of these events and print it
   --timeout MS              give up after MS milliseconds (default: no limit
                             but 10000 ms for the greeting)
+  -H, --hmp                 HMP: the words (or each line on stdin) are a human
+                            monitor command, run through human-monitor-command;
+                            its output is printed as text
   -k, --keep-going          commands on stdin: go on after a failure
   -p, --pretty              indent the output even when it is not a terminal
   --compact                 one line per value even on a terminal
@@ -42,6 +49,7 @@ const OPTIONS = {
   ...TLS_OPTIONS,
   waitEvent: { names: ['--wait-event'], value: true },
   timeout: { names: ['--timeout'], value: true },
+  hmp: { names: ['-H', '--hmp'], value: false },
   keepGoing: { names: ['-k', '--keep-going'], value: false },
   pretty: { names: ['-p', '--pretty'], value: false },
   compact: { names: ['--compact'], value: false },
@@ -57,6 +65,8 @@ interface ExecPlan {
   timeoutMs: number | undefined;
   keepGoing: boolean;
   pretty: boolean;
+  /** Commands are HMP command lines. */
+  hmp: boolean;
 }
 
 /** `qmp-mux exec`: resolves with the exit status. */
@@ -84,7 +94,8 @@ function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
   if (flags.has('pretty') && flags.has('compact')) throw new UsageError('give either --pretty or --compact');
   const waitEvents = values.waitEvent === undefined ? [] : values.waitEvent.split(',').filter((n) => n !== '');
   if (values.waitEvent !== undefined && waitEvents.length === 0) throw new UsageError('--wait-event needs an event name');
-  const command = positional.length > 0 ? commandFromArgs(positional) : undefined;
+  const hmp = flags.has('hmp');
+  const command = positional.length === 0 ? undefined : hmp ? hmpCommand(positional.join(' ')) : commandFromArgs(positional);
   if (command === undefined && waitEvents.length > 0) throw new UsageError('--wait-event needs a COMMAND (not commands on stdin)');
   const address = clientAddress(values.connect, io.env);
   return {
@@ -95,6 +106,7 @@ function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
     timeoutMs: values.timeout === undefined ? undefined : milliseconds(values.timeout, '--timeout'),
     keepGoing: flags.has('keepGoing'),
     pretty: flags.has('pretty') || (!flags.has('compact') && io.stdout.isTTY === true),
+    hmp,
   };
 }
 
@@ -129,7 +141,7 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
       if (line.trimStart().startsWith('#')) continue;
       let outcome: number;
       try {
-        const parsed = parser.parse(line);
+        const parsed = p.hmp ? (line.trim() === '' ? { kind: 'empty' as const } : { kind: 'command' as const, command: hmpCommand(line) }) : parser.parse(line);
         outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : CLIENT_EXIT.ok;
       } catch (e) {
         if (!(e instanceof ShorthandError)) throw e;
@@ -155,7 +167,13 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
 async function execute(client: QmpClient, command: Command, p: ExecPlan, io: CliIo): Promise<number> {
   try {
     const value = await client.executeJson(command.name, command.arguments);
-    io.stdout.write(`${formatJson(value, p.pretty)}\n`);
+    if (p.hmp && typeof value === 'string') {
+      // HMP's output is text for people, with its own line ends (CRLF).
+      const text = escapeUnsafe(value.replace(/\r\n/g, '\n'), '\n\t');
+      io.stdout.write(text === '' || text.endsWith('\n') ? text : `${text}\n`);
+    } else {
+      io.stdout.write(`${formatJson(value, p.pretty)}\n`);
+    }
     return CLIENT_EXIT.ok;
   } catch (e) {
     const status = errorExitStatus(e);

@@ -5,11 +5,12 @@ import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError, ValueError }
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { DEFAULT_MIN_TLS_VERSION, readCredentials, tlsConnectOptions } from '../net/tls.ts';
 import { formatServerAddress, parseClientAddress, type ServerAddress } from './address.ts';
+import type { ExecuteArguments, ReturnOf } from './commands.ts';
 import type { QmpTlsOptions } from './tls-options.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
 import { ClientSession, type QmpGreeting } from './client-session.ts';
-import { fromJson, toJson, type QmpInput, type QmpObject, type QmpValue } from './values.ts';
+import { fromJson, toJson, type QmpInput, type QmpObject } from './values.ts';
 
 export interface QmpClientOptions {
   /** Milliseconds to connect and be greeted (qmp-mux holds the greeting while QEMU is away); 0 waits for ever. Default 10000. */
@@ -19,7 +20,8 @@ export interface QmpClientOptions {
   /**
    * Aborting closes the connection, connecting or not: what is waiting
    * rejects with the signal's reason if that is a QmpMuxError (e.g. a
-   * TimeoutError), else with a ConnectionError.
+   * TimeoutError), else with a ConnectionError `ADDRESS: aborted` (see
+   * `abortError`).
    */
   signal?: AbortSignal;
   /** With a `tls:` address: the certificates (file paths) to present and to trust. */
@@ -49,6 +51,18 @@ export interface QmpClientEvents {
   stray: [message: JsonObject];
   /** The connection ended: `undefined` after `close()`, else why. */
   close: [error: QmpMuxError | undefined];
+}
+
+/**
+ * What only qmp-mux's own clients ask of a connection (the shell's -N); not
+ * part of the library.
+ * @internal
+ */
+export interface ConnectionInternals {
+  /** False: no greeting is awaited and no negotiation made (see `ClientSession`); `greeting` stays unset until one comes. */
+  negotiate: boolean;
+  /** A greeting that came on a connection that does not negotiate. */
+  greeted?: (greeting: QmpGreeting) => void;
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -90,17 +104,27 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     /** Where this client is connected. */
     readonly address: ServerAddress,
     options: QmpClientOptions,
+    internals: ConnectionInternals,
   ) {
     super();
     this.done = new Promise((resolve) => (this.finish = resolve));
     this.opened = new Promise((resolve, reject) => (this.settleOpened = { resolve, reject }));
-    this.session = new ClientSession({
-      send: (text) => this.socket.write(text),
-      ready: (greeting) => this.ready(greeting),
-      event: (message) => this.onEvent(message),
-      stray: (message) => this.emit('stray', message),
-      failed: (error) => this.fail(error),
-    });
+    this.session = new ClientSession(
+      {
+        send: (text) => this.socket.write(text),
+        ready: (greeting) => this.ready(greeting),
+        event: (message) => this.onEvent(message),
+        stray: (message) => this.emit('stray', message),
+        failed: (error) => this.fail(error),
+        greeted: (greeting) => {
+          this.greeting = greeting;
+          internals.greeted?.(greeting);
+        },
+      },
+      internals.negotiate,
+    );
+    // Without negotiation, commands may go once connected (over TLS: once secure).
+    if (!internals.negotiate) socket.once(address.type === 'tls' ? 'secureConnect' : 'connect', () => this.settleOpen());
     this.reader = new QmpReader(
       (message) => this.session.receive(message),
       (desc) => this.fail(new ProtocolError(`${this.where()}: unreadable message from the server: ${desc}`)),
@@ -112,7 +136,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     }
     const signal = options.signal;
     if (signal) {
-      const abort = (): void => this.fail(signal.reason instanceof QmpMuxError ? signal.reason : new ConnectionError(`${this.where()}: aborted`));
+      const abort = (): void => this.fail(abortError(signal, address));
       if (signal.aborted) queueMicrotask(abort);
       else {
         signal.addEventListener('abort', abort, { once: true });
@@ -134,13 +158,27 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
    * the file when a TLS file cannot be used.
    */
   static async connect(address: string | ServerAddress, options: QmpClientOptions = {}): Promise<QmpClient> {
-    const to = typeof address === 'string' ? parseClientAddress(address) : address;
-    return new QmpClient(open(to, options.tls), to, options).opened;
+    return QmpClient.open(typeof address === 'string' ? parseClientAddress(address) : address, options, { negotiate: true });
   }
 
-  /** Runs a command with library values as arguments; resolves with its return value (see `QmpValue` for numbers). */
-  async execute(command: string, args?: QmpArguments): Promise<QmpValue> {
-    return fromJson(await this.executeJson(command, args === undefined ? undefined : (toJson(args, 'arguments') as JsonObject)));
+  /**
+   * `connect`, with what only qmp-mux's own clients ask (see `ConnectionInternals`).
+   * @internal
+   */
+  static async open(to: ServerAddress, options: QmpClientOptions, internals: ConnectionInternals): Promise<QmpClient> {
+    return new QmpClient(openSocket(to, options.tls), to, options, internals).opened;
+  }
+
+  /**
+   * Runs a command with library values as arguments; resolves with its
+   * return value (see `QmpValue` for numbers). Commands listed in
+   * `QmpCommands` have their arguments checked and their result typed
+   * (`StatusInfo` for `query-status`); any other resolves with a `QmpValue`.
+   */
+  async execute<C extends string>(command: C, ...[args]: ExecuteArguments<C>): Promise<ReturnOf<C>> {
+    const json = args === undefined ? undefined : (toJson(args as QmpInput, 'arguments') as JsonObject);
+    // The types describe QEMU's schema; the values are what the server sent.
+    return fromJson(await this.executeJson(command, json)) as ReturnOf<C>;
   }
 
   /** Runs a command with parsed JSON arguments; resolves with the return value exactly as received. */
@@ -182,6 +220,11 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 
   private ready(greeting: QmpGreeting): void {
     this.greeting = greeting;
+    this.settleOpen();
+  }
+
+  /** Commands may be sent: `connect` resolves. */
+  private settleOpen(): void {
     this.clearTimer();
     this.settleOpened?.resolve(this);
     this.settleOpened = undefined;
@@ -247,7 +290,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 }
 
 /** A socket on its way to `to`: plain, or TLS with the files of `tls` (read now). */
-function open(to: ServerAddress, tls: QmpTlsOptions | undefined): Socket {
+function openSocket(to: ServerAddress, tls: QmpTlsOptions | undefined): Socket {
   if (to.type === 'unix') {
     if (tls) throw new ValueError(`TLS options go with a tls:HOST:PORT address (not ${formatServerAddress(to)})`);
     return createConnection(to.path);
@@ -260,6 +303,15 @@ function open(to: ServerAddress, tls: QmpTlsOptions | undefined): Socket {
   const socket = connectTls(tlsConnectOptions(to.host, to.port, tls?.serverName, credentials));
   socket.setNoDelay(true);
   return socket;
+}
+
+/**
+ * What an aborted `signal` makes a connection's waiting calls reject with:
+ * its reason if that is a QmpMuxError, else a ConnectionError naming the
+ * address. One rule for `QmpClient.connect` and `connectRetrying`.
+ */
+export function abortError(signal: AbortSignal, address: ServerAddress): QmpMuxError {
+  return signal.reason instanceof QmpMuxError ? signal.reason : new ConnectionError(`${formatServerAddress(address)}: aborted`);
 }
 
 function toEvent(message: JsonObject): QmpEvent | undefined {

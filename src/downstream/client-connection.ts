@@ -8,9 +8,10 @@ import { assertNever, present } from '../util/assert.ts';
 import type { Access } from './access.ts';
 import type { ClientConnectionOptions, ClientState, CommandRoute } from './client-route.ts';
 import type { DisconnectReason } from './disconnect.ts';
+import { EarlyInput } from './early-input.ts';
 import type { Endpoint } from './endpoint.ts';
 import type { CertificateNames } from './identity.ts';
-import { BYTES_PER_TURN, EARLY_INPUT_CAP, MESSAGES_PER_TURN } from './input-budget.ts';
+import { BYTES_PER_TURN, MESSAGES_PER_TURN } from './input-budget.ts';
 
 /**
  * A client connection: the socket edge of a MonitorSession. It writes
@@ -41,13 +42,7 @@ export class ClientConnection implements ClientSide {
   /** The one timer of the phase it is in: greeting, negotiation, or linger. */
   private timer: NodeJS.Timeout | undefined;
   private reading = false;
-  /**
-   * What a client sent before its greeting (a one-liner piped into socat
-   * writes at once and half-closes). It is read, not left in the socket, so
-   * that a client that gives up waiting is noticed at once.
-   */
-  private early: Buffer[] = [];
-  private earlyBytes = 0;
+  private readonly early = new EarlyInput();
   /** Input read and not yet given to the session, and how far it has been. */
   private input: Buffer | undefined;
   private inputAt = 0;
@@ -108,14 +103,10 @@ export class ClientConnection implements ClientSide {
       });
     }
     // Input held while waiting, only now: it may negotiate, which disarms the timeout.
-    if (this.early.length > 0) {
-      this.input = Buffer.concat(this.early);
-      this.early = [];
-      this.inputAt = 0;
-      this.consume();
-    } else {
-      this.afterInput();
-    }
+    this.input = this.early.take();
+    this.inputAt = 0;
+    if (this.input) this.consume();
+    else this.afterInput();
   }
 
   /** Refuses the connection with a QMP error. */
@@ -221,7 +212,6 @@ export class ClientConnection implements ClientSide {
     switch (this.state) {
       case 'waiting':
         this.early.push(chunk);
-        this.earlyBytes += chunk.length;
         this.updateReading();
         return;
       case 'open':
@@ -241,7 +231,7 @@ export class ClientConnection implements ClientSide {
 
   private onEnd(): void {
     this.inputEnded = true;
-    if (this.state === 'waiting' && this.earlyBytes === 0) {
+    if (this.state === 'waiting' && this.early.bytes === 0) {
       // With nothing sent, nothing is owed: the client gave up waiting.
       this.destroy('closed');
       return;
@@ -318,7 +308,7 @@ export class ClientConnection implements ClientSide {
     let read: boolean;
     switch (this.state) {
       case 'waiting':
-        read = this.earlyBytes < EARLY_INPUT_CAP;
+        read = this.early.hasRoom;
         break;
       case 'open':
         read = this.input === undefined && this.mayTakeInput();

@@ -133,12 +133,13 @@ export class Endpoint {
   }
 
   /**
-   * Reads its TLS files again (certificates renewed): connections from now
-   * on get them, connected clients stay. Throws a TlsError naming the file,
-   * changing nothing, if one cannot be used.
+   * Reads the TLS files of `options` (a reload's, certificates renewed);
+   * throws a TlsError naming the file if one cannot be used. The function
+   * it returns gives them to connections from then on; connected clients
+   * stay. Undefined without TLS.
    */
-  reloadCredentials(): void {
-    if (this.tls && this.options.tls) this.tls.reload(this.options.tls);
+  renewCredentials(options: EndpointOptions): (() => void) | undefined {
+    return this.tls && options.tls && this.tls.renew(options.tls);
   }
 
   /** Whether its unix socket file is still the one it created. */

@@ -9,7 +9,8 @@ import { EXTENSION_PREFIX } from '../qmp/extensions.ts';
 import type { ClientCommand, ReplySlot } from '../qmp/monitor-session.ts';
 import { errorReply, type CommandCap, type CommandEncoder } from '../qmp/wire.ts';
 import type { CommandReport, ReadCommand } from './command-report.ts';
-import type { Dispatcher, Lane, LaneOwner } from './dispatcher.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { Lane, LaneOwner } from './lane.ts';
 import { filterCommandList, runOwnCommand, type OwnCommandContext } from './own-commands.ts';
 import type { Requester } from './upstream-command.ts';
 

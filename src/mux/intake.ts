@@ -47,9 +47,18 @@ export class ClientIntake {
 
   constructor(private readonly options: IntakeOptions) {}
 
+  /** Told when the last client connection has closed. */
+  private lastClosed: (() => void) | undefined;
+
   /** Takes no more clients (qmp-mux is stopping). */
   stop(): void {
     this.stopping = true;
+  }
+
+  /** Resolves once every client connection has closed (each has been logged as disconnected). */
+  allClosed(): Promise<void> {
+    if (this.connections === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.lastClosed = resolve));
   }
 
   accept(socket: Socket, endpoint: Endpoint): void {
@@ -85,6 +94,7 @@ export class ClientIntake {
       onClosed: () => {
         this.connections--;
         options.onClosed(client);
+        if (this.connections === 0) this.lastClosed?.();
       },
     });
     options.log.info('client connected', { endpoint: endpoint.name, client: peer, identity: access.identity, subject: admission.certificate?.subject });

@@ -25,6 +25,7 @@ import { Dispatcher } from './dispatcher.ts';
 import { ClientIntake } from './intake.ts';
 import { clientInfo, clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
+import { reassign } from './reassign.ts';
 import { planReload, type ReloadPlan } from './reload.ts';
 import { StallWatch } from './stall-watch.ts';
 import { UpstreamLink } from './upstream-link.ts';
@@ -41,6 +42,9 @@ export class Mux implements MuxView {
   readonly metrics: MuxMetrics;
   /** The audit log, if one is kept (SIGUSR1 reopens it). */
   readonly audit: AuditLog | undefined;
+  /** Resolves the first time QEMU is connected and negotiated: qmp-mux is then ready (systemd's READY=1). */
+  readonly firstReady: Promise<void>;
+  private markReady: () => void = () => undefined;
   private readonly flusher = new SocketFlusher();
   private readonly registry = new ClientRegistry();
   private readonly encoder = new CommandEncoder();
@@ -69,6 +73,7 @@ export class Mux implements MuxView {
     /** Sockets systemd passed, by the name of the endpoint each is for. */
     inherited: ReadonlyMap<string, InheritedSocket> = new Map(),
   ) {
+    this.firstReady = new Promise((resolve) => (this.markReady = resolve));
     this.endpoints = options.endpoints.map((e) => new Endpoint(e, inherited.get(e.name)));
     this.journal = new EventJournal(options.journal);
     this.audit = options.audit && new AuditLog({ ...options.audit, logger: log });
@@ -99,6 +104,7 @@ export class Mux implements MuxView {
       flusher: this.flusher,
       settings: options,
       ready: (greeting) => {
+        this.markReady();
         for (const client of this.registry) if (client.state === 'waiting') client.greet(greeting, this.routeFor(client));
       },
       // As with QEMU itself, clients see everything sent before the break, then EOF.
@@ -180,22 +186,29 @@ export class Mux implements MuxView {
     await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (timer = setTimeout(r, this.options.timeouts.shutdownMs)))]);
     clearTimeout(timer);
     for (const client of this.registry) client.end('stopping');
+    // Every client's end is logged before the stop is over (within closeMs: a peer that keeps its end open is cut off).
+    const clientsClosed = this.intake.allClosed();
     await this.source.stop((name) => this.dispatcher.call(name));
     this.link.close();
     await this.audit?.close();
+    await clientsClosed;
   }
 
   /**
    * Runs with `next` from now on, without dropping a client: new endpoints
-   * listen, removed ones close (their clients with them), changed policies
-   * and limits hold from each client's next command. Throws a ConfigError,
-   * changing nothing, for what only a restart can change; rejects if a new
-   * address cannot be listened on (what it did is undone). Resolves with
-   * what changed.
+   * listen, removed ones close (their clients with them), changed policies,
+   * identities and limits hold from each client's next command (a client
+   * whose certificate no identity names any more is closed), TLS files
+   * are read again for the connections to come. Throws a ConfigError,
+   * changing nothing, for what only a restart can change, or a TlsError for
+   * a TLS file that cannot be used; rejects if a new address cannot be
+   * listened on (what it did is undone). Resolves with what changed.
    */
   async reload(next: Options): Promise<ReloadPlan> {
     if (this.stopping) throw new ConfigError('qmp-mux is stopping');
     const plan = planReload(this.options, next);
+    // Every TLS file is read before anything changes.
+    const renewals = [...next.endpoints.map((e) => this.endpoints.find((o) => o.name === e.name)?.renewCredentials(e)), this.source.renewCredentials?.()];
     const added: Endpoint[] = [];
     try {
       for (const e of plan.added) {
@@ -216,10 +229,8 @@ export class Mux implements MuxView {
       for (const client of this.registry) if (client.endpoint === endpoint) client.end('endpoint-removed');
     }
     const changed = new Set(plan.changed.map((e) => e.name));
-    for (const client of this.registry) if (changed.has(client.endpoint.name)) this.reassign(client);
-    // Certificates renewed in place are read again, whatever else changed.
-    for (const endpoint of this.endpoints) endpoint.reloadCredentials();
-    this.source.reloadCredentials?.();
+    for (const client of this.registry) if (changed.has(client.endpoint.name)) reassign(client, this.fanOut);
+    for (const renew of renewals) renew?.();
     Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
     Object.assign(this.options.timeouts, next.timeouts);
     this.dispatcher.setLimits(next);
@@ -308,23 +319,6 @@ export class Mux implements MuxView {
       },
     });
     this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), tls: endpoint.options.tls !== undefined || undefined, systemdFd: endpoint.inherited?.fd });
-  }
-
-  /**
-   * A client of an endpoint a reload changed: the access its certificate
-   * gives now (its events moving along, its new limits told), or, when its
-   * certificate matches no identity any more, its end.
-   */
-  private reassign(client: ClientConnection): void {
-    const admission = client.endpoint.accessFor(client.certificate);
-    if (!('access' in admission)) {
-      client.end('no-identity');
-      return;
-    }
-    const old = client.access;
-    client.access = admission.access;
-    if (client.session) this.fanOut.move(client.session, old, admission.access);
-    if (JSON.stringify(old.limits) !== JSON.stringify(admission.access.limits)) client.limitsChanged();
   }
 
   private routeFor(client: ClientConnection): CommandRouter {

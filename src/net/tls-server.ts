@@ -149,15 +149,18 @@ export class TlsTerminator {
 
   /**
    * Reads the files again (those of `settings`, when a reload names other
-   * files or another protocol floor) and gives every server made the new
-   * credentials, for the connections that come next. Throws a TlsError
-   * naming the file, changing nothing, if one cannot be used.
+   * files or another protocol floor); throws a TlsError naming the file if
+   * one cannot be used. Resolves nothing yet: the function it returns gives
+   * every server made the new credentials, for the connections that come
+   * next, so a reload reads every file before it changes anything.
    */
-  reload(settings: TlsServerSettings = this.settings): void {
+  renew(settings: TlsServerSettings = this.settings): () => void {
     const fresh = readCredentials(settings, settings.minVersion, this.options.names);
-    this.settings = settings;
-    this.credentials = fresh;
-    for (const server of this.servers) server.setSecureContext(fresh);
+    return () => {
+      this.settings = settings;
+      this.credentials = fresh;
+      for (const server of this.servers) server.setSecureContext(fresh);
+    };
   }
 }
 

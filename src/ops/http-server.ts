@@ -121,13 +121,15 @@ export class OpsServer {
   }
 
   /**
-   * Reads its TLS files again (certificates renewed): connections from now
-   * on get them. Throws a TlsError naming the file, changing nothing, if
-   * one cannot be used.
+   * Reads its TLS files again (certificates renewed); throws a TlsError
+   * naming the file if one cannot be used. The function it returns gives
+   * them to connections from then on.
    */
-  reloadCredentials(): void {
+  renewCredentials(): () => void {
     const { tls } = this.options;
-    if (tls) (this.server as HttpsServer).setSecureContext(readCredentials(tls, tls.minVersion, TLS_NAMES));
+    if (!tls) return () => undefined;
+    const fresh = readCredentials(tls, tls.minVersion, TLS_NAMES);
+    return () => (this.server as HttpsServer).setSecureContext(fresh);
   }
 
   /** Where it listens (the real port once started). */

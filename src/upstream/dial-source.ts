@@ -76,9 +76,10 @@ export class Dialer implements UpstreamSource {
   /** Nothing to kill: dialing holds no process. */
   abort(): void {}
 
-  reloadCredentials(): void {
+  renewCredentials(): () => void {
     const { tls } = this.options;
-    if (tls) this.credentials = readCredentials(tls, tls.minVersion, UPSTREAM_TLS_NAMES);
+    const fresh = tls && readCredentials(tls, tls.minVersion, UPSTREAM_TLS_NAMES);
+    return () => (this.credentials = fresh);
   }
 
   private dial(): void {

@@ -49,6 +49,6 @@ export interface UpstreamSource {
   stop(ask: AskQemu): Promise<void>;
   /** The last resort when stopping cannot wait: ends what it started at once, without waiting for anything. */
   abort(): void;
-  /** Reads its TLS files again (certificates renewed), for the next connection; throws a TlsError naming the file. */
-  reloadCredentials?(): void;
+  /** Reads its TLS files again (certificates renewed), throwing a TlsError naming the file; what it returns makes the next connection use them. */
+  renewCredentials?(): () => void;
 }

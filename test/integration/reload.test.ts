@@ -34,7 +34,7 @@ t.test('a reload adds and removes endpoints and changes policies and limits; cli
 
   write([
     { name: 'admin', listen: `unix:${at('admin')}` },
-    { name: 'tools', listen: `unix:${at('tools')}`, policy: { preset: 'all', deny: ['stop'] }, limits: { maxCommandBytes: 100 } },
+    { name: 'tools', listen: `unix:${at('tools')}`, policy: { preset: 'all', deny: ['stop'] }, limits: { maxCommandBytes: 100, maxMessageSize: 1024 } },
     { name: 'new', listen: `unix:${at('new')}`, policy: 'read-only' },
   ]);
   run.child.kill('SIGUSR2');
@@ -42,6 +42,11 @@ t.test('a reload adds and removes endpoints and changes policies and limits; cli
 
   t.equal(await tools.execute('stop', undefined, 'after'), '{"id": "after", "error": {"class": "GenericError", "desc": "The command stop is not allowed on endpoint \'tools\'"}}', 'the new policy holds for the next command of a client connected before');
   t.match(await tools.execute('query-status', { a: 'x'.repeat(200) }, 'big'), /larger than endpoint 'tools' accepts \(\d+ bytes as sent to QEMU; its maxCommandBytes is 100\)/, 'and so do the new limits');
+  tools.send(`{"execute":"query-status","arguments":{"a":"${'x'.repeat(2000)}"}}`);
+  t.equal(await tools.nextReply(), '{"error": {"class": "GenericError", "desc": "JSON token size limit exceeded"}}', 'the new message limit, read by the session of a client connected before');
+  // What QEMU's reader makes of the rest of that message: errors, then the command after it.
+  tools.send('\x01{"execute":"query-name","id":"sync"}');
+  for (let line = ''; !line.includes('"sync"'); ) line = await tools.nextReply();
   t.equal(await admin.execute('query-name', undefined, 'admin'), '{"return": {}, "id": "admin"}', 'an unchanged endpoint\'s client carries on');
   t.notOk(admin.ended || tools.ended, 'both still connected');
   const left = await old.rest();

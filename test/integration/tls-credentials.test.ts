@@ -172,10 +172,12 @@ t.test('reloading reads the files again for new connections, and still asks for 
   copyFileSync(renewed.key, `${served}.key`);
   t.equal(await serialSeen(), before, 'files are read at start, not at each connection');
   writeFileSync(`${served}.key`, readFileSync(pki.admin.key));
-  t.throws(() => terminator.reload(), { code: 'QMPMUX_TLS', message: /does not belong to the certificate/ }, 'a half-renewed pair is refused');
+  t.throws(() => terminator.renew(), { code: 'QMPMUX_TLS', message: /does not belong to the certificate/ }, 'a half-renewed pair is refused');
   t.equal(await serialSeen(), before, '... and changes nothing');
   copyFileSync(renewed.key, `${served}.key`);
-  terminator.reload();
+  const apply = terminator.renew();
+  t.equal(await serialSeen(), before, 'the files read are not used until applied (a reload reads every file first)');
+  apply();
   t.not(await serialSeen(), before, 'new connections get the renewed certificate');
   const anonymous = connectTls({ port, host: '127.0.0.1', ca: readFileSync(pki.ca.cert) });
   anonymous.on('error', () => undefined);

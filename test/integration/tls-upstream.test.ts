@@ -122,9 +122,9 @@ t.test('the upstream\'s files are checked before anything starts, and read again
   const files = settings(pki, { ca: join(dir, 'ca-copy.pem') });
   copyFileSync(pki.ca.cert, files.ca!);
   const working = dialer(files);
-  t.doesNotThrow(() => working.reloadCredentials());
+  t.doesNotThrow(() => working.renewCredentials()());
   writeFileSync(files.ca!, 'gone\n');
-  t.throws(() => working.reloadCredentials(), { code: 'QMPMUX_TLS', message: /^upstream tls\.ca \(.*ca-copy\.pem\): no PEM certificate in it/ }, 'reloading reads the files again');
+  t.throws(() => working.renewCredentials(), { code: 'QMPMUX_TLS', message: /^upstream tls\.ca \(.*ca-copy\.pem\): no PEM certificate in it/ }, 'reloading reads the files again');
   t.throws(() => dialer(settings(pki, { ca: join(dir, 'missing.pem') })), {
     code: 'QMPMUX_TLS',
     message: `upstream tls.ca (${dir}/missing.pem): cannot read: no such file`,
