@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
@@ -9,6 +9,7 @@ import { readConfig } from '../../src/config/file.ts';
 import { DEFAULTS } from '../../src/config/options.ts';
 import type { Address } from '../../src/net/address.ts';
 import { makePki, needOpenssl, type Issued, type Pki } from '../fixtures/certificates.ts';
+import { runCli } from '../fixtures/cli.ts';
 import { eventually } from '../fixtures/context.ts';
 import { startMux, type Mux } from '../fixtures/mux.ts';
 import { needProgram } from '../fixtures/programs.ts';
@@ -215,4 +216,39 @@ t.test('without verifyPeer anyone may connect: encrypted, not authenticated, no 
   const [me] = (await anyone.execute('__org.qmp-mux_query-clients')) as Record<string, unknown>[];
   t.match(me, { endpoint: 'anyone' });
   t.notOk(me && ('identity' in me || 'subject' in me), 'no identity, no subject');
+});
+
+t.test('beyond loopback: a TLS endpoint that verifies clients listens with allowRemote, unwarned; without them start-up refuses or warns, saying why', async (t) => {
+  if (!needQemu(t) || !needOpenssl(t)) return;
+  const dir = socketDir(t);
+  const pki = makePki(join(dir, 'pki'));
+  const qemu = await startQemu(t);
+  const tls = { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert };
+  const config = join(dir, 'remote.json');
+  const start = (endpoint: object) => {
+    writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'remote', listen: 'tcp:0.0.0.0:0', ...endpoint }] }));
+    return runCli(t, ['--config', config]);
+  };
+  const refusals: [string, object, string][] = [
+    ['plaintext', {}, 'not a loopback address, and QMP authenticates no one: give the endpoint tls with client certificates and set allowRemote (allowRemote alone exposes it to anyone who can reach it)'],
+    ['TLS that verifies clients, without allowRemote', { tls }, 'not a loopback address; set allowRemote to expose it (its clients must present a certificate)'],
+  ];
+  for (const [what, endpoint, why] of refusals) {
+    const refused = start(endpoint);
+    t.same(await refused.exited, { code: 2, signal: null }, what);
+    t.equal(refused.stderr(), `qmp-mux: endpoint 'remote' (tcp:0.0.0.0:0): ${why}\n`, `${what}: start-up says why`);
+  }
+
+  const plain = start({ allowRemote: true });
+  await plain.waitFor(/WARN {2}listens beyond loopback with plaintext QMP: anyone who can reach it controls the VM; give it tls with client certificates \(README, Remote access\) endpoint=remote/);
+  plain.child.kill('SIGTERM');
+  await plain.exited;
+
+  const run = start({ allowRemote: true, tls });
+  const port = Number((await run.waitFor(/clients connect at tcp:0\.0\.0\.0:(\d+) with TLS/))[1]);
+  await run.waitFor(/QEMU connected/);
+  const admin = await QmpClient.connect(`tls:127.0.0.1:${port}`, { tls: { cert: pki.admin.cert, key: pki.admin.key, ca: pki.ca.cert } });
+  t.teardown(() => admin.close());
+  t.match(await admin.execute('query-status'), { status: 'running' }, 'served beyond loopback');
+  t.notMatch(run.stdout() + run.stderr(), /WARN/, 'and not warned about: its clients are verified');
 });
