@@ -24,14 +24,28 @@ export const TLS_OPTIONS = {
   serverName: { names: ['--server-name'], value: true },
 } as const;
 
-/** Their lines in a subcommand's `--help`, descriptions starting at `column`. */
+/** Their lines in a subcommand's `--help`, descriptions starting at `column` and wrapped within 80 columns, as the others. */
 export function tlsUsage(column: number): string {
   const lines: [string, string][] = [
     ['--cert FILE --key FILE', 'with tls:, the client certificate and its key (PEM)'],
     ['--ca FILE', "with tls:, the CA certificates the server's must chain to (default: the system's)"],
     ['--server-name NAME', "with tls:, the name the server's certificate must carry (default: HOST)"],
   ];
-  return lines.map(([option, what]) => `  ${option.padEnd(column - 2)}${what}\n`).join('');
+  const indent = ' '.repeat(column);
+  return lines
+    .map(([option, what]) => {
+      const rows: string[] = [];
+      for (const word of what.split(' ')) {
+        const last = rows.length - 1;
+        if (last >= 0 && column + (rows[last] ?? '').length + 1 + word.length <= 80) rows[last] += ` ${word}`;
+        else rows.push(word);
+      }
+      // An option wider than its column gets its description on the lines below.
+      const head = `  ${option}`;
+      const first = head.length < column ? `${head.padEnd(column)}${rows.shift() ?? ''}\n` : `${head}\n`;
+      return first + rows.map((row) => `${indent}${row}\n`).join('');
+    })
+    .join('');
 }
 
 /** The TLS options given on a command line, for `address`; throws UsageError when they do not go with it. */

@@ -4,6 +4,7 @@ import { runEvents } from '../../src/client/events.ts';
 import { EXEC_USAGE, runExec } from '../../src/client/exec.ts';
 import { QmpClient } from '../../src/client/qmp-client.ts';
 import { runShell } from '../../src/client/shell.ts';
+import { runWaitReady, WAIT_READY_USAGE } from '../../src/client/wait-ready.ts';
 import { readConfig } from '../../src/config/file.ts';
 import { makePki, needOpenssl, type Issued, type Pki } from '../fixtures/certificates.ts';
 import { fakeIo } from '../fixtures/cli-io.ts';
@@ -112,4 +113,23 @@ t.test('the command line runs exec over TLS', async (t) => {
   t.same(await run.exited, { code: 0, signal: null }, run.stderr());
   t.match(run.stdout(), /"identity":"admin"/);
   t.match(run.stdout(), /"subject":"O=Example,CN=admin"/);
+});
+
+t.test('wait-ready and the shell without negotiating (-N) over TLS', async (t) => {
+  const s = await setUp(t);
+  if (!s) return;
+  const { pki, address, as } = s;
+  const ready = fakeIo();
+  t.equal(await runWaitReady([...as(pki.admin), '--timeout', '20000'], ready), 0, ready.err());
+  t.match(ready.out(), new RegExp(`^ready: QEMU \\d+\\.\\d+\\.\\d+ .*at ${address.replace(/[.]/g, '\\.')}\\n$`));
+  const missing = join(pki.dir, 'missing.pem');
+  const unusable = fakeIo();
+  t.equal(await runWaitReady(['--connect', address, '--ca', missing, '--timeout', '20000'], unusable), 2, 'a TLS file that cannot be used is not waited on');
+  t.equal(unusable.err(), `qmp-mux wait-ready: --ca (${missing}): cannot read: no such file\n`);
+  t.match(WAIT_READY_USAGE, /\n {2}--cert FILE --key FILE\n {21}with tls:, the client certificate and its key \(PEM\)\n {2}--ca FILE {10}with tls:, the CA certificates the server's must chain to\n {21}\(default: the system's\)\n/, 'its help, within 80 columns');
+
+  const shell = fakeIo({ input: '{"execute": "qmp_capabilities"}\nquery-status\n' });
+  t.equal(await runShell([...as(pki.admin), '-N', '--no-history'], shell), 0, shell.err());
+  t.match(shell.out(), new RegExp(`Connected to ${address.replace(/[.]/g, '\\.')}, without negotiating \\(-N\\)`));
+  t.match(shell.out(), /\{"status":"running","singlestep":false,"running":true\}/, 'negotiated by hand, then served');
 });
