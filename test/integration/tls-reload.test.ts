@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import t from 'tap';
 import { QmpClient } from '../../src/client/qmp-client.ts';
+import { readConfig } from '../../src/config/file.ts';
 import { makePki, needOpenssl, type Pki } from '../fixtures/certificates.ts';
 import { runCli } from '../fixtures/cli.ts';
+import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -91,4 +93,46 @@ t.test('renewed certificates and changed identities take effect at a reload; con
   run.child.kill('SIGUSR2');
   await run.waitFor(new RegExp(`reload refused; the running configuration stays why="endpoint 'remote' \\(tcp:127\\.0\\.0\\.1:0\\): tls\\.key \\(${pki.admin.key.replace(/[.]/g, '\\.')}\\): does not belong to the certificate`));
   t.match(await admin.execute('query-status'), { status: 'running' }, 'the admin carries on through refused reloads');
+});
+
+t.test('a reload reads every TLS file before it changes anything: one that cannot be used leaves identities and certificates as they were', async (t) => {
+  if (!needQemu(t) || !needOpenssl(t)) return;
+  const dir = socketDir(t);
+  const pki = makePki(join(dir, 'pki'));
+  const qemu = await startQemu(t);
+  const cert = join(dir, 'server.pem');
+  const key = join(dir, 'server.key');
+  copyFileSync(pki.server.cert, cert);
+  copyFileSync(pki.server.key, key);
+  const endpoint = (collectorPolicy: string) =>
+    readConfig({
+      endpoints: [{ name: 'remote', listen: 'tcp:127.0.0.1:0', tls: { cert, key, ca: pki.ca.cert }, identities: [{ name: 'collector', match: 'CN=collector', policy: collectorPolicy }] }],
+    }).endpoints!;
+  const m = await startMux(t, qemu.monitors[0]!, { endpoints: endpoint('read-only') });
+  const a = m.endpoints[0]!.address;
+  const port = a.type === 'tcp' ? a.port : 0;
+  const serial = async (): Promise<string> => {
+    const c = await TestClient.connectTls({ host: '127.0.0.1', port, ca: readFileSync(pki.ca.cert), cert: readFileSync(pki.admin.cert), key: readFileSync(pki.admin.key) });
+    const seen = (c.socket as TLSSocket).getPeerCertificate().serialNumber;
+    c.close();
+    return seen;
+  };
+  const collector = await QmpClient.connect(`tls:127.0.0.1:${port}`, { tls: { cert: pki.collector.cert, key: pki.collector.key, ca: pki.ca.cert } });
+  t.teardown(() => collector.close());
+  const before = await serial();
+
+  const renewed = pki.ca.issue('renewed', { subject: '/CN=localhost', san: 'DNS:localhost,IP:127.0.0.1', usage: 'server' });
+  copyFileSync(renewed.cert, cert);
+  writeFileSync(key, 'half-written\n');
+  const next = { ...m.options, endpoints: endpoint('all') };
+  await t.rejects(m.mux.reload(next), { code: 'QMPMUX_TLS', message: `endpoint 'remote' tls.key (${key}): not a PEM private key` });
+  t.match(await collector.execute('stop').catch((e: unknown) => e), { desc: "The command stop is not allowed on endpoint 'remote' for identity 'collector'" }, 'the identity keeps its policy');
+  t.equal(await serial(), before, 'and the endpoint its certificate');
+
+  copyFileSync(renewed.key, key);
+  await m.mux.reload(next);
+  await collector.execute('stop');
+  await collector.execute('cont');
+  t.pass('the identity has its new policy once the files can be used');
+  t.not(await serial(), before, 'and new connections the renewed certificate');
 });
