@@ -184,3 +184,28 @@ t.test('reloading reads the files again for new connections, and still asks for 
   await closed(anonymous);
   await eventually(() => reports.some((r) => r.outcome === 'no-certificate'), 'the certificate-less client to be refused');
 });
+
+t.test("the protocol floor is the settings' minVersion: TLS 1.2 by default, a TLS 1.2 client refused under TLSv1.3", async (t) => {
+  if (!needOpenssl(t)) return;
+  const pki = makePki(socketDir(t));
+  const floor = async (minVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<{ outcome: string; detail: string | undefined }> => {
+    const reports: HandshakeReport[] = [];
+    const terminator = new TlsTerminator({
+      settings: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, verifyPeer: true, minVersion, handshakeTimeoutMs: 5000 },
+      names: { cert: 'cert', key: 'key', ca: 'ca' },
+      maxHandshakes: () => 8,
+      onHandshake: (r) => reports.push(r),
+    });
+    const server = terminator.server((socket) => socket.end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => server.close());
+    const port = (server.address() as { port: number }).port;
+    const client = connectTls({ port, host: '127.0.0.1', ca: readFileSync(pki.ca.cert), cert: readFileSync(pki.admin.cert), key: readFileSync(pki.admin.key), maxVersion: 'TLSv1.2' });
+    client.on('error', () => undefined);
+    await closed(client);
+    const [report] = await eventually(() => (reports.length > 0 ? reports : undefined), 'the handshake to end');
+    return { outcome: report!.outcome, detail: report!.detail };
+  };
+  t.match(await floor('TLSv1.2'), { outcome: 'ok' }, 'TLS 1.2 is enough by default');
+  t.same(await floor('TLSv1.3'), { outcome: 'protocol', detail: 'ERR_SSL_UNSUPPORTED_PROTOCOL' }, 'not with minVersion TLSv1.3');
+});
