@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULTS } from '../../src/config/options.ts';
 import { BenchClient, pipelined, sequential } from './client.ts';
 import { eventFanOut } from './events.ts';
 import { hostileNeighbour, memoryUnderPressure } from './hostile.ts';
@@ -180,20 +181,23 @@ async function capacity(): Promise<void> {
   const mux = await startMux(fake, 'capacity');
   const echo = await startEcho();
   const minimal = await startMinimalMux(await startFakeUpstream());
+  // The same, held to qmp-mux's default window: what QEMU's queue of 8 costs any multiplexer.
+  const windowed = await startMinimalMux(await startFakeUpstream(), DEFAULTS.window);
   const out: Record<string, unknown> = {};
   for (const k of [1, 8, 64]) {
     const m = await load(mux.path, mux.pid, k);
     const e = await load(echo.path, echo.pid, k);
     const least = await load(minimal.path, minimal.pid, k);
-    out[k] = { mux: m, echoFloor: e, minimalMultiplexer: least };
+    const leastWindowed = await load(windowed.path, windowed.pid, k);
+    out[k] = { mux: m, echoFloor: e, minimalMultiplexer: least, minimalMultiplexerWindowed: leastWindowed };
     row({
       scenario: `4 capacity, ${k} clients`,
-      measure: 'commands/s | CPU µs per command (bare echo server; minimal multiplexer)',
+      measure: 'commands/s | CPU µs per command (bare echo server; minimal multiplexer; the same with the window)',
       direct: '',
-      mux: `${round(m.commandsPerSecond, 0)} | ${round(m.usPerCommand, 1)} (${round(e.usPerCommand, 1)}; ${round(least.usPerCommand, 1)})`,
-      ratio: `${round(m.usPerCommand / e.usPerCommand)}x echo, ${round(m.usPerCommand / least.usPerCommand)}x minimal`,
-      target: k === 64 ? '<= 1.5x echo' : '',
-      met: k === 64 ? m.usPerCommand / e.usPerCommand <= 1.5 : '',
+      mux: `${round(m.commandsPerSecond, 0)} | ${round(m.usPerCommand, 1)} (${round(e.usPerCommand, 1)}; ${round(least.usPerCommand, 1)}; ${round(leastWindowed.usPerCommand, 1)})`,
+      ratio: `${round(m.usPerCommand / e.usPerCommand)}x echo, ${round(m.usPerCommand / least.usPerCommand)}x minimal, ${round(m.usPerCommand / leastWindowed.usPerCommand)}x windowed`,
+      target: k === 64 ? '<= 1.5x echo, <= 1.15x minimal' : '',
+      met: k === 64 ? m.usPerCommand / e.usPerCommand <= 1.5 && m.usPerCommand / least.usPerCommand <= 1.15 : '',
     });
   }
   figures.capacity = out;

@@ -56,11 +56,11 @@ export async function startEcho(): Promise<{ pid: number; path: string }> {
   return { pid: child.pid!, path };
 }
 
-/** The minimal multiplexer in its own process, in front of `upstream`; returns its pid and where clients connect. */
-export async function startMinimalMux(upstream: string): Promise<{ pid: number; path: string }> {
-  const path = join(workdir, 'minimal-mux.sock');
+/** The minimal multiplexer in its own process, in front of `upstream`, with at most `window` commands in flight if given; returns its pid and where clients connect. */
+export async function startMinimalMux(upstream: string, window?: number): Promise<{ pid: number; path: string }> {
+  const path = join(workdir, `minimal-mux${window ?? ''}.sock`);
   const script = fileURLToPath(new URL('./minimal-mux.js', import.meta.url));
-  const child = spawn(process.execPath, [script, path, upstream], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [script, path, upstream, ...(window === undefined ? [] : [String(window)])], { stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   await until(() => existsSync(path), 'the minimal multiplexer');
   return { pid: child.pid!, path };
