@@ -9,5 +9,8 @@ export const QUERY_PROXY = `${EXTENSION_PREFIX}query-proxy`;
 export const QUERY_EVENTS = `${EXTENSION_PREFIX}query-events`;
 export const SET_EVENTS = `${EXTENSION_PREFIX}set-events`;
 
+/** qmp-mux's own queries: they only read. */
+export const OWN_QUERY_PREFIX = `${EXTENSION_PREFIX}query-`;
+
 /** Every command qmp-mux answers itself. */
 export const OWN_COMMANDS: readonly string[] = [QUERY_CLIENTS, QUERY_PROXY, QUERY_EVENTS, SET_EVENTS];
