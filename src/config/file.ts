@@ -13,6 +13,7 @@ import { readAuditOptions, readJournalOptions, readMetricsOptions } from './ops-
 import {
   DEFAULTS,
   READ_ONLY_LIMITS,
+  WHEN_LOCKED,
   defaultEndpoint,
   type BackoffOptions,
   type EndpointOptions,
@@ -192,7 +193,7 @@ function readEndpoints(v: unknown, path: string, limits: Partial<LimitOptions>):
 }
 
 function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): EndpointOptions {
-  const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs', 'eventSequence']);
+  const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs', 'eventSequence', 'whenLocked']);
   const name = string(e.name, `${path}.name`);
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
   const out = defaultEndpoint(name, address(e.listen, `${path}.listen`));
@@ -209,6 +210,7 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
   out.maxClients = optional(e, 'maxClients', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxClients;
   out.negotiationTimeoutMs = optional(e, 'negotiationTimeoutMs', path, (x, q) => integer(x, q, 0, DAY_MS)) ?? out.negotiationTimeoutMs;
   out.eventSequence = optional(e, 'eventSequence', path, boolean) ?? out.eventSequence;
+  out.whenLocked = optional(e, 'whenLocked', path, (x, q) => oneOf(x, q, WHEN_LOCKED)) ?? out.whenLocked;
   return out;
 }
 

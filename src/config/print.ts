@@ -52,6 +52,7 @@ function endpoint(e: EndpointOptions): Record<string, unknown> {
     maxClients: e.maxClients,
     negotiationTimeoutMs: e.negotiationTimeoutMs,
     eventSequence: e.eventSequence,
+    whenLocked: e.whenLocked,
     limits: { ...e.limits },
   };
 }

@@ -11,6 +11,7 @@ import { formatAddress } from '../net/address.ts';
 import { SocketFlusher } from '../net/socket-writer.ts';
 import type { InheritedSocket } from '../net/systemd.ts';
 import { AuditLog } from '../ops/audit-log.ts';
+import { LockMetrics } from '../ops/lock-metrics.ts';
 import { MuxMetrics, type EndpointMetrics } from '../ops/mux-metrics.ts';
 import { OWN_COMMANDS } from '../qmp/extensions.ts';
 import { CommandEncoder } from '../qmp/wire.ts';
@@ -22,6 +23,9 @@ import { CommandReport } from './command-report.ts';
 import { CommandRouter } from './command-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ClientIntake } from './intake.ts';
+import { LockReport } from './lock-report.ts';
+import { LOCK_MODES } from './lock-model.ts';
+import { MonitorLock } from './monitor-lock.ts';
 import { clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
 import { StallWatch } from './stall-watch.ts';
@@ -50,6 +54,8 @@ export class Mux implements MuxView {
   private readonly link: UpstreamLink;
   private readonly intake: ClientIntake;
   private readonly endpointMetrics = new Map<Endpoint, EndpointMetrics>();
+  /** The monitor's lock: one client at a time may keep others' commands out. */
+  private readonly lock: MonitorLock;
   private readonly stallWatch: StallWatch;
   private stallTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -85,6 +91,15 @@ export class Mux implements MuxView {
       oldestCommandAge: () => this.oldestCommandMs / 1000,
       queuedInputBytes: () => this.dispatcher.stats.queuedBytes,
     });
+    const lockMetrics = new LockMetrics(this.metrics.registry, {
+      modes: LOCK_MODES,
+      current: () => {
+        const h = this.lock.holding;
+        return h && { mode: h.mode, endpoint: h.party.who.endpoint, seconds: h.grantedAt === undefined ? 0 : (performance.now() - h.grantedAt) / 1000 };
+      },
+      waitingCommands: () => this.lock.commandsWaiting,
+    });
+    this.lock = new MonitorLock(new LockReport(log, this.audit, lockMetrics));
     this.link = new UpstreamLink({
       source,
       dispatcher: this.dispatcher,
@@ -101,6 +116,7 @@ export class Mux implements MuxView {
       },
       // As with QEMU itself, clients see everything sent before the break, then EOF.
       gone: () => {
+        this.lock.reset('qemu-gone');
         for (const client of this.registry) if (client.state !== 'waiting') client.end('qemu-gone');
       },
     });
@@ -185,6 +201,8 @@ export class Mux implements MuxView {
       if (client.state === 'waiting') client.end('stopping');
       else client.stopReading();
     }
+    // Commands waiting for a lock are answered that they will not run; those already on their way finish.
+    this.lock.reset('stopping');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (timer = setTimeout(r, this.options.timeouts.shutdownMs)))]);
     clearTimeout(timer);
@@ -225,12 +243,13 @@ export class Mux implements MuxView {
       inFlight: c.session?.pending ?? 0,
       bytesQueued: c.bytesQueued,
       events: (c.session && this.fanOut.choiceOf(c.endpoint, c.session)?.patterns) ?? c.endpoint.options.events,
+      ...this.lock.stateOf(c.number),
     }));
   }
 
   describe(): MuxInfo {
-    const { refused, tooLarge, qemuErrors, ownErrors } = this.report.counts;
-    let errors = qemuErrors + ownErrors + this.closed.sessionErrors + refused + tooLarge;
+    const { refused, tooLarge, qemuErrors, ownErrors, locked } = this.report.counts;
+    let errors = qemuErrors + ownErrors + this.closed.sessionErrors + refused + tooLarge + locked;
     for (const c of this.registry) errors += c.session?.errors ?? 0;
     return {
       version: VERSION,
@@ -249,11 +268,13 @@ export class Mux implements MuxView {
         errors,
         refused,
         tooLarge,
+        locked,
         tooLargeFromQemu: this.link.counts.tooLargeFromQemu,
         replyMismatches: this.link.counts.replyMismatches,
         disconnects: { ...this.closed.disconnects },
       },
       audit: this.audit?.stats,
+      lock: this.lock.snapshot(),
     };
   }
 
@@ -276,6 +297,8 @@ export class Mux implements MuxView {
       dispatcher: this.dispatcher,
       encoder: this.encoder,
       report: this.report,
+      lock: this.lock,
+      totalInputBytes: this.options.totalInputBytes,
       own: {
         view: this,
         journal: this.journal,
