@@ -4,6 +4,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { QmpError, QmpMuxError, ShorthandError, UsageError } from '../errors.ts';
 import type { JsonObject, JsonValue } from '../json/value.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { LOCK, QUERY_LOCK } from '../qmp/extensions.ts';
 import { escapeUnsafe, hasUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
@@ -12,6 +13,7 @@ import { QmpClient, type QmpEvent } from './qmp-client.ts';
 import { Completer, type Completions } from './completion.ts';
 import { formatJson } from './format.ts';
 import { HistoryFile } from './history.ts';
+import { describeLockView, lockPromptTag, lockShorthand, LockWatch, type LockView } from './lock-watch.ts';
 import { PromptOutput } from './prompt-output.ts';
 import { connectRetrying } from './reconnect.ts';
 import { QmpSchema } from './schema.ts';
@@ -25,6 +27,8 @@ dotted keys for nested objects, JSON values, transaction( ... )) or as a
 JSON object; see the README, "Clients". Tab completes command names,
 argument names and enum values. Events are shown as they come. If the
 connection is lost (QEMU restarting), the shell reconnects by itself.
+Against qmp-mux, 'lock write|exclusive [wait-ms=N] [lease-ms=N] [reason=...]'
+takes its lock and 'unlock' releases it; the prompt shows who holds one.
 Ctrl-D (or Ctrl-C on an empty line) quits.
 
 Options:
@@ -52,10 +56,10 @@ const OPTIONS = {
 } as const;
 
 const DEFAULT_HISTORY_SIZE = 1000;
+/** How often a terminal shell asks qmp-mux where its lock is, ms. */
+const LOCK_WATCH_MS = 2000;
 /** How long the first prompt waits for what completion needs from the server, ms. */
 const FIRST_COMPLETION_WAIT_MS = 1000;
-const PROMPT = '(QEMU) ';
-const HMP_PROMPT = '(HMP) ';
 const TRANSACTION_PROMPT = 'TRANS> ';
 
 interface ShellPlan {
@@ -105,12 +109,16 @@ class Shell {
   private readonly lines: AsyncIterableIterator<string>;
   private readonly output: PromptOutput;
   private readonly quitting = new AbortController();
+  private lockWatch: LockWatch | undefined;
+  private lock: LockView | undefined;
+  private readonly terminal: boolean;
 
   constructor(
     private readonly plan: ShellPlan,
     private readonly io: CliIo,
   ) {
     const terminal = io.stdin.isTTY === true && io.stdout.isTTY === true;
+    this.terminal = terminal;
     this.rl = createInterface({
       input: io.stdin,
       output: io.stdout,
@@ -121,7 +129,7 @@ class Shell {
       completer: (line: string): Completions => (plan.hmp ? [[], line] : printable(this.completer.complete(line, this.parser.inTransaction))),
     });
     this.lines = this.rl[Symbol.asyncIterator]();
-    this.rl.setPrompt(plan.hmp ? HMP_PROMPT : PROMPT);
+    this.rl.setPrompt(this.promptText());
     this.output = new PromptOutput(this.rl, io.stdout, terminal);
     this.rl.on('SIGINT', () => {
       if (this.rl.line === '') {
@@ -144,6 +152,7 @@ class Shell {
       this.output.prompt();
     }
     this.output.end();
+    this.lockWatch?.stop();
     this.quit();
     await this.client?.close();
   }
@@ -158,8 +167,10 @@ class Shell {
   private async handle(line: string): Promise<void> {
     let command: Command;
     try {
-      const parsed = this.plan.hmp ? hmpCommand(line) : this.parser.parse(line);
-      this.rl.setPrompt(this.parser.inTransaction ? TRANSACTION_PROMPT : this.plan.hmp ? HMP_PROMPT : PROMPT);
+      const shorthand = this.parser.inTransaction ? line : lockShorthand(line);
+      // The lock's words are the shell's own, in HMP mode too.
+      const parsed = this.plan.hmp && shorthand === line ? hmpCommand(line) : this.parser.parse(shorthand);
+      this.rl.setPrompt(this.promptText());
       if (parsed.kind !== 'command') return;
       command = parsed.command;
     } catch (e) {
@@ -185,6 +196,20 @@ class Shell {
       if (this.quitting.signal.aborted) return;
       this.output.write(e instanceof QmpError ? `error: ${e.errorClass}: ${e.desc}` : `error: ${e.message}`);
     }
+    await this.lockWatch?.check();
+  }
+
+  /** The prompt for what is being typed, with where qmp-mux's lock is. */
+  private promptText(): string {
+    if (this.parser.inTransaction) return TRANSACTION_PROMPT;
+    return `(${this.plan.hmp ? 'HMP' : 'QEMU'}${lockPromptTag(this.lock)}) `;
+  }
+
+  /** qmp-mux's lock changed hands: said above the prompt, which shows it from now on. */
+  private lockChanged(view: LockView | undefined): void {
+    this.lock = view;
+    this.rl.setPrompt(this.promptText());
+    this.output.write(describeLockView(view));
   }
 
   /**
@@ -196,13 +221,20 @@ class Shell {
     this.client = client;
     client.on('event', (event) => this.output.write(describeEvent(event, this.plan.pretty)));
     client.once('close', (error) => {
+      this.lockWatch?.stop();
+      this.lockWatch = undefined;
       if (error === undefined) return;
       this.client = undefined;
       this.output.write(`connection lost: ${error.message}; reconnecting...`);
       void this.reconnect();
     });
-    const learning = learnCompletion(client).then((completer) => {
-      if (this.client === client) this.completer = completer;
+    const learning = learnCompletion(client).then(({ completer, names }) => {
+      if (this.client !== client) return;
+      this.completer = completer;
+      // Only a person at a terminal is told: piped output stays what the commands print.
+      if (!names.includes(QUERY_LOCK) || !this.terminal) return;
+      this.lockWatch = new LockWatch(client, (view) => this.lockChanged(view));
+      this.lockWatch.start(LOCK_WATCH_MS);
     });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([learning, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
@@ -254,8 +286,8 @@ function hmpCommand(line: string): { kind: 'empty' } | { kind: 'command'; comman
   return { kind: 'command', command: { name: 'human-monitor-command', arguments: new Map([['command-line', line]]) } };
 }
 
-/** What completion needs from the server; what it refuses (an endpoint's policy) just completes less. */
-async function learnCompletion(client: QmpClient): Promise<Completer> {
+/** What completion needs from the server, and the commands it has; what it refuses (an endpoint's policy) just completes less. */
+async function learnCompletion(client: QmpClient): Promise<{ completer: Completer; names: string[] }> {
   const ask = (command: string): Promise<JsonValue | undefined> =>
     client.executeJson(command).catch((e: unknown) => {
       if (e instanceof QmpMuxError) return undefined;
@@ -263,7 +295,9 @@ async function learnCompletion(client: QmpClient): Promise<Completer> {
     });
   const [commands, schema] = await Promise.all([ask('query-commands'), ask('query-qmp-schema')]);
   const names = Array.isArray(commands) ? commands.flatMap((c) => (c instanceof Map && typeof c.get('name') === 'string' ? [c.get('name') as string] : [])) : [];
-  return new Completer(names, schema === undefined ? undefined : new QmpSchema(schema));
+  // The shell's own words for qmp-mux's lock complete as commands do.
+  const words = names.includes(LOCK) ? ['lock', 'unlock'] : [];
+  return { completer: new Completer([...names, ...words], schema === undefined ? undefined : new QmpSchema(schema)), names };
 }
 
 /** Candidates a terminal can show as they are (a server's names could hold escape sequences). */

@@ -1,6 +1,7 @@
 import { typeError, unexpectedMember, type ArgumentError } from '../events/commands.ts';
 import { JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { aLock, describeHolding, LOCK_LEASE_MS, LOCK_MODES, MAX_LOCK_WAIT_MS, type Holding, type LockMode, type LockRequest, type LockReset, type LockSnapshot } from './lock-model.ts';
+import { LOCK_MODES, type LockMode } from '../qmp/extensions.ts';
+import { aLock, describeHolding, LOCK_LEASE_MS, MAX_LOCK_WAIT_MS, type Holding, type LockParty, type LockRequest, type LockReset, type LockSnapshot } from './lock-model.ts';
 
 /** The most characters of a lock's `reason`: it is shown to everyone turned away, and kept in the audit log. */
 export const MAX_LOCK_REASON = 256;
@@ -48,11 +49,12 @@ export function lockResetText(mode: LockMode, why: LockReset): string {
 
 const count = (n: number): JsonNumber => new JsonNumber(String(Math.round(n)), true);
 
-/** The lock as `query-lock` and `query-proxy` show it: `{}` when there is none. */
-export function lockValue(snapshot: LockSnapshot | undefined): JsonObject {
+/** The lock as `query-proxy` shows it, and `query-lock` to `asker` (then `mine` says whether it holds it): `{}` when there is none. */
+export function lockValue(snapshot: LockSnapshot | undefined, asker?: LockParty): JsonObject {
   const value: JsonObject = new Map();
   if (snapshot === undefined) return value;
   const { holding: h } = snapshot;
+  if (asker !== undefined) value.set('mine', h.party === asker);
   value.set('mode', h.mode);
   value.set('client', count(h.party.who.client));
   value.set('endpoint', h.party.who.endpoint);

@@ -1,19 +1,13 @@
 import type { JsonObject } from '../json/value.ts';
 import { Policy } from '../policy/policy.ts';
 import { POLICY_PRESETS } from '../policy/presets.ts';
+import type { LockMode } from '../qmp/extensions.ts';
 
 /*
- * What the monitor's lock is made of: its modes, what a client asks for,
- * a lock held, a client's place at it, the clock it runs on, and how it is
- * told.
+ * What the monitor's lock is made of: what a client asks for, a lock held,
+ * a client's place at it, the clock it runs on, and how it is told.
  */
 
-/**
- * `write`: other clients may still run what the read-only policy preset
- * allows; `exclusive`: other clients run nothing that reaches QEMU.
- */
-export const LOCK_MODES = ['write', 'exclusive'] as const;
-export type LockMode = (typeof LOCK_MODES)[number];
 
 /** Why a lock ended: its holder unlocked it, went silent past its lease or disconnected, QEMU went away, qmp-mux stopped. */
 export const LOCK_ENDS = ['unlock', 'lease', 'disconnect', 'qemu-gone', 'stopping'] as const;

@@ -109,7 +109,7 @@ export function runOwnCommand(command: ClientCommand, context: OwnCommandContext
     case QUERY_LOCK: {
       const extra = args ? [...args.keys()][0] : undefined;
       if (extra !== undefined) return error('GenericError', `Parameter '${extra}' is unexpected`);
-      const value = command.name === QUERY_CLIENTS ? clientsValue(context.view) : command.name === QUERY_PROXY ? proxyValue(context.view) : lockValue(context.lock.snapshot());
+      const value = command.name === QUERY_CLIENTS ? clientsValue(context.view) : command.name === QUERY_PROXY ? proxyValue(context.view) : lockValue(context.lock.snapshot(), context.party);
       return { reply: returnReply(idText, value), outcome: 'return' };
     }
     case QUERY_EVENTS: {

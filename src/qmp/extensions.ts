@@ -12,6 +12,13 @@ export const LOCK = `${EXTENSION_PREFIX}lock`;
 export const UNLOCK = `${EXTENSION_PREFIX}unlock`;
 export const QUERY_LOCK = `${EXTENSION_PREFIX}query-lock`;
 
+/**
+ * The lock's modes: `write` lets other clients run what the read-only
+ * policy preset allows; `exclusive` lets them run nothing that reaches QEMU.
+ */
+export const LOCK_MODES = ['write', 'exclusive'] as const;
+export type LockMode = (typeof LOCK_MODES)[number];
+
 /** qmp-mux's own queries: they only read. */
 export const OWN_QUERY_PREFIX = `${EXTENSION_PREFIX}query-`;
 
