@@ -2,13 +2,13 @@ import type { CommandRoute } from '../downstream/client-route.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { refusal } from '../policy/policy.ts';
-import { EXTENSION_PREFIX } from '../qmp/extensions.ts';
+import { EXTENSION_PREFIX, LOCK } from '../qmp/extensions.ts';
 import type { ClientCommand, ReplySlot } from '../qmp/monitor-session.ts';
 import { encodeCommand, errorReply, type CommandCap, type CommandEncoder } from '../qmp/wire.ts';
 import { invariant } from '../util/assert.ts';
 import type { CommandReport, ReadCommand } from './command-report.ts';
 import type { Dispatcher, Lane, LaneOwner } from './dispatcher.ts';
-import { heldBackText, lockResetText, notRunText } from './lock-commands.ts';
+import { heldBackText, lockResetText, notRunText, unlockResetText } from './lock-commands.ts';
 import { changesState, type LockParty, type LockReset, type PartyHooks } from './lock-model.ts';
 import type { MonitorLock } from './monitor-lock.ts';
 import { filterCommandList, runOwnCommand, type OwnCommandContext, type OwnReply } from './own-commands.ts';
@@ -116,7 +116,8 @@ export class CommandRouter implements CommandRoute, PartyHooks {
   lockReset(why: LockReset): void {
     for (let w = this.waiting.shift(); w; w = this.waiting.shift()) {
       const { command } = w;
-      const text = w.asking ? lockResetText(command.args?.get('mode') === 'exclusive' ? 'exclusive' : 'write', why) : notRunText(command.name, why);
+      const mode = command.args?.get('mode') === 'exclusive' ? 'exclusive' : 'write';
+      const text = !w.asking ? notRunText(command.name, why) : command.name === LOCK ? lockResetText(mode, why) : unlockResetText(why);
       this.options.report.locked(this.from, w.read);
       w.reply.fill(errorReply(command.idText, 'GenericError', text));
     }
@@ -200,7 +201,7 @@ export class CommandRouter implements CommandRoute, PartyHooks {
     }
   }
 
-  /** The answer to a lock request that waited: the oldest waiting command. */
+  /** The answer to a lock request (or an unlock) that waited: the oldest waiting command. */
   private answeredLater(own: OwnReply): void {
     if (this.closed) return;
     const w = this.waiting.shift();

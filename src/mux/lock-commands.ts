@@ -47,6 +47,11 @@ export function lockResetText(mode: LockMode, why: LockReset): string {
   return `Cannot take ${aLock(mode)}: ${why === 'qemu-gone' ? 'QEMU went away' : 'qmp-mux is stopping'}`;
 }
 
+/** What an unlock waiting for the commands sent before it gets when the lock is reset. */
+export function unlockResetText(why: LockReset): string {
+  return `This client holds no lock: it ended when ${why === 'qemu-gone' ? 'QEMU went away' : 'qmp-mux stopped'}, before what was sent ahead of this unlock was answered`;
+}
+
 const count = (n: number): JsonNumber => new JsonNumber(String(Math.round(n)), true);
 
 /** The lock as `query-proxy` shows it, and `query-lock` to `asker` (then `mine` says whether it holds it): `{}` when there is none. */

@@ -75,9 +75,12 @@ export interface Holding {
   grantedAt: number | undefined;
   /** Answers its holder, once granted, when that could not be done at once. */
   answer: ((answer: LockAnswer) => void) | undefined;
+  /** Answers its holder's unlock, once what it sent before has been answered. */
+  unlocking: ((answer: UnlockAnswer) => void) | undefined;
 }
 
 export type LockAnswer = { readonly granted: Holding } | { readonly refused: string };
+export type UnlockAnswer = { readonly ended: Holding } | { readonly refused: string };
 
 /** What a client's command router hears from the lock. */
 export interface PartyHooks {

@@ -13,6 +13,7 @@ import {
   type LockReset,
   type LockSnapshot,
   type PartyHooks,
+  type UnlockAnswer,
   type Who,
 } from './lock-model.ts';
 
@@ -34,7 +35,8 @@ interface Waiter {
  * command others had sent before (queued in qmp-mux or at QEMU) has been
  * answered, so that none can land among the holder's own. Requests that
  * find it held wait their turn in the order they came, if they asked to
- * wait. The lock ends when its holder unlocks it, disconnects, or sends
+ * wait. The lock ends when its holder unlocks it (once what it sent before
+ * has been answered), disconnects, or sends
  * nothing for its lease (the clock stops while a command of its is at
  * QEMU); then the commands it held back go first, and the next waiter
  * gets it.
@@ -114,16 +116,25 @@ export class MonitorLock {
     return undefined;
   }
 
-  /** Ends the lock `party` holds; undefined, or why it cannot (it holds none). */
-  unlock(party: LockParty): string | undefined {
+  /**
+   * Ends the lock `party` holds, once every command it sent before has
+   * been answered (what it queued before the unlock runs under the lock).
+   * The answer, when it can be given at once, is returned; otherwise it
+   * comes later through `later`.
+   */
+  unlock(party: LockParty, later: (answer: UnlockAnswer) => void): UnlockAnswer | undefined {
     const h = this.holding;
     if (h?.party === party && h.grantedAt !== undefined) {
+      if (party.outstanding > 0) {
+        h.unlocking = later;
+        return undefined;
+      }
       this.end('unlock');
-      return undefined;
+      return { ended: h };
     }
     const last = party.lastEnd;
-    if (last?.why === 'lease') return `This client holds no lock: its ${last.mode} lock ended at ${last.at.toISOString()}, when its lease of ${last.leaseMs} ms ran out`;
-    return 'This client holds no lock';
+    if (last?.why === 'lease') return { refused: `This client holds no lock: its ${last.mode} lock ended at ${last.at.toISOString()}, when its lease of ${last.leaseMs} ms ran out` };
+    return { refused: 'This client holds no lock' };
   }
 
   /** The lock another client holds that holds back a command of `party` (`changing`: one that changes state), if any. */
@@ -181,7 +192,15 @@ export class MonitorLock {
       this.changing--;
     }
     const h = this.holding;
-    if (h?.party === party && party.outstanding === 0) this.lastActive = this.clock.now();
+    if (h?.party === party && party.outstanding === 0) {
+      this.lastActive = this.clock.now();
+      const unlocking = h.unlocking;
+      if (unlocking) {
+        h.unlocking = undefined;
+        this.end('unlock');
+        unlocking({ ended: h });
+      }
+    }
     if (h?.grantedAt === undefined) this.tryGrant();
     this.wakeForRoom();
   }
@@ -226,7 +245,7 @@ export class MonitorLock {
   }
 
   private take(party: LockParty, request: LockRequest, askedAt: number): Holding {
-    const h: Holding = { party, mode: request.mode, reason: request.reason, leaseMs: request.leaseMs, since: this.clock.date(), askedAt, grantedAt: undefined, answer: undefined };
+    const h: Holding = { party, mode: request.mode, reason: request.reason, leaseMs: request.leaseMs, since: this.clock.date(), askedAt, grantedAt: undefined, answer: undefined, unlocking: undefined };
     this.holding = h;
     this.tryGrant();
     return h;

@@ -12,7 +12,7 @@ import type { ClientCommand } from '../qmp/monitor-session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-message.ts';
 import { errorReply, negotiatedReply, queryEventsReply, returnReply, rewrittenReply } from '../qmp/wire.ts';
 import { grantedValue, lockValue, readLockArguments } from './lock-commands.ts';
-import type { LockAnswer, LockParty, LockSnapshot } from './lock-model.ts';
+import type { LockAnswer, LockParty, LockSnapshot, UnlockAnswer } from './lock-model.ts';
 import type { MonitorLock } from './monitor-lock.ts';
 
 export interface ClientInfo {
@@ -98,7 +98,8 @@ export interface OwnReply {
 
 /**
  * Runs one of qmp-mux's own commands. Returns its reply, or undefined when
- * the reply comes later, through `later` (a lock request that waits).
+ * the reply comes later, through `later` (a lock request that waits, an
+ * unlock that waits for the commands sent before it).
  */
 export function runOwnCommand(command: ClientCommand, context: OwnCommandContext, later: (reply: OwnReply) => void): OwnReply | undefined {
   const { idText, args } = command;
@@ -137,8 +138,10 @@ export function runOwnCommand(command: ClientCommand, context: OwnCommandContext
     }
     case UNLOCK: {
       const extra = args ? [...args.keys()][0] : undefined;
-      const refused = extra === undefined ? context.lock.unlock(context.party) : `Parameter '${extra}' is unexpected`;
-      return refused === undefined ? { reply: negotiatedReply(idText), outcome: 'return' } : error('GenericError', refused);
+      if (extra !== undefined) return error('GenericError', `Parameter '${extra}' is unexpected`);
+      const answer = (a: UnlockAnswer): OwnReply => ('ended' in a ? { reply: negotiatedReply(idText), outcome: 'return' } : error('GenericError', a.refused));
+      const now = context.lock.unlock(context.party, (a) => later(answer(a)));
+      return now && answer(now);
     }
     default:
       return error('CommandNotFound', `The command ${command.name} has not been found`);

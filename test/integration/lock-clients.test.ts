@@ -30,7 +30,7 @@ const lockNow = async (c: QmpClient): Promise<unknown> => c.execute('__org.qmp-m
 
 t.test('exec --lock: several commands under one lock, released at the end; refused, waiting, failing', async (t) => {
   if (!needQemu(t)) return;
-  const { mux, audit } = await lockBench(t);
+  const { mux, audit, settled } = await lockBench(t);
   const address = `unix:${mux.path}`;
   const c = ['--connect', address];
   const watcher = await QmpClient.connect(address);
@@ -38,7 +38,7 @@ t.test('exec --lock: several commands under one lock, released at the end; refus
 
   const run = await exec([...c, '--lock', 'write', '--lock-reason', 'maintenance', 'stop', ';', 'query-status', ';', 'cont']);
   t.same(run, { status: 0, out: '{}\n{"status":"paused","singlestep":false,"running":false}\n{}\n', err: '' });
-  await eventually(() => audit().some((l) => l.type === 'lock' && l.action === 'ended'), 'the lock in the audit log');
+  await settled();
   const lock = audit().find((l) => l.type === 'lock')!;
   const { granted, ended, during } = duringLock(audit(), lock.client as number);
   t.match(granted, { reason: 'maintenance', mode: 'write' });
@@ -48,6 +48,7 @@ t.test('exec --lock: several commands under one lock, released at the end; refus
   const failing = await exec([...c, '--lock', 'exclusive', 'query-name', ';', 'nope', ';', 'query-name']);
   t.same(failing, { status: 1, out: '{}\n', err: 'qmp-mux exec: nope: CommandNotFound: The command nope has not been found\n' });
   t.same(await lockNow(watcher), {}, 'released after a failure too');
+  await settled();
   t.equal(audit().filter((l) => l.type === 'lock' && l.action === 'ended').at(-1)!.why, 'unlock');
 
   await watcher.lock('write', { reason: 'backup' });

@@ -21,7 +21,7 @@ async function holderNumber(c: TestClient): Promise<number> {
 
 t.test('write lock: a multi-step sequence while others hammer stop/cont; no stop lands inside it, queries keep working', async (t) => {
   if (!needQemu(t)) return;
-  const { connect, audit } = await lockBench(t);
+  const { connect, audit, settled } = await lockBench(t);
   const holder = await connect('tools');
   const stopper = hammer(await connect('tools'), ['stop', 'cont']);
   const poller = hammer(await connect('tools'), ['query-status']);
@@ -53,7 +53,7 @@ t.test('write lock: a multi-step sequence while others hammer stop/cont; no stop
   await Promise.all([stopper, poller, impatient].map((h) => h.stop()));
   t.notOk(stopper.replies.some((r) => r.includes('error')), 'the client whose endpoint waits got no error: its stop and cont waited');
 
-  await eventually(() => audit().some((l) => l.type === 'lock' && l.action === 'ended'), 'the lock in the audit log');
+  await settled();
   const { granted, ended, during, after: later } = duringLock(audit(), me);
   t.match(granted, { endpoint: 'tools', client: me, mode: 'write', reason: 'backup', 'lease-ms': 60000 });
   t.match(ended, { why: 'unlock', client: me, mode: 'write' });
@@ -66,7 +66,7 @@ t.test('write lock: a multi-step sequence while others hammer stop/cont; no stop
 
 t.test("exclusive lock: nothing of others reaches QEMU; qmp-mux's own commands still answer; exec-oob is refused", async (t) => {
   if (!needQemu(t)) return;
-  const { connect, audit } = await lockBench(t);
+  const { connect, audit, settled } = await lockBench(t);
   const holder = await connect('tools');
   const poller = hammer(await connect('tools'), ['query-status', 'query-name']);
   const impatient = await connect('ops');
@@ -90,7 +90,7 @@ t.test("exclusive lock: nothing of others reaches QEMU; qmp-mux's own commands s
   await eventually(() => poller.replies.length > polled, 'the poller going on once it ended');
   await poller.stop();
 
-  await eventually(() => audit().some((l) => l.type === 'lock' && l.action === 'ended'), 'the lock in the audit log');
+  await settled();
   const { during } = duringLock(audit(), me);
   const others = during.filter((l) => l.client !== me && 'qemu-seconds' in l);
   t.same(others, [], 'QEMU answered nothing of another client while the lock was held');
@@ -99,7 +99,7 @@ t.test("exclusive lock: nothing of others reaches QEMU; qmp-mux's own commands s
 
 t.test('the lease runs out when the holder goes silent; the commands it held back run; unlock then says so', async (t) => {
   if (!needQemu(t)) return;
-  const { connect, audit } = await lockBench(t);
+  const { connect, audit, settled } = await lockBench(t);
   const holder = await connect('tools');
   const other = await connect('tools');
   holder.send(lockCommand({ mode: 'write', 'lease-ms': 300 }, 'lock'));
@@ -108,7 +108,7 @@ t.test('the lease runs out when the holder goes silent; the commands it held bac
   other.send('{"execute":"stop","id":"waits"}');
   t.equal(await other.nextReply(30_000), '{"return": {}, "id": "waits"}', 'the stop ran once the lease ran out');
   t.match(parse(await holder.execute('__org.qmp-mux_unlock')).error, { class: 'GenericError', desc: /^This client holds no lock: its write lock ended at \S+Z, when its lease of 300 ms ran out$/ });
-  await eventually(() => audit().some((l) => l.type === 'lock' && l.action === 'ended'), 'the end in the audit log');
+  await settled();
   const { ended, after } = duringLock(audit(), me);
   t.match(ended, { why: 'lease', client: me });
   t.ok(after.some((l) => l.command === 'stop' && l.outcome === 'return'), 'the stop after it');
@@ -117,7 +117,7 @@ t.test('the lease runs out when the holder goes silent; the commands it held bac
 
 t.test("the holder's disconnect releases the lock, and what waited goes on", async (t) => {
   if (!needQemu(t)) return;
-  const { connect, audit, mux } = await lockBench(t);
+  const { connect, audit, settled, mux } = await lockBench(t);
   const holder = await connect('tools');
   const other = await connect('tools');
   t.equal(await holder.execute('__org.qmp-mux_lock', { mode: 'exclusive' }), '{"return": {"lease-ms": 60000, "mode": "exclusive"}}');
@@ -129,7 +129,7 @@ t.test("the holder's disconnect releases the lock, and what waited goes on", asy
   t.match(await other.nextReply(10_000), /^\{"return": \{"status": "running".*, "id": "q1"\}$/);
   t.match(await other.nextReply(), /^\{"return": \{.*, "id": "own"\}$/);
   t.equal(await other.nextReply(), '{"return": {}, "id": "q2"}');
-  await eventually(() => audit().some((l) => l.type === 'lock' && l.action === 'ended'), 'the end in the audit log');
+  await settled();
   t.match(duringLock(audit(), me).ended, { why: 'disconnect' });
 });
 
@@ -184,7 +184,7 @@ t.test('commands sent behind a lock request that waits wait for its answer, even
 
 t.test('QEMU going away ends the lock: what waited for it is told it did not run, then the connection ends', async (t) => {
   if (!needQemu(t)) return;
-  const { connect, audit, qemu, mux } = await lockBench(t);
+  const { connect, audit, settled, qemu, mux } = await lockBench(t);
   const holder = await connect('tools');
   t.match(await holder.execute('__org.qmp-mux_lock', { mode: 'write', reason: 'migrating' }), /^\{"return"/);
   const me = await holderNumber(holder);
@@ -200,7 +200,7 @@ t.test('QEMU going away ends the lock: what waited for it is told it did not run
   ]);
   t.same(await waiter.rest(), ['{"id": "l", "error": {"class": "GenericError", "desc": "Cannot take an exclusive lock: QEMU went away"}}']);
   t.same(await holder.rest(), [], 'the holder: EOF, as every client gets');
-  await eventually(() => audit().some((l) => l.type === 'lock' && l.action === 'ended'), 'the end in the audit log');
+  await settled();
   t.match(duringLock(audit(), me).ended, { why: 'qemu-gone', reason: 'migrating' });
 });
 
@@ -269,4 +269,47 @@ t.test('visible: query-proxy, query-clients and the metrics show the holder, who
   t.match(later, /qmpmux_lock_ends_total\{why="unlock"\} 2\n/);
   t.match(later, /qmpmux_lock_held\{mode="write"\} 0\n/);
   t.match(mux.mux.status(), /"counters": \{.*"locked": 0/, 'query-proxy counts refusals by locks');
+});
+
+t.test('in the order sent: a lock request behind a held command takes its turn, and what a new lock holds back waits again', async (t) => {
+  if (!needQemu(t)) return;
+  const { connect, audit, settled, mux } = await lockBench(t);
+  const first = await connect('tools');
+  t.match(await first.execute('__org.qmp-mux_lock', { mode: 'write' }), /^\{"return"/);
+  const script = await connect('tools');
+  script.send(`{"execute":"stop","id":"s"}${lockCommand({ mode: 'write', 'wait-ms': 60000 }, 'l')}{"execute":"cont","id":"c"}{"execute":"__org.qmp-mux_unlock","id":"u"}`);
+  await eventually(() => mux.mux.describe().lock?.waitingCommands === 4, "the script's four commands waiting, behind its stop");
+  const late = await connect('tools');
+  late.send('{"execute":"stop","id":"late"}');
+  await eventually(() => mux.mux.describe().lock?.waitingCommands === 5, 'the late stop waiting too');
+  t.equal(await first.execute('__org.qmp-mux_unlock'), '{"return": {}}');
+  const replies = [];
+  for (let i = 0; i < 4; i++) replies.push(await script.nextReply(10_000));
+  t.same(replies, ['{"return": {}, "id": "s"}', '{"return": {"lease-ms": 60000, "mode": "write"}, "id": "l"}', '{"return": {}, "id": "c"}', '{"return": {}, "id": "u"}']);
+  t.equal(await late.nextReply(10_000), '{"return": {}, "id": "late"}');
+  await late.execute('cont');
+  await settled();
+  const order = audit()
+    .filter((l) => l.type === 'lock' || l.command === 'stop' || l.command === 'cont')
+    .map((l) => (l.type === 'lock' ? `${l.action as string}` : `${l.command as string} ${l.id as string}`));
+  t.same(
+    order,
+    ['granted', 'ended', 'granted', 'stop s', 'cont c', 'ended', 'stop late', 'cont undefined'],
+    "the script's unlock waited for its cont; the late stop, released by the first lock's end, waited again for the script's lock",
+  );
+});
+
+t.test('qmp-mux stopping: what waited for a lock is told it was not run', async (t) => {
+  if (!needQemu(t)) return;
+  const { connect, mux } = await lockBench(t);
+  const holder = await connect('tools');
+  t.match(await holder.execute('__org.qmp-mux_lock', { mode: 'exclusive' }), /^\{"return"/);
+  const other = await connect('tools');
+  other.send('{"execute":"query-status","id":"q"}');
+  const waiter = await connect('tools');
+  waiter.send(lockCommand({ mode: 'write', 'wait-ms': 60000 }, 'l'));
+  await eventually(() => mux.mux.describe().lock?.waitingCommands === 2, 'both waiting');
+  await mux.stop();
+  t.same(await other.rest(), ['{"id": "q", "error": {"class": "GenericError", "desc": "The command query-status was not run: it was waiting for a lock when qmp-mux stopped"}}']);
+  t.same(await waiter.rest(), ['{"id": "l", "error": {"class": "GenericError", "desc": "Cannot take a write lock: qmp-mux is stopping"}}']);
 });

@@ -70,13 +70,18 @@ function setup() {
     const now = lock.request(party, { mode: 'write', waitMs: 0, leaseMs: 60_000, reason: undefined, ...request }, later);
     return now && describe(now);
   };
-  return { clock, lock, said, heard, join, ask, answers };
+  /** Unlocks: undefined when it ended at once, `later` when its answer is to come, else why not. */
+  const unlock = (party: LockParty): string | undefined => {
+    const now = lock.unlock(party, (a) => answers.push(`${party.who.client}: ${'ended' in a ? 'unlocked' : `refused: ${a.refused}`}`));
+    return now === undefined ? 'later' : 'ended' in now ? undefined : now.refused;
+  };
+  return { clock, lock, said, heard, join, ask, unlock, answers };
 }
 
 const describe = (a: LockAnswer): string => ('granted' in a ? `granted ${a.granted.mode}` : `refused: ${a.refused}`);
 
 t.test('a free lock is granted at once; another client is refused, told who holds it, since when and why', async (t) => {
-  const { lock, join, ask, said } = setup();
+  const { lock, join, ask, unlock, said } = setup();
   const a = join(1, 'backup');
   const b = join(2);
   t.equal(ask(a, { reason: 'nightly backup' }), 'granted write');
@@ -84,15 +89,15 @@ t.test('a free lock is granted at once; another client is refused, told who hold
   t.equal(ask(a), 'refused: This client already holds a write lock (since 2026-11-22T05:33:00.000Z); unlock it first');
   t.same(lock.stateOf(1), { lock: 'holds', waitingCommands: 0 });
   t.same(lock.stateOf(2), { lock: undefined, waitingCommands: 0 });
-  t.equal(lock.unlock(b), 'This client holds no lock');
-  t.equal(lock.unlock(a), undefined);
+  t.equal(unlock(b), 'This client holds no lock');
+  t.equal(unlock(a), undefined);
   t.equal(lock.holding, undefined);
   t.same(said, ['granted 1 write waited 0', 'ended 1 unlock held 0']);
-  t.equal(lock.unlock(a), 'This client holds no lock', 'once');
+  t.equal(unlock(a), 'This client holds no lock', 'once');
 });
 
 t.test('write holds back what changes state; exclusive holds back everything; the holder is never held back', async (t) => {
-  const { lock, join, ask } = setup();
+  const { lock, join, ask, unlock } = setup();
   const a = join(1);
   const b = join(2);
   t.equal(lock.blocks(b, true), undefined, 'no lock: nothing held back');
@@ -100,7 +105,7 @@ t.test('write holds back what changes state; exclusive holds back everything; th
   t.ok(lock.blocks(b, true), "write: another client's stop");
   t.equal(lock.blocks(b, false), undefined, "write: another client's query-status goes");
   t.equal(lock.blocks(a, true), undefined, "the holder's own");
-  lock.unlock(a);
+  unlock(a);
   ask(a, { mode: 'exclusive' });
   t.ok(lock.blocks(b, false), 'exclusive: even a query');
   t.equal(lock.blocks(a, true), undefined);
@@ -118,7 +123,7 @@ t.test('what changes state is what the read-only preset refuses, arguments inclu
 });
 
 t.test("the holder is answered once others' earlier commands that the lock holds back are answered", async (t) => {
-  const { lock, join, ask, answers, said } = setup();
+  const { lock, join, ask, unlock, answers, said } = setup();
   const a = join(1);
   const b = join(2);
   const c = join(3);
@@ -133,14 +138,17 @@ t.test("the holder is answered once others' earlier commands that the lock holds
   lock.answered(b, true);
   t.same(answers, ['1: granted write'], "once the other client's stop is answered");
   t.match(said, ['granted 1 write waited 0']);
-  lock.unlock(a);
+  t.equal(unlock(a), 'later', 'its own stop is still unanswered: the unlock waits for it');
+  lock.answered(a, true);
+  t.same(answers, ['1: granted write', '1: unlocked']);
 
   lock.sent(c, false);
+  lock.sent(b, true);
   t.equal(ask(b, { mode: 'exclusive' }), undefined, 'exclusive waits for the query too');
-  lock.answered(a, true);
-  t.equal(answers.length, 1, 'its own do not count');
+  lock.answered(b, true);
+  t.equal(answers.length, 2, 'its own do not count');
   lock.answered(c, false);
-  t.same(answers, ['1: granted write', '2: granted exclusive']);
+  t.same(answers, ['1: granted write', '1: unlocked', '2: granted exclusive']);
 });
 
 t.test("a client that leaves stops counting: its commands are dropped or ahead of the holder's", async (t) => {
@@ -156,7 +164,7 @@ t.test("a client that leaves stops counting: its commands are dropped or ahead o
 });
 
 t.test('waiters get the lock in the order they asked; a wait runs out naming the holder', async (t) => {
-  const { clock, lock, join, ask, answers, said } = setup();
+  const { clock, lock, join, ask, unlock, answers, said } = setup();
   const [a, b, c, d] = [join(1), join(2), join(3), join(4)];
   ask(a, { reason: 'first' });
   t.equal(ask(b, { waitMs: 10_000 }), undefined);
@@ -167,9 +175,9 @@ t.test('waiters get the lock in the order they asked; a wait runs out naming the
   clock.advance(500);
   t.same(answers, ["4: refused: Cannot take a write lock within 500 ms: client 1 on endpoint 'ep' has held a write lock since 2026-11-22T05:33:00.000Z (reason: first)"]);
   clock.advance(100);
-  lock.unlock(a);
+  unlock(a);
   t.same(answers.slice(1), ['2: granted write']);
-  lock.unlock(b);
+  unlock(b);
   t.same(answers.slice(2), ['3: granted exclusive']);
   t.match(said, ['granted 1 write waited 0', 'waited 2', 'waited 3', 'waited 4', 'ended 1 unlock held 600', 'granted 2 write waited 600', 'ended 2 unlock held 0', 'granted 3 exclusive waited 600']);
   clock.advance(20_000);
@@ -189,21 +197,21 @@ t.test('a waiter that leaves is forgotten; the holder leaving passes the lock on
 });
 
 t.test('when a lock ends, the commands it held back go before the next waiter is granted', async (t) => {
-  const { lock, join, ask, heard, said } = setup();
+  const { lock, join, ask, unlock, heard, said } = setup();
   const [a, b, c] = [join(1), join(2), join(3)];
   ask(a);
   lock.holdBack(b, true);
   lock.holdBack(b, false);
   ask(c, { waitMs: 1000 });
-  lock.unlock(a);
+  unlock(a);
   t.same(heard.get(2), ['changed'], 'told once');
   t.match(said, ['granted 1 write waited 0', 'waited 2', 'waited 3', 'ended 1 unlock held 0', 'changed 2', 'granted 3 write waited 0'], 'held-back commands first, then the next waiter');
-  lock.unlock(c);
+  unlock(c);
   t.same(heard.get(2), ['changed'], 'a client that no longer waits is not told again');
 });
 
 t.test('the lease: renewed by what the holder sends (not by its own queries), stopped while a command of its is at QEMU', async (t) => {
-  const { clock, lock, join, ask, said } = setup();
+  const { clock, lock, join, ask, unlock, said } = setup();
   const [a, b] = [join(1), join(2)];
   ask(a, { leaseMs: 1000 });
   clock.advance(900);
@@ -223,7 +231,7 @@ t.test('the lease: renewed by what the holder sends (not by its own queries), st
   clock.advance(1);
   t.equal(lock.holding, undefined, 'then runs out');
   t.match(said.at(-1), /^ended 1 lease held 7800$/);
-  t.equal(lock.unlock(a), 'This client holds no lock: its write lock ended at 2026-11-22T05:33:07.800Z, when its lease of 1000 ms ran out');
+  t.equal(unlock(a), 'This client holds no lock: its write lock ended at 2026-11-22T05:33:07.800Z, when its lease of 1000 ms ran out');
 });
 
 t.test('QEMU going away: the lock ends, waiters are dropped, everyone with commands waiting hears they will not run', async (t) => {
@@ -281,13 +289,53 @@ t.test('a client gone takes its waiting commands out of the count', async (t) =>
 const ENDS: LockEnd[] = ['unlock', 'lease', 'disconnect', 'qemu-gone', 'stopping'];
 t.test('every way a lock ends is said, with how long it was held', async (t) => {
   for (const why of ENDS) {
-    const { clock, lock, join, ask, said } = setup();
+    const { clock, lock, join, ask, unlock, said } = setup();
     const a = join(1);
     ask(a, { leaseMs: 5000 });
     clock.advance(why === 'lease' ? 5000 : 250);
-    if (why === 'unlock') lock.unlock(a);
+    if (why === 'unlock') unlock(a);
     else if (why === 'disconnect') lock.leave(a);
     else if (why !== 'lease') lock.reset(why);
     t.equal(said.at(-1), `ended 1 ${why} held ${why === 'lease' ? 5000 : 250}`, why);
   }
+});
+
+t.test("an unlock waits until what the holder sent before it is answered: its queued steps still run under the lock", async (t) => {
+  const { lock, join, ask, unlock, answers, heard } = setup();
+  const [a, b] = [join(1), join(2)];
+  ask(a);
+  lock.sent(a, true);
+  lock.sent(a, false);
+  lock.holdBack(b, true);
+  t.equal(unlock(a), 'later');
+  t.ok(lock.blocks(b, true), 'still held meanwhile');
+  lock.answered(a, true);
+  t.same(answers, [], 'one of its commands still unanswered');
+  lock.answered(a, false);
+  t.same(answers, ['1: unlocked']);
+  t.equal(lock.holding, undefined);
+  t.same(heard.get(2), ['changed'], 'then what it held back goes');
+});
+
+t.test('a request without wait-ms while the lock is passing to a waiter is refused naming that waiter', async (t) => {
+  const { lock, join, ask, unlock, answers } = setup();
+  const [a, c] = [join(1), join(3)];
+  let during: string | undefined;
+  const b = lock.join(
+    { client: 2, endpoint: 'ep', peer: 'local#2' },
+    {
+      lockChanged: () => {
+        const now = lock.request(b, { mode: 'write', waitMs: 0, leaseMs: 1000, reason: undefined }, () => undefined);
+        during = now && ('refused' in now ? now.refused : 'granted');
+      },
+      lockReset: () => undefined,
+      room: () => undefined,
+    },
+  );
+  ask(a);
+  lock.holdBack(b, true);
+  ask(c, { waitMs: 1000 });
+  unlock(a);
+  t.equal(during, "Cannot take a write lock: client 3 on endpoint 'ep' asked for it first", 'the waiter before it comes first');
+  t.same(answers, ['3: granted write']);
 });
