@@ -10,8 +10,9 @@
  * write lock held by another, idle client, so that every `query-status`
  * is judged against it and let through. With QMP_MUX_BENCH_BASELINE set
  * to another build's dist/cli/main.js (one from before locks), the same
- * loads run through that build too, in the same rounds: what having the
- * check at all costs.
+ * loads run in the same rounds through that build, and through a second
+ * process of this one to compare it with: what having the check at all
+ * costs.
  */
 import { changesState, type LockParty } from '../../src/mux/lock-model.ts';
 import { MonitorLock } from '../../src/mux/monitor-lock.ts';
@@ -21,17 +22,22 @@ import { drive, load, QUERY } from './load.ts';
 import { startFakeUpstream, startMux, startQemu, type MuxProcess } from './processes.ts';
 import { median, percentile, round, sortedCopy } from './stats.ts';
 
-type Variant = 'none' | 'again' | 'held' | 'baseline';
+/**
+ * `none`, `held` (a write lock held by another client) and `again` run on
+ * one process; `twin` is another process of this build, `baseline` one of
+ * the build without locks: processes differ by more than runs of one do.
+ */
+type Variant = 'none' | 'held' | 'again' | 'twin' | 'baseline';
 
 interface Target {
   mux: MuxProcess;
-  /** Takes and releases a write lock as another client; none for the baseline build. */
+  /** Takes and releases a write lock as another client (on `none`'s process). */
   take?: () => Promise<void>;
   release?: () => Promise<void>;
 }
 
 /** A client of `mux` that can hold its lock, sending nothing meanwhile (the longest lease: it must not run out). */
-async function holder(mux: MuxProcess): Promise<Pick<Target, 'take' | 'release'>> {
+async function holder(mux: MuxProcess): Promise<Required<Pick<Target, 'take' | 'release'>>> {
   const c = await BenchClient.connect(mux.path);
   const ask = async (command: string): Promise<void> => {
     const reply = await c.request(command);
@@ -43,13 +49,28 @@ async function holder(mux: MuxProcess): Promise<Pick<Target, 'take' | 'release'>
   };
 }
 
+/** The processes of one load: this build, and with a baseline build given, a twin of it and the baseline. */
+async function targetsOn(upstreams: readonly string[], name: string, baselineProgram: string | undefined): Promise<Partial<Record<Variant, Target>>> {
+  const mux = await startMux(upstreams[0]!, name);
+  const one = { mux, ...(await holder(mux)) };
+  const targets: Partial<Record<Variant, Target>> = { none: one, held: one, again: one };
+  if (baselineProgram === undefined) return targets;
+  targets.twin = { mux: await startMux(upstreams[1]!, `${name}-twin`) };
+  targets.baseline = { mux: await startMux(upstreams[2]!, `${name}-baseline`, undefined, {}, baselineProgram) };
+  return targets;
+}
+
+async function stopTargets(targets: Partial<Record<Variant, Target>>): Promise<void> {
+  for (const t of new Set(Object.values(targets))) await t.mux.stop();
+}
+
 /** Runs `measure` for each variant, `rounds` times, each round starting at another variant; the figures by variant, by round. */
-async function rounds(targets: Record<'none' | 'baseline', Target | undefined>, count: number, measure: (t: Target) => Promise<number>): Promise<Partial<Record<Variant, number[]>>> {
-  const variants: Variant[] = ['none', 'held', 'again', ...(targets.baseline ? (['baseline'] as const) : [])];
+async function rounds(targets: Partial<Record<Variant, Target>>, count: number, measure: (t: Target) => Promise<number>): Promise<Partial<Record<Variant, number[]>>> {
+  const variants = Object.keys(targets) as Variant[];
   const out: Partial<Record<Variant, number[]>> = {};
   for (let r = 0; r < count; r++) {
     for (const v of [...variants.slice(r % variants.length), ...variants.slice(0, r % variants.length)]) {
-      const target = v === 'baseline' ? targets.baseline! : targets.none!;
+      const target = targets[v]!;
       if (v === 'held') await target.take!();
       (out[v] ??= []).push(await measure(target));
       if (v === 'held') await target.release!();
@@ -58,36 +79,40 @@ async function rounds(targets: Record<'none' | 'baseline', Target | undefined>, 
   return out;
 }
 
-/** Each variant's figure divided by `none`'s in the same round, round by round. */
-function perRound(figures: Partial<Record<Variant, number[]>>): Partial<Record<Variant, number[]>> {
-  const none = figures.none!;
-  const out: Partial<Record<Variant, number[]>> = {};
-  for (const [v, xs] of Object.entries(figures) as [Variant, number[]][]) if (v !== 'none') out[v] = xs.map((x, i) => x / none[i]!);
-  return out;
+/** `figures[v]` divided by `figures[by]` in the same round, round by round. */
+const per = (figures: Partial<Record<Variant, number[]>>, v: Variant, by: Variant): number[] | undefined => figures[v]?.map((x, i) => x / figures[by]![i]!);
+
+/** How far ratios of two alike are from 1: the distance of their median plus half the spread of their middle half (at least 3%). */
+function noiseOf(ratios: number[]): number {
+  const sorted = sortedCopy(ratios);
+  return Math.max(0.03, Math.abs(median(ratios) - 1) + (percentile(sorted, 75) - percentile(sorted, 25)) / 2);
 }
 
 /**
- * Rows for one load: the median of each variant's ratios to `none`. The
- * noise is how far two identical runs (`again`) are apart: the distance of
- * their median ratio from 1 plus half the spread of the middle half of
- * their ratios (at least 3%). A cost is measurable when a variant's median
- * lies outside it.
+ * Rows for one load. On one process, a write lock held against no lock,
+ * judged by the noise of two runs with no lock (`again`); across
+ * processes, the build without locks against a twin of this build, judged
+ * by the noise between the twin and the first process. A cost is
+ * measurable when its median lies outside the noise.
  */
 function report(scenario: string, measure: string, figures: Partial<Record<Variant, number[]>>, row: (r: Row) => void): Record<string, number> {
-  const r = perRound(figures);
-  const again = sortedCopy(r.again!);
-  const noise = Math.max(0.03, Math.abs(median(r.again!) - 1) + (percentile(again, 75) - percentile(again, 25)) / 2);
-  const base = median(figures.none!);
-  const line = (what: string, ratios: number[] | undefined, judged: boolean): void => {
+  const out: Record<string, number> = {};
+  const line = (what: string, ratios: number[] | undefined, noise: number | undefined, base: Variant): void => {
     if (ratios === undefined) return;
     const ratio = median(ratios);
-    const target = judged ? `within the noise, ±${round(noise, 3)}` : '';
-    row({ scenario, measure: `${measure}: ${what}`, direct: round(base, 1), mux: round(ratio * base, 1), ratio: round(ratio, 3), target, met: judged ? Math.abs(ratio - 1) <= noise : '' });
+    const at = median(figures[base]!);
+    out[what] = ratio;
+    const judged = noise !== undefined;
+    row({ scenario, measure: `${measure}: ${what}`, direct: round(at, 1), mux: round(ratio * at, 1), ratio: round(ratio, 3), target: judged ? `within the noise, ±${round(noise, 3)}` : '', met: judged ? Math.abs(ratio - 1) <= noise : '' });
   };
-  line('no lock, again (the noise)', r.again, false);
-  line('a write lock held by another client', r.held, true);
-  line('the build without locks', r.baseline, true);
-  return { noise, ...Object.fromEntries(Object.entries(r).map(([v, xs]) => [v, median(xs)])) };
+  const again = per(figures, 'again', 'none')!;
+  line('no lock, again (the noise)', again, undefined, 'none');
+  line('a write lock held by another client', per(figures, 'held', 'none'), noiseOf(again), 'none');
+  const twin = per(figures, 'twin', 'none');
+  if (twin === undefined) return out;
+  line('this build in another process (the noise)', twin, undefined, 'none');
+  line('the build without locks, against that process', per(figures, 'baseline', 'twin'), noiseOf(twin), 'twin');
+  return out;
 }
 
 /**
@@ -122,43 +147,34 @@ function checkAlone(held: boolean): number {
 export async function lockCost(row: (r: Row) => void): Promise<Record<string, unknown>> {
   const alone = { none: median(Array.from({ length: 5 }, () => checkAlone(false))), held: median(Array.from({ length: 5 }, () => checkAlone(true))) };
   const baselineProgram = process.env.QMP_MUX_BENCH_BASELINE;
-  const [forMux, forBaseline] = (await startQemu(2)) as [string, string];
-  const mux = await startMux(forMux, 'lock-cost');
-  const baseline = baselineProgram ? await startMux(forBaseline, 'lock-cost-baseline', undefined, {}, baselineProgram) : undefined;
-  const targets = { none: { mux, ...(await holder(mux)) }, baseline: baseline && { mux: baseline } };
   const out: Record<string, unknown> = { baseline: baselineProgram };
+  const real = await targetsOn(await startQemu(3), 'lock-cost', baselineProgram);
+  const processes = [...new Set(Object.values(real).map((t) => t.mux))];
 
-  const single = new Map<MuxProcess, BenchClient>();
-  for (const t of [mux, baseline]) if (t) single.set(t, await BenchClient.connect(t.path));
+  const single = new Map(await Promise.all(processes.map(async (m) => [m, await BenchClient.connect(m.path)] as const)));
   for (const c of single.values()) await sequential(c, QUERY, 200);
-  const one = await rounds(targets, 40, async (t) => {
-    const { seconds } = await sequential(single.get(t.mux)!, QUERY, 400);
-    return 400 / seconds;
-  });
+  const one = await rounds(real, 40, async (t) => 400 / (await sequential(single.get(t.mux)!, QUERY, 400)).seconds);
   single.forEach((c) => c.close());
   out.oneClient = { commandsPerSecond: one, ratios: report('10 (as 1) one client', 'commands/s', one, row) };
 
-  const eight = new Map<MuxProcess, BenchClient[]>();
-  for (const t of [mux, baseline]) if (t) eight.set(t, await Promise.all(Array.from({ length: 8 }, () => BenchClient.connect(t.path))));
-  const many = await rounds(targets, 16, async (t) => {
+  const eight = new Map(await Promise.all(processes.map(async (m) => [m, await Promise.all(Array.from({ length: 8 }, () => BenchClient.connect(m.path)))] as const)));
+  const many = await rounds(real, 16, async (t) => {
     const { done, seconds } = await drive(eight.get(t.mux)!, 400);
     return done / seconds;
   });
   eight.forEach((cs) => cs.forEach((c) => void c.close()));
   out.eightClients = { commandsPerSecond: many, ratios: report('10 (as 2) 8 clients', 'total commands/s', many, row) };
-  await mux.stop();
-  await baseline?.stop();
+  await stopTargets(real);
 
-  const fast = await startMux(await startFakeUpstream(), 'lock-cost-fast');
-  const fastBaseline = baselineProgram ? await startMux(await startFakeUpstream(), 'lock-cost-fast-baseline', undefined, {}, baselineProgram) : undefined;
-  const cpu = await rounds({ none: { mux: fast, ...(await holder(fast)) }, baseline: fastBaseline && { mux: fastBaseline } }, 12, async (t) => (await load(t.mux.path, t.mux.pid, 64, 600)).usPerCommand);
+  const fakes = await Promise.all([0, 1, 2].map(() => startFakeUpstream()));
+  const fast = await targetsOn(fakes, 'lock-cost-fast', baselineProgram);
+  const cpu = await rounds(fast, 12, async (t) => (await load(t.mux.path, t.mux.pid, 64, 600)).usPerCommand);
   out.capacity = { usPerCommand: cpu, ratios: report('10 (as 4) capacity, 64 clients', 'CPU µs per command', cpu, row) };
+  await stopTargets(fast);
   const perCommandNs = median(cpu.none!) * 1000;
   for (const [what, ns] of [['no lock', alone.none], ['a write lock held by another client', alone.held]] as const) {
     row({ scenario: '10 the lock check alone', measure: `CPU ns per command (share of a command's CPU in 4), ${what}`, direct: round(perCommandNs, 0), mux: round(ns, 0), ratio: round(ns / perCommandNs, 4), target: '', met: '' });
   }
   out.checkAloneNs = alone;
-  await fast.stop();
-  await fastBaseline?.stop();
   return out;
 }
