@@ -58,3 +58,30 @@ t.test('the watch says only what changed, and goes quiet when the connection doe
   const failing = new LockWatch({ executeJson: async () => Promise.reject(new TypeError('a bug')) } as unknown as QmpClient, () => undefined);
   await t.rejects(failing.check(), TypeError, 'anything but a connection problem is not swallowed');
 });
+
+t.test('the watch asks at once, then every period until stopped, one question at a time', async (t) => {
+  let asked = 0;
+  let release: (() => void) | undefined;
+  const client = {
+    executeJson: async (): Promise<JsonValue> => {
+      asked++;
+      await new Promise<void>((resolve) => (release = resolve));
+      return held();
+    },
+  } as unknown as QmpClient;
+  const said: (LockView | undefined)[] = [];
+  const watch = new LockWatch(client, (view) => said.push(view));
+  watch.start(5);
+  t.equal(asked, 1, 'asked at once');
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  t.equal(asked, 1, 'no second question while the first is unanswered');
+  release!();
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  t.ok(asked >= 2, 'asked again on the next period');
+  t.equal(said.length, 1, 'the lock said once');
+  watch.stop();
+  release!();
+  const after = asked;
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  t.equal(asked, after, 'nothing asked once stopped');
+});
