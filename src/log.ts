@@ -26,6 +26,8 @@ export interface Logger {
    * JSON, it is the `message` member.
    */
   trace(direction: string, fields: LogFields, message: string | Buffer): void;
+  /** Logs at `level` and above from now on (a reload). */
+  setLevel(level: LogLevel): void;
 }
 
 export interface LoggerOptions {
@@ -42,7 +44,7 @@ export interface LoggerOptions {
 const NEEDS_QUOTES = /[\s"=\\]/;
 
 export function createLogger(options: LoggerOptions): Logger {
-  const threshold = LOG_LEVELS.indexOf(options.level);
+  let threshold = LOG_LEVELS.indexOf(options.level);
   const sink = options.sink ?? ((line: string) => process.stderr.write(line + '\n'));
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel | 'trace', msg: string, fields: LogFields = {}, tail?: string): void => {
@@ -70,6 +72,9 @@ export function createLogger(options: LoggerOptions): Logger {
       if (!options.trace) return;
       const text = typeof message === 'string' ? message : message.toString('utf8');
       emit('trace', direction, fields, text.replace(/\r?\n$/, ''));
+    },
+    setLevel: (level) => {
+      threshold = LOG_LEVELS.indexOf(level);
     },
   };
 }

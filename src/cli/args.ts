@@ -7,7 +7,8 @@ import { parseAddress, type Address } from '../net/address.ts';
 export type { CommandLine } from '../config/resolve.ts';
 
 export const USAGE = `Usage: qmp-mux [options] [-- QEMU-COMMAND [ARGS...]]
-       qmp-mux exec|events|shell [options] ...   (QMP clients; see qmp-mux exec --help)
+       qmp-mux exec|events|shell|wait-ready [options] ...
+                                        (QMP clients; see qmp-mux exec --help)
 
 Shares one QEMU QMP monitor among many clients.
 
@@ -19,10 +20,10 @@ Upstream (one of; the command line overrides the config file):
   (neither)                              start a throwaway QEMU:
                                          qemu-system-x86_64 -machine none -nodefaults -display none
   --takeover                             with --upstream unix:PATH: move QEMU's socket aside
-                                         and serve clients at PATH
+                                         and serve clients at PATH (instead of the default
+                                         endpoint)
   --on-stop quit|powerdown|leave         what stopping qmp-mux (SIGTERM, SIGINT, SIGHUP)
-                                         does to a QEMU it started
-                                         (default quit)
+                                         does to a QEMU it started (spawn only; default quit)
   --powerdown-timeout MS                 with --on-stop powerdown: time before quit (default 30000)
 
 Clients:

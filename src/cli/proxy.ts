@@ -18,6 +18,8 @@ import type { QemuExit } from '../upstream/spawn-source.ts';
 import { PROXY_EXIT } from '../exit-status.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs, USAGE } from './args.ts';
+import { RELOAD_SIGNAL, reloader } from './reload.ts';
+import { takeNotifier, type SystemdNotifier } from './systemd-notify.ts';
 
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -25,7 +27,8 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 const FATAL_GRACE_MS = 15_000;
 
 function connectHint(a: Address): string {
-  if (a.type === 'unix') return `socat - UNIX-CONNECT:${a.path}`;
+  // Absolute, as the address before it: the hint must work from another directory too.
+  if (a.type === 'unix') return `socat - UNIX-CONNECT:${resolve(a.path)}`;
   return `socat - TCP:${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 }
 
@@ -56,8 +59,11 @@ export async function runProxy(argv: string[]): Promise<number> {
   let options: Options;
   let activation: Activation;
   let inherited: ReadonlyMap<string, InheritedSocket>;
+  let load: () => Options;
+  let notifier: SystemdNotifier | undefined;
   try {
     const cli = parseArgs(argv);
+    load = () => resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined);
     if (cli.help) {
       process.stdout.write(USAGE);
       return PROXY_EXIT.ok;
@@ -66,7 +72,7 @@ export async function runProxy(argv: string[]): Promise<number> {
       process.stdout.write(`qmp-mux ${VERSION}\n`);
       return PROXY_EXIT.ok;
     }
-    options = resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined);
+    options = load();
     if (cli.printConfig) {
       process.stdout.write(`${JSON.stringify(asConfigFile(options), null, 2)}\n`);
       return PROXY_EXIT.ok;
@@ -74,6 +80,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     activation = takeActivation();
     inherited = matchSockets(options.endpoints.map((e) => e.name), activation.kind === 'sockets' ? activation.sockets : []);
     await preflight(options, new Set(inherited.keys()));
+    notifier = takeNotifier();
     if (cli.checkConfig) {
       for (const w of policyWarnings(options.endpoints)) process.stderr.write(`qmp-mux: warning: endpoint '${w.endpoint}': ${w.message}\n`);
       process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
@@ -90,7 +97,8 @@ export async function runProxy(argv: string[]): Promise<number> {
   if (activation.kind === 'not-ours') {
     log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
   }
-  return serve(options, log, inherited);
+  notifier?.logTo(log);
+  return serve(options, log, inherited, notifier, load);
 }
 
 /**
@@ -99,7 +107,7 @@ export async function runProxy(argv: string[]): Promise<number> {
  * SIGHUP; a second one while stopping ends it at once), QEMU exiting, or
  * an internal error.
  */
-async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>): Promise<number> {
+async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>, notifier: SystemdNotifier | undefined, load: () => Options): Promise<number> {
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
   let status: number = PROXY_EXIT.ok;
@@ -114,8 +122,9 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
     if (stopping) return;
     stopping = true;
     status = why;
+    void notifier?.stopping('stopping');
     // The HTTP listener stays until the end: /readyz says the mux is stopping.
-    mux.stop().then(() => ops?.stop()).then(
+    mux.stop().then(() => ops?.stop()).then(() => notifier?.settled()).then(
       () => finish(status),
       (e: unknown) => {
         log.error('stopping failed', { error: oneLine(e) });
@@ -156,6 +165,7 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
   process.on('unhandledRejection', fatal);
   // For external rotation of the audit log (logrotate's postrotate).
   process.on('SIGUSR1', () => mux.audit?.reopen());
+  process.on(RELOAD_SIGNAL, reloader({ load, mux, log, running: options, inherited: new Set(inherited.keys()) }));
 
   try {
     const endpoints = await mux.start();
@@ -166,6 +176,11 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
       process.stdout.write(`qmp-mux: clients connect at ${where}  (try: ${connectHint(a)})\n`);
     }
     if (http) process.stdout.write(`qmp-mux: metrics at http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/metrics\n`);
+    // Ready for systemd once every listener is open and QEMU is connected and negotiated.
+    if (notifier) {
+      const where = endpoints.map((e) => formatAddress(e.address)).join(', ');
+      void mux.firstReady.then(() => (stopping ? undefined : notifier.ready(`QEMU connected; clients connect at ${where}`)));
+    }
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
     log.error(e.message);

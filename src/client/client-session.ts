@@ -34,6 +34,8 @@ export interface SessionEvents {
   stray(message: JsonObject): void;
   /** The session cannot go on; it is closed, and the connection should be. */
   failed(error: QmpMuxError): void;
+  /** A greeting arrived in a session that does not negotiate (see `negotiate`). */
+  greeted?(greeting: QmpGreeting): void;
 }
 
 interface Pending {
@@ -51,11 +53,21 @@ interface Pending {
  * sends, so it ends the session.
  */
 export class ClientSession {
-  private current: SessionState = 'greeting';
+  private current: SessionState;
   private nextId = 1;
   private readonly pending = new Map<string, Pending>();
 
-  constructor(private readonly events: SessionEvents) {}
+  constructor(
+    private readonly events: SessionEvents,
+    /**
+     * False: commands may be sent at once, no greeting is awaited and no
+     * negotiation made (QEMU's guest agent sends no greeting; a person may
+     * negotiate by hand). A greeting that comes is told to `greeted`.
+     */
+    private readonly negotiate = true,
+  ) {
+    this.current = negotiate ? 'greeting' : 'ready';
+  }
 
   get state(): SessionState {
     return this.current;
@@ -69,6 +81,12 @@ export class ClientSession {
     }
     if (message.has('event')) {
       this.events.event(message);
+      return;
+    }
+    if (!this.negotiate && message.has('QMP')) {
+      const greeting = parseGreeting(message);
+      if (greeting === undefined) this.fail(new ProtocolError(`unreadable QMP greeting: ${truncate(writeCompact(message).text)}`));
+      else this.events.greeted?.(greeting);
       return;
     }
     switch (this.current) {

@@ -8,18 +8,22 @@ import { milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
-import { commandFromArgs, ShorthandParser, type Command } from './shorthand.ts';
+import { commandFromArgs, hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
 
 export const EXEC_USAGE = `Usage: qmp-mux exec [options] COMMAND [KEY=VALUE...] [';' COMMAND [KEY=VALUE...]]...
        qmp-mux exec [options] '{"execute": COMMAND, "arguments": {...}}'
+       qmp-mux exec [options] transaction( TYPE [KEY=VALUE...] )
+       qmp-mux exec [options] -H HMP-COMMAND... [';' HMP-COMMAND...]...
        qmp-mux exec [options] < FILE        (commands on stdin, one per line)
 
 Connects, negotiates, runs the command and prints its return value as JSON
 (indented on a terminal, one compact line otherwise; numbers exactly as the
 server sent them). KEY=VALUE arguments are the shell's shorthand (README,
-"Clients"); a ';' word between commands runs several, in order. With no
-COMMAND, runs the commands on stdin in order, printing each return value.
-It stops at the first command that fails.
+"Clients"); a value with spaces is one argument (quote it:
+command-line='info status'), and a whole line may be given as one argument.
+A ';' word between commands runs several, in order. With no COMMAND, runs
+the commands on stdin in order, printing each return value. It stops at the
+first command that fails.
 
 Options:
   --connect ADDR            unix:PATH, tcp:HOST:PORT or a socket path
@@ -36,6 +40,9 @@ Options:
   --lock-lease MS           the lock ends if exec sends nothing this long
                             (qmp-mux's default 60000, at most 3600000)
   --lock-reason TEXT        shown to the clients the lock turns away
+  -H, --hmp                 HMP: the words (or each line on stdin) are a human
+                            monitor command, run through human-monitor-command;
+                            its output is printed as text
   -k, --keep-going          go on after a command fails
   -p, --pretty              indent the output even when it is not a terminal
   --compact                 one line per value even on a terminal
@@ -54,6 +61,7 @@ const OPTIONS = {
   lockWait: { names: ['--lock-wait'], value: true },
   lockLease: { names: ['--lock-lease'], value: true },
   lockReason: { names: ['--lock-reason'], value: true },
+  hmp: { names: ['-H', '--hmp'], value: false },
   keepGoing: { names: ['-k', '--keep-going'], value: false },
   pretty: { names: ['-p', '--pretty'], value: false },
   compact: { names: ['--compact'], value: false },
@@ -73,6 +81,8 @@ interface ExecPlan {
   timeoutMs: number | undefined;
   keepGoing: boolean;
   pretty: boolean;
+  /** Commands are HMP command lines. */
+  hmp: boolean;
 }
 
 /** `qmp-mux exec`: resolves with the exit status. */
@@ -102,9 +112,10 @@ function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
   if (flags.has('pretty') && flags.has('compact')) throw new UsageError('give either --pretty or --compact');
   const waitEvents = values.waitEvent === undefined ? [] : values.waitEvent.split(',').filter((n) => n !== '');
   if (values.waitEvent !== undefined && waitEvents.length === 0) throw new UsageError('--wait-event needs an event name');
+  const hmp = flags.has('hmp');
   const commands = splitCommands(positional).map((words, i, all) => {
     try {
-      return commandFromArgs(words);
+      return hmp ? hmpCommand(words.join(' ')) : commandFromArgs(words);
     } catch (e) {
       if (all.length === 1 || !(e instanceof ShorthandError)) throw e;
       throw new ShorthandError(`command ${i + 1}: ${e.message}`);
@@ -119,6 +130,7 @@ function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
     timeoutMs: values.timeout === undefined ? undefined : milliseconds(values.timeout, '--timeout'),
     keepGoing: flags.has('keepGoing'),
     pretty: flags.has('pretty') || (!flags.has('compact') && io.stdout.isTTY === true),
+    hmp,
   };
 }
 
@@ -226,7 +238,7 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
       if (line.trimStart().startsWith('#')) continue;
       let outcome: number;
       try {
-        const parsed = parser.parse(line);
+        const parsed = p.hmp ? (line.trim() === '' ? { kind: 'empty' as const } : { kind: 'command' as const, command: hmpCommand(line) }) : parser.parse(line);
         outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : CLIENT_EXIT.ok;
       } catch (e) {
         if (!(e instanceof ShorthandError)) throw e;
@@ -252,7 +264,13 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
 async function execute(client: QmpClient, command: Command, p: ExecPlan, io: CliIo): Promise<number> {
   try {
     const value = await client.executeJson(command.name, command.arguments);
-    io.stdout.write(`${formatJson(value, p.pretty)}\n`);
+    if (p.hmp && typeof value === 'string') {
+      // HMP's output is text for people, with its own line ends (CRLF).
+      const text = escapeUnsafe(value.replace(/\r\n/g, '\n'), '\n\t');
+      io.stdout.write(text === '' || text.endsWith('\n') ? text : `${text}\n`);
+    } else {
+      io.stdout.write(`${formatJson(value, p.pretty)}\n`);
+    }
     return CLIENT_EXIT.ok;
   } catch (e) {
     const status = errorExitStatus(e);

@@ -5,10 +5,11 @@ import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/v
 import { formatAddress, type Address } from '../net/address.ts';
 import { LOCK, UNLOCK, type LockMode } from '../qmp/extensions.ts';
 import { parseClientAddress } from './address.ts';
+import type { ExecuteArguments, LockOptions, ReturnOf } from './commands.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
 import { ClientSession, type QmpGreeting } from './client-session.ts';
-import { fromJson, toJson, type QmpInput, type QmpObject, type QmpValue } from './values.ts';
+import { fromJson, toJson, type QmpInput, type QmpObject } from './values.ts';
 
 export interface QmpClientOptions {
   /** Milliseconds to connect and be greeted (qmp-mux holds the greeting while QEMU is away); 0 waits for ever. Default 10000. */
@@ -18,7 +19,8 @@ export interface QmpClientOptions {
   /**
    * Aborting closes the connection, connecting or not: what is waiting
    * rejects with the signal's reason if that is a QmpMuxError (e.g. a
-   * TimeoutError), else with a ConnectionError.
+   * TimeoutError), else with a ConnectionError `ADDRESS: aborted` (see
+   * `abortError`).
    */
   signal?: AbortSignal;
 }
@@ -34,16 +36,6 @@ export interface QmpEvent {
   json: JsonObject;
 }
 
-/** What a lock asks of qmp-mux besides its mode (see `__org.qmp-mux_lock`). */
-export interface LockOptions {
-  /** How long to wait for a lock another client holds, ms; default 0: fail at once, the error naming the holder. */
-  waitMs?: number;
-  /** The lock ends if this client sends nothing for this long, ms (qmp-mux's default 60000, at most 3600000). */
-  leaseMs?: number;
-  /** Shown to the clients the lock turns away, in `query-clients` and in the audit log. */
-  reason?: string;
-}
-
 /** Arguments of a command: members left `undefined` are not sent. */
 export type QmpArguments = { readonly [name: string]: QmpInput | undefined };
 
@@ -53,6 +45,18 @@ export interface QmpClientEvents {
   stray: [message: JsonObject];
   /** The connection ended: `undefined` after `close()`, else why. */
   close: [error: QmpMuxError | undefined];
+}
+
+/**
+ * What only qmp-mux's own clients ask of a connection (the shell's -N); not
+ * part of the library.
+ * @internal
+ */
+export interface ConnectionInternals {
+  /** False: no greeting is awaited and no negotiation made (see `ClientSession`); `greeting` stays unset until one comes. */
+  negotiate: boolean;
+  /** A greeting that came on a connection that does not negotiate. */
+  greeted?: (greeting: QmpGreeting) => void;
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -94,17 +98,26 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     /** Where this client is connected. */
     readonly address: Address,
     options: QmpClientOptions,
+    internals: ConnectionInternals,
   ) {
     super();
     this.done = new Promise((resolve) => (this.finish = resolve));
     this.opened = new Promise((resolve, reject) => (this.settleOpened = { resolve, reject }));
-    this.session = new ClientSession({
-      send: (text) => this.socket.write(text),
-      ready: (greeting) => this.ready(greeting),
-      event: (message) => this.onEvent(message),
-      stray: (message) => this.emit('stray', message),
-      failed: (error) => this.fail(error),
-    });
+    this.session = new ClientSession(
+      {
+        send: (text) => this.socket.write(text),
+        ready: (greeting) => this.ready(greeting),
+        event: (message) => this.onEvent(message),
+        stray: (message) => this.emit('stray', message),
+        failed: (error) => this.fail(error),
+        greeted: (greeting) => {
+          this.greeting = greeting;
+          internals.greeted?.(greeting);
+        },
+      },
+      internals.negotiate,
+    );
+    if (!internals.negotiate) socket.once('connect', () => this.settleOpen());
     this.reader = new QmpReader(
       (message) => this.session.receive(message),
       (desc) => this.fail(new ProtocolError(`${this.where()}: unreadable message from the server: ${desc}`)),
@@ -116,7 +129,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     }
     const signal = options.signal;
     if (signal) {
-      const abort = (): void => this.fail(signal.reason instanceof QmpMuxError ? signal.reason : new ConnectionError(`${this.where()}: aborted`));
+      const abort = (): void => this.fail(abortError(signal, address));
       if (signal.aborted) queueMicrotask(abort);
       else {
         signal.addEventListener('abort', abort, { once: true });
@@ -131,14 +144,28 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 
   /** Connects, reads the greeting and negotiates. Rejects with ConnectionError, TimeoutError or ProtocolError. */
   static async connect(address: string | Address, options: QmpClientOptions = {}): Promise<QmpClient> {
-    const to = typeof address === 'string' ? parseClientAddress(address) : address;
-    const socket = to.type === 'unix' ? createConnection(to.path) : createConnection({ host: to.host, port: to.port, noDelay: true });
-    return new QmpClient(socket, to, options).opened;
+    return QmpClient.open(typeof address === 'string' ? parseClientAddress(address) : address, options, { negotiate: true });
   }
 
-  /** Runs a command with library values as arguments; resolves with its return value (see `QmpValue` for numbers). */
-  async execute(command: string, args?: QmpArguments): Promise<QmpValue> {
-    return fromJson(await this.executeJson(command, args === undefined ? undefined : (toJson(args, 'arguments') as JsonObject)));
+  /**
+   * `connect`, with what only qmp-mux's own clients ask (see `ConnectionInternals`).
+   * @internal
+   */
+  static async open(to: Address, options: QmpClientOptions, internals: ConnectionInternals): Promise<QmpClient> {
+    const socket = to.type === 'unix' ? createConnection(to.path) : createConnection({ host: to.host, port: to.port, noDelay: true });
+    return new QmpClient(socket, to, options, internals).opened;
+  }
+
+  /**
+   * Runs a command with library values as arguments; resolves with its
+   * return value (see `QmpValue` for numbers). Commands listed in
+   * `QmpCommands` have their arguments checked and their result typed
+   * (`StatusInfo` for `query-status`); any other resolves with a `QmpValue`.
+   */
+  async execute<C extends string>(command: C, ...[args]: ExecuteArguments<C>): Promise<ReturnOf<C>> {
+    const json = args === undefined ? undefined : (toJson(args as QmpInput, 'arguments') as JsonObject);
+    // The types describe QEMU's schema; the values are what the server sent.
+    return fromJson(await this.executeJson(command, json)) as ReturnOf<C>;
   }
 
   /** Runs a command with parsed JSON arguments; resolves with the return value exactly as received. */
@@ -217,6 +244,11 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 
   private ready(greeting: QmpGreeting): void {
     this.greeting = greeting;
+    this.settleOpen();
+  }
+
+  /** Commands may be sent: `connect` resolves. */
+  private settleOpen(): void {
     this.clearTimer();
     this.settleOpened?.resolve(this);
     this.settleOpened = undefined;
@@ -274,6 +306,15 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   private where(): string {
     return formatAddress(this.address);
   }
+}
+
+/**
+ * What an aborted `signal` makes a connection's waiting calls reject with:
+ * its reason if that is a QmpMuxError, else a ConnectionError naming the
+ * address. One rule for `QmpClient.connect` and `connectRetrying`.
+ */
+export function abortError(signal: AbortSignal, address: Address): QmpMuxError {
+  return signal.reason instanceof QmpMuxError ? signal.reason : new ConnectionError(`${formatAddress(address)}: aborted`);
 }
 
 function toEvent(message: JsonObject): QmpEvent | undefined {

@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
+import type { JournalOptions } from '../events/journal.ts';
 import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
-import type { JournalOptions } from '../events/journal.ts';
 import type { AuditOptions } from '../ops/audit-options.ts';
 import type { MetricsOptions } from '../ops/http-server.ts';
 import { copyPolicy, POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
 import { present } from '../util/assert.ts';
-import { boolean, fail, integer, object, oneOf, optional, string, stringList } from './fields.ts';
+import type { BackoffConfig, EndpointConfig, LimitsConfig, LogConfig, MuxConfig, PolicyConfig, PolicyRuleConfig, SocketConfig, TimeoutsConfig, UpstreamConfig } from './config-types.ts';
+import { boolean, fail, integer, keysOf, object, oneOf, optional, string, stringList } from './fields.ts';
 import { readAuditOptions, readJournalOptions, readMetricsOptions } from './ops-fields.ts';
 import {
   DEFAULTS,
@@ -73,7 +74,11 @@ export function loadConfigFile(path: string): ConfigFile {
 /** Validates a parsed configuration. Field paths in errors start at `config`. */
 export function readConfig(value: unknown): ConfigFile {
   const p = 'config';
-  const top = object(value, p, ['upstream', 'endpoints', 'limits', 'window', 'windowBytes', 'totalInputBytes', 'maxUpstreamMessage', 'backoff', 'timeouts', 'log', 'journal', 'audit', 'metrics']);
+  const top = object(
+    value,
+    p,
+    keysOf<MuxConfig>({ upstream: true, endpoints: true, limits: true, window: true, windowBytes: true, totalInputBytes: true, maxUpstreamMessage: true, backoff: true, timeouts: true, log: true, journal: true, audit: true, metrics: true }),
+  );
   const limits = readLimits(top.limits, `${p}.limits`);
   const out: ConfigFile = { limits: { ...DEFAULTS.limits, ...limits } };
   const upstream = optional(top, 'upstream', p, readUpstream);
@@ -113,7 +118,7 @@ function address(v: unknown, path: string): Address {
 }
 
 function readUpstream(v: unknown, path: string): UpstreamOptions {
-  const u = object(v, path, ['connect', 'listen', 'spawn', 'takeover', 'onStop', 'powerdownTimeoutMs']);
+  const u = object(v, path, keysOf<UpstreamConfig>({ connect: true, listen: true, spawn: true, takeover: true, onStop: true, powerdownTimeoutMs: true }));
   const modes = (['connect', 'listen', 'spawn'] as const).filter((m) => u[m] !== undefined);
   if (modes.length !== 1) fail(path, `give exactly one of 'connect', 'listen', 'spawn' (got ${modes.length === 0 ? 'none' : modes.join(' and ')})`);
   const mode = present(modes[0], 'the upstream mode');
@@ -142,7 +147,7 @@ function readUpstream(v: unknown, path: string): UpstreamOptions {
   }
 }
 
-const LIMIT_KEYS = ['maxMessageSize', 'maxTokens', 'maxNesting', 'maxPendingRequests', 'maxOutputBuffer', 'maxCommandBytes', 'maxInputBytes'] as const;
+const LIMIT_KEYS = keysOf<LimitsConfig>({ maxMessageSize: true, maxTokens: true, maxNesting: true, maxPendingRequests: true, maxOutputBuffer: true, maxCommandBytes: true, maxInputBytes: true });
 /** QEMU reads at most this many bytes of token text in one message. */
 const QEMU_MAX_MESSAGE = QEMU_JSON_LIMITS.maxMessageSize;
 
@@ -193,7 +198,11 @@ function readEndpoints(v: unknown, path: string, limits: Partial<LimitOptions>):
 }
 
 function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): EndpointOptions {
-  const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs', 'eventSequence', 'whenLocked']);
+  const e = object(
+    v,
+    path,
+    keysOf<EndpointConfig>({ name: true, listen: true, socket: true, allowRemote: true, policy: true, events: true, maxClients: true, limits: true, negotiationTimeoutMs: true, eventSequence: true, whenLocked: true }),
+  );
   const name = string(e.name, `${path}.name`);
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
   const out = defaultEndpoint(name, address(e.listen, `${path}.listen`));
@@ -215,7 +224,7 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
 }
 
 function readSocket(v: unknown, path: string): SocketOptions {
-  const s = object(v, path, ['mode', 'owner', 'group']);
+  const s = object(v, path, keysOf<SocketConfig>({ mode: true, owner: true, group: true }));
   const mode = optional(s, 'mode', path, (x, q) => {
     if (typeof x !== 'string' || !/^0?[0-7]{3}$/.test(x)) fail(q, `expected an octal mode string such as "0660", got ${JSON.stringify(x)}`);
     return parseInt(x, 8);
@@ -226,7 +235,7 @@ function readSocket(v: unknown, path: string): SocketOptions {
 
 function readPolicy(v: unknown, path: string): PolicyOptions {
   if (typeof v === 'string') return copyPolicy(POLICY_PRESETS[oneOf(v, path, PRESET_NAMES)]);
-  const p = object(v, path, ['preset', 'allow', 'deny']);
+  const p = object(v, path, keysOf<Exclude<PolicyConfig, string>>({ preset: true, allow: true, deny: true }));
   const preset = optional(p, 'preset', path, (x, q) => POLICY_PRESETS[oneOf(x, q, PRESET_NAMES)]);
   const allow = optional(p, 'allow', path, readRules);
   const deny = optional(p, 'deny', path, readRules) ?? [];
@@ -241,7 +250,7 @@ function readRules(v: unknown, path: string): PolicyRule[] {
   return v.map((item: unknown, i) => {
     const where = `${path}[${i}]`;
     if (typeof item === 'string') return commandGlob(item, where);
-    const r = object(item, where, ['command', 'arguments']);
+    const r = object(item, where, keysOf<Exclude<PolicyRuleConfig, string>>({ command: true, arguments: true }));
     const command = commandGlob(string(r.command, `${where}.command`), `${where}.command`);
     if (typeof r.arguments !== 'object' || r.arguments === null || Array.isArray(r.arguments)) {
       fail(`${where}.arguments`, 'expected an object of argument patterns, e.g. {"path": ["/machine/*"]}');
@@ -263,7 +272,7 @@ function commandGlob(pattern: string, path: string): string {
 }
 
 function readBackoff(v: unknown, path: string): BackoffOptions {
-  const b = object(v, path, ['initialMs', 'maxMs']);
+  const b = object(v, path, keysOf<BackoffConfig>({ initialMs: true, maxMs: true }));
   const initialMs = optional(b, 'initialMs', path, (x, q) => integer(x, q, 1, DAY_MS)) ?? DEFAULTS.backoff.initialMs;
   const maxMs = optional(b, 'maxMs', path, (x, q) => integer(x, q, 1, DAY_MS)) ?? Math.max(DEFAULTS.backoff.maxMs, initialMs);
   if (maxMs < initialMs) fail(`${path}.maxMs`, `must not be less than initialMs (${initialMs})`);
@@ -271,7 +280,7 @@ function readBackoff(v: unknown, path: string): BackoffOptions {
 }
 
 function readTimeouts(v: unknown, path: string): TimeoutOptions {
-  const t = object(v, path, ['clientGreetingMs', 'upstreamGreetingMs', 'stallMs', 'shutdownMs', 'closeMs']);
+  const t = object(v, path, keysOf<TimeoutsConfig>({ clientGreetingMs: true, upstreamGreetingMs: true, stallMs: true, shutdownMs: true, closeMs: true }));
   const ms = (key: keyof TimeoutOptions, min: number): number => optional(t, key, path, (x, q) => integer(x, q, min, DAY_MS)) ?? DEFAULTS.timeouts[key];
   return {
     clientGreetingMs: ms('clientGreetingMs', 0),
@@ -283,7 +292,7 @@ function readTimeouts(v: unknown, path: string): TimeoutOptions {
 }
 
 function readLog(v: unknown, path: string): Partial<LogOptions> {
-  const l = object(v, path, ['level', 'format', 'trace']);
+  const l = object(v, path, keysOf<LogConfig>({ level: true, format: true, trace: true }));
   const out: Partial<LogOptions> = {};
   const level = optional(l, 'level', path, (x, q) => oneOf(x, q, LOG_LEVELS));
   if (level) out.level = level;

@@ -34,12 +34,16 @@ export const NO_COMMAND_LINE: Readonly<CommandLine> = Object.freeze({ help: fals
 /**
  * The options to run with: defaults, then the configuration file, then the
  * command line. Endpoints given with `--listen` are added to the file's;
- * with neither, there is one endpoint at `unix:qmp-mux.sock`.
+ * with neither, there is one endpoint at `unix:qmp-mux.sock`, unless a
+ * takeover serves clients at QEMU's path instead.
  */
 export function resolveOptions(cli: CommandLine, file: ConfigFile | undefined): Options {
   const limits = file?.limits ?? { ...DEFAULTS.limits };
   const fromFile = file?.endpoints ?? [];
-  const listen = cli.listen.length > 0 || fromFile.length > 0 ? cli.listen : [DEFAULT_LISTEN];
+  const upstream = resolveUpstream(cli, file?.upstream);
+  // A takeover serves clients at QEMU's own path: no default endpoint besides it.
+  const takeover = upstream.mode === 'connect' && upstream.takeover;
+  const listen = cli.listen.length > 0 || fromFile.length > 0 || takeover ? cli.listen : [DEFAULT_LISTEN];
   const taken = new Set(fromFile.map((e) => e.name));
   const added = listen.map((address, i) => {
     let name = listen.length === 1 && fromFile.length === 0 ? 'default' : `listen${i}`;
@@ -50,9 +54,14 @@ export function resolveOptions(cli: CommandLine, file: ConfigFile | undefined): 
     return e;
   });
   const endpoints = [...fromFile, ...added];
-  const upstream = resolveUpstream(cli, file?.upstream);
   if (cli.takeover && !(upstream.mode === 'connect' && upstream.address.type === 'unix')) {
     throw new UsageError('--takeover needs a unix socket upstream to connect to (--upstream unix:PATH)');
+  }
+  // The file's rule ("only applies with 'spawn'"), for the flags.
+  if (upstream.mode !== 'spawn') {
+    const flag = cli.onStop !== undefined ? '--on-stop' : cli.powerdownTimeoutMs !== undefined ? '--powerdown-timeout' : undefined;
+    const how = upstream.mode === 'connect' ? 'it connects to' : 'that connects to it';
+    if (flag) throw new UsageError(`${flag} only applies when qmp-mux starts QEMU (spawn), not to a QEMU ${how}`);
   }
   return {
     upstream,

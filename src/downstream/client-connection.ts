@@ -7,6 +7,7 @@ import { errorReply } from '../qmp/wire.ts';
 import { assertNever, present } from '../util/assert.ts';
 import type { ClientConnectionOptions, CommandRoute } from './client-route.ts';
 import type { DisconnectReason } from './disconnect.ts';
+import { EarlyInput } from './early-input.ts';
 import type { Endpoint } from './endpoint.ts';
 
 /**
@@ -17,16 +18,12 @@ import type { Endpoint } from './endpoint.ts';
  */
 export type ClientState = 'waiting' | 'open' | 'draining' | 'closing' | 'closed';
 
-
-/** Input held for a client still waiting for its greeting; beyond it the socket is not read. */
-const EARLY_INPUT_CAP = 64 * 1024;
 /**
- * What one client's input may cost per turn of the event loop before the
- * others are served: this many messages (a client sending garbage as fast
- * as it can makes every byte an error reply), and this many bytes (a large
- * message is parsed over several turns). Measured (bench scenario 7): a
- * well-behaved client's latency beside 20 garbage senders grows with the
- * message budget, and the garbage senders' throughput does not.
+ * What one client's input may cost per turn of the event loop: this many
+ * messages (garbage makes every byte an error reply) and bytes (a large
+ * message is parsed over several turns). Bench scenario 7: a client's
+ * latency beside 20 garbage senders grows with the message budget, their
+ * throughput does not.
  */
 const MESSAGES_PER_TURN = 16;
 const BYTES_PER_TURN = 64 * 1024;
@@ -57,13 +54,7 @@ export class ClientConnection implements ClientSide {
   /** The one timer of the phase it is in: greeting, negotiation, or linger. */
   private timer: NodeJS.Timeout | undefined;
   private reading = false;
-  /**
-   * What a client sent before its greeting (a one-liner piped into socat
-   * writes at once and half-closes). It is read, not left in the socket, so
-   * that a client that gives up waiting is noticed at once.
-   */
-  private early: Buffer[] = [];
-  private earlyBytes = 0;
+  private readonly early = new EarlyInput();
   /** Input read and not yet given to the session, and how far it has been. */
   private input: Buffer | undefined;
   private inputAt = 0;
@@ -122,14 +113,10 @@ export class ClientConnection implements ClientSide {
       });
     }
     // Input held while waiting, only now: it may negotiate, which disarms the timeout.
-    if (this.early.length > 0) {
-      this.input = Buffer.concat(this.early);
-      this.early = [];
-      this.inputAt = 0;
-      this.consume();
-    } else {
-      this.afterInput();
-    }
+    this.input = this.early.take();
+    this.inputAt = 0;
+    if (this.input) this.consume();
+    else this.afterInput();
   }
 
   /** Refuses the connection with a QMP error. */
@@ -176,6 +163,12 @@ export class ClientConnection implements ClientSide {
   /** Bytes written to the client and not yet taken by it. */
   get bytesQueued(): number {
     return this.socket.writableLength + this.out.waiting;
+  }
+
+  /** Its endpoint's limits changed (a reload): they hold from its next byte on. */
+  limitsChanged(): void {
+    const { limits } = this.endpoint.options;
+    this.session?.setLimits(limits, limits.maxPendingRequests);
   }
 
   /** Commands it queued have gone on: it may be read again (on a later turn, never inside the dispatcher's work). */
@@ -229,7 +222,6 @@ export class ClientConnection implements ClientSide {
     switch (this.state) {
       case 'waiting':
         this.early.push(chunk);
-        this.earlyBytes += chunk.length;
         this.updateReading();
         return;
       case 'open':
@@ -249,7 +241,7 @@ export class ClientConnection implements ClientSide {
 
   private onEnd(): void {
     this.inputEnded = true;
-    if (this.state === 'waiting' && this.earlyBytes === 0) {
+    if (this.state === 'waiting' && this.early.bytes === 0) {
       // With nothing sent, nothing is owed: the client gave up waiting.
       this.destroy('closed');
       return;
@@ -326,7 +318,7 @@ export class ClientConnection implements ClientSide {
     let read: boolean;
     switch (this.state) {
       case 'waiting':
-        read = this.earlyBytes < EARLY_INPUT_CAP;
+        read = this.early.hasRoom;
         break;
       case 'open':
         read = this.input === undefined && this.mayTakeInput();

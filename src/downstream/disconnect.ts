@@ -10,6 +10,7 @@ export const DISCONNECT_REASONS = {
   'qemu-gone': 'QEMU disconnected',
   'reply-mismatch': "QEMU's replies stopped matching the commands in flight",
   stopping: 'qmp-mux stopping',
+  'endpoint-removed': 'its endpoint was removed by a reload',
   error: 'socket error',
 } as const;
 export type DisconnectReason = keyof typeof DISCONNECT_REASONS;

@@ -39,7 +39,7 @@ export class JsonStreamer {
 
   constructor(
     private readonly onMessage: (message: Incoming) => void,
-    private readonly limits: Readonly<JsonLimits> = QEMU_JSON_LIMITS,
+    private limits: Readonly<JsonLimits> = QEMU_JSON_LIMITS,
   ) {
     this.lexer = new JsonLexer({ token: (type, start, end) => this.token(type, start, end) }, limits.maxMessageSize);
   }
@@ -52,6 +52,12 @@ export class JsonStreamer {
   feed(chunk: Uint8Array, maxMessages = Infinity): number {
     this.budget = maxMessages;
     return this.lexer.feed(chunk);
+  }
+
+  /** New limits (changed by a reload), from the next byte on. */
+  setLimits(limits: Readonly<JsonLimits>): void {
+    this.limits = limits;
+    this.lexer.setMaxTokenSize(limits.maxMessageSize);
   }
 
   /** Bytes held for the message being read (its token text so far). */

@@ -7,7 +7,8 @@ import type { ClientCommand, ReplySlot } from '../qmp/monitor-session.ts';
 import { encodeCommand, errorReply, type CommandCap, type CommandEncoder } from '../qmp/wire.ts';
 import { invariant } from '../util/assert.ts';
 import type { CommandReport, ReadCommand } from './command-report.ts';
-import type { Dispatcher, Lane, LaneOwner } from './dispatcher.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { Lane, LaneOwner } from './lane.ts';
 import { heldBackText, lockResetText, notRunText, unlockResetText } from './lock-commands.ts';
 import { changesState, type LockParty, type LockReset, type PartyHooks } from './lock-model.ts';
 import type { MonitorLock } from './monitor-lock.ts';
@@ -33,8 +34,6 @@ export interface CommandRouterOptions {
   report: CommandReport;
   /** The monitor's lock. */
   lock: MonitorLock;
-  /** Bytes all clients' input may hold together (commands waiting behind locks count too). */
-  totalInputBytes: number;
   /** What qmp-mux's own commands need, for this client (its place at the lock is the router's). */
   own: Omit<OwnCommandContext, 'lock' | 'party'>;
 }
@@ -53,8 +52,8 @@ export class CommandRouter implements CommandRoute, PartyHooks {
   commandsSent = 0;
   private readonly lane: Lane;
   private readonly from: Requester;
-  private readonly cap: CommandCap;
-  private readonly oobCap: CommandCap;
+  private cap: CommandCap;
+  private oobCap: CommandCap;
   private readonly party: LockParty;
   private readonly own: OwnCommandContext;
   private readonly waiting: WaitingCommands;
@@ -66,9 +65,7 @@ export class CommandRouter implements CommandRoute, PartyHooks {
     const { endpoint, client, metrics, lock } = options;
     this.lane = options.dispatcher.lane(client);
     this.from = { endpoint: endpoint.name, client: client.number, peer: client.peer, metrics, said: { tooLarge: false, tooLargeReply: false } };
-    const { maxCommandBytes } = endpoint.options.limits;
-    this.cap = { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
-    this.oobCap = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' } : this.cap;
+    [this.cap, this.oobCap] = caps(endpoint);
     this.party = lock.join({ client: client.number, endpoint: endpoint.name, peer: client.peer }, this);
     this.own = { ...options.own, lock, party: this.party };
     this.waiting = new WaitingCommands(lock, this.party);
@@ -90,14 +87,14 @@ export class CommandRouter implements CommandRoute, PartyHooks {
   }
 
   holdsTooMuch(held: number): boolean {
-    const { dispatcher, endpoint, lock, totalInputBytes } = this.options;
+    const { dispatcher, endpoint, lock } = this.options;
     const waiting = this.party.waitingBytes;
     if (waiting > 0 && waiting + held >= endpoint.options.limits.maxInputBytes) {
       this.roomWanted = true;
       return true;
     }
     if (dispatcher.full(this.lane, endpoint.options.limits.maxInputBytes, held + waiting)) return true;
-    return (waiting > 0 || this.lane.queuedBytes > 0) && lock.waitingBytes > 0 && lock.crowded(this.party, dispatcher.stats.queuedBytes, totalInputBytes);
+    return (waiting > 0 || this.lane.queuedBytes > 0) && lock.waitingBytes > 0 && lock.crowded(this.party, dispatcher.stats.queuedBytes, dispatcher.totalInputBytes);
   }
 
   close(): void {
@@ -137,6 +134,8 @@ export class CommandRouter implements CommandRoute, PartyHooks {
       reply.fill(own.reply);
       return 'done';
     }
+    // A reload may have changed the limit.
+    if (this.cap.maxBytes !== endpoint.options.limits.maxCommandBytes) [this.cap, this.oobCap] = caps(endpoint);
     const bytes = this.options.encoder.encode(command.name, command.args, command.oob, command.oob ? this.oobCap : this.cap);
     if (!Buffer.isBuffer(bytes)) {
       report.tooLarge(this.from, read, bytes.tooLarge);
@@ -225,4 +224,12 @@ class AnsweredSlot implements ReplySlot {
     this.lock.answered(this.party, this.changing);
     this.slot.fill(reply);
   }
+}
+
+/** The caps on an endpoint's in-band and out-of-band commands. */
+function caps(endpoint: Endpoint): [CommandCap, CommandCap] {
+  const { maxCommandBytes } = endpoint.options.limits;
+  const cap = { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
+  const oob = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' } : cap;
+  return [cap, oob];
 }

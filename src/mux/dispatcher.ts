@@ -5,26 +5,8 @@ import { present } from '../util/assert.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { FairQueue } from './fair-queue.ts';
 import { IdPool, ourId } from './ids.ts';
+import { Lane, type InFlight, type LaneOwner, type Queued } from './lane.ts';
 import type { UpstreamCommand } from './upstream-command.ts';
-
-/** Whose commands a lane holds: told when it may queue more, and when a reply it is owed is lost. */
-export interface LaneOwner {
-  /** Commands have gone on; it may queue more. */
-  room(): void;
-  /** QEMU's replies stopped matching the commands in flight, one of them its own: no reply will come. */
-  repliesLost(): void;
-}
-
-interface Queued {
-  readonly command: UpstreamCommand;
-  readonly slot: ReplySlot;
-  readonly lane: Lane;
-}
-
-interface InFlight extends Queued {
-  /** When it was written, in ms (`performance.now()`). */
-  readonly sentAt: number;
-}
 
 /**
  * Out-of-band commands QEMU holds at once, from all clients and from one.
@@ -34,24 +16,6 @@ interface InFlight extends Queued {
  */
 const OOB_IN_FLIGHT = 8;
 const OOB_IN_FLIGHT_PER_CLIENT = 1;
-
-/** One client's place at the dispatcher: its commands waiting for their turn, and the bytes they hold. */
-export class Lane {
-  /** @internal */
-  readonly queue = new FifoQueue<Queued>();
-  /** @internal */
-  readonly oobQueue = new FifoQueue<Queued>();
-  /** @internal Its out-of-band commands QEMU has not answered. */
-  oobInFlight = 0;
-  /** Bytes of its commands waiting in qmp-mux. */
-  queuedBytes = 0;
-  /** @internal Its owner waits to hear of room. */
-  waitingForRoom = false;
-  closed = false;
-
-  /** @internal Made by `Dispatcher.lane`. */
-  constructor(readonly owner: LaneOwner) {}
-}
 
 export interface DispatcherOptions {
   /** In-band commands QEMU holds at most; 7 keeps QEMU's 8-deep queue from ever suspending its monitor. */
@@ -81,22 +45,20 @@ export interface DispatcherStats {
 
 /**
  * Decides which client's command goes to QEMU next and routes each reply
- * back. QEMU reads its monitor one byte per system call and reads nothing
- * else meanwhile, so what one client costs the others is the bytes QEMU
- * must read for it. Clients take turns by those bytes (FairQueue), and QEMU
- * holds at most `windowBytes` (or one larger command) and `window` in-band
- * commands at a time, so a client's command finds at most that ahead of it
- * whatever others queue. Out-of-band commands skip the in-band window (they
- * must get through behind a stuck command) but have small bounds of their
- * own, per client and in all.
+ * back. QEMU reads its monitor a byte per system call and nothing else
+ * meanwhile, so what a client costs the others is the bytes QEMU reads for
+ * it: clients take turns by those bytes (FairQueue), and QEMU holds at most
+ * `windowBytes` (or one larger command) and `window` in-band commands, so a
+ * command finds at most that ahead of it whatever others queue. Out-of-band
+ * commands skip the window (they must pass a stuck command) within small
+ * bounds of their own.
  *
- * QEMU answers in-band commands strictly in the order it read them, errors
- * included, and only `exec-oob` replies can overtake them. So in-band
- * commands go without an id (QEMU reads one byte per system call, and an id
- * is 7 more) and their replies are matched in order; out-of-band commands
- * carry a small id of qmp-mux's own. A reply that cannot belong to what is
- * in flight means QEMU's view and qmp-mux's differ: `reply` says so, and
- * the connection must be dropped rather than anything misrouted.
+ * QEMU answers in-band commands in the order it read them, errors included;
+ * only `exec-oob` replies overtake. So in-band commands go without an id
+ * (7 bytes less to read) and are matched in order; out-of-band ones carry a
+ * small id of qmp-mux's own. A reply that belongs to nothing in flight
+ * means QEMU's view and qmp-mux's differ: `reply` says so, and the
+ * connection must be dropped rather than anything misrouted.
  */
 export class Dispatcher {
   /** Lanes with in-band commands queued, taking turns by bytes. */
@@ -116,7 +78,14 @@ export class Dispatcher {
   private ids = new IdPool();
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: DispatcherOptions) {}
+  constructor(private options: DispatcherOptions) {}
+
+  /** New windows and input bound (a reload): they hold from the next command on. */
+  setLimits(limits: Pick<DispatcherOptions, 'window' | 'windowBytes' | 'totalInputBytes'>): void {
+    this.options = { ...this.options, ...limits };
+    this.pump();
+    this.roomMade(undefined);
+  }
 
   /** A new lane, for a client's commands. */
   lane(owner: LaneOwner): Lane {
@@ -253,6 +222,17 @@ export class Dispatcher {
       for (const entry of this.outOfBand) if (entry && (oldest === undefined || entry.sentAt < oldest)) oldest = entry.sentAt;
     }
     return oldest;
+  }
+
+  /** How long the oldest command QEMU has not answered has waited, ms (0 when none). */
+  get oldestCommandMs(): number {
+    const oldest = this.oldestSentAt;
+    return oldest === undefined ? 0 : performance.now() - oldest;
+  }
+
+  /** Bytes all clients' input may hold together (a reload may change it). */
+  get totalInputBytes(): number {
+    return this.options.totalInputBytes;
   }
 
   get stats(): DispatcherStats {

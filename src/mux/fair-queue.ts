@@ -1,3 +1,19 @@
+/** A member's standing in a FairQueue, kept on the member itself (no lookups, nothing allocated per turn). */
+export class Fairness {
+  /** Where its next turn starts: the cost served to it so far. */
+  finish = 0;
+  /** While it waits: its place, whether it owes (was served past the current turn), and when it came. */
+  key = 0;
+  owed = false;
+  order = 0;
+  waiting = false;
+}
+
+/** What a FairQueue takes turns among. */
+export interface FairMember {
+  readonly fairness: Fairness;
+}
+
 /**
  * Takes turns among members by what each has been served, not by how often:
  * start-time fair queuing (Goyal, Vin and Cheng, 1996). Each member's place
@@ -11,11 +27,8 @@
  * paying for its last turn cannot jump the queue by leaving and coming back:
  * its place remembers what it was served.
  */
-export class FairQueue<T extends object> {
-  private readonly heap: { item: T; key: number; owed: boolean; order: number }[] = [];
-  private readonly waiting = new Set<T>();
-  /** Where each member's next turn starts: the cost served to it so far. */
-  private readonly finish = new WeakMap<T, number>();
+export class FairQueue<T extends FairMember> {
+  private readonly heap: T[] = [];
   /** The turn being served: the key of the member taken last. */
   private now = 0;
   /** Ties go to the member that started waiting first. */
@@ -27,47 +40,53 @@ export class FairQueue<T extends object> {
 
   /** Adds `item` to those waiting for a turn (no-op if it already waits). */
   add(item: T): void {
-    if (this.waiting.has(item)) return;
-    this.waiting.add(item);
-    const finish = this.finish.get(item) ?? 0;
-    this.heap.push({ item, key: Math.max(this.now, finish), owed: finish > this.now, order: this.arrivals++ });
+    const f = item.fairness;
+    if (f.waiting) return;
+    f.waiting = true;
+    f.key = Math.max(this.now, f.finish);
+    f.owed = f.finish > this.now;
+    f.order = this.arrivals++;
+    this.heap.push(item);
     this.up(this.heap.length - 1);
   }
 
   /** The member whose turn it is, left waiting. */
   peek(): T | undefined {
-    return this.heap[0]?.item;
+    return this.heap[0];
   }
 
   /** Removes and returns the member whose turn it is, charging it `cost` for this turn. */
   take(cost: number): T | undefined {
     const top = this.heap[0];
     if (!top) return undefined;
-    const last = this.heap.pop();
-    if (last && this.heap.length > 0) {
-      this.heap[0] = last;
-      this.down(0);
-    }
-    this.waiting.delete(top.item);
-    this.now = top.key;
-    this.finish.set(top.item, top.key + cost);
-    return top.item;
+    this.removeAt(0);
+    const f = top.fairness;
+    this.now = f.key;
+    f.finish = f.key + cost;
+    return top;
   }
 
   /** Forgets `item` if it waits (it left). */
   remove(item: T): void {
-    if (!this.waiting.delete(item)) return;
-    const i = this.heap.findIndex((e) => e.item === item);
-    const last = this.heap.pop();
-    if (!last || i === this.heap.length) return;
-    this.heap[i] = last;
+    if (!item.fairness.waiting) return;
+    this.removeAt(this.heap.indexOf(item));
+  }
+
+  private removeAt(i: number): void {
+    const h = this.heap;
+    const gone = h[i];
+    if (!gone) return;
+    gone.fairness.waiting = false;
+    const last = h.pop();
+    if (!last || i === h.length) return;
+    h[i] = last;
     this.down(i);
     this.up(i);
   }
 
   private before(a: number, b: number): boolean {
-    const x = this.heap[a];
-    const y = this.heap[b];
+    const x = this.heap[a]?.fairness;
+    const y = this.heap[b]?.fairness;
     if (!x || !y) return false;
     if (x.key !== y.key) return x.key < y.key;
     if (x.owed !== y.owed) return !x.owed;

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TimeoutOptions } from '../config/options.ts';
 import { ClientConnection } from '../downstream/client-connection.ts';
 import type { CommandRoute } from '../downstream/client-route.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
@@ -19,10 +20,8 @@ export interface IntakeOptions {
   registry: ClientRegistry;
   log: Logger;
   flusher: SocketFlusher;
-  /** How long a connection qmp-mux ends may take to close, ms. */
-  closeMs: number;
-  /** How long a client waits for its greeting while QEMU is away, ms. */
-  clientGreetingMs: number;
+  /** `closeMs` and `clientGreetingMs`, read as each client comes (a reload may change them). */
+  timeouts: Readonly<Pick<TimeoutOptions, 'closeMs' | 'clientGreetingMs'>>;
   metricsOf(endpoint: Endpoint): EndpointMetrics;
   /** QEMU's greeting, while it is there. */
   greeting(): Greeting | undefined;
@@ -48,9 +47,18 @@ export class ClientIntake {
 
   constructor(private readonly options: IntakeOptions) {}
 
+  /** Told when the last client connection has closed. */
+  private lastClosed: (() => void) | undefined;
+
   /** Takes no more clients (qmp-mux is stopping). */
   stop(): void {
     this.stopping = true;
+  }
+
+  /** Resolves once every client connection has closed (each has been logged as disconnected). */
+  allClosed(): Promise<void> {
+    if (this.connections === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.lastClosed = resolve));
   }
 
   accept(socket: Socket, endpoint: Endpoint): void {
@@ -77,11 +85,12 @@ export class ClientIntake {
       log: options.log,
       flusher: options.flusher,
       counters: metrics,
-      lingerMs: options.closeMs,
+      lingerMs: options.timeouts.closeMs,
       onNegotiated: () => options.onNegotiated(client),
       onClosed: () => {
         this.connections--;
         options.onClosed(client);
+        if (this.connections === 0) this.lastClosed?.();
       },
     });
     options.log.info('client connected', { endpoint: endpoint.name, client: peer });
@@ -99,7 +108,7 @@ export class ClientIntake {
     options.registry.add(client);
     const greeting = options.greeting();
     if (greeting) client.greet(greeting, options.routeFor(client));
-    else client.awaitGreeting(options.clientGreetingMs);
+    else client.awaitGreeting(options.timeouts.clientGreetingMs);
   }
 
   /** Clients cannot be accepted (no file descriptors to spare): said once, until one is again. */

@@ -1,7 +1,24 @@
 import type { Logger } from '../log.ts';
 import type { AuditLog } from '../ops/audit-log.ts';
-import type { LockMetrics } from '../ops/lock-metrics.ts';
+import { LockMetrics } from '../ops/lock-metrics.ts';
+import type { Registry } from '../ops/prometheus.ts';
+import { LOCK_MODES } from '../qmp/extensions.ts';
 import type { Holding, LockEnd, LockObserver, Who } from './lock-model.ts';
+import { MonitorLock } from './monitor-lock.ts';
+
+/** The monitor's lock, told to the log, the audit log and the metrics (registered in `registry`). */
+export function reportedLock(log: Logger, audit: AuditLog | undefined, registry: Registry): MonitorLock {
+  const metrics: LockMetrics = new LockMetrics(registry, {
+    modes: LOCK_MODES,
+    current: () => {
+      const h = lock.holding;
+      return h && { mode: h.mode, endpoint: h.party.who.endpoint, seconds: h.grantedAt === undefined ? 0 : (performance.now() - h.grantedAt) / 1000 };
+    },
+    waitingCommands: () => lock.commandsWaiting,
+  });
+  const lock: MonitorLock = new MonitorLock(new LockReport(log, audit, metrics));
+  return lock;
+}
 
 /**
  * Where what the lock does is told: a log line when a lock is granted or

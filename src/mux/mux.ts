@@ -1,4 +1,5 @@
 import type { Options } from '../config/options.ts';
+import { ConfigError } from '../errors.ts';
 import { DISCONNECT_REASONS } from '../downstream/disconnect.ts';
 import type { ClientConnection } from '../downstream/client-connection.ts';
 import { Endpoint } from '../downstream/endpoint.ts';
@@ -11,9 +12,8 @@ import { formatAddress } from '../net/address.ts';
 import { SocketFlusher } from '../net/socket-writer.ts';
 import type { InheritedSocket } from '../net/systemd.ts';
 import { AuditLog } from '../ops/audit-log.ts';
-import { LockMetrics } from '../ops/lock-metrics.ts';
 import { MuxMetrics, type EndpointMetrics } from '../ops/mux-metrics.ts';
-import { LOCK_MODES, OWN_COMMANDS } from '../qmp/extensions.ts';
+import { OWN_COMMANDS } from '../qmp/extensions.ts';
 import { CommandEncoder } from '../qmp/wire.ts';
 import type { UpstreamState } from '../upstream/connection.ts';
 import type { UpstreamSource } from '../upstream/source.ts';
@@ -23,10 +23,11 @@ import { CommandReport } from './command-report.ts';
 import { CommandRouter } from './command-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ClientIntake } from './intake.ts';
-import { LockReport } from './lock-report.ts';
-import { MonitorLock } from './monitor-lock.ts';
+import { reportedLock } from './lock-report.ts';
+import type { MonitorLock } from './monitor-lock.ts';
 import { clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
+import { planReload, type ReloadPlan } from './reload.ts';
 import { StallWatch } from './stall-watch.ts';
 import { UpstreamLink } from './upstream-link.ts';
 
@@ -42,6 +43,9 @@ export class Mux implements MuxView {
   readonly metrics: MuxMetrics;
   /** The audit log, if one is kept (SIGUSR1 reopens it). */
   readonly audit: AuditLog | undefined;
+  /** Resolves the first time QEMU is connected and negotiated: qmp-mux is then ready (systemd's READY=1). */
+  readonly firstReady: Promise<void>;
+  private markReady: () => void = () => undefined;
   private readonly flusher = new SocketFlusher();
   private readonly registry = new ClientRegistry();
   private readonly encoder = new CommandEncoder();
@@ -52,7 +56,8 @@ export class Mux implements MuxView {
   private readonly journal: EventJournal;
   private readonly link: UpstreamLink;
   private readonly intake: ClientIntake;
-  private readonly endpointMetrics = new Map<Endpoint, EndpointMetrics>();
+  /** Each endpoint's share of the metrics, by name. */
+  private readonly endpointMetrics = new Map<string, EndpointMetrics>();
   /** The monitor's lock: one client at a time may keep others' commands out. */
   private readonly lock: MonitorLock;
   private readonly stallWatch: StallWatch;
@@ -71,6 +76,7 @@ export class Mux implements MuxView {
     /** Sockets systemd passed, by the name of the endpoint each is for. */
     inherited: ReadonlyMap<string, InheritedSocket> = new Map(),
   ) {
+    this.firstReady = new Promise((resolve) => (this.markReady = resolve));
     this.endpoints = options.endpoints.map((e) => new Endpoint(e, inherited.get(e.name)));
     this.journal = new EventJournal(options.journal);
     this.audit = options.audit && new AuditLog({ ...options.audit, logger: log });
@@ -87,18 +93,10 @@ export class Mux implements MuxView {
       ownCommands: OWN_COMMANDS,
       upstreamState: () => this.upstreamState,
       auditDropped: () => this.audit?.stats.dropped ?? 0,
-      oldestCommandAge: () => this.oldestCommandMs / 1000,
+      oldestCommandAge: () => this.dispatcher.oldestCommandMs / 1000,
       queuedInputBytes: () => this.dispatcher.stats.queuedBytes,
     });
-    const lockMetrics = new LockMetrics(this.metrics.registry, {
-      modes: LOCK_MODES,
-      current: () => {
-        const h = this.lock.holding;
-        return h && { mode: h.mode, endpoint: h.party.who.endpoint, seconds: h.grantedAt === undefined ? 0 : (performance.now() - h.grantedAt) / 1000 };
-      },
-      waitingCommands: () => this.lock.commandsWaiting,
-    });
-    this.lock = new MonitorLock(new LockReport(log, this.audit, lockMetrics));
+    this.lock = reportedLock(log, this.audit, this.metrics.registry);
     this.link = new UpstreamLink({
       source,
       dispatcher: this.dispatcher,
@@ -108,9 +106,9 @@ export class Mux implements MuxView {
       metrics: this.metrics,
       log,
       flusher: this.flusher,
-      maxUpstreamMessage: options.maxUpstreamMessage,
-      greetingTimeoutMs: options.timeouts.upstreamGreetingMs,
+      settings: options,
       ready: (greeting) => {
+        this.markReady();
         for (const client of this.registry) if (client.state === 'waiting') client.greet(greeting, this.routeFor(client));
       },
       // As with QEMU itself, clients see everything sent before the break, then EOF.
@@ -123,8 +121,7 @@ export class Mux implements MuxView {
       registry: this.registry,
       log,
       flusher: this.flusher,
-      closeMs: options.timeouts.closeMs,
-      clientGreetingMs: options.timeouts.clientGreetingMs,
+      timeouts: options.timeouts,
       metricsOf: (endpoint) => this.metricsOf(endpoint),
       greeting: () => this.link.greeting,
       routeFor: (client) => this.routeFor(client),
@@ -154,18 +151,8 @@ export class Mux implements MuxView {
   private async startUp(): Promise<readonly Endpoint[]> {
     await this.source.open();
     this.endpoints.push(...this.source.endpoints);
-    for (const endpoint of this.endpoints) {
-      const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
-      this.endpointMetrics.set(endpoint, this.metrics.endpoint(endpoint.name, probe));
-    }
     try {
-      for (const endpoint of this.endpoints) {
-        await endpoint.listen(
-          (socket) => this.intake.accept(socket, endpoint),
-          (err) => this.intake.failed(endpoint, err.code ?? err.message),
-        );
-        this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
-      }
+      for (const endpoint of this.endpoints) await this.listenOn(endpoint);
       await this.source.start((socket) => this.link.attach(socket));
       // A stall is told within a quarter of the threshold (at most a second).
       const every = Math.min(1000, Math.max(10, this.options.timeouts.stallMs / 4));
@@ -206,16 +193,58 @@ export class Mux implements MuxView {
     await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (timer = setTimeout(r, this.options.timeouts.shutdownMs)))]);
     clearTimeout(timer);
     for (const client of this.registry) client.end('stopping');
+    // Every client's end is logged before the stop is over (within closeMs: a peer that keeps its end open is cut off).
+    const clientsClosed = this.intake.allClosed();
     await this.source.stop((name) => this.dispatcher.call(name));
     this.link.close();
     await this.audit?.close();
+    await clientsClosed;
+  }
+
+  /**
+   * Runs with `next` from now on, without dropping a client: new endpoints
+   * listen, removed ones close (their clients with them), changed policies
+   * and limits hold from each client's next command. Throws a ConfigError,
+   * changing nothing, for what only a restart can change; rejects if a new
+   * address cannot be listened on (what it did is undone). Resolves with
+   * what changed.
+   */
+  async reload(next: Options): Promise<ReloadPlan> {
+    if (this.stopping) throw new ConfigError('qmp-mux is stopping');
+    const plan = planReload(this.options, next);
+    const added: Endpoint[] = [];
+    try {
+      for (const e of plan.added) {
+        const endpoint = new Endpoint(e);
+        await this.listenOn(endpoint);
+        added.push(endpoint);
+      }
+      for (const e of plan.changed) await this.endpointNamed(e.name).update(e);
+    } catch (err) {
+      await Promise.all(added.map((e) => e.close()));
+      throw err;
+    }
+    this.endpoints.push(...added);
+    for (const name of plan.removed) {
+      const endpoint = this.endpointNamed(name);
+      this.endpoints.splice(this.endpoints.indexOf(endpoint), 1);
+      await endpoint.close();
+      for (const client of this.registry) if (client.endpoint === endpoint) client.end('endpoint-removed');
+    }
+    for (const client of this.registry) if (plan.newLimits.has(client.endpoint.name)) client.limitsChanged();
+    Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
+    Object.assign(this.options.timeouts, next.timeouts);
+    this.dispatcher.setLimits(next);
+    this.stallWatch.thresholdMs = next.timeouts.stallMs;
+    this.log.setLevel(next.log.level);
+    return plan;
   }
 
   /** Why QEMU cannot be asked anything now, or undefined when it can (`/readyz`). */
   notReady(): string | undefined {
     const state = this.upstreamState;
     if (state !== 'ready') return `QEMU connection is ${state}`;
-    if (this.stallWatch.isStalled(this.dispatcher.oldestSentAt, performance.now())) return `QEMU has not answered a command for ${Math.round(this.oldestCommandMs)} ms`;
+    if (this.stallWatch.isStalled(this.dispatcher.oldestSentAt, performance.now())) return `QEMU has not answered a command for ${Math.round(this.dispatcher.oldestCommandMs)} ms`;
     return undefined;
   }
 
@@ -258,7 +287,7 @@ export class Mux implements MuxView {
       qemu: this.link.greeting?.versionValue,
       clients: this.registry.size,
       lastEvent: this.journal.last,
-      oldestCommandMs: this.oldestCommandMs,
+      oldestCommandMs: this.dispatcher.oldestCommandMs,
       queuedBytes: this.dispatcher.stats.queuedBytes,
       counters: {
         commands: this.dispatcher.stats.sent,
@@ -277,14 +306,23 @@ export class Mux implements MuxView {
     };
   }
 
-  /** How long the oldest command QEMU has not answered has waited, ms (0 when none). */
-  private get oldestCommandMs(): number {
-    const oldest = this.dispatcher.oldestSentAt;
-    return oldest === undefined ? 0 : performance.now() - oldest;
+  private metricsOf(endpoint: Endpoint): EndpointMetrics {
+    return present(this.endpointMetrics.get(endpoint.name), `the metrics of endpoint ${endpoint.name}`);
   }
 
-  private metricsOf(endpoint: Endpoint): EndpointMetrics {
-    return present(this.endpointMetrics.get(endpoint), `the metrics of endpoint ${endpoint.name}`);
+  private endpointNamed(name: string): Endpoint {
+    return present(this.endpoints.find((e) => e.name === name), `endpoint ${name}`);
+  }
+
+  /** Counts its clients in the metrics (an endpoint a reload brings back keeps its series) and listens. */
+  private async listenOn(endpoint: Endpoint): Promise<void> {
+    const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
+    this.endpointMetrics.set(endpoint.name, this.metrics.endpoint(endpoint.name, probe));
+    await endpoint.listen(
+      (socket) => this.intake.accept(socket, endpoint),
+      (err) => this.intake.failed(endpoint, err.code ?? err.message),
+    );
+    this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
   }
 
   private routeFor(client: ClientConnection): CommandRouter {
@@ -297,7 +335,6 @@ export class Mux implements MuxView {
       encoder: this.encoder,
       report: this.report,
       lock: this.lock,
-      totalInputBytes: this.options.totalInputBytes,
       own: {
         view: this,
         journal: this.journal,

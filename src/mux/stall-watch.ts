@@ -18,8 +18,8 @@ export class StallWatch {
   private since: number | undefined;
 
   constructor(
-    /** How long a command may wait, ms. */
-    private readonly thresholdMs: number,
+    /** How long a command may wait, ms; a reload may change it. */
+    public thresholdMs: number,
     private readonly events: StallEvents,
   ) {}
 

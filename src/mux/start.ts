@@ -1,3 +1,4 @@
+import type { MuxConfig } from '../config/config-types.ts';
 import { readConfig } from '../config/file.ts';
 import { preflight } from '../config/preflight.ts';
 import { NO_COMMAND_LINE, resolveOptions } from '../config/resolve.ts';
@@ -28,12 +29,13 @@ export interface RunningMux {
 
 /**
  * Starts a qmp-mux in this process. `config` is what a configuration file
- * holds (see config/example.json), checked the same way and with the same
+ * holds (see config/example.json; its type is `MuxConfig`, so a misspelt
+ * key does not compile), checked the same way at run time and with the same
  * messages: a mistake throws a ConfigError naming the field, and what the
  * machine will not allow throws before anything starts. With no upstream,
  * it starts a throwaway QEMU, as the command does.
  */
-export async function startMux(config: unknown = {}, options: StartOptions = {}): Promise<RunningMux> {
+export async function startMux(config: MuxConfig = {}, options: StartOptions = {}): Promise<RunningMux> {
   const resolved = resolveOptions(NO_COMMAND_LINE, readConfig(config));
   await preflight(resolved);
   const log = createLogger({ ...resolved.log, sink: () => undefined, ...options.log });

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Options } from '../config/options.ts';
 import type { EventFanOut } from '../events/fan-out.ts';
 import type { EventJournal } from '../events/journal.ts';
 import type { Logger } from '../log.ts';
@@ -25,10 +26,8 @@ export interface UpstreamLinkOptions {
   metrics: MuxMetrics;
   log: Logger;
   flusher: SocketFlusher;
-  /** Longest message from QEMU passed on, bytes. */
-  maxUpstreamMessage: number;
-  /** How long QEMU may take to greet, ms. */
-  greetingTimeoutMs: number;
+  /** The longest message from QEMU passed on, and how long QEMU may take to greet: read for each connection (a reload may change them). */
+  settings: Readonly<Pick<Options, 'maxUpstreamMessage' | 'timeouts'>>;
   /** QEMU greeted and negotiated: waiting clients can be greeted. */
   ready(greeting: Greeting): void;
   /** A negotiated QEMU went away: its clients have seen all it sent. */
@@ -78,7 +77,7 @@ export class UpstreamLink {
         anomaly: (what, bytes) => options.log.debug(`QEMU sent ${what}`, { bytes: excerpt(bytes) }),
         closed: (reason) => this.onClosed(connection, reason),
       },
-      { maxMessageSize: options.maxUpstreamMessage, greetingTimeoutMs: options.greetingTimeoutMs, flusher: options.flusher },
+      { maxMessageSize: options.settings.maxUpstreamMessage, greetingTimeoutMs: options.settings.timeouts.upstreamGreetingMs, flusher: options.flusher },
     );
     this.connection = connection;
   }

@@ -85,8 +85,9 @@ export class MuxMetrics {
   readonly registry = new Registry();
   private readonly now: () => number;
   private readonly ownCommands: readonly string[];
-  /** Each endpoint's probe, by name. */
+  /** Each endpoint's probe and handle, by name. */
   private readonly endpoints = new Map<string, EndpointProbe>();
+  private readonly handles = new Map<string, EndpointMetrics>();
   private readonly commands: BoundedValues<CommandSeries>;
   private readonly events: BoundedValues<CounterSeries>;
   private connectedAt: number | undefined;
@@ -194,11 +195,15 @@ export class MuxMetrics {
     this.commands = new BoundedValues((name) => new CommandSeries(name), { cap: MAX_COMMAND_NAMES, allowed: this.ownCommands });
   }
 
-  /** The handle an endpoint's data path reports through; `probe` is asked when scraped. */
+  /**
+   * The handle an endpoint's data path reports through; `probe` is asked
+   * when scraped. An endpoint of a name seen before (a reload brought it
+   * back) gets its old handle, its series going on, with its new probe.
+   */
   endpoint(name: string, probe: EndpointProbe): EndpointMetrics {
-    if (this.endpoints.has(name)) throw new RangeError(`endpoint '${name}' has metrics already`);
-    const metrics = new EndpointMetrics(this.shared, this.endpoints.size, name);
     this.endpoints.set(name, probe);
+    let metrics = this.handles.get(name);
+    if (!metrics) this.handles.set(name, (metrics = new EndpointMetrics(this.shared, this.handles.size, name)));
     return metrics;
   }
 

@@ -71,7 +71,7 @@ export class MonitorSession {
   private readonly toClient: ClientSide;
   private readonly toQemu: QemuSide;
   private readonly offered: readonly string[];
-  private readonly maxPending: number;
+  private maxPending: number;
   private readonly trace: ((message: string) => void) | undefined;
   /** In-band requests not yet answered to the client, oldest first. */
   private readonly order = new FifoQueue<InBandSlot>();
@@ -110,6 +110,14 @@ export class MonitorSession {
   /** An event from QEMU; only negotiated clients see events, as with QEMU. */
   event(bytes: Buffer): void {
     if (this.state === 'command') this.toClient.write(bytes);
+  }
+
+  /** New limits on its input and pending requests (a reload changed them), from the next byte on. */
+  setLimits(limits: Readonly<JsonLimits>, maxPending: number): void {
+    const wasFull = this.atPendingLimit;
+    this.streamer.setLimits(limits);
+    this.maxPending = maxPending;
+    if (wasFull && !this.atPendingLimit) this.toClient.pendingBelowLimit();
   }
 
   /** Requests not yet answered, counting out-of-band ones. */

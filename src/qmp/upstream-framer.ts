@@ -33,9 +33,16 @@ export interface UpstreamFramerEvents {
  */
 type State = 'between' | 'key' | 'keyText' | 'colon' | 'value' | 'text' | 'scalar' | 'nested' | 'next';
 
-const KIND_BY_KEY: Readonly<Record<string, UpstreamKind>> = { QMP: 'greeting', event: 'event', return: 'return', error: 'error' };
-/** Member names are collected only as far as the longest one qmp-mux looks for. */
-const KEY_LENGTH = 8;
+/** The member names qmp-mux looks for; any other is `other`. */
+type Key = 'QMP' | 'event' | 'return' | 'error' | 'id' | 'other';
+const KIND_BY_KEY: Readonly<Partial<Record<Key, UpstreamKind>>> = { QMP: 'greeting', event: 'event', return: 'return', error: 'error' };
+/**
+ * A member name is read as a number, byte by byte (base 256), rather than
+ * as a string: as far as the longest name looked for, six bytes, which
+ * stays exact in a double.
+ */
+const KEY_BYTES = 6;
+const KEYS = new Map<number, Key>((['QMP', 'event', 'return', 'error', 'id'] as const).map((k) => [[...k].reduce((n, c) => n * 256 + c.charCodeAt(0), 0), k]));
 
 export class UpstreamFramer {
   private state: State = 'between';
@@ -48,9 +55,11 @@ export class UpstreamFramer {
   private depth = 0;
   private nestedString = false;
   private nestedEscaped = false;
-  /** The member being read: its name's start, and the name so far. */
+  /** The member being read: its name's start, the name so far (as a number, and its length), and the name once read. */
   private keyStart = -1;
-  private key = '';
+  private keyCode = 0;
+  private keyLength = 0;
+  private key: Key = 'other';
   private lastComma = -1;
   private valueStart = -1;
   // What the message has shown so far.
@@ -102,7 +111,7 @@ export class UpstreamFramer {
           if (this.escaped) this.escaped = false;
           else if (c === Byte.Backslash) this.escaped = true;
           else if (c === Byte.Quote) this.endString(offset + i);
-          else if (this.state === 'keyText' && this.key.length < KEY_LENGTH) this.key += String.fromCharCode(c);
+          else if (this.state === 'keyText' && this.keyLength++ < KEY_BYTES) this.keyCode = this.keyCode * 256 + c;
           break;
         case 'scalar':
           if (c !== Byte.Comma && c !== Byte.RBrace && !isSpace(c)) {
@@ -190,7 +199,8 @@ export class UpstreamFramer {
         if (c === Byte.Quote) {
           this.state = 'keyText';
           this.keyStart = pos;
-          this.key = '';
+          this.keyCode = 0;
+          this.keyLength = 0;
           if (this.id && this.id.nextKey < 0 && this.id.valueEnd >= 0) this.id.nextKey = pos;
         }
         return false;
@@ -227,6 +237,7 @@ export class UpstreamFramer {
   private endString(pos: number): void {
     if (this.state === 'keyText') {
       this.state = 'colon';
+      this.key = (this.keyLength <= KEY_BYTES && KEYS.get(this.keyCode)) || 'other';
       const kind = KIND_BY_KEY[this.key];
       if (kind !== undefined && this.kind === 'unknown') this.kind = kind;
       if (this.key === 'id') this.id = { comma: this.lastComma, keyStart: this.keyStart, valueStart: -1, valueEnd: -1, nextKey: -1 };

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import type { EndpointConfig } from '../../src/config/config-types.ts';
 import { startMux } from '../../src/mux/start.ts';
 import { exitOf, runCli } from '../fixtures/cli.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -14,7 +15,7 @@ import { socketDir } from '../fixtures/tmp.ts';
 const warning = (endpoint: string): string =>
   `endpoint '${endpoint}': policy refuses some commands but allows human-monitor-command, which runs any of them through HMP; deny human-monitor-command too`;
 
-function endpoints(dir: string): unknown[] {
+function endpoints(dir: string): EndpointConfig[] {
   return [
     { name: 'ops', listen: `unix:${dir}/ops.sock`, policy: { allow: ['*'], deny: ['quit', 'system_*'] } },
     { name: 'ro', listen: `unix:${dir}/ro.sock`, policy: 'read-only' },

@@ -132,5 +132,7 @@ t.test('--print-config: the effective options as a file that gives exactly them'
   t.same(again, options, 'reading the printed file back gives the same options');
   t.match(printed, { endpoints: [{ name: 'ro', socket: { mode: '0660', group: 0 } }, { name: 'net', allowRemote: true }, { name: 'listen0', listen: 'unix:/tmp/extra.sock' }] });
   t.same(asConfigFile(resolveOptions(parseArgs(['--upstream', 'listen:tcp:127.0.0.1:5']), undefined)).upstream, { listen: 'tcp:127.0.0.1:5' });
-  t.same(asConfigFile(resolveOptions(parseArgs(['--upstream', 'unix:/q', '--takeover']), undefined)).upstream, { connect: 'unix:/q', takeover: true });
+  const takeover = asConfigFile(resolveOptions(parseArgs(['--upstream', 'unix:/q', '--takeover']), undefined));
+  t.match(takeover.upstream, { connect: 'unix:/q', takeover: true, $comment: /clients also connect at unix:\/q/ });
+  t.notOk('endpoints' in takeover, 'a takeover alone has no endpoint but its own');
 });

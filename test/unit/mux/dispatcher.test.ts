@@ -1,6 +1,7 @@
 import t from 'tap';
 import { JsonNumber, type JsonObject } from '../../../src/json/value.ts';
-import { Dispatcher, type DispatcherOptions, type Lane } from '../../../src/mux/dispatcher.ts';
+import { Dispatcher, type DispatcherOptions } from '../../../src/mux/dispatcher.ts';
+import type { Lane } from '../../../src/mux/lane.ts';
 import type { UpstreamCommand } from '../../../src/mux/upstream-command.ts';
 import type { ReplySlot } from '../../../src/qmp/monitor-session.ts';
 import { frameOne } from '../../../src/qmp/upstream-framer.ts';

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { FairQueue } from '../../../src/mux/fair-queue.ts';
+import { FairQueue, Fairness } from '../../../src/mux/fair-queue.ts';
 
-const item = (name: string) => ({ name });
+const item = (name: string) => ({ name, fairness: new Fairness() });
 type Item = ReturnType<typeof item>;
 
 /** Takes `n` turns, each member charged `cost(member)` and put back to wait. */

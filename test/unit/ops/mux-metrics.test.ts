@@ -210,7 +210,7 @@ t.test('event names and disconnect reasons are bounded too', async (t) => {
   t.equal(lines(text, 'qmpmux_connections_ended_total').length, 33);
 });
 
-t.test('several endpoints: each its own series; a name twice is a mistake', async (t) => {
+t.test('several endpoints: each its own series; a name seen again (a reload brought it back) goes on with its series and its new probe', async (t) => {
   const { m, ep } = setUp();
   const other = m.endpoint('ro', { clients: () => 0, outputQueuedBytes: () => 0 });
   ep.commandDone('quit', 'return', 0.001, 0.001);
@@ -221,5 +221,9 @@ t.test('several endpoints: each its own series; a name twice is a mistake', asyn
     'qmpmux_commands_total{endpoint="ro",command="quit",outcome="refused"} 1',
   ]);
   t.same(lines(text, 'qmpmux_clients'), ['qmpmux_clients{endpoint="default"} 3', 'qmpmux_clients{endpoint="ro"} 0']);
-  t.throws(() => m.endpoint('ro', { clients: () => 0, outputQueuedBytes: () => 0 }), /endpoint 'ro' has metrics already/);
+  const again = m.endpoint('ro', { clients: () => 5, outputQueuedBytes: () => 0 });
+  t.equal(again, other, 'the same handle');
+  again.refused('quit');
+  t.match(m.render(), /qmpmux_commands_total\{endpoint="ro",command="quit",outcome="refused"\} 2\n/, 'its series go on');
+  t.match(m.render(), /qmpmux_clients\{endpoint="ro"\} 5\n/, 'its new probe is asked');
 });

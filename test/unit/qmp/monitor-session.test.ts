@@ -137,3 +137,16 @@ t.test('pending limit: reached, then room again', async (t) => {
   sides.take().reply.fill('B');
   t.equal(sides.belowLimitCalls, 1, 'said once per time the limit was reached');
 });
+
+t.test('new limits (a reload) hold from the next byte: message size and pending requests', async (t) => {
+  const { sides, session } = newSession(['oob'], 1);
+  feed(session, NEG + '{"execute":"a"}');
+  sides.output();
+  t.equal(session.atPendingLimit, true);
+  session.setLimits({ maxMessageSize: 16, maxTokens: 1000, maxNesting: 10 }, 5);
+  t.equal(session.atPendingLimit, false, 'more pending requests allowed now');
+  t.equal(sides.belowLimitCalls, 1, 'and the client side is told it may be read again');
+  feed(session, '{"execute":"query-status"}');
+  sides.take().reply.fill('A\r\n');
+  t.same(sides.output().slice(0, 2), ['A', '{"error": {"class": "GenericError", "desc": "JSON token size limit exceeded"}}'], 'a message past the new size limit gets QEMU\'s limit error (after the reply owed before it)');
+});
