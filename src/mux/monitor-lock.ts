@@ -239,6 +239,11 @@ export class MonitorLock {
     return { lock, waitingCommands: party.waitingCommands };
   }
 
+  /** The bound on what all clients hold may have risen (a reload): clients not read for want of room are read again. */
+  roomMade(): void {
+    this.wakeForRoom();
+  }
+
   /** Commands waiting behind locks now, all clients together. */
   get commandsWaiting(): number {
     return this.waitingCommands;

@@ -235,6 +235,7 @@ export class Mux implements MuxView {
     Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
     Object.assign(this.options.timeouts, next.timeouts);
     this.dispatcher.setLimits(next);
+    this.lock.roomMade();
     this.stallWatch.thresholdMs = next.timeouts.stallMs;
     this.log.setLevel(next.log.level);
     return plan;
