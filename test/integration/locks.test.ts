@@ -69,13 +69,15 @@ t.test("exclusive lock: nothing of others reaches QEMU; qmp-mux's own commands s
   const { connect, audit, settled } = await lockBench(t);
   const holder = await connect('tools');
   const poller = hammer(await connect('tools'), ['query-status', 'query-name']);
+  const stopper = hammer(await connect('tools'), ['stop', 'cont']);
   const impatient = await connect('ops');
   const urgent = await connect('tools', true);
   const watcher = await connect('ro');
-  await eventually(() => poller.replies.length >= 4, 'the poller under way');
+  await eventually(() => poller.replies.length >= 4 && stopper.replies.length >= 4, 'the poller and the stopper under way');
 
   holder.send(lockCommand({ mode: 'exclusive' }, 'lock'));
   t.same(parse(await holder.nextReply(10_000)), { return: { mode: 'exclusive', 'lease-ms': 60000 }, id: 'lock' });
+  const grantedAt = holder.lines.length;
   const me = await holderNumber(holder);
   const polled = poller.replies.length;
   t.match(parse(await impatient.execute('query-status')).error, { class: 'GenericError', desc: new RegExp(`^The command query-status is held back by a lock: client ${me} on endpoint 'tools' has held an? exclusive lock since `) });
@@ -87,13 +89,15 @@ t.test("exclusive lock: nothing of others reaches QEMU; qmp-mux's own commands s
   t.equal(poller.replies.length, polled, 'the poller got nothing while it waited');
   for (const step of ['query-status', 'query-name', 'query-block']) t.match(await holder.execute(step), /^\{"return": /, `the holder's ${step}`);
   t.equal(await holder.execute('__org.qmp-mux_unlock'), '{"return": {}}');
+  t.same(holder.lines.slice(grantedAt, -1).filter((l) => /"event": "(STOP|RESUME)"/.test(l)), [], 'no STOP or RESUME reached the holder while it held the lock');
   await eventually(() => poller.replies.length > polled, 'the poller going on once it ended');
-  await poller.stop();
+  await Promise.all([poller.stop(), stopper.stop()]);
+  t.notOk(stopper.replies.some((r) => r.includes('error')), "the stopper's endpoint waits: its stop and cont waited, none refused");
 
   await settled();
   const { during } = duringLock(audit(), me);
   const others = during.filter((l) => l.client !== me && 'qemu-seconds' in l);
-  t.same(others, [], 'QEMU answered nothing of another client while the lock was held');
+  t.same(others, [], 'QEMU answered nothing of another client while the lock was held, no stop or cont, no query');
   t.ok(during.some((l) => l.command === '__org.qmp-mux_query-lock' && l.outcome === 'return'), "qmp-mux's own commands answered meanwhile");
 });
 
