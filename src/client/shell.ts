@@ -276,6 +276,9 @@ class Shell {
     client.once('close', (error) => {
       this.lockWatch?.stop();
       this.lockWatch = undefined;
+      // A lock of its own went with the connection; the next connection's watch says where one is.
+      this.lock = undefined;
+      this.rl.setPrompt(this.promptText());
       this.log?.disconnected(error === undefined || this.quitting.signal.aborted ? 'the shell closed the connection' : error.message);
       // Quitting closes it too (through the signal, after a reconnect): nothing was lost.
       if (error === undefined || this.quitting.signal.aborted) return;

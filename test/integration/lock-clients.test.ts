@@ -155,3 +155,17 @@ t.test('the shell: lock and unlock words, and the prompt shows who holds the loc
   term.press('C-d');
   t.equal(await term.exited(), 0);
 });
+
+t.test("the shell's prompt drops a lock that went with its connection", async (t) => {
+  if (!needQemu(t) || !needTmux(t)) return;
+  const { mux, qemu } = await lockBench(t);
+  const term = Terminal.start(t, [process.execPath, MAIN, 'shell', '--connect', mux.path, '--no-history'], { env: { HOME: socketDir(t) }, width: 200 });
+  await term.waitForLine(/^\(QEMU\)$/);
+  term.type('lock exclusive\n');
+  await term.waitForLine(/^\(QEMU, exclusive-locked\)$/);
+  await qemu.stop();
+  await term.waitForLine(/^connection lost: .*; reconnecting\.\.\.$/);
+  await term.waitForLine(/^\(QEMU\)$/);
+  term.press('C-d');
+  t.equal(await term.exited(), 0);
+});
