@@ -1,11 +1,11 @@
 import { QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
-import { clientAddress, formatServerAddress } from './address.ts';
+import { formatServerAddress } from './address.ts';
 import { count, milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient, type QmpEvent } from './qmp-client.ts';
 import { formatJson } from './format.ts';
-import { TLS_OPTIONS, tlsPlan, tlsUsage } from './tls-options.ts';
+import { TLS_OPTIONS, serverTarget, tlsUsage } from './tls-options.ts';
 
 export const EVENTS_USAGE = `Usage: qmp-mux events [options] [NAME...]
 
@@ -84,10 +84,8 @@ function readPlan(argv: readonly string[], io: CliIo) {
   if (flags.has('help')) return 'help' as const;
   const bad = positional.find((n) => !/^[A-Za-z0-9_.-]+$/.test(n));
   if (bad !== undefined) throw new UsageError(`'${bad}' is not an event name`);
-  const address = clientAddress(values.connect, io.env);
   return {
-    address,
-    tls: tlsPlan(values, address),
+    ...serverTarget(values, values.connect, io.env),
     names: new Set(positional),
     timeoutMs: values.timeout === undefined ? undefined : milliseconds(values.timeout, '--timeout'),
     limit: values.count === undefined ? undefined : count(values.count, '--count'),

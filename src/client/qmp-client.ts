@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { createConnection, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
-import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError, ValueError } from '../errors.ts';
+import type { Socket } from 'node:net';
+import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError } from '../errors.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { DEFAULT_MIN_TLS_VERSION, readCredentials, tlsConnectOptions } from '../net/tls.ts';
+import { LOCK, UNLOCK, type LockMode } from '../qmp/extensions.ts';
 import { formatServerAddress, parseClientAddress, type ServerAddress } from './address.ts';
-import type { ExecuteArguments, ReturnOf } from './commands.ts';
+import type { ExecuteArguments, LockOptions, ReturnOf } from './commands.ts';
+import { describeSocketError, openSocket } from './server-socket.ts';
 import type { QmpTlsOptions } from './tls-options.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
@@ -27,9 +27,6 @@ export interface QmpClientOptions {
   /** With a `tls:` address: the certificates (file paths) to present and to trust. */
   tls?: QmpTlsOptions;
 }
-
-/** What the TLS files are called in messages: the options of the client tools. */
-const TLS_NAMES = { cert: '--cert', key: '--key', ca: '--ca' };
 
 /** An event from the server. */
 export interface QmpEvent {
@@ -199,6 +196,43 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     return stream;
   }
 
+  /**
+   * Takes qmp-mux's lock (`write`: other clients may still run what the
+   * read-only preset allows; `exclusive`: nothing that reaches QEMU).
+   * Rejects with the QmpError qmp-mux answers when another client holds it
+   * (past `waitMs`), or CommandNotFound from a server that is not qmp-mux.
+   */
+  async lock(mode: LockMode, options: LockOptions = {}): Promise<void> {
+    await this.execute(LOCK, { mode, 'wait-ms': options.waitMs, 'lease-ms': options.leaseMs, reason: options.reason });
+  }
+
+  /** Ends the lock this client holds; rejects if it holds none (its lease ran out, say: the error says so). */
+  async unlock(): Promise<void> {
+    await this.execute(UNLOCK);
+  }
+
+  /**
+   * Runs `fn` under qmp-mux's lock, released whatever happens. When `fn`
+   * throws, its error is what this rejects with (the lock is released, or
+   * went with the connection). When `fn` succeeds but the lock had ended
+   * meanwhile (its lease ran out), this rejects with the unlock's QmpError:
+   * some of what `fn` did may have run unprotected. Commands this client
+   * sends meanwhile from elsewhere run under the lock too.
+   */
+  async withLock<T>(mode: LockMode, fn: (client: this) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
+    await this.lock(mode, options);
+    let result: T;
+    try {
+      result = await fn(this);
+    } catch (e) {
+      // Without a connection there is no lock left to release.
+      await this.unlock().catch(() => undefined);
+      throw e;
+    }
+    await this.unlock();
+    return result;
+  }
+
   /** Stops reading from the server (replies and events wait in the socket, then in the server) until `resume()`. */
   pause(): void {
     this.socket.pause();
@@ -289,22 +323,6 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   }
 }
 
-/** A socket on its way to `to`: plain, or TLS with the files of `tls` (read now). */
-function openSocket(to: ServerAddress, tls: QmpTlsOptions | undefined): Socket {
-  if (to.type === 'unix') {
-    if (tls) throw new ValueError(`TLS options go with a tls:HOST:PORT address (not ${formatServerAddress(to)})`);
-    return createConnection(to.path);
-  }
-  if (to.type === 'tcp') {
-    if (tls) throw new ValueError(`TLS options go with a tls:HOST:PORT address (not ${formatServerAddress(to)})`);
-    return createConnection({ host: to.host, port: to.port, noDelay: true });
-  }
-  const credentials = readCredentials({ cert: tls?.cert, key: tls?.key, ca: tls?.ca }, tls?.minVersion ?? DEFAULT_MIN_TLS_VERSION, TLS_NAMES);
-  const socket = connectTls(tlsConnectOptions(to.host, to.port, tls?.serverName, credentials));
-  socket.setNoDelay(true);
-  return socket;
-}
-
 /**
  * What an aborted `signal` makes a connection's waiting calls reject with:
  * its reason if that is a QmpMuxError, else a ConnectionError naming the
@@ -329,29 +347,4 @@ function toEvent(message: JsonObject): QmpEvent | undefined {
     timestamp: { seconds: part('seconds'), microseconds: part('microseconds') },
     json: message,
   };
-}
-
-const SOCKET_ERRORS: Record<string, string> = {
-  ENOENT: 'no such socket',
-  ECONNREFUSED: 'connection refused (nothing is listening there)',
-  EACCES: 'permission denied',
-  ENOTSOCK: 'not a socket',
-  ECONNRESET: 'the server closed the connection',
-  EPIPE: 'the server closed the connection',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'the server requires a client certificate (--cert and --key)',
-  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'the server refused the TLS handshake (a client certificate it requires, or a protocol version)',
-  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'the server does not accept this TLS version',
-  ERR_SSL_WRONG_VERSION_NUMBER: 'the server does not speak TLS there',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's certificate is not signed by a CA this client trusts (--ca)",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the server's certificate is not signed by a CA this client trusts (--ca)",
-  SELF_SIGNED_CERT_IN_CHAIN: "the server's certificate is not signed by a CA this client trusts (--ca)",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's certificate is self-signed, and not one this client trusts (--ca)",
-  CERT_HAS_EXPIRED: "the server's certificate has expired",
-};
-
-function describeSocketError(e: NodeJS.ErrnoException): string {
-  const known = e.code === undefined ? undefined : SOCKET_ERRORS[e.code];
-  return known === undefined ? e.message : `${known} (${e.code})`;
 }

@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.ts';
 import type { TlsVersion } from '../net/tls.ts';
-import { formatServerAddress, type ServerAddress } from './address.ts';
+import { clientAddress, formatServerAddress, type ServerAddress } from './address.ts';
 
 /** How a client connects to a `tls:` address: PEM files, read when it connects. */
 export interface QmpTlsOptions {
@@ -55,4 +55,20 @@ export function tlsPlan(values: Partial<Record<keyof typeof TLS_OPTIONS, string>
   if (address.type !== 'tls') throw new UsageError(`--cert, --key, --ca and --server-name go with a tls:HOST:PORT address (not ${formatServerAddress(address)})`);
   if ((given.cert === undefined) !== (given.key === undefined)) throw new UsageError('give --cert and --key together');
   return given;
+}
+
+/** Where a subcommand connects, and the TLS options it connects with. */
+export interface ServerTarget {
+  address: ServerAddress;
+  tls: QmpTlsOptions | undefined;
+}
+
+/**
+ * Where a subcommand connects: `given` (else `$QMP_SOCKET`, else qmp-mux's
+ * default endpoint), with the TLS options of its command line checked
+ * against it.
+ */
+export function serverTarget(values: Partial<Record<keyof typeof TLS_OPTIONS, string>>, given: string | undefined, env: NodeJS.ProcessEnv): ServerTarget {
+  const address = clientAddress(given, env);
+  return { address, tls: tlsPlan(values, address) };
 }

@@ -1,11 +1,11 @@
 import { ProtocolError, QmpMuxError, TimeoutError, TlsError, UsageError } from '../errors.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
-import { clientAddress, formatServerAddress, type ServerAddress } from './address.ts';
+import { formatServerAddress, type ServerAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, planOrExit, processIo, type CliIo } from './cli-io.ts';
 import { connectRetrying } from './reconnect.ts';
 import { formatVersion } from './client-session.ts';
-import { TLS_OPTIONS, tlsPlan, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
+import { TLS_OPTIONS, serverTarget, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
 
 export const WAIT_READY_USAGE = `Usage: qmp-mux wait-ready [options] [ADDR]
 
@@ -85,11 +85,9 @@ function readPlan(argv: readonly string[], io: CliIo): WaitPlan | 'help' {
   const { values, flags, positional } = parseOptions(argv, OPTIONS);
   if (flags.has('help')) return 'help';
   if (positional.length > (values.connect === undefined ? 1 : 0)) throw new UsageError(`unexpected argument '${positional[values.connect === undefined ? 1 : 0]}'`);
-  // The address may also be the one argument, as qmp-shell takes it.
-  const address = clientAddress(values.connect ?? positional[0], io.env);
   return {
-    address,
-    tls: tlsPlan(values, address),
+    // The address may also be the one argument, as qmp-shell takes it.
+    ...serverTarget(values, values.connect ?? positional[0], io.env),
     timeoutMs: values.timeout === undefined ? DEFAULT_TIMEOUT_MS : milliseconds(values.timeout, '--timeout'),
     quiet: flags.has('quiet'),
   };

@@ -2,7 +2,7 @@ import type { LogFormat, LogLevel } from '../log.ts';
 import type { AuditConfig, JournalConfig, MetricsConfig } from './ops-fields.ts';
 import type { PresetName } from '../policy/presets.ts';
 import type { Commented } from './fields.ts';
-import type { StopPolicy } from './options.ts';
+import type { StopPolicy, WhenLocked } from './options.ts';
 import type { TlsClientConfig, TlsServerConfig } from './tls-fields.ts';
 
 /**
@@ -68,6 +68,8 @@ export interface EndpointConfig extends Commented {
   negotiationTimeoutMs?: number;
   /** Add the journal's number to each live event. */
   eventSequence?: boolean;
+  /** What its commands do when another client's lock holds them back. */
+  whenLocked?: WhenLocked;
   /** TLS in front of a tcp endpoint; client certificates required by default. */
   tls?: TlsServerConfig;
   /** Who a verified client certificate names, and what it may do; checked in order, the first that matches wins (needs `tls` with `verifyPeer`). */

@@ -16,6 +16,7 @@ import { readClientTls, readServerTls } from './tls-fields.ts';
 import {
   DEFAULTS,
   READ_ONLY_LIMITS,
+  WHEN_LOCKED,
   defaultEndpoint,
   type BackoffOptions,
   type EndpointOptions,
@@ -216,6 +217,7 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
       limits: true,
       negotiationTimeoutMs: true,
       eventSequence: true,
+      whenLocked: true,
       tls: true,
       identities: true,
     }),
@@ -237,6 +239,7 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
   out.maxClients = optional(e, 'maxClients', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxClients;
   out.negotiationTimeoutMs = optional(e, 'negotiationTimeoutMs', path, (x, q) => integer(x, q, 0, DAY_MS)) ?? out.negotiationTimeoutMs;
   out.eventSequence = optional(e, 'eventSequence', path, boolean) ?? out.eventSequence;
+  out.whenLocked = optional(e, 'whenLocked', path, (x, q) => oneOf(x, q, WHEN_LOCKED)) ?? out.whenLocked;
   out.tls = optional(e, 'tls', path, readServerTls);
   if (out.tls && out.address.type !== 'tcp') fail(`${path}.tls`, 'only applies to tcp endpoints');
   const readers = { endpoint: out, readPolicy, limits: (x: unknown, q: string, policy: unknown) => endpointLimits({ ...own, ...readLimits(x, q) }, limits, policy ?? e.policy) };

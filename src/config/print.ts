@@ -68,6 +68,7 @@ function endpoint(e: EndpointOptions): EndpointConfig {
     maxClients: e.maxClients,
     negotiationTimeoutMs: e.negotiationTimeoutMs,
     eventSequence: e.eventSequence,
+    whenLocked: e.whenLocked,
     limits: { ...e.limits },
     ...(e.tls && { tls: serverTls(e.tls) }),
     ...(e.identities.length > 0 && {

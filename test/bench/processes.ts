@@ -135,7 +135,14 @@ export type EndpointConfig = Record<string, unknown> & { name: string };
  * resolves once it greets clients. Clients connect to `path` (the first
  * endpoint), or to `paths[name]`.
  */
-export async function startMux(upstream: string, name: string, endpoints: EndpointConfig[] = [{ name, maxClients: 20000 }], extra: Record<string, unknown> = {}): Promise<MuxProcess> {
+export async function startMux(
+  upstream: string,
+  name: string,
+  endpoints: EndpointConfig[] = [{ name, maxClients: 20000 }],
+  extra: Record<string, unknown> = {},
+  /** Another build's `dist/cli/main.js`, to compare with. */
+  program = fileURLToPath(new URL('../../../../dist/cli/main.js', import.meta.url)),
+): Promise<MuxProcess> {
   const paths = Object.fromEntries(endpoints.map((e) => [e.name, join(workdir, `${name}-${e.name}.sock`)]));
   const path = paths[endpoints[0]!.name]!;
   const config = join(workdir, `${name}.json`);
@@ -148,8 +155,7 @@ export async function startMux(upstream: string, name: string, endpoints: Endpoi
       ...extra,
     }),
   );
-  const main = fileURLToPath(new URL('../../../../dist/cli/main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [program, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   await until(() => existsSync(path), 'qmp-mux');
   const probe = await BenchClient.connect(path, 'none');

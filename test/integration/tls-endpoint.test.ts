@@ -252,3 +252,18 @@ t.test('beyond loopback: a TLS endpoint that verifies clients listens with allow
   t.match(await admin.execute('query-status'), { status: 'running' }, 'served beyond loopback');
   t.notMatch(run.stdout() + run.stderr(), /WARN/, 'and not warned about: its clients are verified');
 });
+
+t.test("who may lock is the identity's policy; the lock's holder shows with its identity in query-clients", async (t) => {
+  const s = await setUp(t);
+  if (!s) return;
+  const admin = await client(s, 'remote', s.pki.admin);
+  const collector = await client(s, 'remote', s.pki.collector);
+  t.teardown(() => Promise.all([admin.close(), collector.close()]));
+  const refused = await collector.execute('__org.qmp-mux_lock', { mode: 'write' }).catch((e: unknown) => e);
+  t.match(refused, { desc: "The command __org.qmp-mux_lock is not allowed on endpoint 'remote' for identity 'collector'" }, 'the read-only collector may not lock');
+  await admin.execute('__org.qmp-mux_lock', { mode: 'exclusive' });
+  const clients = (await admin.execute('__org.qmp-mux_query-clients')) as Record<string, unknown>[];
+  t.match(clients, [{ identity: 'admin', lock: 'holds' }, { identity: 'collector' }], 'the admin, by its identity, may');
+  t.notOk(clients[1] && 'lock' in clients[1]);
+  await admin.execute('__org.qmp-mux_unlock');
+});

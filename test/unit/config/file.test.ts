@@ -39,6 +39,7 @@ const mistakes: [string, unknown, RegExp][] = [
   ['events not a list', { endpoints: [{ name: 'a', listen: 'unix:/a', events: 'STOP' }] }, /^config\.endpoints\[0\]\.events: expected an array of strings/],
   ['limit above QEMU\'s', { limits: { maxNesting: 2000 } }, /^config\.limits\.maxNesting: must be between 2 and 1024, got 2000$/],
   ['endpoint limit unknown', { endpoints: [{ name: 'a', listen: 'unix:/a', limits: { maxClients: 3 } }] }, /^config\.endpoints\[0\]\.limits\.maxClients: unknown key/],
+  ['bad whenLocked', { endpoints: [{ name: 'a', listen: 'unix:/a', whenLocked: 'queue' }] }, /^config\.endpoints\[0\]\.whenLocked: expected one of 'wait', 'refuse', got string "queue"$/],
   ['backoff inverted', { backoff: { initialMs: 1000, maxMs: 10 } }, /^config\.backoff\.maxMs: must not be less than initialMs \(1000\)$/],
   ['bad log level', { log: { level: 'verbose' } }, /^config\.log\.level: expected one of 'error', 'warn', 'info', 'debug'/],
 ];
