@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'QMPMUX_TIMEOUT'
   | 'QMPMUX_SHORTHAND'
   | 'QMPMUX_VALUE'
-  | 'QMPMUX_EVENT_OVERFLOW';
+  | 'QMPMUX_EVENT_OVERFLOW'
+  | 'QMPMUX_TLS';
 
 /**
  * Every error qmp-mux raises on purpose, each with a stable `code` that
@@ -123,5 +124,12 @@ export class ValueError extends QmpMuxError {
 export class EventOverflowError extends QmpMuxError {
   constructor(message: string) {
     super('QMPMUX_EVENT_OVERFLOW', message);
+  }
+}
+
+/** TLS credentials that cannot be used (a file missing, not PEM, a key that does not match its certificate); the message names the file. */
+export class TlsError extends QmpMuxError {
+  constructor(message: string) {
+    super('QMPMUX_TLS', message);
   }
 }

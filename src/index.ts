@@ -28,6 +28,8 @@ export type { AuditConfig, JournalConfig, MetricsConfig } from './config/ops-fie
 export type { QemuExit } from './upstream/spawn-source.ts';
 export { QmpClient } from './client/qmp-client.ts';
 export type { QmpArguments, QmpClientEvents, QmpClientOptions, QmpEvent } from './client/qmp-client.ts';
+export type { QmpTlsOptions } from './client/tls-options.ts';
+export type { ServerAddress } from './client/address.ts';
 export type {
   ArgumentsOf,
   BitmapMigrationNodeAlias,
@@ -70,5 +72,6 @@ export {
   QmpError,
   QmpMuxError,
   TimeoutError,
+  TlsError,
   ValueError,
 } from './errors.ts';

@@ -12,7 +12,7 @@ import { Mux } from '../mux/mux.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { matchSockets, takeActivation, type Activation, type InheritedSocket } from '../net/systemd.ts';
 import { OpsServer } from '../ops/http-server.ts';
-import { policyWarnings } from '../policy/warnings.ts';
+import { endpointWarnings } from '../downstream/endpoint-warnings.ts';
 import { createSource } from '../upstream/create-source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { PROXY_EXIT } from '../exit-status.ts';
@@ -26,10 +26,11 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 /** After an internal error, how much longer than the usual shutdown the stop may take before QEMU is killed. */
 const FATAL_GRACE_MS = 15_000;
 
-function connectHint(a: Address): string {
+function connectHint(a: Address, tls: boolean): string {
   // Absolute, as the address before it: the hint must work from another directory too.
   if (a.type === 'unix') return `socat - UNIX-CONNECT:${resolve(a.path)}`;
-  return `socat - TCP:${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  return tls ? `qmp-mux shell --connect tls:${host}:${a.port} --cert CERT --key KEY --ca CA` : `socat - TCP:${host}:${a.port}`;
 }
 
 /** Exit status for a QEMU that ended: its own code, or 128 + signal number, as shells report it. */
@@ -82,7 +83,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     await preflight(options, new Set(inherited.keys()));
     notifier = takeNotifier();
     if (cli.checkConfig) {
-      for (const w of policyWarnings(options.endpoints)) process.stderr.write(`qmp-mux: warning: endpoint '${w.endpoint}': ${w.message}\n`);
+      for (const w of endpointWarnings(options.endpoints)) process.stderr.write(`qmp-mux: warning: endpoint '${w.endpoint}': ${w.message}\n`);
       process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
       process.stdout.write(`qmp-mux: memory: ${describeMemoryBound(options)}\n`);
       return PROXY_EXIT.ok;
@@ -93,7 +94,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     return PROXY_EXIT.config;
   }
   const log = createLogger(options.log);
-  for (const w of policyWarnings(options.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
+  for (const w of endpointWarnings(options.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
   if (activation.kind === 'not-ours') {
     log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
   }
@@ -116,7 +117,10 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
   const mux = new Mux(options, source, log, inherited);
   const ops =
     options.metrics &&
-    new OpsServer({ metrics: () => mux.metrics.render(), notReady: () => mux.notReady(), status: () => mux.status() }, { address: options.metrics.listen, allowRemote: options.metrics.allowRemote, log });
+    new OpsServer(
+      { metrics: () => mux.metrics.render(), notReady: () => mux.notReady(), status: () => mux.status() },
+      { address: options.metrics.listen, allowRemote: options.metrics.allowRemote, tls: options.metrics.tls, log },
+    );
 
   function stop(why: number): void {
     if (stopping) return;
@@ -165,7 +169,7 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
   process.on('unhandledRejection', fatal);
   // For external rotation of the audit log (logrotate's postrotate).
   process.on('SIGUSR1', () => mux.audit?.reopen());
-  process.on(RELOAD_SIGNAL, reloader({ load, mux, log, running: options, inherited: new Set(inherited.keys()) }));
+  process.on(RELOAD_SIGNAL, reloader({ load, mux, ops, log, running: options, inherited: new Set(inherited.keys()) }));
 
   try {
     const endpoints = await mux.start();
@@ -173,9 +177,9 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
     for (const e of endpoints) {
       const a = e.address;
       const where = a.type === 'unix' ? `unix:${resolve(a.path)}` : formatAddress(a);
-      process.stdout.write(`qmp-mux: clients connect at ${where}  (try: ${connectHint(a)})\n`);
+      process.stdout.write(`qmp-mux: clients connect at ${where}${e.options.tls ? ' with TLS' : ''}  (try: ${connectHint(a, e.options.tls !== undefined)})\n`);
     }
-    if (http) process.stdout.write(`qmp-mux: metrics at http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/metrics\n`);
+    if (http && ops) process.stdout.write(`qmp-mux: metrics at ${ops.scheme}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/metrics\n`);
     // Ready for systemd once every listener is open and QEMU is connected and negotiated.
     if (notifier) {
       const where = endpoints.map((e) => formatAddress(e.address)).join(', ');

@@ -3,7 +3,8 @@ import { preflight } from '../config/preflight.ts';
 import { QmpMuxError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Mux } from '../mux/mux.ts';
-import { policyWarnings } from '../policy/warnings.ts';
+import type { OpsServer } from '../ops/http-server.ts';
+import { endpointWarnings } from '../downstream/endpoint-warnings.ts';
 
 /** The signal that reloads the configuration (SIGHUP stops: a terminal closing must not leave qmp-mux running). */
 export const RELOAD_SIGNAL = 'SIGUSR2';
@@ -12,6 +13,8 @@ export interface ReloaderOptions {
   /** Reads the configuration as start-up did: the file again, the same command line. */
   load(): Options;
   mux: Mux;
+  /** The metrics listener, if any: its TLS files are read again. */
+  ops: OpsServer | undefined;
   log: Logger;
   /** What qmp-mux runs with now. */
   running: Options;
@@ -38,9 +41,12 @@ export function reloader(options: ReloaderOptions): () => void {
       // Addresses qmp-mux listens on already are its own: not probed.
       const listening = new Set(running.endpoints.filter((e) => next.endpoints.some((n) => n.name === e.name && JSON.stringify(n.address) === JSON.stringify(e.address))).map((e) => e.name));
       await preflight(next, new Set([...options.inherited, ...listening]));
+      // The metrics listener's TLS files, too, are read before anything changes.
+      const renewMetrics = options.ops?.renewCredentials();
       const plan = await mux.reload(next);
+      renewMetrics?.();
       running = next;
-      for (const w of policyWarnings(next.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
+      for (const w of endpointWarnings(next.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
       const names = (list: readonly { name: string }[]): string | undefined => (list.length > 0 ? list.map((e) => e.name).join(',') : undefined);
       log.info('reloaded the configuration', { added: names(plan.added), removed: plan.removed.join(',') || undefined, changed: names(plan.changed) });
     } catch (e) {

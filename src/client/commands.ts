@@ -218,6 +218,10 @@ export type MuxClientInfo = {
   client: number;
   endpoint: string;
   peer: string;
+  /** On a TLS endpoint with identities: the one its certificate matched. */
+  identity?: string;
+  /** On a TLS endpoint that verifies clients: its certificate's subject (`O=Example,CN=admin`). */
+  subject?: string;
   'connected-since': string;
   negotiated: boolean;
   commands: number;

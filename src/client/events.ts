@@ -1,11 +1,11 @@
 import { QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
-import { formatAddress } from '../net/address.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
-import { clientAddress } from './address.ts';
+import { formatServerAddress } from './address.ts';
 import { count, milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient, type QmpEvent } from './qmp-client.ts';
 import { formatJson } from './format.ts';
+import { TLS_OPTIONS, serverTarget, tlsUsage } from './tls-options.ts';
 
 export const EVENTS_USAGE = `Usage: qmp-mux events [options] [NAME...]
 
@@ -13,9 +13,9 @@ Prints the server's events as they come, one JSON object per line (numbers
 exactly as the server sent them), only those named if NAMEs are given.
 
 Options:
-  --connect ADDR     unix:PATH, tcp:HOST:PORT or a socket path
-                     (default: $QMP_SOCKET, else unix:qmp-mux.sock)
-  --timeout MS       stop after MS milliseconds
+  --connect ADDR     unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or a socket
+                     path (default: $QMP_SOCKET, else unix:qmp-mux.sock)
+${tlsUsage(21)}  --timeout MS       stop after MS milliseconds
   --count N          stop after N events
   -p, --pretty       indent each event
   -h, --help         show this help
@@ -27,6 +27,7 @@ time.
 
 const OPTIONS = {
   connect: { names: ['--connect'], value: true },
+  ...TLS_OPTIONS,
   timeout: { names: ['--timeout'], value: true },
   count: { names: ['--count'], value: true },
   pretty: { names: ['-p', '--pretty'], value: false },
@@ -37,15 +38,15 @@ const OPTIONS = {
 export async function runEvents(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const plan = planOrExit(io, 'events', EVENTS_USAGE, () => readPlan(argv, io));
   if (typeof plan === 'number') return plan;
-  const { address, names, timeoutMs, limit, pretty } = plan;
+  const { address, tls, names, timeoutMs, limit, pretty } = plan;
   const stop = new AbortController();
   const stopListening = io.onInterrupt(() => stop.abort());
   const timer =
-    timeoutMs === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`${formatAddress(address)}: no QMP greeting within ${timeoutMs} ms`)), timeoutMs);
+    timeoutMs === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`${formatServerAddress(address)}: no QMP greeting within ${timeoutMs} ms`)), timeoutMs);
   let client: QmpClient | undefined;
   try {
     try {
-      client = await QmpClient.connect(address, { signal: stop.signal });
+      client = await QmpClient.connect(address, { signal: stop.signal, ...(tls && { tls }) });
     } catch (e) {
       if (stop.signal.aborted && !(stop.signal.reason instanceof TimeoutError)) return CLIENT_EXIT.ok;
       io.stderr.write(`${escapeUnsafe(`qmp-mux events: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
@@ -84,7 +85,7 @@ function readPlan(argv: readonly string[], io: CliIo) {
   const bad = positional.find((n) => !/^[A-Za-z0-9_.-]+$/.test(n));
   if (bad !== undefined) throw new UsageError(`'${bad}' is not an event name`);
   return {
-    address: clientAddress(values.connect, io.env),
+    ...serverTarget(values, values.connect, io.env),
     names: new Set(positional),
     timeoutMs: values.timeout === undefined ? undefined : milliseconds(values.timeout, '--timeout'),
     limit: values.count === undefined ? undefined : count(values.count, '--count'),

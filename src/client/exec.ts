@@ -1,14 +1,14 @@
 import { createInterface } from 'node:readline';
 import { ConnectionError, QmpMuxError, ShorthandError, TimeoutError, UsageError } from '../errors.ts';
-import { formatAddress, type Address } from '../net/address.ts';
 import { LOCK, LOCK_MODES, UNLOCK, type LockMode } from '../qmp/extensions.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
-import { clientAddress } from './address.ts';
+import { formatServerAddress, type ServerAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
 import { commandFromArgs, hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
+import { TLS_OPTIONS, serverTarget, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
 
 export const EXEC_USAGE = `Usage: qmp-mux exec [options] COMMAND [KEY=VALUE...] [';' COMMAND [KEY=VALUE...]]...
        qmp-mux exec [options] '{"execute": COMMAND, "arguments": {...}}'
@@ -26,9 +26,10 @@ the commands on stdin in order, printing each return value. It stops at the
 first command that fails.
 
 Options:
-  --connect ADDR            unix:PATH, tcp:HOST:PORT or a socket path
-                            (default: $QMP_SOCKET, else unix:qmp-mux.sock)
-  --wait-event NAME[,NAME...]
+  --connect ADDR            unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or a
+                            socket path (default: $QMP_SOCKET, else
+                            unix:qmp-mux.sock)
+${tlsUsage(28)}  --wait-event NAME[,NAME...]
                             then wait for one of these events and print it
   --timeout MS              give up after MS milliseconds (default: no limit
                             but 10000 ms for the greeting)
@@ -55,6 +56,7 @@ a command that does not parse; 3 connection failed or lost; 4 timed out.
 
 const OPTIONS = {
   connect: { names: ['--connect'], value: true },
+  ...TLS_OPTIONS,
   waitEvent: { names: ['--wait-event'], value: true },
   timeout: { names: ['--timeout'], value: true },
   lock: { names: ['--lock'], value: true },
@@ -72,7 +74,8 @@ const OPTIONS = {
 const THEN = ';';
 
 interface ExecPlan {
-  address: Address;
+  address: ServerAddress;
+  tls: QmpTlsOptions | undefined;
   /** The commands from the arguments; empty: commands come from stdin. */
   commands: Command[];
   /** The lock to run them under. */
@@ -93,7 +96,7 @@ export async function runExec(argv: readonly string[], io: CliIo = processIo()):
   const timer = p.timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new TimeoutError(`timed out after ${p.timeoutMs} ms`)), p.timeoutMs);
   let client: QmpClient | undefined;
   try {
-    client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }) });
+    client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }), ...(p.tls && { tls: p.tls }) });
     const connected = client;
     const run = (): Promise<number> => (p.commands.length > 0 ? runArguments(connected, p, io) : runLines(connected, p, io, abort.signal));
     return p.lock ? await underLock(connected, p.lock, run, io) : await run();
@@ -123,7 +126,7 @@ function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
   });
   if (commands.length === 0 && waitEvents.length > 0) throw new UsageError('--wait-event needs a COMMAND (not commands on stdin)');
   return {
-    address: clientAddress(values.connect, io.env),
+    ...serverTarget(values, values.connect, io.env),
     commands,
     lock: readLock(values),
     waitEvents,
@@ -219,7 +222,7 @@ async function runOne(client: QmpClient, command: Command, p: ExecPlan, io: CliI
         return CLIENT_EXIT.ok;
       }
     }
-    throw new ConnectionError(`${formatAddress(client.address)}: the connection ended before ${p.waitEvents.join(' or ')}`);
+    throw new ConnectionError(`${formatServerAddress(client.address)}: the connection ended before ${p.waitEvents.join(' or ')}`);
   } finally {
     await events?.return?.();
   }

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { createConnection, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError } from '../errors.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { formatAddress, type Address } from '../net/address.ts';
 import { LOCK, UNLOCK, type LockMode } from '../qmp/extensions.ts';
-import { parseClientAddress } from './address.ts';
+import { formatServerAddress, parseClientAddress, type ServerAddress } from './address.ts';
 import type { ExecuteArguments, LockOptions, ReturnOf } from './commands.ts';
+import { describeSocketError, openSocket } from './server-socket.ts';
+import type { QmpTlsOptions } from './tls-options.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
 import { ClientSession, type QmpGreeting } from './client-session.ts';
@@ -23,6 +24,8 @@ export interface QmpClientOptions {
    * `abortError`).
    */
   signal?: AbortSignal;
+  /** With a `tls:` address: the certificates (file paths) to present and to trust. */
+  tls?: QmpTlsOptions;
 }
 
 /** An event from the server. */
@@ -96,7 +99,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   private constructor(
     private readonly socket: Socket,
     /** Where this client is connected. */
-    readonly address: Address,
+    readonly address: ServerAddress,
     options: QmpClientOptions,
     internals: ConnectionInternals,
   ) {
@@ -117,7 +120,8 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       },
       internals.negotiate,
     );
-    if (!internals.negotiate) socket.once('connect', () => this.settleOpen());
+    // Without negotiation, commands may go once connected (over TLS: once secure).
+    if (!internals.negotiate) socket.once(address.type === 'tls' ? 'secureConnect' : 'connect', () => this.settleOpen());
     this.reader = new QmpReader(
       (message) => this.session.receive(message),
       (desc) => this.fail(new ProtocolError(`${this.where()}: unreadable message from the server: ${desc}`)),
@@ -137,13 +141,20 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       }
     }
     socket.on('data', (chunk: Buffer) => this.reader.feed(chunk));
-    socket.on('end', () => this.fail(new ConnectionError(`${this.where()}: the server closed the connection`)));
-    socket.on('error', (e: NodeJS.ErrnoException) => this.fail(new ConnectionError(`${this.where()}: ${describeSocketError(e)}`)));
+    socket.on('end', () => this.fail(new ConnectionError(`${this.where()}: the server closed the connection${this.refusedCertificate()}`)));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      const closed = e.code === 'ECONNRESET' || e.code === 'EPIPE';
+      this.fail(new ConnectionError(`${this.where()}: ${describeSocketError(e)}${closed ? this.refusedCertificate() : ''}`));
+    });
     socket.on('close', () => this.closed());
   }
 
-  /** Connects, reads the greeting and negotiates. Rejects with ConnectionError, TimeoutError or ProtocolError. */
-  static async connect(address: string | Address, options: QmpClientOptions = {}): Promise<QmpClient> {
+  /**
+   * Connects, reads the greeting and negotiates. Rejects with
+   * ConnectionError, TimeoutError or ProtocolError; with a TlsError naming
+   * the file when a TLS file cannot be used.
+   */
+  static async connect(address: string | ServerAddress, options: QmpClientOptions = {}): Promise<QmpClient> {
     return QmpClient.open(typeof address === 'string' ? parseClientAddress(address) : address, options, { negotiate: true });
   }
 
@@ -151,9 +162,8 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
    * `connect`, with what only qmp-mux's own clients ask (see `ConnectionInternals`).
    * @internal
    */
-  static async open(to: Address, options: QmpClientOptions, internals: ConnectionInternals): Promise<QmpClient> {
-    const socket = to.type === 'unix' ? createConnection(to.path) : createConnection({ host: to.host, port: to.port, noDelay: true });
-    return new QmpClient(socket, to, options, internals).opened;
+  static async open(to: ServerAddress, options: QmpClientOptions, internals: ConnectionInternals): Promise<QmpClient> {
+    return new QmpClient(openSocket(to, options.tls), to, options, internals).opened;
   }
 
   /**
@@ -304,7 +314,12 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   }
 
   private where(): string {
-    return formatAddress(this.address);
+    return formatServerAddress(this.address);
+  }
+
+  /** A TLS server that ends the connection before greeting has most likely refused the client's certificate. */
+  private refusedCertificate(): string {
+    return this.address.type === 'tls' && this.settleOpened ? ' before greeting (a TLS server does so when it does not accept the client certificate)' : '';
   }
 }
 
@@ -313,8 +328,8 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
  * its reason if that is a QmpMuxError, else a ConnectionError naming the
  * address. One rule for `QmpClient.connect` and `connectRetrying`.
  */
-export function abortError(signal: AbortSignal, address: Address): QmpMuxError {
-  return signal.reason instanceof QmpMuxError ? signal.reason : new ConnectionError(`${formatAddress(address)}: aborted`);
+export function abortError(signal: AbortSignal, address: ServerAddress): QmpMuxError {
+  return signal.reason instanceof QmpMuxError ? signal.reason : new ConnectionError(`${formatServerAddress(address)}: aborted`);
 }
 
 function toEvent(message: JsonObject): QmpEvent | undefined {
@@ -332,20 +347,4 @@ function toEvent(message: JsonObject): QmpEvent | undefined {
     timestamp: { seconds: part('seconds'), microseconds: part('microseconds') },
     json: message,
   };
-}
-
-const SOCKET_ERRORS: Record<string, string> = {
-  ENOENT: 'no such socket',
-  ECONNREFUSED: 'connection refused (nothing is listening there)',
-  EACCES: 'permission denied',
-  ENOTSOCK: 'not a socket',
-  ECONNRESET: 'the server closed the connection',
-  EPIPE: 'the server closed the connection',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-};
-
-function describeSocketError(e: NodeJS.ErrnoException): string {
-  const known = e.code === undefined ? undefined : SOCKET_ERRORS[e.code];
-  return known === undefined ? e.message : `${known} (${e.code})`;
 }

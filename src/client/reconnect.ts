@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpMuxError } from '../errors.ts';
-import type { Address } from '../net/address.ts';
-import { parseClientAddress } from './address.ts';
+import { parseClientAddress, type ServerAddress } from './address.ts';
 import { abortError, QmpClient, type QmpClientOptions } from './qmp-client.ts';
 
 /**
@@ -25,7 +24,7 @@ export interface RetryOptions extends QmpClientOptions {
  * restarting, directly or behind qmp-mux (which holds new clients until the
  * new QEMU is there, then greets them with its greeting).
  */
-export async function connectRetrying(address: string | Address, options: RetryOptions = {}): Promise<QmpClient> {
+export async function connectRetrying(address: string | ServerAddress, options: RetryOptions = {}): Promise<QmpClient> {
   return retrying(address, options, (to, clientOptions) => QmpClient.connect(to, clientOptions));
 }
 
@@ -34,7 +33,7 @@ export async function connectRetrying(address: string | Address, options: RetryO
  * without negotiating).
  * @internal
  */
-export async function retrying(address: string | Address, options: RetryOptions, open: (to: Address, options: QmpClientOptions) => Promise<QmpClient>): Promise<QmpClient> {
+export async function retrying(address: string | ServerAddress, options: RetryOptions, open: (to: ServerAddress, options: QmpClientOptions) => Promise<QmpClient>): Promise<QmpClient> {
   const { initialDelay = 100, maxDelay = 2000, onRetry, ...clientOptions } = options;
   const signal = clientOptions.signal;
   // A bad address is thrown at once, not retried.

@@ -3,10 +3,9 @@ import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { QmpError, QmpMuxError, ShorthandError, UsageError } from '../errors.ts';
 import type { JsonObject, JsonValue } from '../json/value.ts';
-import { formatAddress, type Address } from '../net/address.ts';
 import { QUERY_LOCK } from '../qmp/extensions.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
-import { clientAddress } from './address.ts';
+import { formatServerAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient, type ConnectionInternals } from './qmp-client.ts';
@@ -20,6 +19,7 @@ import { retrying } from './reconnect.ts';
 import { SessionLog } from './session-log.ts';
 import { formatVersion, type QmpGreeting } from './client-session.ts';
 import { hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
+import { TLS_OPTIONS, serverTarget, tlsUsage, type ServerTarget } from './tls-options.ts';
 
 export const SHELL_USAGE = `Usage: qmp-mux shell [options] [ADDR]
 
@@ -33,10 +33,10 @@ takes its lock and 'unlock' releases it; the prompt shows who holds one.
 Ctrl-D (or Ctrl-C on an empty line) quits. qmp-shell's options work too.
 
 Options:
-  --connect ADDR       (or ADDR alone) unix:PATH, tcp:HOST:PORT, HOST:PORT
-                       or a socket path (default: $QMP_SOCKET, else
-                       unix:qmp-mux.sock)
-  -p, --pretty         indent replies and events
+  --connect ADDR       (or ADDR alone) unix:PATH, tcp:HOST:PORT, HOST:PORT,
+                       tls:HOST:PORT or a socket path (default:
+                       $QMP_SOCKET, else unix:qmp-mux.sock)
+${tlsUsage(23)}  -p, --pretty         indent replies and events
   -v, --verbose        show the JSON of each command before sending it
   -H, --hmp            HMP mode: lines are human monitor commands, run
                        through human-monitor-command
@@ -53,6 +53,7 @@ Options:
 
 const OPTIONS = {
   connect: { names: ['--connect'], value: true },
+  ...TLS_OPTIONS,
   pretty: { names: ['-p', '--pretty'], value: false },
   verbose: { names: ['-v', '--verbose'], value: false },
   hmp: { names: ['-H', '--hmp'], value: false },
@@ -71,8 +72,7 @@ const LOCK_WATCH_MS = 2000;
 const FIRST_COMPLETION_WAIT_MS = 1000;
 const TRANSACTION_PROMPT = 'TRANS> ';
 
-interface ShellPlan {
-  address: Address;
+interface ShellPlan extends ServerTarget {
   pretty: boolean;
   verbose: boolean;
   hmp: boolean;
@@ -93,7 +93,7 @@ export async function runShell(argv: readonly string[], io: CliIo = processIo())
   const internals: ConnectionInternals = { negotiate: plan.negotiate, greeted: (g) => (shell ? shell.greeted(g) : (early = g)) };
   let client: QmpClient;
   try {
-    client = await QmpClient.open(plan.address, {}, internals);
+    client = await QmpClient.open(plan.address, plan.tls ? { tls: plan.tls } : {}, internals);
   } catch (e) {
     io.stderr.write(`${escapeUnsafe(`qmp-mux shell: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
     return errorExitStatus(e);
@@ -112,7 +112,7 @@ function readPlan(argv: readonly string[], io: CliIo): ShellPlan | 'help' {
   const size = values.historySize === undefined ? DEFAULT_HISTORY_SIZE : count(values.historySize, '--history-size');
   const path = values.history ?? join(io.env.HOME || homedir(), '.qmp-mux_history');
   return {
-    address: clientAddress(values.connect ?? positional[0], io.env),
+    ...serverTarget(values, values.connect ?? positional[0], io.env),
     pretty: flags.has('pretty'),
     verbose: flags.has('verbose'),
     hmp: flags.has('hmp'),
@@ -173,7 +173,7 @@ class Shell {
   }
 
   async run(client: QmpClient, early: QmpGreeting | undefined): Promise<void> {
-    const where = formatAddress(client.address);
+    const where = formatServerAddress(client.address);
     this.log?.connected(where);
     if (this.plan.negotiate) {
       this.log?.greeting(client.greeting);
@@ -225,7 +225,7 @@ class Shell {
     }
     const client = this.client;
     if (client === undefined) {
-      this.output.write(`not connected: waiting for ${formatAddress(this.plan.address)} (Ctrl-D quits)`);
+      this.output.write(`not connected: waiting for ${formatServerAddress(this.plan.address)} (Ctrl-D quits)`);
       return;
     }
     if (this.plan.verbose) {
@@ -310,7 +310,7 @@ class Shell {
   private async reconnect(): Promise<void> {
     let client: QmpClient;
     try {
-      client = await retrying(this.plan.address, { signal: this.quitting.signal }, (to, options) => QmpClient.open(to, options, this.internals));
+      client = await retrying(this.plan.address, { signal: this.quitting.signal, ...(this.plan.tls && { tls: this.plan.tls }) }, (to, options) => QmpClient.open(to, options, this.internals));
     } catch (e) {
       if (this.quitting.signal.aborted) return;
       throw e;
@@ -319,12 +319,12 @@ class Shell {
       await client.close();
       return;
     }
-    this.log?.connected(formatAddress(client.address));
+    this.log?.connected(formatServerAddress(client.address));
     if (this.plan.negotiate) {
       this.log?.greeting(client.greeting);
       this.output.write(`reconnected: QEMU ${formatVersion(client.greeting)}`);
     } else {
-      this.output.write(`reconnected to ${formatAddress(client.address)}, without negotiating (-N)`);
+      this.output.write(`reconnected to ${formatServerAddress(client.address)}, without negotiating (-N)`);
     }
     await this.attach(client, 0);
   }

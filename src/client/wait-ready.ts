@@ -1,11 +1,11 @@
-import { ProtocolError, QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
-import { formatAddress, type Address } from '../net/address.ts';
+import { ProtocolError, QmpMuxError, TimeoutError, TlsError, UsageError } from '../errors.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
-import { clientAddress } from './address.ts';
+import { formatServerAddress, type ServerAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, planOrExit, processIo, type CliIo } from './cli-io.ts';
 import { connectRetrying } from './reconnect.ts';
 import { formatVersion } from './client-session.ts';
+import { TLS_OPTIONS, serverTarget, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
 
 export const WAIT_READY_USAGE = `Usage: qmp-mux wait-ready [options] [ADDR]
 
@@ -18,9 +18,10 @@ come) until then, or until --timeout. For scripts and ExecStartPost=:
   qmp-mux wait-ready --connect /run/qmp-mux/vm1/qmp.sock --timeout 60000 && ...
 
 Options:
-  --connect ADDR     (or ADDR alone) unix:PATH, tcp:HOST:PORT, HOST:PORT or a
-                     socket path (default: $QMP_SOCKET, else unix:qmp-mux.sock)
-  --timeout MS       give up after MS milliseconds (default 30000; 0 never)
+  --connect ADDR     (or ADDR alone) unix:PATH, tcp:HOST:PORT, HOST:PORT,
+                     tls:HOST:PORT or a socket path (default: $QMP_SOCKET,
+                     else unix:qmp-mux.sock)
+${tlsUsage(21)}  --timeout MS       give up after MS milliseconds (default 30000; 0 never)
   -q, --quiet        print nothing when ready
   -h, --help         show this help
 
@@ -31,6 +32,7 @@ last reason on stderr).
 
 const OPTIONS = {
   connect: { names: ['--connect'], value: true },
+  ...TLS_OPTIONS,
   timeout: { names: ['--timeout'], value: true },
   quiet: { names: ['-q', '--quiet'], value: false },
   help: { names: ['-h', '--help'], value: false },
@@ -41,7 +43,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const RETRY = { initialDelay: 50, maxDelay: 500 } as const;
 
 interface WaitPlan {
-  address: Address;
+  address: ServerAddress;
+  tls: QmpTlsOptions | undefined;
   timeoutMs: number;
   quiet: boolean;
 }
@@ -50,7 +53,7 @@ interface WaitPlan {
 export async function runWaitReady(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const p = planOrExit(io, 'wait-ready', WAIT_READY_USAGE, () => readPlan(argv, io));
   if (typeof p === 'number') return p;
-  const where = formatAddress(p.address);
+  const where = formatServerAddress(p.address);
   const abort = new AbortController();
   let last: QmpMuxError | undefined;
   const timer = p.timeoutMs > 0 ? setTimeout(() => abort.abort(new TimeoutError(`${where}: not ready within ${p.timeoutMs} ms${last ? ` (last: ${last.message})` : ''}`)), p.timeoutMs) : undefined;
@@ -60,10 +63,11 @@ export async function runWaitReady(argv: readonly string[], io: CliIo = processI
       // Each attempt waits for its greeting as long as the whole run may: qmp-mux holds it until QEMU is there.
       connectTimeout: 0,
       signal: abort.signal,
+      ...(p.tls && { tls: p.tls }),
       onRetry: (e) => {
         last = e;
-        // Something else listens there: waiting will not make it QMP.
-        if (e instanceof ProtocolError) abort.abort(e);
+        // Something else listens there: waiting will not make it QMP; nor will it mend a TLS file.
+        if (e instanceof ProtocolError || e instanceof TlsError) abort.abort(e);
       },
     });
     if (!p.quiet) io.stdout.write(`${escapeUnsafe(`ready: QEMU ${formatVersion(client.greeting)} at ${where}`)}\n`);
@@ -83,7 +87,7 @@ function readPlan(argv: readonly string[], io: CliIo): WaitPlan | 'help' {
   if (positional.length > (values.connect === undefined ? 1 : 0)) throw new UsageError(`unexpected argument '${positional[values.connect === undefined ? 1 : 0]}'`);
   return {
     // The address may also be the one argument, as qmp-shell takes it.
-    address: clientAddress(values.connect ?? positional[0], io.env),
+    ...serverTarget(values, values.connect ?? positional[0], io.env),
     timeoutMs: values.timeout === undefined ? DEFAULT_TIMEOUT_MS : milliseconds(values.timeout, '--timeout'),
     quiet: flags.has('quiet'),
   };

@@ -3,6 +3,7 @@ import type { AuditConfig, JournalConfig, MetricsConfig } from './ops-fields.ts'
 import type { PresetName } from '../policy/presets.ts';
 import type { Commented } from './fields.ts';
 import type { StopPolicy, WhenLocked } from './options.ts';
+import type { TlsClientConfig, TlsServerConfig } from './tls-fields.ts';
 
 /**
  * What a configuration file holds, as TypeScript types: the object
@@ -19,11 +20,12 @@ export type AddressText = `unix:${string}` | `tcp:${string}`;
 /** Where QEMU is: exactly one of `connect`, `listen`, `spawn`. */
 export type UpstreamConfig =
   /** Dial QEMU's QMP socket; `takeover` serves clients at its (unix) path instead. */
-  | ({ connect: AddressText; takeover?: boolean; listen?: never; spawn?: never; onStop?: never; powerdownTimeoutMs?: never } & Commented)
+  /** With `tls`, over TLS to a QEMU monitor served with `tls-creds-x509` (a tcp address). */
+  | ({ connect: AddressText; takeover?: boolean; tls?: TlsClientConfig; listen?: never; spawn?: never; onStop?: never; powerdownTimeoutMs?: never } & Commented)
   /** Listen; QEMU connects (`-chardev socket,...,reconnect=1`). */
-  | ({ listen: AddressText; connect?: never; spawn?: never; takeover?: never; onStop?: never; powerdownTimeoutMs?: never } & Commented)
+  | ({ listen: AddressText; connect?: never; spawn?: never; takeover?: never; tls?: never; onStop?: never; powerdownTimeoutMs?: never } & Commented)
   /** Start QEMU with this command (a private QMP socket added); what stopping does to it (default `quit`, 30000 ms for `powerdown`). */
-  | ({ spawn: readonly string[]; onStop?: StopPolicy; powerdownTimeoutMs?: number; connect?: never; listen?: never; takeover?: never } & Commented);
+  | ({ spawn: readonly string[]; onStop?: StopPolicy; powerdownTimeoutMs?: number; connect?: never; listen?: never; takeover?: never; tls?: never } & Commented);
 
 /** A rule of a policy: a glob of command names, or one with globs for arguments (a dotted name reaches into objects). */
 export type PolicyRuleConfig = string | ({ command: string; arguments: { readonly [name: string]: string | readonly string[] } } & Commented);
@@ -68,6 +70,23 @@ export interface EndpointConfig extends Commented {
   eventSequence?: boolean;
   /** What its commands do when another client's lock holds them back. */
   whenLocked?: WhenLocked;
+  /** TLS in front of a tcp endpoint; client certificates required by default. */
+  tls?: TlsServerConfig;
+  /** Who a verified client certificate names, and what it may do; checked in order, the first that matches wins (needs `tls` with `verifyPeer`). */
+  identities?: readonly IdentityConfig[];
+}
+
+/** An identity: the clients whose certificate meets every condition of `match`, and what they may do (what it leaves out is its endpoint's). */
+export interface IdentityConfig extends Commented {
+  /** In logs, `query-clients`, the audit log and the metrics; default the conditions. */
+  name?: string;
+  /** `ATTRIBUTE=GLOB` on the subject (`CN=collector`), or `DNS:`, `email:`, `URI:`, `IP:` and a glob on the subject alternative names; one, or a list all of which must hold. */
+  match: string | readonly string[];
+  policy?: PolicyConfig;
+  events?: readonly string[];
+  limits?: LimitsConfig;
+  /** At most the endpoint's. */
+  maxClients?: number;
 }
 
 /** Retry delays toward QEMU, ms. */

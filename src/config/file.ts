@@ -11,6 +11,8 @@ import { present } from '../util/assert.ts';
 import type { BackoffConfig, EndpointConfig, LimitsConfig, LogConfig, MuxConfig, PolicyConfig, PolicyRuleConfig, SocketConfig, TimeoutsConfig, UpstreamConfig } from './config-types.ts';
 import { boolean, fail, integer, keysOf, object, oneOf, optional, string, stringList } from './fields.ts';
 import { readAuditOptions, readJournalOptions, readMetricsOptions } from './ops-fields.ts';
+import { readIdentities } from './identity-fields.ts';
+import { readClientTls, readServerTls } from './tls-fields.ts';
 import {
   DEFAULTS,
   READ_ONLY_LIMITS,
@@ -118,7 +120,7 @@ function address(v: unknown, path: string): Address {
 }
 
 function readUpstream(v: unknown, path: string): UpstreamOptions {
-  const u = object(v, path, keysOf<UpstreamConfig>({ connect: true, listen: true, spawn: true, takeover: true, onStop: true, powerdownTimeoutMs: true }));
+  const u = object(v, path, keysOf<UpstreamConfig>({ connect: true, listen: true, spawn: true, takeover: true, onStop: true, powerdownTimeoutMs: true, tls: true }));
   const modes = (['connect', 'listen', 'spawn'] as const).filter((m) => u[m] !== undefined);
   if (modes.length !== 1) fail(path, `give exactly one of 'connect', 'listen', 'spawn' (got ${modes.length === 0 ? 'none' : modes.join(' and ')})`);
   const mode = present(modes[0], 'the upstream mode');
@@ -126,6 +128,7 @@ function readUpstream(v: unknown, path: string): UpstreamOptions {
     if (u[key] !== undefined && mode !== belongs) fail(`${path}.${key}`, `only applies with '${belongs}'`);
   };
   misplaced('takeover', 'connect');
+  misplaced('tls', 'connect');
   misplaced('onStop', 'spawn');
   misplaced('powerdownTimeoutMs', 'spawn');
   switch (mode) {
@@ -133,7 +136,9 @@ function readUpstream(v: unknown, path: string): UpstreamOptions {
       const a = address(u.connect, `${path}.connect`);
       const takeover = optional(u, 'takeover', path, boolean) ?? false;
       if (takeover && a.type !== 'unix') fail(`${path}.takeover`, 'needs a unix socket upstream');
-      return { mode, address: a, takeover };
+      const tls = optional(u, 'tls', path, readClientTls);
+      if (tls && a.type !== 'tcp') fail(`${path}.tls`, 'only applies to a tcp upstream (QEMU serves TLS on TCP monitors only)');
+      return { mode, address: a, takeover, ...(tls && { tls }) };
     }
     case 'listen':
       return { mode, address: address(u.listen, `${path}.listen`) };
@@ -201,12 +206,27 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
   const e = object(
     v,
     path,
-    keysOf<EndpointConfig>({ name: true, listen: true, socket: true, allowRemote: true, policy: true, events: true, maxClients: true, limits: true, negotiationTimeoutMs: true, eventSequence: true, whenLocked: true }),
+    keysOf<EndpointConfig>({
+      name: true,
+      listen: true,
+      socket: true,
+      allowRemote: true,
+      policy: true,
+      events: true,
+      maxClients: true,
+      limits: true,
+      negotiationTimeoutMs: true,
+      eventSequence: true,
+      whenLocked: true,
+      tls: true,
+      identities: true,
+    }),
   );
   const name = string(e.name, `${path}.name`);
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
   const out = defaultEndpoint(name, address(e.listen, `${path}.listen`));
-  out.limits = endpointLimits(readLimits(e.limits, `${path}.limits`), limits, e.policy);
+  const own = readLimits(e.limits, `${path}.limits`);
+  out.limits = endpointLimits(own, limits, e.policy);
   const socket = optional(e, 'socket', path, readSocket);
   if (socket) {
     if (out.address.type !== 'unix') fail(`${path}.socket`, 'only applies to unix endpoints');
@@ -220,6 +240,11 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
   out.negotiationTimeoutMs = optional(e, 'negotiationTimeoutMs', path, (x, q) => integer(x, q, 0, DAY_MS)) ?? out.negotiationTimeoutMs;
   out.eventSequence = optional(e, 'eventSequence', path, boolean) ?? out.eventSequence;
   out.whenLocked = optional(e, 'whenLocked', path, (x, q) => oneOf(x, q, WHEN_LOCKED)) ?? out.whenLocked;
+  out.tls = optional(e, 'tls', path, readServerTls);
+  if (out.tls && out.address.type !== 'tcp') fail(`${path}.tls`, 'only applies to tcp endpoints');
+  const readers = { endpoint: out, readPolicy, limits: (x: unknown, q: string, policy: unknown) => endpointLimits({ ...own, ...readLimits(x, q) }, limits, policy ?? e.policy) };
+  out.identities = optional(e, 'identities', path, (x, q) => readIdentities(x, q, readers)) ?? [];
+  if (out.identities.length > 0 && !out.tls?.verifyPeer) fail(`${path}.identities`, 'need tls with verifyPeer: identities are told apart by their client certificates');
   return out;
 }
 

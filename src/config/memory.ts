@@ -49,18 +49,30 @@ export function memoryBound(options: Options): MemoryBound {
   let connections = 0;
   for (const e of options.endpoints) {
     const n = e.maxClients;
-    partial += n * PARTIAL_MESSAGE_FACTOR * e.limits.maxMessageSize;
-    queued += n * e.limits.maxInputBytes;
-    overshoot += n * (turnOvershoot(e.limits) + READ_CHUNK);
-    output += n * e.limits.maxOutputBuffer;
+    const limits = costliest(e);
+    partial += n * PARTIAL_MESSAGE_FACTOR * limits.maxMessageSize;
+    queued += n * limits.maxInputBytes;
+    overshoot += n * (turnOvershoot(limits) + READ_CHUNK);
+    output += n * limits.maxOutputBuffer;
     connections += n * IDLE_CLIENT;
   }
   // Commands waiting behind a lock count in the total too, but the lock's holder is read regardless (it must be able to end the lock): its own bound comes on top.
-  const holder = Math.max(0, ...options.endpoints.map((e) => e.limits.maxInputBytes));
+  const holder = Math.max(0, ...options.endpoints.map((e) => costliest(e).maxInputBytes));
   const input = partial + Math.min(queued, options.totalInputBytes + holder) + overshoot;
   const upstream = UPSTREAM_COPIES * options.maxUpstreamMessage;
   const records = options.journal.maxBytes + options.journal.maxEvents * JOURNAL_ENTRY + (options.audit ? options.audit.maxBufferedBytes + options.audit.maxEntryBytes : 0);
   return { input, output, connections, upstream, records, total: input + output + connections + upstream + records };
+}
+
+/**
+ * The most each limit lets one client of `endpoint` hold: its own, or an
+ * identity's (every client may be of the identity allowed most, whose
+ * `maxClients` is at most the endpoint's).
+ */
+function costliest(endpoint: Options['endpoints'][number]): LimitOptions {
+  const all = [endpoint.limits, ...endpoint.identities.map((i) => i.limits)];
+  const most = (key: keyof LimitOptions): number => Math.max(...all.map((l) => l[key]));
+  return { ...endpoint.limits, maxMessageSize: most('maxMessageSize'), maxInputBytes: most('maxInputBytes'), maxCommandBytes: most('maxCommandBytes'), maxOutputBuffer: most('maxOutputBuffer') };
 }
 
 /** What one client may queue past its `maxInputBytes` in the turn of reading that reaches it. */

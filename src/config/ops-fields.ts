@@ -5,6 +5,7 @@ import { AUDIT_RECORD_LEVELS, type AuditOptions, type AuditRecord, type AuditRot
 import type { MetricsOptions, TcpAddress } from '../ops/http-server.ts';
 import { boolean, fail, integer, keysOf, object, oneOf, optional, string, type Commented } from './fields.ts';
 import { DEFAULTS } from './options.ts';
+import { readServerTls, type TlsServerConfig } from './tls-fields.ts';
 
 /** The configuration file's `journal`, `audit` and `metrics` objects, read and checked. */
 
@@ -67,6 +68,8 @@ export interface MetricsConfig extends Commented {
   /** `tcp:HOST:PORT`; a host that is not loopback needs `allowRemote`. */
   listen: `tcp:${string}`;
   allowRemote?: boolean;
+  /** HTTPS, with client certificates by default (Prometheus's `tls_config`). */
+  tls?: TlsServerConfig;
 }
 
 /** Parses `tcp:HOST:PORT` for the metrics listener; throws AddressError, naming what it takes, for anything else. */
@@ -85,9 +88,9 @@ export function metricsAddress(text: string): TcpAddress {
   return a;
 }
 
-/** Reads the config file's `metrics` object: `{"listen": "tcp:127.0.0.1:9464", "allowRemote": false}`. */
+/** Reads the config file's `metrics` object: `{"listen": "tcp:127.0.0.1:9464", "allowRemote": false, "tls": {...}}`. */
 export function readMetricsOptions(v: unknown, path: string): MetricsOptions {
-  const m = object(v, path, keysOf<MetricsConfig>({ listen: true, allowRemote: true }));
+  const m = object(v, path, keysOf<MetricsConfig>({ listen: true, allowRemote: true, tls: true }));
   const at = `${path}.listen`;
   let listen: TcpAddress;
   try {
@@ -96,14 +99,15 @@ export function readMetricsOptions(v: unknown, path: string): MetricsOptions {
     if (!(e instanceof AddressError)) throw e;
     return fail(at, e.message);
   }
-  return { listen, allowRemote: optional(m, 'allowRemote', path, boolean) ?? false };
+  const tls = optional(m, 'tls', path, readServerTls);
+  return { listen, allowRemote: optional(m, 'allowRemote', path, boolean) ?? false, ...(tls && { tls }) };
 }
 
 /**
  * The listener to run, if any: `--metrics` replaces the file's address and
- * keeps its `allowRemote`.
+ * keeps its `allowRemote` and `tls`.
  */
 export function resolveMetricsOptions(flag: TcpAddress | undefined, file: MetricsOptions | undefined): MetricsOptions | undefined {
-  if (flag) return { listen: flag, allowRemote: file?.allowRemote ?? false };
+  if (flag) return { listen: flag, allowRemote: file?.allowRemote ?? false, ...(file?.tls && { tls: file.tls }) };
   return file;
 }

@@ -1,8 +1,9 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, TlsError } from '../errors.ts';
 import { formatAddress, isLoopback, type Address } from '../net/address.ts';
 import { resolveId } from '../net/owner.ts';
+import { readCredentials, type TlsFiles, type TlsVersion } from '../net/tls.ts';
 import { MAX_SOCKET_PATH, probeBind, socketPathProblem } from '../net/unix-socket.ts';
 import { auditPathProblem } from '../ops/audit-file.ts';
 import { findProgram } from '../upstream/spawn-source.ts';
@@ -28,6 +29,7 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
     const other = seen.get(key);
     if (other !== undefined && !(endpoint.address.type === 'tcp' && endpoint.address.port === 0)) throw new ConfigError(`${where}: the same address as endpoint '${other}'`);
     seen.set(key, endpoint.name);
+    if (endpoint.tls) checkTls(endpoint.tls, where);
     // A socket systemd passed is systemd's: its address is not for qmp-mux to bind.
     if (!inherited.has(endpoint.name)) await checkEndpoint(endpoint, where);
   }
@@ -36,12 +38,14 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
     if (problem !== undefined) throw new ConfigError(`audit (${options.audit.path}): ${problem}`);
   }
   if (options.metrics) {
-    const { listen, allowRemote } = options.metrics;
+    const { listen, allowRemote, tls } = options.metrics;
     if (!isLoopback(listen.host) && !allowRemote) throw new ConfigError(`metrics (${formatAddress(listen)}): not a loopback address; set allowRemote to expose it`);
+    if (tls) checkTls(tls, `metrics (${formatAddress(listen)})`);
   }
   const u = options.upstream;
   switch (u.mode) {
     case 'connect':
+      if (u.tls) checkTls(u.tls, `upstream (${formatAddress(u.address)})`);
       if (u.address.type === 'unix') {
         checkPathLength(u.address.path, `upstream (${formatAddress(u.address)})`);
         if (u.takeover) await checkTakeoverPath(u.address.path);
@@ -61,6 +65,16 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
       if (problem !== undefined) throw new ConfigError(`the temporary directory ${base} (TMPDIR): ${problem}`);
       return;
     }
+  }
+}
+
+/** TLS files that start-up could not use: each read and checked, as start-up and reload read them. */
+function checkTls(files: TlsFiles & { minVersion: TlsVersion }, where: string): void {
+  try {
+    readCredentials(files, files.minVersion, { cert: 'tls.cert', key: 'tls.key', ca: 'tls.ca' });
+  } catch (e) {
+    if (e instanceof TlsError) throw new ConfigError(`${where}: ${e.message}`);
+    throw e;
   }
 }
 

@@ -1,7 +1,10 @@
 import { formatAddress, type Address } from '../net/address.ts';
+import type { TlsServerSettings } from '../net/tls-server.ts';
+import type { TlsClientSettings } from '../net/tls.ts';
 import { copyPolicy } from '../policy/presets.ts';
 import type { AddressText, EndpointConfig, MuxConfig, PolicyConfig, PolicyRuleConfig, SocketConfig, UpstreamConfig } from './config-types.ts';
 import type { EndpointOptions, Options, PolicyOptions, PolicyRule, UpstreamOptions } from './options.ts';
+import type { TlsClientConfig, TlsServerConfig } from './tls-fields.ts';
 
 /**
  * The options as a configuration file that gives exactly them, every
@@ -22,14 +25,16 @@ export function asConfigFile(options: Options): MuxConfig {
     log: { ...options.log },
     journal: { ...options.journal },
     ...(options.audit && { audit: { ...options.audit, rotate: { ...options.audit.rotate } } }),
-    ...(options.metrics && { metrics: { listen: tcpText(options.metrics.listen), allowRemote: options.metrics.allowRemote } }),
+    ...(options.metrics && {
+      metrics: { listen: tcpText(options.metrics.listen), allowRemote: options.metrics.allowRemote, ...(options.metrics.tls && { tls: serverTls(options.metrics.tls) }) },
+    }),
   };
 }
 
 function upstream(u: UpstreamOptions): UpstreamConfig {
   switch (u.mode) {
     case 'connect':
-      if (!u.takeover) return { connect: addressText(u.address), takeover: false };
+      if (!u.takeover) return { connect: addressText(u.address), takeover: false, ...(u.tls && { tls: clientTls(u.tls) }) };
       return {
         connect: addressText(u.address),
         takeover: true,
@@ -65,6 +70,10 @@ function endpoint(e: EndpointOptions): EndpointConfig {
     eventSequence: e.eventSequence,
     whenLocked: e.whenLocked,
     limits: { ...e.limits },
+    ...(e.tls && { tls: serverTls(e.tls) }),
+    ...(e.identities.length > 0 && {
+      identities: e.identities.map((i) => ({ name: i.name, match: [...i.match], policy: policy(i.policy), events: [...i.events], maxClients: i.maxClients, limits: { ...i.limits } })),
+    }),
   };
 }
 
@@ -82,4 +91,20 @@ function addressText(a: Address): AddressText {
 
 function tcpText(a: Extract<Address, { type: 'tcp' }>): `tcp:${string}` {
   return `tcp:${formatAddress(a).slice('tcp:'.length)}`;
+}
+
+/** A listener's TLS settings, `ca` only when it has one. */
+function serverTls(t: TlsServerSettings): TlsServerConfig {
+  return { cert: t.cert, key: t.key, ...(t.ca !== undefined && { ca: t.ca }), verifyPeer: t.verifyPeer, minVersion: t.minVersion, handshakeTimeoutMs: t.handshakeTimeoutMs };
+}
+
+/** The upstream's TLS settings, those given. */
+function clientTls(t: TlsClientSettings): TlsClientConfig {
+  return {
+    ...(t.cert !== undefined && { cert: t.cert }),
+    ...(t.key !== undefined && { key: t.key }),
+    ...(t.ca !== undefined && { ca: t.ca }),
+    ...(t.serverName !== undefined && { serverName: t.serverName }),
+    minVersion: t.minVersion,
+  };
 }

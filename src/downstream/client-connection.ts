@@ -5,28 +5,13 @@ import type { Greeting } from '../qmp/greeting.ts';
 import { MonitorSession, type ClientSide } from '../qmp/monitor-session.ts';
 import { errorReply } from '../qmp/wire.ts';
 import { assertNever, present } from '../util/assert.ts';
-import type { ClientConnectionOptions, CommandRoute } from './client-route.ts';
+import type { Access } from './access.ts';
+import type { ClientConnectionOptions, ClientState, CommandRoute } from './client-route.ts';
 import type { DisconnectReason } from './disconnect.ts';
 import { EarlyInput } from './early-input.ts';
 import type { Endpoint } from './endpoint.ts';
-
-/**
- * Where a client connection is: `waiting` for QEMU to greet it; `open`;
- * `draining` (no more input is read; replies still owed go out); `closing`
- * (qmp-mux ended it: the socket is being shut and will be destroyed within
- * the linger time); `closed`.
- */
-export type ClientState = 'waiting' | 'open' | 'draining' | 'closing' | 'closed';
-
-/**
- * What one client's input may cost per turn of the event loop: this many
- * messages (garbage makes every byte an error reply) and bytes (a large
- * message is parsed over several turns). Bench scenario 7: a client's
- * latency beside 20 garbage senders grows with the message budget, their
- * throughput does not.
- */
-const MESSAGES_PER_TURN = 16;
-const BYTES_PER_TURN = 64 * 1024;
+import type { CertificateNames } from './identity.ts';
+import { BYTES_PER_TURN, MESSAGES_PER_TURN } from './input-budget.ts';
 
 /**
  * A client connection: the socket edge of a MonitorSession. It writes
@@ -46,6 +31,9 @@ export class ClientConnection implements ClientSide {
   /** Extra words for the log line (an amount, an error). */
   detail: string | undefined;
   readonly endpoint: Endpoint;
+  /** What it may do and receive (a reload may give it another, then `limitsChanged`); its certificate, verified, on TLS endpoints. */
+  access: Access;
+  readonly certificate: CertificateNames | undefined;
   readonly number: number;
   readonly peer: string;
   private readonly socket: Socket;
@@ -66,6 +54,8 @@ export class ClientConnection implements ClientSide {
     const { socket } = options;
     this.socket = socket;
     this.endpoint = options.endpoint;
+    this.access = options.access;
+    this.certificate = options.certificate;
     this.number = options.number;
     this.peer = options.peer;
     this.log = options.log;
@@ -93,7 +83,7 @@ export class ClientConnection implements ClientSide {
     this.state = 'open';
     clearTimeout(this.timer);
     this.route = route;
-    const limits = this.endpoint.options.limits;
+    const limits = this.access.limits;
     this.session = new MonitorSession({
       toClient: this,
       toQemu: route,
@@ -165,9 +155,9 @@ export class ClientConnection implements ClientSide {
     return this.socket.writableLength + this.out.waiting;
   }
 
-  /** Its endpoint's limits changed (a reload): they hold from its next byte on. */
+  /** Its access's limits changed (a reload): they hold from its next byte on. */
   limitsChanged(): void {
-    const { limits } = this.endpoint.options;
+    const { limits } = this.access;
     this.session?.setLimits(limits, limits.maxPendingRequests);
     // A higher bound may let it be read again.
     this.scheduleTurn();
@@ -189,7 +179,7 @@ export class ClientConnection implements ClientSide {
     if (this.state === 'closed' || this.socket.destroyed) return;
     // Checked before the write, so what a client leaves unread never takes more than its limit.
     const buffered = this.bytesQueued + data.length;
-    if (buffered > this.endpoint.options.limits.maxOutputBuffer) {
+    if (buffered > this.access.limits.maxOutputBuffer) {
       this.destroy('slow-reader', `${buffered} bytes buffered`);
       return;
     }

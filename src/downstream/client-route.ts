@@ -2,7 +2,17 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log.ts';
 import type { SocketFlusher } from '../net/socket-writer.ts';
 import type { QemuSide } from '../qmp/monitor-session.ts';
+import type { Access } from './access.ts';
 import type { Endpoint } from './endpoint.ts';
+import type { CertificateNames } from './identity.ts';
+
+/**
+ * Where a client connection is: `waiting` for QEMU to greet it; `open`;
+ * `draining` (no more input is read; replies still owed go out); `closing`
+ * (qmp-mux ended it: the socket is being shut and will be destroyed within
+ * the linger time); `closed`.
+ */
+export type ClientState = 'waiting' | 'open' | 'draining' | 'closing' | 'closed';
 
 /** Where a greeted client's commands go (the mux's command router for it). */
 export interface CommandRoute extends QemuSide {
@@ -28,6 +38,10 @@ export interface ConnectionCounters {
 export interface ClientConnectionOptions {
   socket: Socket;
   endpoint: Endpoint;
+  /** What it may do and receive: its endpoint's, or its identity's. */
+  access: Access;
+  /** Its certificate, verified (TLS endpoints with client certificates). */
+  certificate: CertificateNames | undefined;
   /** Unique number, for the client list and log lines. */
   number: number;
   /** Peer description, for logs. */

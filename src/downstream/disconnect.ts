@@ -6,6 +6,7 @@ export const DISCONNECT_REASONS = {
   'negotiation-timeout': 'did not negotiate in time',
   'greeting-timeout': 'no QEMU to greet it in time',
   'too-many-clients': 'too many clients on the endpoint',
+  'no-identity': 'its certificate matches no identity of the endpoint',
   'no-descriptors': 'qmp-mux out of file descriptors',
   'qemu-gone': 'QEMU disconnected',
   'reply-mismatch': "QEMU's replies stopped matching the commands in flight",

@@ -1,5 +1,6 @@
 import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import { isLoopback, type Address } from '../net/address.ts';
+import type { TlsServerSettings } from '../net/tls-server.ts';
 import type { SocketOptions } from '../net/unix-socket.ts';
 import type { PolicyOptions } from '../policy/policy.ts';
 import { copyPolicy, POLICY_PRESETS } from '../policy/presets.ts';
@@ -54,6 +55,25 @@ export interface EndpointOptions {
   eventSequence: boolean;
   /** What this endpoint's commands do when another client's lock holds them back: wait for it to end, or be refused. */
   whenLocked: WhenLocked;
+  /** TCP endpoints: clients connect with TLS (certificates required unless `verifyPeer` is false). */
+  tls: TlsServerSettings | undefined;
+  /**
+   * With `tls`: rules giving clients by their certificate a policy, events
+   * and limits of their own, the first that matches; a certificate that
+   * matches none is refused. None: every client has the endpoint's.
+   */
+  identities: IdentityOptions[];
+}
+
+/** What a client may do and receive: its endpoint's, or its identity's. */
+export type AccessOptions = Pick<EndpointOptions, 'policy' | 'events' | 'limits' | 'maxClients'>;
+
+/** An identity: the clients whose certificate matches, and what they may do instead of what the endpoint says. */
+export interface IdentityOptions extends AccessOptions {
+  /** Shown in logs, `query-clients`, the audit log and the metrics. */
+  name: string;
+  /** Conditions the certificate must all meet: `CN=GLOB` (any subject attribute), `DNS:GLOB`, `email:GLOB`, `URI:GLOB`, `IP:GLOB`. */
+  match: string[];
 }
 
 export const WHEN_LOCKED = ['wait', 'refuse'] as const;
@@ -120,15 +140,35 @@ export function defaultEndpoint(name: string, address: Address): EndpointOptions
     negotiationTimeoutMs: ENDPOINT_DEFAULTS.negotiationTimeoutMs,
     eventSequence: ENDPOINT_DEFAULTS.eventSequence,
     whenLocked: ENDPOINT_DEFAULTS.whenLocked,
+    tls: undefined,
+    identities: [],
   };
 }
 
 /**
  * Why clients may not be served at `address` for `endpoint`: a TCP address
  * others can reach, unless the endpoint allows remote clients. Undefined
- * when they may.
+ * when they may (`exposure` says whether that is wise).
  */
 export function remoteProblem(endpoint: EndpointOptions, address: Address): string | undefined {
   if (address.type !== 'tcp' || isLoopback(address.host) || endpoint.allowRemote) return undefined;
-  return 'not a loopback address; QMP has no authentication, so set allowRemote to expose it';
+  if (verifiesClients(endpoint)) return 'not a loopback address; set allowRemote to expose it (its clients must present a certificate)';
+  const who = endpoint.tls ? 'TLS without client certificates (verifyPeer false)' : 'QMP';
+  return `not a loopback address, and ${who} authenticates no one: give the endpoint tls with client certificates and set allowRemote (allowRemote alone exposes it to anyone who can reach it)`;
+}
+
+/** Whether the endpoint knows who its clients are: TLS with client certificates. */
+export function verifiesClients(endpoint: Pick<EndpointOptions, 'tls'>): boolean {
+  return endpoint.tls?.verifyPeer === true;
+}
+
+/**
+ * What is worth a warning about where `endpoint` listens: a TCP address
+ * others can reach (with allowRemote) where clients are not verified.
+ */
+export function exposure(endpoint: EndpointOptions): string | undefined {
+  const a = endpoint.address;
+  if (a.type !== 'tcp' || isLoopback(a.host) || verifiesClients(endpoint)) return undefined;
+  const how = endpoint.tls ? 'TLS without client certificates (verifyPeer is false)' : 'plaintext QMP';
+  return `listens beyond loopback with ${how}: anyone who can reach it controls the VM; give it tls with client certificates (README, Remote access)`;
 }

@@ -1,4 +1,4 @@
-import type { Endpoint } from '../downstream/endpoint.ts';
+import type { Access } from '../downstream/access.ts';
 import { globMatcher } from '../policy/glob.ts';
 import type { MonitorSession } from '../qmp/monitor-session.ts';
 import { eventLines, withLiveSeq } from '../qmp/wire.ts';
@@ -20,8 +20,9 @@ interface Pending {
 }
 
 /**
- * Fans QEMU's events out to the sessions that negotiated, by endpoint,
- * with the events each chose. Events read from QEMU in one go are joined
+ * Fans QEMU's events out to the sessions that negotiated, by access (an
+ * endpoint's, or an identity's: the events they let through, whether they
+ * are numbered), with the events each chose. Events read from QEMU in one go are joined
  * into one buffer, shared by every client that wants them all, so a burst
  * of events costs each client one write and no copy of its own. QEMU's
  * bytes go out unchanged, unless an endpoint asks for sequence numbers; a
@@ -29,29 +30,41 @@ interface Pending {
  */
 export class EventFanOut {
   private pending: Pending[] = [];
-  private readonly subscribers = new Map<Endpoint, Map<MonitorSession, EventChoice | undefined>>();
+  private readonly subscribers = new Map<Access, Map<MonitorSession, EventChoice | undefined>>();
 
-  /** The session receives its endpoint's events from now on. */
-  subscribe(endpoint: Endpoint, session: MonitorSession): void {
-    let sessions = this.subscribers.get(endpoint);
-    if (!sessions) this.subscribers.set(endpoint, (sessions = new Map()));
-    sessions.set(session, undefined);
+  /** The session receives the events its access lets through from now on. */
+  subscribe(access: Access, session: MonitorSession, choice?: EventChoice): void {
+    let sessions = this.subscribers.get(access);
+    if (!sessions) this.subscribers.set(access, (sessions = new Map()));
+    sessions.set(session, choice);
   }
 
-  unsubscribe(endpoint: Endpoint, session: MonitorSession): void {
-    this.subscribers.get(endpoint)?.delete(session);
+  /** A subscribed session has another access (a reload gave it): it receives what that lets through, of the events it chose. */
+  move(session: MonitorSession, from: Access, to: Access): void {
+    const sessions = this.subscribers.get(from);
+    if (!sessions?.has(session)) return;
+    const choice = sessions.get(session);
+    this.unsubscribe(from, session);
+    this.subscribe(to, session, choice);
   }
 
-  /** The session receives only the events `patterns` match, of its endpoint's (`["*"]`: all of them). */
-  choose(endpoint: Endpoint, session: MonitorSession, patterns: readonly string[]): void {
-    const sessions = this.subscribers.get(endpoint);
+  unsubscribe(access: Access, session: MonitorSession): void {
+    const sessions = this.subscribers.get(access);
+    sessions?.delete(session);
+    // Accesses a reload replaced go when their last session does.
+    if (sessions?.size === 0) this.subscribers.delete(access);
+  }
+
+  /** The session receives only the events `patterns` match, of its access's (`["*"]`: all of them). */
+  choose(access: Access, session: MonitorSession, patterns: readonly string[]): void {
+    const sessions = this.subscribers.get(access);
     if (!sessions?.has(session)) return;
     sessions.set(session, patterns.includes('*') ? undefined : { patterns: [...patterns], accepts: globMatcher(patterns) });
   }
 
   /** The events a session chose, if it chose. */
-  choiceOf(endpoint: Endpoint, session: MonitorSession): EventChoice | undefined {
-    return this.subscribers.get(endpoint)?.get(session);
+  choiceOf(access: Access, session: MonitorSession): EventChoice | undefined {
+    return this.subscribers.get(access)?.get(session);
   }
 
   /** An event from QEMU, numbered `seq`; it goes out at the next `flush`. */
@@ -65,11 +78,11 @@ export class EventFanOut {
     if (batch.length === 0) return;
     this.pending = [];
     let all: Buffer | undefined;
-    for (const [endpoint, sessions] of this.subscribers) {
+    for (const [access, sessions] of this.subscribers) {
       if (sessions.size === 0) continue;
-      const wanted = batch.filter((e) => endpoint.wantsEvent(e.name));
+      const wanted = batch.filter((e) => access.wantsEvent(e.name));
       if (wanted.length === 0) continue;
-      const numbered = endpoint.options.eventSequence;
+      const numbered = access.eventSequence;
       const bytesOf = (e: Pending): Buffer => (numbered ? (e.numbered ??= withLiveSeq(e.bytes, e.seq)) : e.bytes);
       let shared: Buffer | undefined;
       for (const [session, choice] of sessions) {

@@ -56,9 +56,10 @@ export class CommandReport {
   refused(from: Requester, command: ReadCommand, why: Refusal): void {
     this.counts.refused++;
     from.metrics.refused(command.name);
+    from.identityMetrics?.commandDone('refused');
     this.audit?.refusal(auditEntry(from, command));
     const action = why.kind === 'action' ? why.action : undefined;
-    this.log.warn('refused a command', { endpoint: from.endpoint, client: from.peer, command: command.name, action, why: why.kind });
+    this.log.warn('refused a command', { endpoint: from.endpoint, client: from.peer, identity: from.identity, command: command.name, action, why: why.kind });
   }
 
   /** It was larger than the endpoint or QEMU take: `why` says which. */
@@ -106,10 +107,20 @@ export class CommandReport {
 
   private record(from: Requester, command: ReadCommand, outcome: string, qemuSeconds: number | undefined): void {
     from.metrics.commandDone(command.name, outcome, (performance.now() - command.receivedAt) / 1000, qemuSeconds);
+    from.identityMetrics?.commandDone(outcome);
     this.audit?.command({ ...auditEntry(from, command), outcome, qemuSeconds });
   }
 }
 
 function auditEntry(from: Requester, command: ReadCommand) {
-  return { endpoint: from.endpoint, client: from.client, peer: from.peer, command: command.name, idText: command.idText, arguments: command.args };
+  return {
+    endpoint: from.endpoint,
+    client: from.client,
+    peer: from.peer,
+    identity: from.identity,
+    subject: from.subject,
+    command: command.name,
+    idText: command.idText,
+    arguments: command.args,
+  };
 }

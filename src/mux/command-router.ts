@@ -1,5 +1,8 @@
 import type { CommandRoute } from '../downstream/client-route.ts';
+import type { Access } from '../downstream/access.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
+import type { CertificateNames } from '../downstream/identity.ts';
+import type { IdentityMetrics } from '../ops/identity-metrics.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { refusal } from '../policy/policy.ts';
 import { EXTENSION_PREFIX, LOCK, UNLOCK } from '../qmp/extensions.ts';
@@ -26,9 +29,15 @@ export const MAX_OOB_COMMAND_BYTES = 1024;
 
 export interface CommandRouterOptions {
   endpoint: Endpoint;
-  /** The client: its number and peer (as in `query-clients` and log lines); told of room and of lost replies. */
-  client: LaneOwner & { readonly number: number; readonly peer: string };
+  /**
+   * The client: its number and peer (as in `query-clients` and log lines),
+   * its access (read at each command: a reload may change it) and
+   * certificate; told of room and of lost replies.
+   */
+  client: LaneOwner & { readonly number: number; readonly peer: string; readonly access: Access; readonly certificate: CertificateNames | undefined };
   metrics: EndpointMetrics;
+  /** The metrics of an identity's clients (undefined for an endpoint's own access). */
+  identityMetrics(access: Access): IdentityMetrics | undefined;
   dispatcher: Dispatcher;
   encoder: CommandEncoder;
   report: CommandReport;
@@ -42,18 +51,20 @@ export interface CommandRouterOptions {
 type Routed = 'done' | 'held' | 'asking';
 
 /**
- * Where one client's valid commands go: refused by its endpoint's policy,
- * answered by qmp-mux itself, refused as too large, held back by another
- * client's lock (waiting, or refused, as its endpoint says), or encoded for
- * QEMU and queued in the client's lane at the dispatcher. Every outcome is
- * reported to the command report.
+ * Where one client's valid commands go: refused by its access's policy
+ * (its endpoint's, or its identity's), answered by qmp-mux itself, refused
+ * as too large, held back by another client's lock (waiting, or refused,
+ * as its endpoint says), or encoded for QEMU and queued in the client's
+ * lane at the dispatcher. Every outcome is reported to the command report.
  */
 export class CommandRouter implements CommandRoute, PartyHooks {
   commandsSent = 0;
   private readonly lane: Lane;
   private readonly from: Requester;
-  private cap: CommandCap;
-  private oobCap: CommandCap;
+  /** The access the caps and the requester's identity are of. */
+  private access!: Access;
+  private cap!: CommandCap;
+  private oobCap!: CommandCap;
   private readonly party: LockParty;
   private readonly own: OwnCommandContext;
   private readonly waiting: WaitingCommands;
@@ -64,8 +75,17 @@ export class CommandRouter implements CommandRoute, PartyHooks {
   constructor(private readonly options: CommandRouterOptions) {
     const { endpoint, client, metrics, lock } = options;
     this.lane = options.dispatcher.lane(client);
-    this.from = { endpoint: endpoint.name, client: client.number, peer: client.peer, metrics, said: { tooLarge: false, tooLargeReply: false } };
-    [this.cap, this.oobCap] = caps(endpoint);
+    this.from = {
+      endpoint: endpoint.name,
+      client: client.number,
+      peer: client.peer,
+      identity: undefined,
+      subject: client.certificate?.subject,
+      metrics,
+      identityMetrics: undefined,
+      said: { tooLarge: false, tooLargeReply: false },
+    };
+    this.follow(client.access);
     this.party = lock.join({ client: client.number, endpoint: endpoint.name, peer: client.peer }, this);
     this.own = { ...options.own, lock, party: this.party };
     this.waiting = new WaitingCommands(lock, this.party);
@@ -73,12 +93,13 @@ export class CommandRouter implements CommandRoute, PartyHooks {
 
   command(command: ClientCommand, reply: ReplySlot): void {
     const { endpoint, report, lock } = this.options;
+    const { policy, identity } = this.current();
     const read: ReadCommand = { name: command.name, idText: command.idText, args: command.args, receivedAt: performance.now() };
-    const refused = endpoint.policy.check(command.name, command.args);
-    // An unlock only gives back: a holder may end its lock whatever a reload made of its endpoint's policy.
+    const refused = policy.check(command.name, command.args);
+    // An unlock only gives back: a holder may end its lock whatever a reload made of its policy.
     if (refused && !(command.name === UNLOCK && lock.holding?.party === this.party)) {
       report.refused(this.from, read, refused);
-      reply.fill(errorReply(command.idText, 'GenericError', refusal(command.name, endpoint.name, refused)));
+      reply.fill(errorReply(command.idText, 'GenericError', refusal(command.name, endpoint.name, refused, identity)));
       return;
     }
     lock.active(this.party, command.name);
@@ -88,13 +109,14 @@ export class CommandRouter implements CommandRoute, PartyHooks {
   }
 
   holdsTooMuch(held: number): boolean {
-    const { dispatcher, endpoint, lock } = this.options;
+    const { dispatcher, client, lock } = this.options;
+    const { maxInputBytes } = client.access.limits;
     const waiting = this.party.waitingBytes;
-    if (waiting > 0 && waiting + held >= endpoint.options.limits.maxInputBytes) {
+    if (waiting > 0 && waiting + held >= maxInputBytes) {
       this.roomWanted = true;
       return true;
     }
-    if (dispatcher.full(this.lane, endpoint.options.limits.maxInputBytes, held + waiting)) return true;
+    if (dispatcher.full(this.lane, maxInputBytes, held + waiting)) return true;
     return (waiting > 0 || this.lane.queuedBytes > 0) && lock.waitingBytes > 0 && lock.crowded(this.party, dispatcher.stats.queuedBytes, dispatcher.totalInputBytes);
   }
 
@@ -128,6 +150,8 @@ export class CommandRouter implements CommandRoute, PartyHooks {
   /** Sends a command on its way, or says why it must wait. */
   private route(command: ClientCommand, reply: ReplySlot, read: ReadCommand): Routed {
     const { endpoint, report, dispatcher, lock } = this.options;
+    // A command that waited may go after a reload gave its client another access.
+    const { policy } = this.current();
     if (command.name.startsWith(EXTENSION_PREFIX)) {
       const own = runOwnCommand(command, this.own, (later) => this.answeredLater(later));
       if (own === undefined) return 'asking';
@@ -135,8 +159,6 @@ export class CommandRouter implements CommandRoute, PartyHooks {
       reply.fill(own.reply);
       return 'done';
     }
-    // A reload may have changed the limit.
-    if (this.cap.maxBytes !== endpoint.options.limits.maxCommandBytes) [this.cap, this.oobCap] = caps(endpoint);
     const bytes = this.options.encoder.encode(command.name, command.args, command.oob, command.oob ? this.oobCap : this.cap);
     if (!Buffer.isBuffer(bytes)) {
       report.tooLarge(this.from, read, bytes.tooLarge);
@@ -162,7 +184,7 @@ export class CommandRouter implements CommandRoute, PartyHooks {
         idText: command.idText,
         from: this.from,
         receivedAt: read.receivedAt,
-        ...(command.name === 'query-commands' && { transform: filterCommandList(endpoint.policy) }),
+        ...(command.name === 'query-commands' && { transform: filterCommandList(policy) }),
         ...(report.recordsCommand(command.name) && { args: command.args }),
       },
       new AnsweredSlot(lock, this.party, changing, reply),
@@ -173,7 +195,7 @@ export class CommandRouter implements CommandRoute, PartyHooks {
   /** A command waits: held back, a lock request not yet answered, or behind one of those. */
   private wait(command: ClientCommand, reply: ReplySlot, read: ReadCommand, why: Routed | 'behind'): void {
     const encoded = encodeCommand(command.name, command.args, false);
-    const bytes = Buffer.isBuffer(encoded) ? encoded.length : this.options.endpoint.options.limits.maxMessageSize;
+    const bytes = Buffer.isBuffer(encoded) ? encoded.length : this.options.client.access.limits.maxMessageSize;
     this.waiting.push({ command, reply, read, bytes, asking: why === 'asking', held: why === 'held' });
     if (why === 'held') this.options.lock.holdBack(this.party, true);
   }
@@ -199,6 +221,20 @@ export class CommandRouter implements CommandRoute, PartyHooks {
       this.roomWanted = false;
       this.options.client.room();
     }
+  }
+
+  /** Its client's access now, followed if a reload gave it another. */
+  private current(): Access {
+    const { access } = this.options.client;
+    if (access !== this.access) this.follow(access);
+    return access;
+  }
+  /** The client has this access from now on (at first, and after a reload gave it another). */
+  private follow(access: Access): void {
+    this.access = access;
+    [this.cap, this.oobCap] = caps(this.options.endpoint.name, access);
+    this.from.identity = access.identity;
+    this.from.identityMetrics = this.options.identityMetrics(access);
   }
 
   /** The answer to a lock request (or an unlock) that waited: the oldest waiting command. */
@@ -227,10 +263,11 @@ class AnsweredSlot implements ReplySlot {
   }
 }
 
-/** The caps on an endpoint's in-band and out-of-band commands. */
-function caps(endpoint: Endpoint): [CommandCap, CommandCap] {
-  const { maxCommandBytes } = endpoint.options.limits;
-  const cap = { maxBytes: maxCommandBytes, endpoint: endpoint.name, setting: 'its maxCommandBytes' };
-  const oob = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint: endpoint.name, setting: 'the limit for exec-oob' } : cap;
+/** The caps on an access's in-band and out-of-band commands. */
+function caps(endpoint: string, access: Access): [CommandCap, CommandCap] {
+  const { maxCommandBytes } = access.limits;
+  const setting = access.identity === undefined ? 'its maxCommandBytes' : `the maxCommandBytes of identity '${access.identity}'`;
+  const cap = { maxBytes: maxCommandBytes, endpoint, setting };
+  const oob = MAX_OOB_COMMAND_BYTES < maxCommandBytes ? { maxBytes: MAX_OOB_COMMAND_BYTES, endpoint, setting: 'the limit for exec-oob' } : cap;
   return [cap, oob];
 }

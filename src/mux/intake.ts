@@ -77,9 +77,13 @@ export class ClientIntake {
     }
     const number = ++this.clientCounter;
     const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `local#${number}`;
+    const admission = endpoint.admit(socket);
+    const access = 'access' in admission ? admission.access : endpoint.access;
     const client = new ClientConnection({
       socket,
       endpoint,
+      access,
+      certificate: admission.certificate,
       number,
       peer,
       log: options.log,
@@ -93,16 +97,25 @@ export class ClientIntake {
         if (this.connections === 0) this.lastClosed?.();
       },
     });
-    options.log.info('client connected', { endpoint: endpoint.name, client: peer });
+    options.log.info('client connected', { endpoint: endpoint.name, client: peer, identity: access.identity, subject: admission.certificate?.subject });
     if (spare <= 0) {
       this.failed(endpoint, `${descriptorsOpen()} file descriptors open, ${this.limit} allowed`);
       client.refuse('no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
+      return;
+    }
+    if ('refused' in admission) {
+      client.refuse('no-identity', admission.refused);
       return;
     }
     const max = endpoint.options.maxClients;
     if (options.registry.count(endpoint) >= max) {
       // Not a client of the endpoint: it holds no place there while its connection closes.
       client.refuse('too-many-clients', `Too many clients on endpoint '${endpoint.name}' (at most ${max})`);
+      return;
+    }
+    const { identity } = access;
+    if (identity !== undefined && options.registry.countIdentity(endpoint, identity) >= access.options.maxClients) {
+      client.refuse('too-many-clients', `Too many clients of identity '${identity}' on endpoint '${endpoint.name}' (at most ${access.options.maxClients})`);
       return;
     }
     options.registry.add(client);

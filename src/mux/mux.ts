@@ -25,8 +25,9 @@ import { Dispatcher } from './dispatcher.ts';
 import { ClientIntake } from './intake.ts';
 import { reportedLock } from './lock-report.ts';
 import type { MonitorLock } from './monitor-lock.ts';
-import { clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
+import { clientInfo, clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
+import { reassign } from './reassign.ts';
 import { planReload, type ReloadPlan } from './reload.ts';
 import { StallWatch } from './stall-watch.ts';
 import { UpstreamLink } from './upstream-link.ts';
@@ -125,7 +126,7 @@ export class Mux implements MuxView {
       metricsOf: (endpoint) => this.metricsOf(endpoint),
       greeting: () => this.link.greeting,
       routeFor: (client) => this.routeFor(client),
-      onNegotiated: (client) => this.fanOut.subscribe(client.endpoint, present(client.session, 'the session of a negotiated client')),
+      onNegotiated: (client) => this.fanOut.subscribe(client.access, present(client.session, 'the session of a negotiated client')),
       onClosed: (client) => this.closedClient(client),
     });
     this.stallWatch = new StallWatch(options.timeouts.stallMs, {
@@ -203,15 +204,19 @@ export class Mux implements MuxView {
 
   /**
    * Runs with `next` from now on, without dropping a client: new endpoints
-   * listen, removed ones close (their clients with them), changed policies
-   * and limits hold from each client's next command. Throws a ConfigError,
-   * changing nothing, for what only a restart can change; rejects if a new
-   * address cannot be listened on (what it did is undone). Resolves with
-   * what changed.
+   * listen, removed ones close (their clients with them), changed policies,
+   * identities and limits hold from each client's next command (a client
+   * whose certificate no identity names any more is closed), TLS files
+   * are read again for the connections to come. Throws a ConfigError,
+   * changing nothing, for what only a restart can change, or a TlsError for
+   * a TLS file that cannot be used; rejects if a new address cannot be
+   * listened on (what it did is undone). Resolves with what changed.
    */
   async reload(next: Options): Promise<ReloadPlan> {
     if (this.stopping) throw new ConfigError('qmp-mux is stopping');
     const plan = planReload(this.options, next);
+    // Every TLS file is read before anything changes.
+    const renewals = [...next.endpoints.map((e) => this.endpoints.find((o) => o.name === e.name)?.renewCredentials(e)), this.source.renewCredentials?.()];
     const added: Endpoint[] = [];
     try {
       for (const e of plan.added) {
@@ -231,7 +236,9 @@ export class Mux implements MuxView {
       await endpoint.close();
       for (const client of this.registry) if (client.endpoint === endpoint) client.end('endpoint-removed');
     }
-    for (const client of this.registry) if (plan.newLimits.has(client.endpoint.name)) client.limitsChanged();
+    const changed = new Set(plan.changed.map((e) => e.name));
+    for (const client of this.registry) if (changed.has(client.endpoint.name)) reassign(client, this.fanOut);
+    for (const renew of renewals) renew?.();
     Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
     Object.assign(this.options.timeouts, next.timeouts);
     this.dispatcher.setLimits(next);
@@ -262,18 +269,7 @@ export class Mux implements MuxView {
   // MuxView
 
   listClients(): ClientInfo[] {
-    return [...this.registry].map((c) => ({
-      client: c.number,
-      endpoint: c.endpoint.name,
-      peer: c.peer,
-      connectedSince: c.connectedAt,
-      negotiated: c.session?.state === 'command',
-      commands: c.route?.commandsSent ?? 0,
-      inFlight: c.session?.pending ?? 0,
-      bytesQueued: c.bytesQueued,
-      events: (c.session && this.fanOut.choiceOf(c.endpoint, c.session)?.patterns) ?? c.endpoint.options.events,
-      ...this.lock.stateOf(c.number),
-    }));
+    return [...this.registry].map((c) => ({ ...clientInfo(c, c.session && this.fanOut.choiceOf(c.access, c.session)?.patterns), ...this.lock.stateOf(c.number) }));
   }
 
   describe(): MuxInfo {
@@ -319,11 +315,15 @@ export class Mux implements MuxView {
   private async listenOn(endpoint: Endpoint): Promise<void> {
     const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
     this.endpointMetrics.set(endpoint.name, this.metrics.endpoint(endpoint.name, probe));
-    await endpoint.listen(
-      (socket) => this.intake.accept(socket, endpoint),
-      (err) => this.intake.failed(endpoint, err.code ?? err.message),
-    );
-    this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
+    await endpoint.listen({
+      connection: (socket) => this.intake.accept(socket, endpoint),
+      error: (err) => this.intake.failed(endpoint, err.code ?? err.message),
+      handshake: ({ peer, outcome, detail }) => {
+        this.metrics.access.handshake(endpoint.name, outcome);
+        if (outcome !== 'ok') this.log.warn('TLS handshake failed', { endpoint: endpoint.name, client: peer, why: outcome, detail });
+      },
+    });
+    this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), tls: endpoint.options.tls !== undefined || undefined, systemdFd: endpoint.inherited?.fd });
   }
 
   private routeFor(client: ClientConnection): CommandRouter {
@@ -332,6 +332,8 @@ export class Mux implements MuxView {
       endpoint,
       client,
       metrics: this.metricsOf(endpoint),
+      identityMetrics: ({ identity }) =>
+        identity === undefined ? undefined : this.metrics.access.identity(endpoint.name, identity, () => this.registry.countIdentity(endpoint, identity)),
       dispatcher: this.dispatcher,
       encoder: this.encoder,
       report: this.report,
@@ -339,19 +341,19 @@ export class Mux implements MuxView {
       own: {
         view: this,
         journal: this.journal,
-        endpoint,
-        setEvents: (patterns) => this.fanOut.choose(endpoint, present(client.session, 'the session of a greeted client'), patterns),
+        wantsEvent: (name) => client.access.wantsEvent(name),
+        setEvents: (patterns) => this.fanOut.choose(client.access, present(client.session, 'the session of a greeted client'), patterns),
       },
     });
   }
 
   private closedClient(client: ClientConnection): void {
     this.registry.remove(client);
-    if (client.session) this.fanOut.unsubscribe(client.endpoint, client.session);
+    if (client.session) this.fanOut.unsubscribe(client.access, client.session);
     this.closed.sessionErrors += client.session?.errors ?? 0;
     this.closed.disconnects[client.reason] = (this.closed.disconnects[client.reason] ?? 0) + 1;
     this.metricsOf(client.endpoint).ended(client.reason);
     const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
-    this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, reason });
+    this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, identity: client.access.identity, reason });
   }
 }

@@ -1,4 +1,4 @@
-import type { Endpoint } from '../downstream/endpoint.ts';
+import type { ClientConnection } from '../downstream/client-connection.ts';
 import { readQueryEventsArguments, readSetEventsArguments } from '../events/commands.ts';
 import type { EventJournal } from '../events/journal.ts';
 import { JsonStreamer } from '../json/streamer.ts';
@@ -19,12 +19,16 @@ export interface ClientInfo {
   client: number;
   endpoint: string;
   peer: string;
+  /** The identity its certificate matched, if its endpoint has identities. */
+  identity: string | undefined;
+  /** Its certificate's subject, on a TLS endpoint with client certificates. */
+  subject: string | undefined;
   connectedSince: Date;
   negotiated: boolean;
   commands: number;
   inFlight: number;
   bytesQueued: number;
-  /** The event patterns it receives (its own, else its endpoint's). */
+  /** The event patterns it receives (its own, else its access's). */
   events: readonly string[];
   /** It holds the lock (or is being granted it), or waits for it. */
   lock: 'holds' | 'waits' | undefined;
@@ -75,8 +79,8 @@ export interface MuxView {
 export interface OwnCommandContext {
   view: MuxView;
   journal: EventJournal;
-  /** The client's endpoint: its event filter bounds what `query-events` returns. */
-  endpoint: Endpoint;
+  /** Whether the client's access (its endpoint's, or its identity's) lets event `name` through: it bounds what `query-events` returns. */
+  wantsEvent(name: string): boolean;
   /** Narrows the events the client receives live (`set-events`). */
   setEvents(patterns: string[]): void;
   /** The monitor's lock, and the client's place at it. */
@@ -117,7 +121,7 @@ export function runOwnCommand(command: ClientCommand, context: OwnCommandContext
       const asked = readQueryEventsArguments(args);
       if (asked.error !== undefined) return error('GenericError', asked.error);
       const wanted = asked.events && globMatcher(asked.events);
-      const result = context.journal.since(asked.since, (name) => context.endpoint.wantsEvent(name) && (!wanted || wanted(name)));
+      const result = context.journal.since(asked.since, (name) => context.wantsEvent(name) && (!wanted || wanted(name)));
       return { reply: queryEventsReply(idText, result), outcome: 'return' };
     }
     case SET_EVENTS: {
@@ -148,6 +152,23 @@ export function runOwnCommand(command: ClientCommand, context: OwnCommandContext
   }
 }
 
+/** What `query-clients` says of a client; `chosen`: the event patterns it chose, if it chose. */
+export function clientInfo(c: ClientConnection, chosen: readonly string[] | undefined): Omit<ClientInfo, 'lock' | 'waitingCommands'> {
+  return {
+    client: c.number,
+    endpoint: c.endpoint.name,
+    peer: c.peer,
+    identity: c.access.identity,
+    subject: c.certificate?.subject,
+    connectedSince: c.connectedAt,
+    negotiated: c.session?.state === 'command',
+    commands: c.route?.commandsSent ?? 0,
+    inFlight: c.session?.pending ?? 0,
+    bytesQueued: c.bytesQueued,
+    events: chosen ?? c.access.events,
+  };
+}
+
 /** What `query-clients` returns. */
 export function clientsValue(view: MuxView): JsonValue[] {
   return view.listClients().map((c) =>
@@ -155,6 +176,8 @@ export function clientsValue(view: MuxView): JsonValue[] {
       ['client', count(c.client)],
       ['endpoint', c.endpoint],
       ['peer', c.peer],
+      ['identity', c.identity],
+      ['subject', c.subject],
       ['connected-since', c.connectedSince.toISOString()],
       ['negotiated', c.negotiated],
       ['commands', count(c.commands)],

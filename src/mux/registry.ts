@@ -31,6 +31,13 @@ export class ClientRegistry {
     return this.byEndpoint.get(endpoint)?.size ?? 0;
   }
 
+  /** Clients connected to `endpoint` as `identity`. */
+  countIdentity(endpoint: Endpoint, identity: string): number {
+    let n = 0;
+    for (const client of this.byEndpoint.get(endpoint) ?? []) if (client.access.identity === identity) n++;
+    return n;
+  }
+
   /** Bytes written to `endpoint`'s clients and not yet taken by them. */
   bytesQueued(endpoint: Endpoint): number {
     let sum = 0;

@@ -7,19 +7,19 @@ export interface ReloadPlan {
   added: EndpointOptions[];
   /** Endpoints to close, their clients with them. */
   removed: string[];
-  /** Endpoints whose options change (policy, events, limits, address...), with their new options. */
+  /** Endpoints whose options change (policy, events, limits, identities, address...), with their new options. */
   changed: EndpointOptions[];
-  /** Of those, the ones whose limits change: their clients are told. */
-  newLimits: Set<string>;
 }
 
 /**
  * What reloading would do, from the running options to `next`. Everything
- * about endpoints, the limits, the windows, the timeouts and the log level
- * can change without dropping a client; QEMU's link, the journal, the
- * audit log, the metrics listener and the log's format cannot (they are
- * what a restart is for): a reload that changes them is refused, naming
- * what, and the running configuration stays.
+ * about endpoints (but whether one has TLS and how it checks clients: its
+ * files and protocol floor can change), the limits, the windows, the
+ * timeouts and the log level can change without dropping a client; QEMU's
+ * link, the journal, the audit log, the metrics listener and the log's
+ * format cannot (they are what a restart is for; TLS files are read again
+ * all the same): a reload that changes them is refused, naming what, and
+ * the running configuration stays.
  */
 export function planReload(current: Options, next: Options): ReloadPlan {
   const fixed: [string, unknown, unknown][] = [
@@ -31,18 +31,21 @@ export function planReload(current: Options, next: Options): ReloadPlan {
     ['log.format', current.log.format, next.log.format],
     ['log.trace', current.log.trace, next.log.trace],
   ];
+  // A TLS listener's files and protocol floor change in place; whether it has TLS, and its client checks, take a new listener.
+  const listenerTls = (e: EndpointOptions): unknown => e.tls && { verifyPeer: e.tls.verifyPeer, handshakeTimeoutMs: e.tls.handshakeTimeoutMs };
+  for (const e of next.endpoints) {
+    const old = current.endpoints.find((o) => o.name === e.name);
+    if (old) fixed.push([`endpoint '${e.name}' tls (but its files and minVersion)`, listenerTls(old), listenerTls(e)]);
+  }
   const moved = fixed.filter(([, a, b]) => !same(a, b)).map(([what]) => what);
   if (moved.length > 0) throw new ConfigError(`${moved.join(', ')} cannot change without a restart; the running configuration stays`);
   const before = new Map(current.endpoints.map((e) => [e.name, e]));
   const after = new Set(next.endpoints.map((e) => e.name));
-  const plan: ReloadPlan = { added: [], removed: current.endpoints.filter((e) => !after.has(e.name)).map((e) => e.name), changed: [], newLimits: new Set() };
+  const plan: ReloadPlan = { added: [], removed: current.endpoints.filter((e) => !after.has(e.name)).map((e) => e.name), changed: [] };
   for (const e of next.endpoints) {
     const old = before.get(e.name);
     if (!old) plan.added.push(e);
-    else if (!same(old, e)) {
-      plan.changed.push(e);
-      if (!same(old.limits, e.limits)) plan.newLimits.add(e.name);
-    }
+    else if (!same(old, e)) plan.changed.push(e);
   }
   return plan;
 }

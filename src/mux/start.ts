@@ -4,7 +4,7 @@ import { preflight } from '../config/preflight.ts';
 import { NO_COMMAND_LINE, resolveOptions } from '../config/resolve.ts';
 import { createLogger, type LoggerOptions } from '../log.ts';
 import type { Address } from '../net/address.ts';
-import { policyWarnings } from '../policy/warnings.ts';
+import { endpointWarnings } from '../downstream/endpoint-warnings.ts';
 import { createSource } from '../upstream/create-source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { Mux } from './mux.ts';
@@ -39,7 +39,7 @@ export async function startMux(config: MuxConfig = {}, options: StartOptions = {
   const resolved = resolveOptions(NO_COMMAND_LINE, readConfig(config));
   await preflight(resolved);
   const log = createLogger({ ...resolved.log, sink: () => undefined, ...options.log });
-  for (const w of policyWarnings(resolved.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
+  for (const w of endpointWarnings(resolved.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
   let exited: (exit: QemuExit | undefined) => void = () => undefined;
   const done = new Promise<QemuExit | undefined>((r) => (exited = r));
   const source = createSource(resolved, {

@@ -1,4 +1,5 @@
 import type { JsonObject } from '../json/value.ts';
+import type { IdentityMetrics } from '../ops/identity-metrics.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import type { UpstreamMessage } from '../qmp/upstream-message.ts';
 
@@ -9,8 +10,14 @@ export interface Requester {
   readonly client: number;
   /** The client's peer, as in log lines. */
   readonly peer: string;
+  /** The identity its certificate matched (a reload may change it). */
+  identity: string | undefined;
+  /** Its certificate's subject, on a TLS endpoint with client certificates. */
+  readonly subject: string | undefined;
   /** Its endpoint's metrics. */
   readonly metrics: EndpointMetrics;
+  /** Its identity's metrics, when it has an identity. */
+  identityMetrics: IdentityMetrics | undefined;
   /** What has been logged about this client already, so a flood of one kind is one line. */
   readonly said: { tooLarge: boolean; tooLargeReply: boolean };
 }

@@ -41,11 +41,16 @@ const FLUSH_AT = 64 * 1024;
 export class SocketWriter {
   private pending: (string | Buffer)[] = [];
   private pendingBytes = 0;
+  private readonly written: (() => void) | undefined;
 
   constructor(
     private readonly socket: Socket,
     private readonly flusher: SocketFlusher,
-  ) {}
+    /** Written on its own after each write, once that has gone out (see UpstreamConnection: a TLS monitor of QEMU's). */
+    trailer?: Buffer,
+  ) {
+    this.written = trailer && (() => void (socket.destroyed || socket.write(trailer)));
+  }
 
   /** Bytes waiting for this turn's flush. */
   get waiting(): number {
@@ -67,10 +72,7 @@ export class SocketWriter {
     this.pending = [];
     this.pendingBytes = 0;
     if (this.socket.destroyed) return;
-    if (pending.length === 1) {
-      this.socket.write(pending[0]!);
-      return;
-    }
-    this.socket.write(Buffer.concat(pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p))));
+    const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
+    this.socket.write(data, this.written);
   }
 }

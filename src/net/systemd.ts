@@ -1,6 +1,7 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { ActivationError, ListenError } from '../errors.ts';
 import { formatAddress, type Address } from './address.ts';
+import { plainServer, type ServerMaker } from './unix-socket.ts';
 
 /**
  * systemd's socket activation (sd_listen_fds(3)): the service manager, or
@@ -115,9 +116,15 @@ export function matchSockets(endpoints: readonly string[], sockets: readonly Inh
  * the address it has: a TCP socket's own; for a unix socket, `endpoint`
  * (Node.js cannot read a unix socket's path back, so it is not checked).
  * The socket file stays systemd's: closing the server never removes it.
+ * `makeServer` makes the server (a TLS one, say).
  */
-export function listenInherited(socket: InheritedSocket, endpoint: Address, onConnection: (socket: Socket) => void): Promise<{ server: Server; address: Address }> {
-  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
+export function listenInherited(
+  socket: InheritedSocket,
+  endpoint: Address,
+  onConnection: (socket: Socket) => void,
+  makeServer: ServerMaker = plainServer,
+): Promise<{ server: Server; address: Address }> {
+  const server = makeServer(onConnection);
   const passed = `the socket systemd passed as '${socket.name}' (fd ${socket.fd})`;
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(new ListenError(`cannot listen on ${passed}: ${err.message}; it must be a stream socket (ListenStream=)`)));

@@ -27,7 +27,15 @@ export interface ListenOptions {
    * descriptors while accepting (the server goes on listening).
    */
   onError?: (err: NodeJS.ErrnoException) => void;
+  /** Makes the server (a TLS one, say) that calls `onConnection`; a plain one by default. */
+  makeServer?: ServerMaker;
 }
+
+/** Makes a server that calls `onConnection` with each connection, paused and allowed to half-close. */
+export type ServerMaker = (onConnection: (socket: Socket) => void) => Server;
+
+/** A plain server: connections as they are accepted. */
+export const plainServer: ServerMaker = (onConnection) => createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
 
 /**
  * A server listening for connections, and for a unix socket the file it
@@ -53,7 +61,7 @@ export class Listener {
    * place.
    */
   static async open(address: Address, onConnection: (socket: Socket) => void, options: ListenOptions = {}): Promise<Listener> {
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection);
+    const server = (options.makeServer ?? plainServer)(onConnection);
     if (address.type === 'tcp') {
       await bind(server, address, address, () => server.listen(address.port, address.host));
       return Listener.ready(server, address, undefined, options);

@@ -23,6 +23,10 @@ export interface RefusalEntry {
   /** The client's number, as in `query-clients`. */
   client: number;
   peer: string;
+  /** The identity its certificate matched, as in `query-clients`; undefined without one. */
+  identity?: string | undefined;
+  /** Its certificate's subject, on a TLS endpoint with client certificates. */
+  subject?: string | undefined;
   command: string;
   /** The client's id as QEMU echoes it (the session's `idText`); undefined when it sent none. */
   idText: string | undefined;
@@ -68,7 +72,7 @@ interface Member {
   cut?: string;
 }
 
-/** `{"time":...,"type":"command","endpoint":...,"client":N,"peer":...,"command":...,"id":ID,"arguments":{...},"outcome":...,"qemu-seconds":S}` */
+/** `{"time":...,"type":"command","endpoint":...,"client":N,"peer":...,"identity":...,"subject":...,"command":...,"id":ID,"arguments":{...},"outcome":...,"qemu-seconds":S}` */
 export function commandLine(time: Date, entry: CommandEntry, withArguments: boolean, maxBytes: number): string {
   const members: Member[] = [
     { key: 'time', value: `"${time.toISOString()}"` },
@@ -76,8 +80,10 @@ export function commandLine(time: Date, entry: CommandEntry, withArguments: bool
     { key: 'endpoint', value: JSON.stringify(entry.endpoint) },
     { key: 'client', value: String(entry.client) },
     { key: 'peer', value: JSON.stringify(entry.peer) },
-    { key: 'command', value: JSON.stringify(entry.command), cut: entry.command },
   ];
+  if (entry.identity !== undefined) members.push({ key: 'identity', value: JSON.stringify(entry.identity) });
+  if (entry.subject !== undefined) members.push({ key: 'subject', value: JSON.stringify(entry.subject), cut: entry.subject });
+  members.push({ key: 'command', value: JSON.stringify(entry.command), cut: entry.command });
   if (entry.idText !== undefined) members.push(jsonOrText('id', entry.idText));
   if (withArguments && entry.arguments !== undefined) {
     const text = writeCompact(entry.arguments).text;
@@ -85,7 +91,7 @@ export function commandLine(time: Date, entry: CommandEntry, withArguments: bool
   }
   members.push({ key: 'outcome', value: JSON.stringify(entry.outcome) });
   if (entry.qemuSeconds !== undefined) members.push({ key: 'qemu-seconds', value: String(Number(entry.qemuSeconds.toFixed(6))) });
-  return fit(members, ['arguments', 'id', 'id-text', 'command'], maxBytes);
+  return fit(members, ['arguments', 'id', 'id-text', 'subject', 'command'], maxBytes);
 }
 
 /** `{"time":...,"type":"event","event":NAME,"seq":N,"message":{QEMU's event}}` */

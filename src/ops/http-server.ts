@@ -1,5 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { closeFailed, serverTlsOptions, type TlsServerSettings } from '../net/tls-server.ts';
+import { readCredentials } from '../net/tls.ts';
 import { isLoopback } from '../net/address.ts';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -13,6 +17,8 @@ export interface MetricsOptions {
   listen: TcpAddress;
   /** Allow a host that is not loopback. Default false. */
   allowRemote: boolean;
+  /** Serve HTTPS (with client certificates unless `verifyPeer` is false). */
+  tls?: TlsServerSettings | undefined;
 }
 
 /** A TCP address: Prometheus and container probes speak HTTP over TCP. */
@@ -37,6 +43,8 @@ export interface OpsServerOptions {
   address: TcpAddress;
   /** Listen on a host that is not loopback. Default false. */
   allowRemote?: boolean;
+  /** Serve HTTPS with these settings (client certificates unless `verifyPeer` is false). */
+  tls?: TlsServerSettings | undefined;
   /** A request must have arrived within this, ms. Default 10000. */
   requestTimeoutMs?: number;
   /** Its headers within this, ms. Default 5000. */
@@ -61,6 +69,7 @@ export interface OpsServerOptions {
 }
 
 const ALLOW = 'GET, HEAD';
+const TLS_NAMES = { cert: 'metrics tls.cert', key: 'metrics tls.key', ca: 'metrics tls.ca' };
 const TEXT = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -86,18 +95,41 @@ export class OpsServer {
   ) {
     this.options = options;
     const requestTimeout = options.requestTimeoutMs ?? 10_000;
-    this.server = createServer({
+    const http: ServerOptions = {
       maxHeaderSize: options.maxHeaderSize ?? 8192,
       requestTimeout,
       headersTimeout: Math.min(options.headersTimeoutMs ?? 5000, requestTimeout),
       // How often the two timeouts above are checked (Node's default, 30 s, would stretch them).
       connectionsCheckingInterval: 1000,
       noDelay: true,
+    };
+    const { tls } = options;
+    this.server = tls ? createHttpsServer({ ...http, ...serverTlsOptions(tls, readCredentials(tls, tls.minVersion, TLS_NAMES)) }) : createServer(http);
+    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      const { peer, outcome, detail } = closeFailed(err, socket);
+      options.log?.warn('metrics: TLS handshake failed', { client: peer, why: outcome, detail });
     });
     this.server.timeout = options.idleTimeoutMs ?? 10_000;
     this.maxConnections = options.maxConnections ?? 16;
     this.server.on('connection', (socket: Socket) => this.admit(socket));
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+  }
+
+  /** `https` with TLS, else `http`. */
+  get scheme(): 'http' | 'https' {
+    return this.options.tls ? 'https' : 'http';
+  }
+
+  /**
+   * Reads its TLS files again (certificates renewed); throws a TlsError
+   * naming the file if one cannot be used. The function it returns gives
+   * them to connections from then on.
+   */
+  renewCredentials(): () => void {
+    const { tls } = this.options;
+    if (!tls) return () => undefined;
+    const fresh = readCredentials(tls, tls.minVersion, TLS_NAMES);
+    return () => (this.server as HttpsServer).setSecureContext(fresh);
   }
 
   /** Where it listens (the real port once started). */

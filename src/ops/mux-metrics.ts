@@ -1,6 +1,7 @@
 import { QMP_ERROR_CLASSES } from '../qmp/error-classes.ts';
 import { UPSTREAM_STATES, type UpstreamState } from '../upstream/connection.ts';
 import { BoundedValues } from './bounded-values.ts';
+import { AccessMetrics } from './identity-metrics.ts';
 import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type HistogramSeries } from './prometheus.ts';
 
 /**
@@ -81,6 +82,8 @@ interface Shared {
  * scraped.
  */
 export class MuxMetrics {
+  /** TLS handshakes, and clients and commands by identity. */
+  readonly access: AccessMetrics;
   /** Where every metric is registered (the lock's too). */
   readonly registry = new Registry();
   private readonly now: () => number;
@@ -192,6 +195,7 @@ export class MuxMetrics {
       help: 'Audit entries dropped because the audit log could not keep up.',
       collect: (report) => report(options.auditDropped()),
     });
+    this.access = new AccessMetrics(r);
     this.commands = new BoundedValues((name) => new CommandSeries(name), { cap: MAX_COMMAND_NAMES, allowed: this.ownCommands });
   }
 

@@ -155,9 +155,9 @@ function matches(rule: CompiledRule, args: JsonObject | undefined): boolean {
   });
 }
 
-/** The error text a refused command gets (class GenericError; QEMU's "not found" is CommandNotFound). */
-export function refusal(name: string, endpoint: string, why: Refusal): string {
-  const base = `The command ${name} is not allowed on endpoint '${endpoint}'`;
+/** The error text a refused command gets (class GenericError; QEMU's "not found" is CommandNotFound); `identity` names the client's. */
+export function refusal(name: string, endpoint: string, why: Refusal, identity?: string): string {
+  const base = `The command ${name} is not allowed on endpoint '${endpoint}'${identity === undefined ? '' : ` for identity '${identity}'`}`;
   switch (why.kind) {
     case 'command':
       return base;

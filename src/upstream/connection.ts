@@ -10,6 +10,15 @@ import { upstreamNegotiation } from '../qmp/wire.ts';
 export const UPSTREAM_STATES = ['connecting', 'greeting', 'negotiating', 'ready', 'stopped'] as const;
 export type UpstreamState = (typeof UPSTREAM_STATES)[number];
 
+/**
+ * What follows each write to a TLS monitor of QEMU's. QEMU 7.2 acts on a
+ * TLS record only once the next one arrives (it waits for its socket to be
+ * readable again, while GnuTLS holds the rest of what it decrypted), so a
+ * command would wait for the next command. A record of one space, which
+ * QEMU's parser skips between messages, lets it through at once.
+ */
+const QEMU_TLS_NUDGE = Buffer.from(' ');
+
 /** Where one connection to QEMU is: waiting for its `greeting`, `negotiating`, `ready`, or `closed`. */
 export type ConnectionState = Extract<UpstreamState, 'greeting' | 'negotiating' | 'ready'> | 'closed';
 
@@ -63,7 +72,7 @@ export class UpstreamConnection {
     this.timer = setTimeout(() => this.close(`no greeting within ${options.greetingTimeoutMs} ms (is another client using the monitor?)`), options.greetingTimeoutMs);
     this.timer.unref();
     socket.setNoDelay?.(true);
-    this.out = new SocketWriter(socket, options.flusher);
+    this.out = new SocketWriter(socket, options.flusher, 'encrypted' in socket ? QEMU_TLS_NUDGE : undefined);
     socket.on('data', (chunk: Buffer) => {
       this.framer.feed(chunk);
       events.read(chunk.length);

@@ -26,7 +26,7 @@ export function createSource(options: SourceOptions, context: SourceContext): Up
   switch (u.mode) {
     case 'connect':
       if (u.takeover && u.address.type === 'unix') return new TakeoverSource({ path: u.address.path, backoff: options.backoff, log });
-      return new Dialer({ address: u.address, backoff: options.backoff, log });
+      return new Dialer({ address: u.address, backoff: options.backoff, log, tls: u.tls });
     case 'listen':
       return new ListenSource({ address: u.address, log });
     case 'spawn':

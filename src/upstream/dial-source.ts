@@ -1,8 +1,10 @@
 import { createConnection, type Socket } from 'node:net';
+import { connect as connectTls, type SecureContextOptions } from 'node:tls';
 import type { BackoffOptions } from './backoff.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { readCredentials, tlsConnectOptions, type TlsClientSettings } from '../net/tls.ts';
 import { Backoff } from './backoff.ts';
 import type { UpstreamSource } from './source.ts';
 
@@ -14,7 +16,12 @@ export interface DialerOptions {
   quietMs?: number;
   /** Runs before each retry; what it throws is logged, and the retry goes ahead. */
   beforeRetry?: () => Promise<void>;
+  /** Dial with TLS (a TCP address): QEMU's certificate checked, ours presented. */
+  tls?: TlsClientSettings | undefined;
 }
+
+/** What the upstream's TLS files are called in messages. */
+const UPSTREAM_TLS_NAMES = { cert: 'upstream tls.cert', key: 'upstream tls.key', ca: 'upstream tls.ca' };
 
 /**
  * Dials QEMU's QMP socket until it answers. Refused and reset connects are
@@ -32,9 +39,12 @@ export class Dialer implements UpstreamSource {
   private failingSince: number | undefined;
   private warned = false;
   private attempt: Socket | undefined;
+  private credentials: SecureContextOptions | undefined;
 
+  /** Reads its TLS files, if it has any; a TlsError names the file. */
   constructor(private readonly options: DialerOptions) {
     this.backoff = new Backoff(options.backoff);
+    this.credentials = options.tls && readCredentials(options.tls, options.tls.minVersion, UPSTREAM_TLS_NAMES);
   }
 
   open(): Promise<void> {
@@ -66,10 +76,22 @@ export class Dialer implements UpstreamSource {
   /** Nothing to kill: dialing holds no process. */
   abort(): void {}
 
+  renewCredentials(): () => void {
+    const { tls } = this.options;
+    const fresh = tls && readCredentials(tls, tls.minVersion, UPSTREAM_TLS_NAMES);
+    return () => (this.credentials = fresh);
+  }
+
   private dial(): void {
     if (this.stopped) return;
     const a = this.options.address;
-    const socket = a.type === 'unix' ? createConnection(a.path) : createConnection(a.port, a.host);
+    const { credentials } = this;
+    const socket =
+      a.type === 'unix'
+        ? createConnection(a.path)
+        : credentials
+          ? connectTls(tlsConnectOptions(a.host, a.port, this.options.tls?.serverName, credentials))
+          : createConnection(a.port, a.host);
     this.attempt = socket;
     const onError = (err: Error): void => {
       this.attempt = undefined;
@@ -83,7 +105,8 @@ export class Dialer implements UpstreamSource {
       this.retry();
     };
     socket.once('error', onError);
-    socket.once('connect', () => {
+    // With TLS, usable once the handshake is done (QEMU's certificate checked).
+    socket.once(credentials && a.type === 'tcp' ? 'secureConnect' : 'connect', () => {
       socket.off('error', onError);
       this.attempt = undefined;
       this.failingSince = undefined;

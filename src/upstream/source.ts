@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { Address } from '../net/address.ts';
+import type { TlsClientSettings } from '../net/tls.ts';
 
 /** What a SIGTERM/SIGINT to qmp-mux does to a QEMU it started. */
 export type StopPolicy = 'quit' | 'powerdown' | 'leave';
@@ -13,6 +14,8 @@ export type UpstreamOptions =
       address: Address;
       /** Move QEMU's unix socket aside and serve clients at its path (see README). */
       takeover: boolean;
+      /** A TCP monitor QEMU serves with TLS (`-object tls-creds-x509,...,endpoint=server`). */
+      tls?: TlsClientSettings | undefined;
     }
   /** Listen; QEMU connects (`-chardev socket,...,reconnect=1`). */
   | { mode: 'listen'; address: Address }
@@ -46,4 +49,6 @@ export interface UpstreamSource {
   stop(ask: AskQemu): Promise<void>;
   /** The last resort when stopping cannot wait: ends what it started at once, without waiting for anything. */
   abort(): void;
+  /** Reads its TLS files again (certificates renewed), throwing a TlsError naming the file; what it returns makes the next connection use them. */
+  renewCredentials?(): () => void;
 }

@@ -22,6 +22,11 @@ export class BenchClient {
       s.once('connect', () => resolve(s));
       s.once('error', reject);
     });
+    return BenchClient.over(socket, negotiate);
+  }
+
+  /** A client on a socket already connected (a TLS one, say): greeted, then negotiated. */
+  static async over(socket: Socket, negotiate: 'plain' | 'oob' | 'none' = 'plain'): Promise<BenchClient> {
     const client = new BenchClient(socket);
     await client.next();
     if (negotiate !== 'none') {

@@ -13,6 +13,7 @@ import { drive, load, QUERY } from './load.ts';
 import { lockCost } from './lock-cost.ts';
 import { rssBytes, startEcho, startFakeUpstream, startGarbage, startMinimalMux, startMux, startQemu, startRelay, stopAll } from './processes.ts';
 import { median, percentile, round, sortedCopy } from './stats.ts';
+import { tlsOneClient } from './tls.ts';
 
 /** QUERY as a proxy that put an id of its own on every command would send it: 7 bytes more for QEMU to read, one read per byte. */
 const QUERY_WITH_ID = '{"execute":"query-status","id":0}';
@@ -228,12 +229,14 @@ const wanted = (n: number): boolean => only.size === 0 || only.has(n);
 async function main(): Promise<void> {
   const started = Date.now();
   console.log('qmp-mux benchmark (2 cores shared: read ratios, not absolutes)');
-  const [direct, behindMux, behindRelay] = (await startQemu(3)) as [string, string, string];
+  const [direct, behindMux, behindRelay, behindTls] = (await startQemu(4)) as [string, string, string, string];
   const mux = await startMux(behindMux, 'main');
   const relay = await startRelay(behindRelay);
   if (wanted(1)) {
     console.log('scenario 1: one client, one command at a time');
     await oneClient(direct, relay, mux.path);
+    console.log('scenario 1 over TLS: the same through a TLS endpoint, beside plaintext TCP');
+    figures.oneClientTls = await tlsOneClient(behindTls, row);
   }
   if (wanted(2)) {
     console.log('scenario 2: several clients, one command at a time each');

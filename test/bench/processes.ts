@@ -9,6 +9,11 @@ import { BenchClient } from './client.ts';
 const children: ChildProcess[] = [];
 export const workdir = mkdtempSync(join(tmpdir(), 'qmp-mux-bench-'));
 
+/** A process of the run's own making: stopped by `stopAll` too. */
+export function adopt(child: ChildProcess): void {
+  children.push(child);
+}
+
 export function stopAll(): void {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(workdir, { recursive: true, force: true });

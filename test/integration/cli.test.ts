@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { needOpenssl, TestCa } from '../fixtures/certificates.ts';
 import { alive, runCli } from '../fixtures/cli.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
@@ -110,12 +111,17 @@ t.test('unix socket files: a stale one is replaced, a live one is an error', asy
 });
 
 t.test('--check-config: a valid file exits 0; a mistake exits 2 naming the field', async (t) => {
+  if (!needOpenssl(t)) return;
   const dir = socketDir(t);
-  // The example as it would be on a machine with its directories: here, under a temporary one.
+  // The example as it would be on a machine with its directories and TLS files: here, under a temporary one.
   const exampleText = readFileSync(new URL('../../config/example.json', import.meta.url), 'utf8');
   mkdirSync(join(dir, 'qmp-mux'));
+  const ca = TestCa.create(join(dir, 'tls'), 'ca-cert');
+  const server = ca.issue('server', { subject: '/CN=localhost', usage: 'server' });
+  renameSync(server.cert, join(dir, 'tls', 'server-cert.pem'));
+  renameSync(server.key, join(dir, 'tls', 'server-key.pem'));
   const example = join(dir, 'example.json');
-  writeFileSync(example, exampleText.replaceAll('/run/', `${dir}/`).replace('"group": "kvm"', `"group": ${process.getgid!()}`));
+  writeFileSync(example, exampleText.replaceAll('/run/', `${dir}/`).replaceAll('/etc/qmp-mux/tls/', `${dir}/tls/`).replace('"group": "kvm"', `"group": ${process.getgid!()}`));
   const ok = runCli(t, ['--config', example, '--check-config']);
   t.same(await ok.exited, { code: 0, signal: null }, ok.stderr());
   t.match(ok.stdout(), /configuration .*example\.json is valid/);

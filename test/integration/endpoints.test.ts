@@ -239,7 +239,7 @@ t.test('tcp: loopback only unless the endpoint allows remote clients', async (t)
     ...resolveOptions(parseArgs(['--upstream', `unix:${fake.path}`]), undefined),
     endpoints: [{ ...defaultEndpoint('open', { type: 'tcp', host: '0.0.0.0', port: 0 }), allowRemote }],
   });
-  await t.rejects(preflight(options(false)), { code: 'QMPMUX_CONFIG', message: "endpoint 'open' (tcp:0.0.0.0:0): not a loopback address; QMP has no authentication, so set allowRemote to expose it" });
+  await t.rejects(preflight(options(false)), { code: 'QMPMUX_CONFIG', message: "endpoint 'open' (tcp:0.0.0.0:0): not a loopback address, and QMP authenticates no one: give the endpoint tls with client certificates and set allowRemote (allowRemote alone exposes it to anyone who can reach it)" });
   await t.resolves(preflight(options(true)));
   const mux = await startMux(t, fake.path, { endpoints: [{ address: { type: 'tcp', host: '0.0.0.0', port: 0 }, allowRemote: true }] });
   const a = mux.endpoints[0]!.address;

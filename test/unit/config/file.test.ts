@@ -52,7 +52,7 @@ for (const [name, value, message] of mistakes) {
 
 t.test('the example configuration is valid and documents itself', async (t) => {
   const config = readConfig(example);
-  t.equal(config.endpoints?.length, 2);
+  t.equal(config.endpoints?.length, 3);
   t.same(config.upstream, { mode: 'connect', address: { type: 'unix', path: '/run/qemu/vm1.qmp' }, takeover: false });
   const metrics = config.endpoints![1]!;
   t.equal(metrics.maxClients, 4);
@@ -60,6 +60,8 @@ t.test('the example configuration is valid and documents itself', async (t) => {
   t.equal(metrics.limits.maxNesting, 1024, 'the rest come from the top-level limits');
   t.ok(metrics.policy.deny.includes('query-qmp-schema') && metrics.policy.deny.includes('human-monitor-command'), 'preset and own denials combine');
   t.equal(config.endpoints![0]!.socket.mode, 0o660);
+  const remote = config.endpoints![2]!;
+  t.match(remote, { tls: { verifyPeer: true }, identities: [{ name: 'admin' }, { name: 'collector', maxClients: 2 }] }, 'a remote endpoint with TLS and identities');
 });
 
 /** Key paths of a configuration file (`endpoints[].name`...); a policy is one setting whichever form it takes. */
@@ -72,10 +74,11 @@ function keyPaths(value: unknown, prefix = ''): string[] {
 t.test('the example shows every setting the effective configuration has', async (t) => {
   const effective = asConfigFile(resolveOptions(parseArgs([]), readConfig(example)));
   const shown = new Set(keyPaths(example));
-  // An endpoint's limits are the top-level ones, documented there once.
-  const missing = keyPaths(effective).filter((path) => !shown.has(path) && !shown.has(path.replace('endpoints[].limits.', 'limits.')));
+  // An endpoint's limits, and an identity's, are the top-level ones, documented there once.
+  const missing = keyPaths(effective).filter((path) => !shown.has(path) && !shown.has(path.replace(/^endpoints\[\](\.identities\[\])?\.limits\./, 'limits.')));
   t.same(missing, [], 'every setting --print-config prints appears in config/example.json');
   t.ok(shown.has('timeouts.closeMs') && shown.has('audit.rotate.keep') && shown.has('endpoints[].eventSequence'));
+  t.ok(shown.has('endpoints[].tls.handshakeTimeoutMs') && shown.has('endpoints[].identities[].maxClients'), 'TLS and identities shown');
 });
 
 t.test('defaults: an empty file changes nothing', async (t) => {

@@ -14,7 +14,7 @@ t.test('mistakes name the field and the reason', async (t) => {
     [{ listen: 'unix:/run/m.sock' }, /^config\.metrics\.listen: 'unix:\/run\/m\.sock': the metrics listener takes tcp:HOST:PORT/],
     [{ listen: '127.0.0.1:9464' }, /^config\.metrics\.listen: '127\.0\.0\.1:9464': the metrics listener takes tcp:HOST:PORT \(Prometheus scrapes over TCP\); did you mean tcp:127\.0\.0\.1:9464\?$/],
     [{ listen: 'tcp:127.0.0.1:9464', allowRemote: 'yes' }, /^config\.metrics\.allowRemote: expected true or false/],
-    [{ listen: 'tcp:127.0.0.1:9464', port: 1 }, /^config\.metrics\.port: unknown key; known keys: listen, allowRemote$/],
+    [{ listen: 'tcp:127.0.0.1:9464', port: 1 }, /^config\.metrics\.port: unknown key; known keys: listen, allowRemote, tls$/],
   ];
   for (const [value, message] of mistakes) {
     t.throws(() => readMetricsOptions(value, 'config.metrics'), { message, code: 'QMPMUX_CONFIG' }, JSON.stringify(value));

@@ -6,16 +6,15 @@ import { planReload } from '../../../src/mux/reload.ts';
 const options = (file: object) => resolveOptions(NO_COMMAND_LINE, readConfig({ upstream: { connect: 'unix:/q.sock' }, ...file }));
 const endpoint = (name: string, extra: object = {}) => ({ name, listen: `unix:/run/${name}.sock`, ...extra });
 
-t.test('a reload plan names what is added, removed and changed, and whose limits change', async (t) => {
+t.test('a reload plan names what is added, removed and changed', async (t) => {
   const before = options({ endpoints: [endpoint('a'), endpoint('b'), endpoint('c')] });
   const after = options({ endpoints: [endpoint('a'), endpoint('b', { policy: 'read-only' }), endpoint('c', { events: ['STOP'] }), endpoint('d')], window: 3 });
   const plan = planReload(before, after);
   t.same(plan.added.map((e) => e.name), ['d']);
   t.same(plan.removed, []);
   t.same(plan.changed.map((e) => e.name), ['b', 'c']);
-  t.same([...plan.newLimits], ['b'], 'the read-only preset brings its own limits; an event filter changes none');
   t.same(planReload(after, before).removed, ['d']);
-  t.same(planReload(before, before), { added: [], removed: [], changed: [], newLimits: new Set() }, 'nothing to do for the same file');
+  t.same(planReload(before, before), { added: [], removed: [], changed: [] }, 'nothing to do for the same file');
 });
 
 t.test('what only a restart can change is refused, all of it named', async (t) => {
@@ -23,4 +22,17 @@ t.test('what only a restart can change is refused, all of it named', async (t) =
   t.throws(() => planReload(before, options({ endpoints: [endpoint('a')], upstream: { connect: 'unix:/other.sock' } })), { code: 'QMPMUX_CONFIG', message: 'upstream cannot change without a restart; the running configuration stays' });
   t.throws(() => planReload(before, options({ endpoints: [endpoint('a')], journal: { maxEvents: 5 }, log: { format: 'json' } })), { message: /^journal, log.format cannot change/ });
   t.doesNotThrow(() => planReload(before, options({ endpoints: [endpoint('a')], log: { level: 'debug' }, timeouts: { stallMs: 50 }, windowBytes: 4096 })), 'the log level, timeouts and windows can');
+});
+
+t.test("an endpoint's TLS files and protocol floor change in place; whether it has TLS, and how it checks clients, take a restart", async (t) => {
+  const tls = { cert: '/tls/server.pem', key: '/tls/server.key', ca: '/tls/ca.pem' };
+  const remote = (extra: object = {}) => ({ name: 'r', listen: 'tcp:127.0.0.1:0', tls: { ...tls, ...extra } });
+  const before = options({ endpoints: [remote()] });
+  const renewed = planReload(before, options({ endpoints: [remote({ cert: '/tls/renewed.pem', minVersion: 'TLSv1.3' })] }));
+  t.same(renewed.changed.map((e) => e.name), ['r'], 'other files, another floor: changed in place');
+  const restart = /^endpoint 'r' tls \(but its files and minVersion\) cannot change without a restart/;
+  t.throws(() => planReload(before, options({ endpoints: [{ name: 'r', listen: 'tcp:127.0.0.1:0' }] })), { message: restart }, 'TLS taken away');
+  t.throws(() => planReload(options({ endpoints: [{ name: 'r', listen: 'tcp:127.0.0.1:0' }] }), before), { message: restart }, 'TLS added');
+  t.throws(() => planReload(before, options({ endpoints: [remote({ handshakeTimeoutMs: 500 })] })), { message: restart }, 'another handshake time');
+  t.throws(() => planReload(before, options({ endpoints: [remote({ verifyPeer: false, ca: undefined })] })), { message: restart }, 'client certificates no longer asked for');
 });

@@ -50,6 +50,8 @@ function populate(m: MuxMetrics, ep: EndpointMetrics): void {
   probe.queued = 4096;
   m.upstreamStalled();
   m.upstreamTooLarge('reply');
+  m.access.handshake('default', 'ok');
+  m.access.identity('default', 'admin', () => 1).commandDone('return');
 }
 
 t.test('the metric set has the names, types and labels the README documents', async (t) => {
