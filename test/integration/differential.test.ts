@@ -49,9 +49,9 @@ async function run(path: string, c: Case): Promise<{ lines: string[]; framingErr
       }
     }
   }
-  if (c.settle !== undefined) await client.waitLines(1 + c.settle, 10000);
+  if (c.settle !== undefined) await client.waitLines(1 + c.settle);
   client.endInput();
-  const lines = await client.rest(20000);
+  const lines = await client.rest();
   client.close();
   return { lines: lines.map(mask), framingErrors: client.framingErrors };
 }

@@ -90,7 +90,7 @@ t.test('event flood: every reading client gets every event in order; a client th
     }
   }
   fake.emit(batch);
-  for (const r of readers) await r.waitLines(2 + n, 30000);
+  for (const r of readers) await r.waitLines(2 + n);
   for (const [i, r] of readers.entries()) {
     const seq = r.lines.slice(2).map((l) => Number(/"n": (\d+)/.exec(l)?.[1]));
     t.ok(seq.every((v, j) => v === j) && seq.length === n, `reader ${i}: all ${n} events, in order`);
@@ -111,8 +111,9 @@ t.test('malformed and unexpected output from QEMU is logged and skipped', async 
   fake.emit('garbage line\r\n{"what": "is this"}\r\n{"QMP": {}}\r\n');
   fake.emit('{"return": {"status": "running"}}\r\n');
   t.equal(await c.next(), '{"return": {"status": "running"}, "id": "mine"}', 'the reply arrives, with the client\'s id');
-  await elapse(50);
-  t.equal(c.lines.length, 3, 'and nothing else');
+  // Whatever qmp-mux made of what QEMU sent would be ahead of the answer to a command it answers itself.
+  t.match(await c.execute('__org.qmp-mux_query-proxy', undefined, 'barrier'), /"id": "barrier"/, 'and nothing else');
+  t.equal(c.lines.length, 4);
   t.ok(mux.logs.some((l) => l.includes('unexpected message from QEMU')));
   t.ok(mux.logs.some((l) => l.includes('bytes outside any message')));
   t.equal(fake.connections.length, 1, 'none of that is a reason to reconnect');
@@ -230,7 +231,7 @@ t.test('never more than the window in flight to QEMU', async (t) => {
 t.test('a client connecting before QEMU is up waits for its greeting', async (t) => {
   const { mux, path } = await muxBeforeQemu(t);
   const c = await TestClient.connect(mux.path);
-  await elapse(100);
+  await eventually(() => clients(mux) === 1, 'qmp-mux to take the client in');
   t.equal(c.lines.length, 0, 'no greeting without QEMU');
   const fake2 = await FakeQemu.startAt(t, path);
   t.equal(await c.next(), GREETING_72);
@@ -260,7 +261,7 @@ t.test('a client that gives up waiting for QEMU is let go at once, its place on 
   const quitter = await TestClient.connect(mux.path);
   await eventually(() => clients(mux) === 1, 'the client to be registered');
   quitter.close();
-  await eventually(() => clients(mux) === 0, 'the client to be let go', { timeoutMs: 2000 });
+  await eventually(() => clients(mux) === 0, 'the client to be let go');
   t.equal(clients(mux), 0, 'gone while still waiting (no greeting timeout set)');
   t.ok(mux.logs.some((l) => l.includes('client disconnected') && l.includes('closed by the client')));
   const next = await TestClient.connect(mux.path);
@@ -304,7 +305,7 @@ t.test('more input before the greeting than qmp-mux holds: the rest waits in the
   c.send('{"execute":"qmp_capabilities"}' + commands);
   await elapse(100);
   await FakeQemu.startAt(t, path);
-  await c.waitLines(n + 2, 20000);
+  await c.waitLines(n + 2);
   const ids = c.lines.slice(2).map((l) => Number(/"id": (\d+)/.exec(l)?.[1]));
   t.same(ids, Array.from({ length: n }, (_, i) => i), 'every command answered, in order');
 });
