@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { formatAddress, isLoopback, type Address } from '../net/address.ts';
 import { resolveId } from '../net/owner.ts';
+import { metricsAddressProblem } from '../ops/metrics-options.ts';
 import { MAX_SOCKET_PATH, probeBind, socketPathProblem } from '../net/unix-socket.ts';
 import { findProgram } from '../upstream/spawn-source.ts';
 import { checkTakeover, movedPath } from '../upstream/takeover.ts';
@@ -28,10 +29,8 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
     // A socket systemd passed is systemd's: its address is not for qmp-mux to bind.
     if (!inherited.has(endpoint.name)) await checkEndpoint(endpoint, where);
   }
-  if (options.metrics) {
-    const { listen, allowRemote } = options.metrics;
-    if (!isLoopback(listen.host) && !allowRemote) throw new ConfigError(`metrics (${formatAddress(listen)}): not a loopback address; set allowRemote to expose it`);
-  }
+  const metrics = options.metrics && metricsAddressProblem(options.metrics.listen, options.metrics.allowRemote);
+  if (metrics !== undefined) throw new ConfigError(metrics);
   const u = options.upstream;
   switch (u.mode) {
     case 'connect':

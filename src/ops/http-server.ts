@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isLoopback } from '../net/address.ts';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
+import { metricsAddressProblem } from './metrics-options.ts';
 import { EXPOSITION_TYPE } from './prometheus.ts';
 
 /** A TCP address: Prometheus and container probes speak HTTP over TCP. */
@@ -93,9 +93,8 @@ export class OpsServer {
   /** Starts listening; resolves with the address bound. */
   async start(): Promise<TcpAddress> {
     const a = this.options.address;
-    if (!isLoopback(a.host) && !this.options.allowRemote) {
-      throw new ListenError(`metrics: ${formatAddress(a)} is not a loopback address; set allowRemote to expose it`);
-    }
+    const problem = metricsAddressProblem(a, this.options.allowRemote ?? false);
+    if (problem !== undefined) throw new ListenError(problem);
     await new Promise<void>((resolve, reject) => {
       const failed = (e: Error): void => reject(new ListenError(`metrics: cannot listen on ${formatAddress(a)}: ${e.message}`));
       this.server.once('error', failed);

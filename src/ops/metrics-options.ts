@@ -1,6 +1,6 @@
 import { boolean, fail, object, optional, string } from '../config/fields.ts';
 import { AddressError } from '../errors.ts';
-import { parseAddress } from '../net/address.ts';
+import { formatAddress, isLoopback, parseAddress } from '../net/address.ts';
 import type { TcpAddress } from './http-server.ts';
 
 /** The HTTP listener for metrics and probes (config `"metrics"`, flag `--metrics`). */
@@ -39,4 +39,14 @@ export function readMetricsOptions(v: unknown, path: string): MetricsOptions {
 export function resolveMetricsOptions(flag: TcpAddress | undefined, file: MetricsOptions | undefined): MetricsOptions | undefined {
   if (flag) return { listen: flag, allowRemote: file?.allowRemote ?? false };
   return file;
+}
+
+/**
+ * Why the metrics listener may not listen at `address`: a host other
+ * machines can reach, without `allowRemote`. Undefined when it may. The one
+ * check, made by `--check-config` and again by the listener itself.
+ */
+export function metricsAddressProblem(address: TcpAddress, allowRemote: boolean): string | undefined {
+  if (isLoopback(address.host) || allowRemote) return undefined;
+  return `metrics (${formatAddress(address)}): not a loopback address; set allowRemote to expose it`;
 }

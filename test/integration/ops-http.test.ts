@@ -162,7 +162,7 @@ t.test('loopback only unless allowRemote', async (t) => {
   const handlers: OpsHandlers = { metrics: () => '', notReady: () => undefined, status: () => '{}' };
   for (const host of ['0.0.0.0', '192.0.2.1', '::', 'example.com']) {
     const server = new OpsServer(handlers, { address: { type: 'tcp', host, port: 0 } });
-    await t.rejects(server.start(), { code: 'QMPMUX_LISTEN', message: /^metrics: tcp:.* is not a loopback address; set allowRemote to expose it$/ }, host);
+    await t.rejects(server.start(), { code: 'QMPMUX_LISTEN', message: /^metrics \(tcp:.*\): not a loopback address; set allowRemote to expose it$/ }, host);
   }
   // With allowRemote the address is tried: a documentation address that is not this machine's fails to bind.
   const remote = new OpsServer(handlers, { address: { type: 'tcp', host: '192.0.2.1', port: 0 }, allowRemote: true });
