@@ -12,7 +12,7 @@ import { POLICY_PRESETS } from '../../src/policy/presets.ts';
 import { TakeoverSource } from '../../src/upstream/takeover.ts';
 import { elapse, eventually } from '../fixtures/context.ts';
 import { runCli } from '../fixtures/cli.ts';
-import { FakeQemu } from '../fixtures/fake-qemu.ts';
+import { FakeQemu, replyTo } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
@@ -278,6 +278,27 @@ t.test('qmp-mux\'s own commands: clients and state, under the endpoint policy', 
   await denied.negotiate();
   t.match(await denied.execute('__org.qmp-mux_query-clients', undefined, 3), /not allowed on endpoint 'ep1'/);
   t.equal(fake.received.length, 2, 'none of it reached QEMU');
+});
+
+t.test('query-proxy counts error replies: QEMU\'s, qmp-mux\'s, and those of clients gone since', async (t) => {
+  const fake = await FakeQemu.start(t, { respond: (cmd, raw) => replyTo(raw, cmd.execute === 'bad' ? { error: '{"class": "GenericError", "desc": "no"}' } : { return: '{}' }) });
+  const mux = await startMux(t, fake.path);
+  const errors = async (c: TestClient): Promise<number> => (JSON.parse(await c.execute('__org.qmp-mux_query-proxy')) as { return: { counters: { errors: number } } }).return.counters.errors;
+  const a = await TestClient.connect(mux.path);
+  await a.negotiate();
+  t.equal(await errors(a), 0);
+  t.equal(await a.execute('bad', undefined, 1), '{"id": 1, "error": {"class": "GenericError", "desc": "no"}}');
+  t.equal(await a.execute('good', undefined, 2), '{"return": {}, "id": 2}');
+  t.equal(await errors(a), 1, 'QEMU\'s error reply');
+  const b = await TestClient.connect(mux.path);
+  await b.negotiate();
+  t.match(await b.execute('bad'), /"error"/);
+  b.send('garbage ');
+  await b.next();
+  t.equal(await errors(a), 3, 'another client\'s: QEMU\'s, and qmp-mux\'s for its garbage');
+  b.close();
+  await eventually(() => mux.mux.describe().clients === 1, 'qmp-mux to let go of the client that left');
+  t.equal(await errors(a), 3, 'still counted once it has gone');
 });
 
 t.test('socket takeover: existing tools keep using QEMU\'s path, and it is put back', async (t) => {
