@@ -23,8 +23,9 @@ import { ClientRegistry } from './registry.ts';
 import { Router, type RouterCounters } from './router.ts';
 
 /**
- * File descriptors kept for what qmp-mux needs besides its clients (QEMU,
- * listening anew, files): a client that would eat into them is refused.
+ * File descriptors kept free for what qmp-mux needs besides its clients
+ * (QEMU, listening anew, files): a client that would leave fewer free is
+ * refused.
  */
 const DESCRIPTOR_RESERVE = 16;
 
@@ -62,6 +63,7 @@ export class Mux implements MuxView {
   private warnedSilentUpstream = false;
   private acceptFailing = false;
   private readonly descriptorLimit = descriptorLimit();
+  private descriptorsAtFirstClient: number | undefined;
   /** Client connections open, closing ones included. */
   private connections = 0;
 
@@ -220,7 +222,7 @@ export class Mux implements MuxView {
     const metrics = this.endpointMetrics.get(endpoint)!;
     metrics.connected();
     const spare = this.spareDescriptors();
-    if (spare > 0 && this.acceptFailing) {
+    if (spare >= 0 && this.acceptFailing) {
       this.acceptFailing = false;
       this.log.info('accepting clients again', { endpoint: endpoint.name });
     }
@@ -238,7 +240,7 @@ export class Mux implements MuxView {
       onClosed: (c) => this.gone(c),
     });
     this.log.info('client connected', { endpoint: endpoint.name, client: peer });
-    if (spare <= 0) {
+    if (spare < 0) {
       this.acceptFailed(endpoint, `${descriptorsOpen()} file descriptors open, ${this.descriptorLimit} allowed`);
       client.refuse('no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
       return;
@@ -255,13 +257,17 @@ export class Mux implements MuxView {
   }
 
   /**
-   * File descriptors left beyond the reserve. Counted only when clients
-   * could be using a good part of them: the count reads /proc.
+   * File descriptors left free beyond the reserve, the connection just
+   * accepted counted; negative when it eats into the reserve. Counted only
+   * when clients could be using a good part of them (the count reads
+   * /proc): what was open at the first client, and clients since, counted
+   * twice for what else may have opened meanwhile.
    */
   private spareDescriptors(): number {
-    const limit = this.descriptorLimit;
-    if (this.connections * 2 < limit - DESCRIPTOR_RESERVE) return Infinity;
-    return limit - DESCRIPTOR_RESERVE - descriptorsOpen();
+    const room = this.descriptorLimit - DESCRIPTOR_RESERVE;
+    this.descriptorsAtFirstClient ??= descriptorsOpen();
+    if ((this.descriptorsAtFirstClient + this.connections) * 2 < room) return Infinity;
+    return room - descriptorsOpen();
   }
 
   /** Clients cannot be accepted (no file descriptors to spare): said once, until one is again. */
