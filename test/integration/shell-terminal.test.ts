@@ -63,7 +63,8 @@ t.test('Tab completes command names, argument names (nested, by variant) and enu
   await term.type('u');
   await term.press('Tab');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}query-status`, 'a unique command name');
-  t.equal((await term.cursor()).x, `${PROMPT}query-status `.length, 'with the space after it');
+  await term.waitFor(async () => (await term.cursor()).x === `${PROMPT}query-status `.length, 'the cursor after the space that follows the name');
+  t.pass('with the space after it');
   await term.press('C-u');
 
   await term.type('blockdev-add driver=qco');
@@ -124,7 +125,8 @@ t.test('an event printed while a line is half typed leaves the typed text and th
   t.ok(screen.some((l) => /^event STOP \d\d:\d\d:\d\d\.\d{6}$/.test(l)), 'the events are shown as they come, above the prompt');
   t.equal(inputRow(screen), `${PROMPT}query-sta`, 'the half-typed line is intact below them');
   t.equal(screen.indexOf(inputRow(screen)), screen.findIndex((l) => l.startsWith('event RESUME')) + 1, 'right below the last event');
-  t.equal((await term.cursor()).x, PROMPT.length + 'query-s'.length, 'the cursor is where it was');
+  await term.waitFor(async () => (await term.cursor()).x === PROMPT.length + 'query-s'.length, 'the cursor back where it was');
+  t.pass('the cursor is where it was');
   await term.type('X');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}query-sXta`, 'typing goes on at the cursor');
   await term.press('C-e', 'BSpace', 'BSpace', 'BSpace');
@@ -144,7 +146,8 @@ t.test('an event printed while a line is half typed leaves the typed text and th
     t.equal(screen.indexOf(rows[0]!), last + 1, `${event}: right below the event, no blank row`);
     await term.type(more);
   }
-  t.ok((await term.screen()).some((l) => l.endsWith('xxyy')), 'typing went on between the events');
+  await term.waitFor((s) => s.some((l) => l.endsWith('xxyy')), 'the typing between the events, echoed');
+  t.pass('typing went on between the events');
   await other.execute('cont');
   await term.press('C-u', 'C-d');
   t.equal(await term.exited(), 0);
