@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { QmpClient, type QmpEvent } from '../../src/client/client.ts';
 import { connectRetrying } from '../../src/client/reconnect.ts';
@@ -10,6 +9,7 @@ import { writeCompact } from '../../src/json/writer.ts';
 import { eventually, named, waitingFor } from '../fixtures/context.ts';
 import { GREETING_72, FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
+import { listening } from '../fixtures/proc.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
@@ -85,7 +85,7 @@ t.test("a pretty=on monitor's multi-line output", async (t) => {
   const dir = socketDir(t);
   const path = join(dir, 'pretty.sock');
   await startQemu(t, { monitors: 0, dir, args: ['-chardev', `socket,id=p,path=${path},server=on,wait=off`, '-mon', 'chardev=p,mode=control,pretty=on'] });
-  await eventually(() => existsSync(path), `QEMU to create ${path}`);
+  await eventually(() => listening(path), `QEMU to listen on ${path}`);
   const c = await connect(t, path);
   t.same(await c.execute('query-status'), { status: 'running', singlestep: false, running: true });
   t.same(await c.execute('query-name'), {}, 'an empty object spans two lines there');

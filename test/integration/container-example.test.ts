@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { alive, runCli } from '../fixtures/cli.ts';
 import { eventually, waitingFor } from '../fixtures/context.ts';
+import { listening } from '../fixtures/proc.ts';
 import { QEMU_BINARY, needQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -59,8 +60,8 @@ t.test('the two commands work together through a shared directory', async (t) =>
     if (qemu.exitCode === null && qemu.signalCode === null) qemu.kill('SIGKILL');
     await waitingFor('QEMU to exit at teardown', qemuExited);
   });
-  await eventually(() => existsSync(join(volume, 'qemu.sock')) || qemu.exitCode !== null, 'QEMU to create its monitor in the shared directory, or exit');
-  t.ok(existsSync(join(volume, 'qemu.sock')), 'QEMU first, its monitor in the shared directory');
+  await eventually(() => listening(join(volume, 'qemu.sock')) || qemu.exitCode !== null, 'QEMU to listen on its monitor in the shared directory, or exit');
+  t.ok(listening(join(volume, 'qemu.sock')), 'QEMU first, its monitor in the shared directory');
 
   const config = join(volume, 'qmp-mux.json');
   writeFileSync(config, inVolume(readFileSync(file('qmp-mux.json'), 'utf8')));
