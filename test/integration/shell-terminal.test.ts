@@ -138,8 +138,11 @@ t.test('an event printed while a line is half typed leaves the typed text and th
   await term.type(`human-monitor-command command-line="${'x'.repeat(120)}`);
   await term.waitFor((s) => s.filter((l) => l.includes('xxxx')).length === 2, 'a line that wraps');
   for (const [event, more] of [['STOP', 'yy'], ['RESUME', '']] as const) {
+    // The screen already shows a STOP and a RESUME from above: wait for one more.
+    const shown = (s: string[]): number => s.filter((l) => l.startsWith(`event ${event} `)).length;
+    const before = shown(await term.screen());
     await other.execute(event === 'STOP' ? 'stop' : 'cont');
-    const screen = await term.waitFor((s) => s.some((l) => l.startsWith(`event ${event} `)) && inputRow(s).includes('xxxx'), `the event ${event}, then the line`);
+    const screen = await term.waitFor((s) => shown(s) > before && inputRow(s).includes('xxxx'), `another event ${event}, then the line`);
     const rows = screen.filter((l) => l.includes('xxxx'));
     t.equal(rows.length, 2, `${event}: a line wrapped over two rows is redrawn whole`);
     const last = screen.map((l) => l.startsWith(`event ${event} `)).lastIndexOf(true);
