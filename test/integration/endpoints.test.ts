@@ -57,6 +57,8 @@ t.test('policy: bypass attempts are refused and never reach QEMU', async (t) => 
   t.match(await nq.next(), /not allowed on endpoint 'ep1'/, 'deny globs');
   t.equal(await nq.next(), '{"return": {}, "id": 2}', 'names are exact: QUIT is not quit (QEMU will not find it)');
   t.equal(await nq.next(), '{"return": {}, "id": 3}', 'deny wins only where it matches');
+  const counters = (JSON.parse(await nq.execute('__org.qmp-mux_query-proxy')) as { return: { counters: { refused: number } } }).return.counters;
+  t.equal(counters.refused, attempts.length + 1, 'query-proxy counts every refusal');
 });
 
 t.test('policy: refused is distinguishable from not found; query-commands lists what is allowed', async (t) => {
@@ -117,7 +119,7 @@ t.test('negotiation timeout: a client that never negotiates is closed', async (t
   await idle.next();
   t.same(await idle.rest(), ['{"error": {"class": "GenericError", "desc": "Capabilities negotiation not done within 400 ms; closing"}}']);
   t.equal(await busy.execute('query-status', undefined, 1), '{"return": {}, "id": 1}', 'a negotiated client is not affected');
-  t.ok(mux.logs.some((l) => l.includes('did not negotiate in time')));
+  await eventually(() => mux.logs.some((l) => l.includes('did not negotiate in time')), 'the disconnect logged, with why');
 });
 
 t.test('message size limit: QEMU-style error, bounded memory, the client goes on', async (t) => {
