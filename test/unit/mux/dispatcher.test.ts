@@ -133,6 +133,18 @@ t.test('exec-oob bypasses the window, with a small id of qmp-mux\'s own', async 
   t.equal(answer('{"return": {}, "id": 0}'), 'a reply with an id qmp-mux did not give', 'an id answered once is not in flight any more');
 });
 
+t.test('out-of-band commands in flight together have ids of their own; replies in any order reach theirs', async (t) => {
+  const { sent, d, answer } = setup(3);
+  const [a, b] = [slot(), slot()];
+  d.sendOob(command('yank', '"a"', { oob: true }), a);
+  d.sendOob(command('yank', '"b"', { oob: true }), b);
+  t.same(sent, ['{"exec-oob":"yank","id":0}', '{"exec-oob":"yank","id":1}']);
+  t.equal(answer('{"return": "second", "id": 1}'), undefined);
+  t.equal(answer('{"return": "first", "id": 0}'), undefined);
+  t.same(a.got, ['{"return": "first", "id": "a"}']);
+  t.same(b.got, ['{"return": "second", "id": "b"}']);
+});
+
 t.test('QEMU away: out-of-band commands wait and go first; in-flight replies are lost', async (t) => {
   const { sent, d } = setup(3);
   const inFlight = [slot(), slot()];

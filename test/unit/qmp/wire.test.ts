@@ -97,6 +97,8 @@ t.test('commands that would not fit in one QEMU message are refused, exactly at 
   t.ok(Buffer.isBuffer(atLimit), `${maxTokens} tokens fit`);
   t.equal(qemuReads(atLimit as Buffer).length, 1, 'and QEMU\'s reader takes them as one message');
   t.match(encodeCommand('x', withTokens(most + 1), false), { tooLarge: /2097154 tokens; QEMU reads at most 2097152/ });
+  // Without "b": 13 + 2n tokens, an odd count: one more than the limit.
+  t.match(encodeCommand('x', args([['a', list((maxTokens + 1 - 13) / 2)]]), false), { tooLarge: /2097153 tokens; QEMU reads at most 2097152/ }, 'one token more is refused');
   t.match(encodeCommand('x', withTokens(most), true), { tooLarge: /2097156 tokens/ }, 'room is kept for an out-of-band id');
   // Nesting: the outer brace counts.
   const nested = (depth: number): JsonValue => (depth === 0 ? null : [nested(depth - 1)]);
