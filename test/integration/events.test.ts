@@ -3,7 +3,7 @@ import t from 'tap';
 import { QmpClient } from '../../src/client/client.ts';
 import { EVENTS_USAGE, runEvents as eventsCommand } from '../../src/client/events.ts';
 import { runCli } from '../fixtures/cli.ts';
-import { eventually, waitingFor } from '../fixtures/context.ts';
+import { eventually, named, waitingFor } from '../fixtures/context.ts';
 import { fakeIo, type FakeIo } from '../fixtures/cli-io.ts';
 import { FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
@@ -19,7 +19,7 @@ t.test('events as JSON lines, directly and through qmp-mux; --count, names, --ti
   if (!needQemu(t)) return;
   const qemu = await startQemu(t, { monitors: 3 });
   const mux = await startMux(t, qemu.monitors[0]!);
-  const actor = await QmpClient.connect(qemu.monitors[2]!);
+  const actor = named('the client making events', await waitingFor('the client making events to connect', QmpClient.connect(qemu.monitors[2]!)));
   t.teardown(() => actor.close());
   for (const [how, address] of [['direct', `unix:${qemu.monitors[1]!}`], ['through qmp-mux', `unix:${mux.path}`]] as const) {
     const io = fakeIo();
@@ -118,7 +118,7 @@ t.test('the real command: streams until --count', async (t) => {
   if (!needQemu(t)) return;
   const qemu = await startQemu(t, { monitors: 2 });
   const run = runCli(t, ['events', '--connect', qemu.monitors[0]!, '--count', '1', 'STOP']);
-  const actor = await QmpClient.connect(qemu.monitors[1]!);
+  const actor = named('the client making events', await waitingFor('the client making events to connect', QmpClient.connect(qemu.monitors[1]!)));
   t.teardown(() => actor.close());
   await pauseAndResumeUntil(actor, run.exited);
   t.same(await run.exited, { code: 0, signal: null });

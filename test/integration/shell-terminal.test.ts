@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { QmpClient } from '../../src/client/client.ts';
 import { MAIN } from '../fixtures/cli.ts';
+import { named, waitingFor } from '../fixtures/context.ts';
 import { startMux, type Mux, type MuxOptions } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -116,7 +117,7 @@ t.test('an event printed while a line is half typed leaves the typed text and th
   await term.press('Left', 'Left');
   await term.waitFor(async () => (await term.cursor()).x === PROMPT.length + 'query-s'.length, 'the cursor moved left');
 
-  const other = await QmpClient.connect(mux.path);
+  const other = named('the other client', await waitingFor('the other client to connect', QmpClient.connect(mux.path)));
   t.teardown(() => other.close());
   await other.execute('stop');
   await other.execute('cont');

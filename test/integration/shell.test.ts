@@ -4,7 +4,7 @@ import t from 'tap';
 import { QmpClient } from '../../src/client/client.ts';
 import { runShell as shellCommand, SHELL_USAGE } from '../../src/client/shell.ts';
 import { fakeIo, type FakeIo } from '../fixtures/cli-io.ts';
-import { eventually, waitingFor } from '../fixtures/context.ts';
+import { eventually, named, waitingFor } from '../fixtures/context.ts';
 import { FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
@@ -77,7 +77,7 @@ t.test('events as they come; QEMU restarting behind qmp-mux; typing while discon
   const io = fakeIo();
   const running = runShell(['--connect', mux.path, '--no-history'], io);
   await until(io, /^Connected/);
-  const other = await QmpClient.connect(mux.path);
+  const other = named('the other client', await waitingFor('the other client to connect', QmpClient.connect(mux.path)));
   await other.execute('stop');
   await other.execute('cont');
   await until(io, /^event STOP \d\d:\d\d:\d\d\.\d{6}\nevent RESUME /m);
