@@ -1,10 +1,26 @@
+/** Every code a QmpMuxError can have: a comparison with any other does not compile. */
+export type ErrorCode =
+  | 'QMPMUX_ADDRESS'
+  | 'QMPMUX_USAGE'
+  | 'QMPMUX_LISTEN'
+  | 'QMPMUX_CONFIG'
+  | 'QMPMUX_SPAWN'
+  | 'QMPMUX_ACTIVATION'
+  | 'QMPMUX_QMP_ERROR'
+  | 'QMPMUX_CONNECTION'
+  | 'QMPMUX_PROTOCOL'
+  | 'QMPMUX_TIMEOUT'
+  | 'QMPMUX_SHORTHAND'
+  | 'QMPMUX_VALUE'
+  | 'QMPMUX_EVENT_OVERFLOW';
+
 /**
  * Every error qmp-mux raises on purpose, each with a stable `code` that
  * tests and callers match on (messages are for people and may change).
  */
 export class QmpMuxError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
@@ -30,13 +46,6 @@ export class UsageError extends QmpMuxError {
 export class ListenError extends QmpMuxError {
   constructor(message: string) {
     super('QMPMUX_LISTEN', message);
-  }
-}
-
-/** QEMU's output broke the protocol (a message past the size limit). */
-export class UpstreamFramingError extends QmpMuxError {
-  constructor(message: string) {
-    super('QMPMUX_UPSTREAM_FRAMING', message);
   }
 }
 

@@ -1,4 +1,10 @@
-/** Operator log: one line per event, human-readable or JSON lines, on stderr. */
+/**
+ * Operator log: one line per event, human-readable or JSON lines, on
+ * stderr. Whatever a client or QEMU chose is escaped (`escapeUnsafe`): one
+ * message is one line, and nothing in it drives the operator's terminal.
+ */
+
+import { escapeUnsafe, hasUnsafe, quoteUnsafe } from './util/unsafe-text.ts';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -16,9 +22,12 @@ export interface Logger {
   /**
    * One message, going `direction` (`from-client`, `to-qemu`, `from-qemu`,
    * `to-client`); `fields` say whose. In text, the message ends the line
-   * as it is; in JSON, it is the `message` member.
+   * as it is, but for characters a terminal would act on (escaped); in
+   * JSON, it is the `message` member.
    */
   trace(direction: string, fields: LogFields, message: string | Buffer): void;
+  /** Logs at `level` and above from now on (a reload). */
+  setLevel(level: LogLevel): void;
 }
 
 export interface LoggerOptions {
@@ -31,24 +40,27 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
+/** A field value written bare must not be taken for two values, or for a quoted one. */
+const NEEDS_QUOTES = /[\s"=\\]/;
+
 export function createLogger(options: LoggerOptions): Logger {
-  const threshold = LOG_LEVELS.indexOf(options.level);
+  let threshold = LOG_LEVELS.indexOf(options.level);
   const sink = options.sink ?? ((line: string) => process.stderr.write(line + '\n'));
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel | 'trace', msg: string, fields: LogFields = {}, tail?: string): void => {
     if (level !== 'trace' && LOG_LEVELS.indexOf(level) > threshold) return;
     const time = now().toISOString();
     if (options.format === 'json') {
-      sink(JSON.stringify({ time, level, msg, ...fields, ...(tail !== undefined && { message: tail }) }));
+      sink(escapeUnsafe(JSON.stringify({ time, level, msg, ...fields, ...(tail !== undefined && { message: tail }) })));
       return;
     }
-    let line = `${time} ${level.toUpperCase().padEnd(5)} ${msg}`;
+    let line = `${time} ${level.toUpperCase().padEnd(5)} ${escapeUnsafe(msg)}`;
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;
       const text = String(v);
-      line += ` ${k}=${/[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text}`;
+      line += ` ${k}=${text === '' || NEEDS_QUOTES.test(text) || hasUnsafe(text) ? quoteUnsafe(text) : text}`;
     }
-    sink(tail === undefined ? line : `${line} ${tail}`);
+    sink(tail === undefined ? line : `${line} ${escapeUnsafe(tail)}`);
   };
   return {
     error: (m, f) => emit('error', m, f),
@@ -60,6 +72,9 @@ export function createLogger(options: LoggerOptions): Logger {
       if (!options.trace) return;
       const text = typeof message === 'string' ? message : message.toString('utf8');
       emit('trace', direction, fields, text.replace(/\r?\n$/, ''));
+    },
+    setLevel: (level) => {
+      threshold = LOG_LEVELS.indexOf(level);
     },
   };
 }

@@ -1,33 +1,14 @@
-import type { StopPolicy } from '../config/options.ts';
+import { metricsAddress } from '../config/ops-fields.ts';
+import type { CommandLine } from '../config/resolve.ts';
 import { AddressError, UsageError } from '../errors.ts';
-import { LOG_LEVELS, type LogFormat, type LogLevel } from '../log.ts';
+import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
-import type { TcpAddress } from '../ops/http-server.ts';
-import { metricsAddress } from '../ops/metrics-options.ts';
 
-/** What the command line asked for; anything not given is left to the config file and the defaults. */
-export interface CommandLine {
-  help: boolean;
-  version: boolean;
-  config?: string;
-  checkConfig: boolean;
-  printConfig: boolean;
-  upstream?: { mode: 'connect' | 'listen'; address: Address };
-  takeover: boolean;
-  listen: Address[];
-  /** QEMU command line after `--`: spawn mode. */
-  qemu?: string[];
-  onStop?: StopPolicy;
-  powerdownTimeoutMs?: number;
-  logLevel?: LogLevel;
-  logFormat?: LogFormat;
-  trace: boolean;
-  /** `--metrics`: the HTTP listener for metrics and probes. */
-  metrics?: TcpAddress;
-}
+export type { CommandLine } from '../config/resolve.ts';
 
 export const USAGE = `Usage: qmp-mux [options] [-- QEMU-COMMAND [ARGS...]]
-       qmp-mux exec|events|shell [options] ...   (QMP clients; see qmp-mux exec --help)
+       qmp-mux exec|events|shell|wait-ready [options] ...
+                                        (QMP clients; see qmp-mux exec --help)
 
 Shares one QEMU QMP monitor among many clients.
 
@@ -39,10 +20,10 @@ Upstream (one of; the command line overrides the config file):
   (neither)                              start a throwaway QEMU:
                                          qemu-system-x86_64 -machine none -nodefaults -display none
   --takeover                             with --upstream unix:PATH: move QEMU's socket aside
-                                         and serve clients at PATH
+                                         and serve clients at PATH (instead of the default
+                                         endpoint)
   --on-stop quit|powerdown|leave         what stopping qmp-mux (SIGTERM, SIGINT, SIGHUP)
-                                         does to a QEMU it started
-                                         (default quit)
+                                         does to a QEMU it started (spawn only; default quit)
   --powerdown-timeout MS                 with --on-stop powerdown: time before quit (default 30000)
 
 Clients:

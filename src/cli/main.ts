@@ -2,6 +2,8 @@
 import { runEvents } from '../client/events.ts';
 import { runExec } from '../client/exec.ts';
 import { runShell } from '../client/shell.ts';
+import { PROXY_EXIT } from '../exit-status.ts';
+import { runWaitReady } from '../client/wait-ready.ts';
 import { runProxy } from './proxy.ts';
 
 /**
@@ -12,6 +14,7 @@ const SUBCOMMANDS: Readonly<Record<string, (argv: string[]) => Promise<number>>>
   exec: (argv) => runExec(argv),
   events: (argv) => runEvents(argv),
   shell: (argv) => runShell(argv),
+  'wait-ready': (argv) => runWaitReady(argv),
 };
 
 /** A client's exit waits for what it wrote: output to a pipe may still be queued, and process.exit would drop it. */
@@ -31,6 +34,6 @@ run.then(
   (status) => (subcommand ? exitAfterOutput(status) : process.exit(status)),
   (err: unknown) => {
     process.stderr.write(`qmp-mux: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(70);
+    process.exit(PROXY_EXIT.internal);
   },
 );

@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfigFile } from '../config/file.ts';
+import { describeMemoryBound } from '../config/memory.ts';
 import type { Options } from '../config/options.ts';
 import { preflight } from '../config/preflight.ts';
 import { asConfigFile } from '../config/print.ts';
@@ -11,35 +12,28 @@ import { Mux } from '../mux/mux.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { matchSockets, takeActivation, type Activation, type InheritedSocket } from '../net/systemd.ts';
 import { OpsServer } from '../ops/http-server.ts';
-import { createSource } from '../upstream/source.ts';
+import { policyWarnings } from '../policy/warnings.ts';
+import { createSource } from '../upstream/create-source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
+import { PROXY_EXIT } from '../exit-status.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs, USAGE } from './args.ts';
+import { RELOAD_SIGNAL, reloader } from './reload.ts';
+import { takeNotifier, type SystemdNotifier } from './systemd-notify.ts';
 
-/** Exit statuses of the proxy (the README has the table). */
-export const EXIT = {
-  ok: 0,
-  /** Start-up failed (an endpoint or a listener could not be opened, a takeover failed), or a second signal ended the stop at once. */
-  failed: 1,
-  /** Bad command line or configuration, or the machine will not let qmp-mux do what it asks. */
-  config: 2,
-  /** An internal error; qmp-mux stopped as cleanly as it could. */
-  internal: 70,
-  /** QEMU could not be executed. */
-  cannotExecute: 127,
-} as const;
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 /** After an internal error, how much longer than the usual shutdown the stop may take before QEMU is killed. */
 const FATAL_GRACE_MS = 15_000;
 
 function connectHint(a: Address): string {
-  if (a.type === 'unix') return `socat - UNIX-CONNECT:${a.path}`;
+  // Absolute, as the address before it: the hint must work from another directory too.
+  if (a.type === 'unix') return `socat - UNIX-CONNECT:${resolve(a.path)}`;
   return `socat - TCP:${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 }
 
 /** Exit status for a QEMU that ended: its own code, or 128 + signal number, as shells report it. */
-function exitStatus(exit: QemuExit): number {
+function qemuExitStatus(exit: QemuExit): number {
   if (exit.code !== null) return exit.code;
   return 128 + (exit.signal ? constants.signals[exit.signal] : 0);
 }
@@ -65,38 +59,46 @@ export async function runProxy(argv: string[]): Promise<number> {
   let options: Options;
   let activation: Activation;
   let inherited: ReadonlyMap<string, InheritedSocket>;
+  let load: () => Options;
+  let notifier: SystemdNotifier | undefined;
   try {
     const cli = parseArgs(argv);
+    load = () => resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined);
     if (cli.help) {
       process.stdout.write(USAGE);
-      return EXIT.ok;
+      return PROXY_EXIT.ok;
     }
     if (cli.version) {
       process.stdout.write(`qmp-mux ${VERSION}\n`);
-      return EXIT.ok;
+      return PROXY_EXIT.ok;
     }
-    options = resolveOptions(cli, cli.config ? loadConfigFile(cli.config) : undefined);
+    options = load();
     if (cli.printConfig) {
       process.stdout.write(`${JSON.stringify(asConfigFile(options), null, 2)}\n`);
-      return EXIT.ok;
+      return PROXY_EXIT.ok;
     }
     activation = takeActivation();
     inherited = matchSockets(options.endpoints.map((e) => e.name), activation.kind === 'sockets' ? activation.sockets : []);
     await preflight(options, new Set(inherited.keys()));
+    notifier = takeNotifier();
     if (cli.checkConfig) {
+      for (const w of policyWarnings(options.endpoints)) process.stderr.write(`qmp-mux: warning: endpoint '${w.endpoint}': ${w.message}\n`);
       process.stdout.write(`qmp-mux: configuration ${cli.config ?? '(defaults and command line)'} is valid\n`);
-      return EXIT.ok;
+      process.stdout.write(`qmp-mux: memory: ${describeMemoryBound(options)}\n`);
+      return PROXY_EXIT.ok;
     }
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
     process.stderr.write(`qmp-mux: ${e.message}\n${e.code === 'QMPMUX_USAGE' ? "try 'qmp-mux --help'\n" : ''}`);
-    return EXIT.config;
+    return PROXY_EXIT.config;
   }
   const log = createLogger(options.log);
+  for (const w of policyWarnings(options.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
   if (activation.kind === 'not-ours') {
     log.warn('the sockets systemd passed are for another process, not used (run qmp-mux itself, not through npm or a shell)', { listenPid: activation.pid, pid: process.pid });
   }
-  return serve(options, log, inherited);
+  notifier?.logTo(log);
+  return serve(options, log, inherited, notifier, load);
 }
 
 /**
@@ -105,12 +107,12 @@ export async function runProxy(argv: string[]): Promise<number> {
  * SIGHUP; a second one while stopping ends it at once), QEMU exiting, or
  * an internal error.
  */
-async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>): Promise<number> {
+async function serve(options: Options, log: Logger, inherited: ReadonlyMap<string, InheritedSocket>, notifier: SystemdNotifier | undefined, load: () => Options): Promise<number> {
   let finish: (status: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (finish = r));
-  let status: number = EXIT.ok;
+  let status: number = PROXY_EXIT.ok;
   let stopping = false;
-  const source = createSource(options, { log, onQemuExit: (exit) => stop(exitStatus(exit)) });
+  const source = createSource(options, { log, onQemuExit: (exit) => stop(qemuExitStatus(exit)) });
   const mux = new Mux(options, source, log, inherited);
   const ops =
     options.metrics &&
@@ -120,13 +122,14 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
     if (stopping) return;
     stopping = true;
     status = why;
+    void notifier?.stopping('stopping');
     // The HTTP listener stays until the end: /readyz says the mux is stopping.
-    mux.stop().then(() => ops?.stop()).then(
+    mux.stop().then(() => ops?.stop()).then(() => notifier?.settled()).then(
       () => finish(status),
       (e: unknown) => {
         log.error('stopping failed', { error: oneLine(e) });
         source.abort();
-        finish(EXIT.internal);
+        finish(PROXY_EXIT.internal);
       },
     );
   }
@@ -135,12 +138,12 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
     process.on(signal, () => {
       if (!stopping) {
         log.info('stopping', { signal });
-        stop(EXIT.ok);
+        stop(PROXY_EXIT.ok);
         return;
       }
       log.warn('stopping at once', { signal });
       source.abort();
-      finish(EXIT.failed);
+      finish(PROXY_EXIT.failed);
     });
   }
 
@@ -152,16 +155,17 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
     // Not unref()ed: it must fire even if the stop leaves nothing else to wait for.
     const deadline = setTimeout(() => {
       source.abort();
-      finish(EXIT.internal);
+      finish(PROXY_EXIT.internal);
     }, options.timeouts.shutdownMs + FATAL_GRACE_MS);
     void finished.then(() => clearTimeout(deadline));
-    stop(EXIT.internal);
-    status = EXIT.internal;
+    stop(PROXY_EXIT.internal);
+    status = PROXY_EXIT.internal;
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
   // For external rotation of the audit log (logrotate's postrotate).
-  process.on('SIGUSR1', () => mux.reopenAudit());
+  process.on('SIGUSR1', () => mux.audit?.reopen());
+  process.on(RELOAD_SIGNAL, reloader({ load, mux, log, running: options, inherited: new Set(inherited.keys()) }));
 
   try {
     const endpoints = await mux.start();
@@ -172,12 +176,17 @@ async function serve(options: Options, log: Logger, inherited: ReadonlyMap<strin
       process.stdout.write(`qmp-mux: clients connect at ${where}  (try: ${connectHint(a)})\n`);
     }
     if (http) process.stdout.write(`qmp-mux: metrics at http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/metrics\n`);
+    // Ready for systemd once every listener is open and QEMU is connected and negotiated.
+    if (notifier) {
+      const where = endpoints.map((e) => formatAddress(e.address)).join(', ');
+      void mux.firstReady.then(() => (stopping ? undefined : notifier.ready(`QEMU connected; clients connect at ${where}`)));
+    }
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
     log.error(e.message);
     // What did start is stopped (a QEMU started, sockets made).
     await mux.stop();
-    return e.code === 'QMPMUX_SPAWN' ? EXIT.cannotExecute : EXIT.failed;
+    return e.code === 'QMPMUX_SPAWN' ? PROXY_EXIT.cannotExecute : PROXY_EXIT.failed;
   }
   return finished;
 }

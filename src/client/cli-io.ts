@@ -1,17 +1,8 @@
 import { ConnectionError, ProtocolError, QmpError, QmpMuxError, TimeoutError } from '../errors.ts';
+import { CLIENT_EXIT, type ClientExit } from '../exit-status.ts';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
 
-/** Exit statuses of `qmp-mux exec` and `qmp-mux events` (documented in the README). */
-export const EXIT = {
-  ok: 0,
-  /** A command got a QMP error reply. */
-  qmpError: 1,
-  /** A bad command line, or a command that does not parse. */
-  usage: 2,
-  /** Could not connect, the server is not a QMP server, or the connection ended too early. */
-  connection: 3,
-  /** `--timeout` ran out, or the server did not greet in time. */
-  timeout: 4,
-} as const;
+export { CLIENT_EXIT } from '../exit-status.ts';
 
 /** Where a subcommand reads and writes; `processIo()` outside tests. */
 export interface CliIo {
@@ -27,7 +18,7 @@ export function processIo(): CliIo {
   // A reader that goes away (`| head`) ends the output, not the process with a stack trace.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EPIPE') throw e;
-    process.exit(EXIT.ok);
+    process.exit(CLIENT_EXIT.ok);
   });
   return {
     stdin: process.stdin,
@@ -46,11 +37,11 @@ export function processIo(): CliIo {
 }
 
 /** The exit status for an error that ended a run; anything but our own errors is a bug and is thrown on. */
-export function exitStatus(e: unknown): number {
-  if (e instanceof QmpError) return EXIT.qmpError;
-  if (e instanceof TimeoutError) return EXIT.timeout;
-  if (e instanceof ConnectionError || e instanceof ProtocolError) return EXIT.connection;
-  if (e instanceof QmpMuxError) return EXIT.usage;
+export function errorExitStatus(e: unknown): ClientExit {
+  if (e instanceof QmpError) return CLIENT_EXIT.qmpError;
+  if (e instanceof TimeoutError) return CLIENT_EXIT.timeout;
+  if (e instanceof ConnectionError || e instanceof ProtocolError) return CLIENT_EXIT.connection;
+  if (e instanceof QmpMuxError) return CLIENT_EXIT.usage;
   throw e;
 }
 
@@ -65,10 +56,10 @@ export function planOrExit<T>(io: CliIo, subcommand: string, usage: string, read
     plan = read();
   } catch (e) {
     if (!(e instanceof QmpMuxError)) throw e;
-    io.stderr.write(`qmp-mux ${subcommand}: ${e.message}\ntry 'qmp-mux ${subcommand} --help'\n`);
-    return EXIT.usage;
+    io.stderr.write(`${escapeUnsafe(`qmp-mux ${subcommand}: ${e.message}`)}\ntry 'qmp-mux ${subcommand} --help'\n`);
+    return CLIENT_EXIT.usage;
   }
   if (plan !== 'help') return plan;
   io.stdout.write(usage);
-  return EXIT.ok;
+  return CLIENT_EXIT.ok;
 }

@@ -1,9 +1,10 @@
 import { QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
 import { formatAddress } from '../net/address.ts';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, milliseconds, parseOptions } from './cli-options.ts';
-import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
-import { QmpClient, type QmpEvent } from './client.ts';
+import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
+import { QmpClient, type QmpEvent } from './qmp-client.ts';
 import { formatJson } from './format.ts';
 
 export const EVENTS_USAGE = `Usage: qmp-mux events [options] [NAME...]
@@ -46,9 +47,9 @@ export async function runEvents(argv: readonly string[], io: CliIo = processIo()
     try {
       client = await QmpClient.connect(address, { signal: stop.signal });
     } catch (e) {
-      if (stop.signal.aborted && !(stop.signal.reason instanceof TimeoutError)) return EXIT.ok;
-      io.stderr.write(`qmp-mux events: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
-      return exitStatus(e);
+      if (stop.signal.aborted && !(stop.signal.reason instanceof TimeoutError)) return CLIENT_EXIT.ok;
+      io.stderr.write(`${escapeUnsafe(`qmp-mux events: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
+      return errorExitStatus(e);
     }
     const connected = client;
     let seen = 0;
@@ -67,9 +68,9 @@ export async function runEvents(argv: readonly string[], io: CliIo = processIo()
       if (++seen === limit) stop.abort();
     });
     const ended = await client.done;
-    if (ended === undefined || stop.signal.aborted) return EXIT.ok;
-    io.stderr.write(`qmp-mux events: ${ended.message}\n`);
-    return exitStatus(ended);
+    if (ended === undefined || stop.signal.aborted) return CLIENT_EXIT.ok;
+    io.stderr.write(`${escapeUnsafe(`qmp-mux events: ${ended.message}`)}\n`);
+    return errorExitStatus(ended);
   } finally {
     clearTimeout(timer);
     stopListening();

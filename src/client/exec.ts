@@ -1,22 +1,27 @@
 import { createInterface } from 'node:readline';
 import { ConnectionError, QmpMuxError, ShorthandError, TimeoutError, UsageError } from '../errors.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
-import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
-import { QmpClient } from './client.ts';
+import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
+import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
-import { commandFromArgs, ShorthandParser, type Command } from './shorthand.ts';
+import { commandFromArgs, hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
 
 export const EXEC_USAGE = `Usage: qmp-mux exec [options] COMMAND [KEY=VALUE...]
        qmp-mux exec [options] '{"execute": COMMAND, "arguments": {...}}'
+       qmp-mux exec [options] transaction( TYPE [KEY=VALUE...] )
+       qmp-mux exec [options] -H HMP-COMMAND...
        qmp-mux exec [options] < FILE        (commands on stdin, one per line)
 
 Connects, negotiates, runs the command and prints its return value as JSON
 (indented on a terminal, one compact line otherwise; numbers exactly as the
 server sent them). KEY=VALUE arguments are the shell's shorthand (README,
-"Clients"). With no COMMAND, runs the commands on stdin in order, printing
-each return value, and stops at the first that fails.
+"Clients"); a value with spaces is one argument (quote it:
+command-line='info status'), and a whole line may be given as one argument.
+With no COMMAND, runs the commands on stdin in order, printing each return
+value, and stops at the first that fails.
 
 Options:
   --connect ADDR            unix:PATH, tcp:HOST:PORT or a socket path
@@ -25,6 +30,9 @@ Options:
                             then wait for one of these events and print it
   --timeout MS              give up after MS milliseconds (default: no limit
                             but 10000 ms for the greeting)
+  -H, --hmp                 HMP: the words (or each line on stdin) are a human
+                            monitor command, run through human-monitor-command;
+                            its output is printed as text
   -k, --keep-going          commands on stdin: go on after a failure
   -p, --pretty              indent the output even when it is not a terminal
   --compact                 one line per value even on a terminal
@@ -39,6 +47,7 @@ const OPTIONS = {
   connect: { names: ['--connect'], value: true },
   waitEvent: { names: ['--wait-event'], value: true },
   timeout: { names: ['--timeout'], value: true },
+  hmp: { names: ['-H', '--hmp'], value: false },
   keepGoing: { names: ['-k', '--keep-going'], value: false },
   pretty: { names: ['-p', '--pretty'], value: false },
   compact: { names: ['--compact'], value: false },
@@ -53,6 +62,8 @@ interface ExecPlan {
   timeoutMs: number | undefined;
   keepGoing: boolean;
   pretty: boolean;
+  /** Commands are HMP command lines. */
+  hmp: boolean;
 }
 
 /** `qmp-mux exec`: resolves with the exit status. */
@@ -66,8 +77,8 @@ export async function runExec(argv: readonly string[], io: CliIo = processIo()):
     client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }) });
     return p.command ? await runOne(client, p.command, p, io) : await runLines(client, p, io, abort.signal);
   } catch (e) {
-    io.stderr.write(`qmp-mux exec: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
-    return exitStatus(e);
+    io.stderr.write(`${escapeUnsafe(`qmp-mux exec: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
+    return errorExitStatus(e);
   } finally {
     clearTimeout(timer);
     await client?.close();
@@ -80,7 +91,8 @@ function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
   if (flags.has('pretty') && flags.has('compact')) throw new UsageError('give either --pretty or --compact');
   const waitEvents = values.waitEvent === undefined ? [] : values.waitEvent.split(',').filter((n) => n !== '');
   if (values.waitEvent !== undefined && waitEvents.length === 0) throw new UsageError('--wait-event needs an event name');
-  const command = positional.length > 0 ? commandFromArgs(positional) : undefined;
+  const hmp = flags.has('hmp');
+  const command = positional.length === 0 ? undefined : hmp ? hmpCommand(positional.join(' ')) : commandFromArgs(positional);
   if (command === undefined && waitEvents.length > 0) throw new UsageError('--wait-event needs a COMMAND (not commands on stdin)');
   return {
     address: clientAddress(values.connect, io.env),
@@ -89,6 +101,7 @@ function readPlan(argv: readonly string[], io: CliIo): ExecPlan | 'help' {
     timeoutMs: values.timeout === undefined ? undefined : milliseconds(values.timeout, '--timeout'),
     keepGoing: flags.has('keepGoing'),
     pretty: flags.has('pretty') || (!flags.has('compact') && io.stdout.isTTY === true),
+    hmp,
   };
 }
 
@@ -97,11 +110,11 @@ async function runOne(client: QmpClient, command: Command, p: ExecPlan, io: CliI
   const events = p.waitEvents.length > 0 ? client.events() : undefined;
   try {
     const status = await execute(client, command, p, io);
-    if (status !== EXIT.ok || events === undefined) return status;
+    if (status !== CLIENT_EXIT.ok || events === undefined) return status;
     for await (const event of events) {
       if (p.waitEvents.includes(event.event)) {
         io.stdout.write(`${formatJson(event.json, p.pretty)}\n`);
-        return EXIT.ok;
+        return CLIENT_EXIT.ok;
       }
     }
     throw new ConnectionError(`${formatAddress(client.address)}: the connection ended before ${p.waitEvents.join(' or ')}`);
@@ -115,7 +128,7 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
   const stop = (): void => lines.close();
   signal.addEventListener('abort', stop, { once: true });
   const parser = new ShorthandParser();
-  let status: number = EXIT.ok;
+  let status: number = CLIENT_EXIT.ok;
   let number = 0;
   try {
     for await (const line of lines) {
@@ -123,20 +136,20 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
       if (line.trimStart().startsWith('#')) continue;
       let outcome: number;
       try {
-        const parsed = parser.parse(line);
-        outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : EXIT.ok;
+        const parsed = p.hmp ? (line.trim() === '' ? { kind: 'empty' as const } : { kind: 'command' as const, command: hmpCommand(line) }) : parser.parse(line);
+        outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : CLIENT_EXIT.ok;
       } catch (e) {
         if (!(e instanceof ShorthandError)) throw e;
-        io.stderr.write(`qmp-mux exec: line ${number}: ${e.message}\n`);
-        outcome = EXIT.usage;
+        io.stderr.write(`${escapeUnsafe(`qmp-mux exec: line ${number}: ${e.message}`)}\n`);
+        outcome = CLIENT_EXIT.usage;
       }
-      if (outcome !== EXIT.ok && status === EXIT.ok) status = outcome;
-      if (outcome !== EXIT.ok && !p.keepGoing) return status;
+      if (outcome !== CLIENT_EXIT.ok && status === CLIENT_EXIT.ok) status = outcome;
+      if (outcome !== CLIENT_EXIT.ok && !p.keepGoing) return status;
     }
     signal.throwIfAborted();
     if (parser.inTransaction) {
       io.stderr.write(`qmp-mux exec: line ${number}: transaction( was not closed with )\n`);
-      return status === EXIT.ok ? EXIT.usage : status;
+      return status === CLIENT_EXIT.ok ? CLIENT_EXIT.usage : status;
     }
     return status;
   } finally {
@@ -149,12 +162,18 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
 async function execute(client: QmpClient, command: Command, p: ExecPlan, io: CliIo): Promise<number> {
   try {
     const value = await client.executeJson(command.name, command.arguments);
-    io.stdout.write(`${formatJson(value, p.pretty)}\n`);
-    return EXIT.ok;
+    if (p.hmp && typeof value === 'string') {
+      // HMP's output is text for people, with its own line ends (CRLF).
+      const text = escapeUnsafe(value.replace(/\r\n/g, '\n'), '\n\t');
+      io.stdout.write(text === '' || text.endsWith('\n') ? text : `${text}\n`);
+    } else {
+      io.stdout.write(`${formatJson(value, p.pretty)}\n`);
+    }
+    return CLIENT_EXIT.ok;
   } catch (e) {
-    const status = exitStatus(e);
-    if (status !== EXIT.qmpError) throw e;
-    io.stderr.write(`qmp-mux exec: ${command.name}: ${(e as Error).message}\n`);
+    const status = errorExitStatus(e);
+    if (status !== CLIENT_EXIT.qmpError) throw e;
+    io.stderr.write(`${escapeUnsafe(`qmp-mux exec: ${command.name}: ${(e as Error).message}`)}\n`);
     return status;
   }
 }

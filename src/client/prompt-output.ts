@@ -1,4 +1,5 @@
 import { clearScreenDown, cursorTo, moveCursor, type Interface } from 'node:readline';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
 
 /**
  * Output of an interactive shell that can arrive at any time (events, a
@@ -34,7 +35,9 @@ export class PromptOutput {
     this.prompting = false;
   }
 
-  write(text: string): void {
+  /** Writes `text` and a line end; characters a terminal would act on are escaped (but line ends and tabs). */
+  write(unsafe: string): void {
+    const text = escapeUnsafe(unsafe, '\n\t');
     if (!this.prompting) {
       this.out.write(`${text}\n`);
       return;

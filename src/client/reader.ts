@@ -1,5 +1,6 @@
 import { JsonLexer, Tok, type TokenType } from '../json/lexer.ts';
-import { JsonParseError, parseTokens, qemuString, type TokenList } from '../json/parser.ts';
+import { JsonParseError, parseTokens, qemuString } from '../json/parser.ts';
+import { TokenList } from '../json/tokens.ts';
 import type { JsonValue } from '../json/value.ts';
 
 /**
@@ -17,7 +18,9 @@ import type { JsonValue } from '../json/value.ts';
  */
 export class QmpReader {
   private readonly lexer: JsonLexer;
-  private readonly tokens: TokenList = { types: [], starts: [], ends: [], count: 0, text: new Uint8Array(INITIAL_CAPACITY) };
+  private readonly tokens = new TokenList();
+  /** The message's text: the lexer's holds one token at a time here. */
+  private text = new Uint8Array(INITIAL_CAPACITY);
   private length = 0;
   private depth = 0;
 
@@ -66,6 +69,7 @@ export class QmpReader {
     if (this.depth > 0) return true;
 
     const t = this.tokens;
+    t.text = this.text;
     let value: JsonValue;
     try {
       value = parseTokens(t);
@@ -79,18 +83,14 @@ export class QmpReader {
   }
 
   private push(type: TokenType, bytes: Uint8Array): void {
-    const t = this.tokens;
-    if (this.length + bytes.length > t.text.length) {
-      const bigger = new Uint8Array(Math.max(t.text.length * 2, this.length + bytes.length));
-      bigger.set(t.text.subarray(0, this.length));
-      t.text = bigger;
+    if (this.length + bytes.length > this.text.length) {
+      const bigger = new Uint8Array(Math.max(this.text.length * 2, this.length + bytes.length));
+      bigger.set(this.text.subarray(0, this.length));
+      this.text = bigger;
     }
-    t.text.set(bytes, this.length);
-    t.types[t.count] = type;
-    t.starts[t.count] = this.length;
+    this.text.set(bytes, this.length);
+    this.tokens.push(type, this.length, this.length + bytes.length);
     this.length += bytes.length;
-    t.ends[t.count] = this.length;
-    t.count++;
   }
 
   private fail(desc: string): true {
@@ -100,16 +100,10 @@ export class QmpReader {
   }
 
   private reset(): void {
-    const t = this.tokens;
-    t.count = 0;
+    this.tokens.clear();
     this.length = 0;
     this.depth = 0;
-    if (t.text.length > KEEP_CAPACITY) {
-      t.text = new Uint8Array(INITIAL_CAPACITY);
-      t.types = [];
-      t.starts = [];
-      t.ends = [];
-    }
+    if (this.text.length > KEEP_CAPACITY) this.text = new Uint8Array(INITIAL_CAPACITY);
   }
 }
 

@@ -2,9 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpMuxError } from '../errors.ts';
 import type { Address } from '../net/address.ts';
 import { parseClientAddress } from './address.ts';
-import { QmpClient, type QmpClientOptions } from './client.ts';
+import { abortError, QmpClient, type QmpClientOptions } from './qmp-client.ts';
 
-/** Options of each attempt, and how to retry; `signal` also gives up retrying (the promise rejects with its reason). */
+/**
+ * Options of each attempt, and how to retry. Aborting `signal` gives up
+ * retrying as it ends an attempt, with what `QmpClient.connect` rejects
+ * with: the signal's reason if that is a QmpMuxError, else a
+ * ConnectionError `ADDRESS: aborted`; once connected, it closes the
+ * connection.
+ */
 export interface RetryOptions extends QmpClientOptions {
   /** Wait after the first failed attempt, in ms; it doubles after each failure. Default 100. */
   initialDelay?: number;
@@ -20,21 +26,35 @@ export interface RetryOptions extends QmpClientOptions {
  * new QEMU is there, then greets them with its greeting).
  */
 export async function connectRetrying(address: string | Address, options: RetryOptions = {}): Promise<QmpClient> {
+  return retrying(address, options, (to, clientOptions) => QmpClient.connect(to, clientOptions));
+}
+
+/**
+ * `connectRetrying`, each attempt made by `open` (the shell's -N opens
+ * without negotiating).
+ * @internal
+ */
+export async function retrying(address: string | Address, options: RetryOptions, open: (to: Address, options: QmpClientOptions) => Promise<QmpClient>): Promise<QmpClient> {
   const { initialDelay = 100, maxDelay = 2000, onRetry, ...clientOptions } = options;
   const signal = clientOptions.signal;
   // A bad address is thrown at once, not retried.
   const to = typeof address === 'string' ? parseClientAddress(address) : address;
   let delay = initialDelay;
   for (let attempt = 1; ; attempt++) {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw abortError(signal, to);
     try {
-      return await QmpClient.connect(to, clientOptions);
+      return await open(to, clientOptions);
     } catch (e) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw abortError(signal, to);
       if (!(e instanceof QmpMuxError)) throw e;
       onRetry?.(e, attempt);
     }
-    await sleep(delay, undefined, signal ? { signal } : {});
+    try {
+      await sleep(delay, undefined, signal ? { signal } : {});
+    } catch (e) {
+      if (signal?.aborted) throw abortError(signal, to);
+      throw e;
+    }
     delay = Math.min(delay * 2, maxDelay);
   }
 }

@@ -4,35 +4,43 @@ import { createInterface, type Interface } from 'node:readline';
 import { QmpError, QmpMuxError, ShorthandError, UsageError } from '../errors.ts';
 import type { JsonObject, JsonValue } from '../json/value.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { escapeUnsafe, hasUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
-import { EXIT, exitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
-import { QmpClient, type QmpEvent } from './client.ts';
+import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
+import { QmpClient, type ConnectionInternals, type QmpEvent } from './qmp-client.ts';
 import { Completer, type Completions } from './completion.ts';
 import { formatJson } from './format.ts';
 import { HistoryFile } from './history.ts';
 import { PromptOutput } from './prompt-output.ts';
-import { connectRetrying } from './reconnect.ts';
+import { retrying } from './reconnect.ts';
 import { QmpSchema } from './schema.ts';
-import { formatVersion } from './session.ts';
-import { ShorthandParser, type Command } from './shorthand.ts';
+import { SessionLog } from './session-log.ts';
+import { formatVersion, type QmpGreeting } from './client-session.ts';
+import { hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
 
-export const SHELL_USAGE = `Usage: qmp-mux shell [options]
+export const SHELL_USAGE = `Usage: qmp-mux shell [options] [ADDR]
 
 An interactive QMP shell. Type a command in shorthand (COMMAND KEY=VALUE...,
 dotted keys for nested objects, JSON values, transaction( ... )) or as a
 JSON object; see the README, "Clients". Tab completes command names,
 argument names and enum values. Events are shown as they come. If the
 connection is lost (QEMU restarting), the shell reconnects by itself.
-Ctrl-D (or Ctrl-C on an empty line) quits.
+Ctrl-D (or Ctrl-C on an empty line) quits. qmp-shell's options work too.
 
 Options:
-  --connect ADDR       unix:PATH, tcp:HOST:PORT or a socket path
-                       (default: $QMP_SOCKET, else unix:qmp-mux.sock)
+  --connect ADDR       (or ADDR alone) unix:PATH, tcp:HOST:PORT, HOST:PORT
+                       or a socket path (default: $QMP_SOCKET, else
+                       unix:qmp-mux.sock)
   -p, --pretty         indent replies and events
   -v, --verbose        show the JSON of each command before sending it
   -H, --hmp            HMP mode: lines are human monitor commands, run
                        through human-monitor-command
+  -N, --skip-negotiation
+                       do not wait for a greeting nor negotiate: for QEMU's
+                       guest agent, or to send qmp_capabilities yourself
+  -l, --logfile FILE   append the session to FILE: what is sent, what comes
+                       back, events, one JSON object per line with its time
   --history PATH       history file (default: ~/.qmp-mux_history)
   --history-size N     entries kept in it (default 1000)
   --no-history         keep no history file
@@ -44,6 +52,8 @@ const OPTIONS = {
   pretty: { names: ['-p', '--pretty'], value: false },
   verbose: { names: ['-v', '--verbose'], value: false },
   hmp: { names: ['-H', '--hmp'], value: false },
+  skipNegotiation: { names: ['-N', '--skip-negotiation'], value: false },
+  logfile: { names: ['-l', '--logfile'], value: true },
   history: { names: ['--history'], value: true },
   historySize: { names: ['--history-size'], value: true },
   noHistory: { names: ['--no-history'], value: false },
@@ -62,6 +72,10 @@ interface ShellPlan {
   pretty: boolean;
   verbose: boolean;
   hmp: boolean;
+  /** Greet and negotiate (false: -N). */
+  negotiate: boolean;
+  /** The session log (-l), if one is kept. */
+  logfile: string | undefined;
   history: HistoryFile | undefined;
 }
 
@@ -69,28 +83,37 @@ interface ShellPlan {
 export async function runShell(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const plan = planOrExit(io, 'shell', SHELL_USAGE, () => readPlan(argv, io));
   if (typeof plan === 'number') return plan;
+  // A greeting on a connection that does not negotiate (-N) comes after it opened: for the shell, once there.
+  let shell: Shell | undefined;
+  let early: QmpGreeting | undefined;
+  const internals: ConnectionInternals = { negotiate: plan.negotiate, greeted: (g) => (shell ? shell.greeted(g) : (early = g)) };
   let client: QmpClient;
   try {
-    client = await QmpClient.connect(plan.address);
+    client = await QmpClient.open(plan.address, {}, internals);
   } catch (e) {
-    io.stderr.write(`qmp-mux shell: ${e instanceof QmpMuxError ? e.message : String(e)}\n`);
-    return exitStatus(e);
+    io.stderr.write(`${escapeUnsafe(`qmp-mux shell: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
+    return errorExitStatus(e);
   }
-  await new Shell(plan, io).run(client);
-  return EXIT.ok;
+  shell = new Shell(plan, io, internals);
+  await shell.run(client, early);
+  return CLIENT_EXIT.ok;
 }
 
 function readPlan(argv: readonly string[], io: CliIo): ShellPlan | 'help' {
   const { values, flags, positional } = parseOptions(argv, OPTIONS);
   if (flags.has('help')) return 'help';
-  if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}' (the server is given with --connect)`);
+  // The server may be the one argument, as qmp-shell takes it.
+  const allowed = values.connect === undefined ? 1 : 0;
+  if (positional.length > allowed) throw new UsageError(`unexpected argument '${positional[allowed]}'${allowed === 0 ? ' (the server is already given with --connect)' : ''}`);
   const size = values.historySize === undefined ? DEFAULT_HISTORY_SIZE : count(values.historySize, '--history-size');
   const path = values.history ?? join(io.env.HOME || homedir(), '.qmp-mux_history');
   return {
-    address: clientAddress(values.connect, io.env),
+    address: clientAddress(values.connect ?? positional[0], io.env),
     pretty: flags.has('pretty'),
     verbose: flags.has('verbose'),
     hmp: flags.has('hmp'),
+    negotiate: !flags.has('skipNegotiation'),
+    logfile: values.logfile,
     history: flags.has('noHistory') ? undefined : new HistoryFile(path, size),
   };
 }
@@ -104,11 +127,20 @@ class Shell {
   private readonly lines: AsyncIterableIterator<string>;
   private readonly output: PromptOutput;
   private readonly quitting = new AbortController();
+  private log: SessionLog | undefined;
 
   constructor(
     private readonly plan: ShellPlan,
     private readonly io: CliIo,
+    private readonly internals: ConnectionInternals,
   ) {
+    if (plan.logfile !== undefined) {
+      const path = plan.logfile;
+      this.log = new SessionLog(path, (e) => {
+        this.log = undefined;
+        this.io.stderr.write(`${escapeUnsafe(`qmp-mux shell: log ${path}: ${e.message}; not logging the session`)}\n`);
+      });
+    }
     const terminal = io.stdin.isTTY === true && io.stdout.isTTY === true;
     this.rl = createInterface({
       input: io.stdin,
@@ -117,7 +149,7 @@ class Shell {
       history: this.loadHistory(),
       historySize: plan.history?.size ?? DEFAULT_HISTORY_SIZE,
       removeHistoryDuplicates: true,
-      completer: (line: string): Completions => (plan.hmp ? [[], line] : this.completer.complete(line, this.parser.inTransaction)),
+      completer: (line: string): Completions => (plan.hmp ? [[], line] : printable(this.completer.complete(line, this.parser.inTransaction))),
     });
     this.lines = this.rl[Symbol.asyncIterator]();
     this.rl.setPrompt(plan.hmp ? HMP_PROMPT : PROMPT);
@@ -132,8 +164,16 @@ class Shell {
     });
   }
 
-  async run(client: QmpClient): Promise<void> {
-    this.output.write(`Connected to QEMU ${formatVersion(client.greeting)} at ${formatAddress(client.address)}`);
+  async run(client: QmpClient, early: QmpGreeting | undefined): Promise<void> {
+    const where = formatAddress(client.address);
+    this.log?.connected(where);
+    if (this.plan.negotiate) {
+      this.log?.greeting(client.greeting);
+      this.output.write(`Connected to QEMU ${formatVersion(client.greeting)} at ${where}`);
+    } else {
+      this.output.write(`Connected to ${where}, without negotiating (-N): send qmp_capabilities to negotiate`);
+      if (early) this.greeted(early);
+    }
     await this.attach(client, FIRST_COMPLETION_WAIT_MS);
     this.output.prompt();
     for await (const line of this.lines) {
@@ -147,6 +187,12 @@ class Shell {
     await this.client?.close();
   }
 
+  /** A greeting on a connection that does not negotiate (-N): shown, and logged. */
+  greeted(greeting: QmpGreeting): void {
+    this.log?.greeting(greeting);
+    this.output.write(`greeting: QEMU ${formatVersion(greeting)}, capabilities: ${greeting.capabilities.join(', ') || 'none'}`);
+  }
+
   /** Ctrl-D, or Ctrl-C on an empty line: a command still running is abandoned. */
   private quit(): void {
     this.quitting.abort();
@@ -157,7 +203,7 @@ class Shell {
   private async handle(line: string): Promise<void> {
     let command: Command;
     try {
-      const parsed = this.plan.hmp ? hmpCommand(line) : this.parser.parse(line);
+      const parsed = this.plan.hmp ? hmpLine(line) : this.parser.parse(line);
       this.rl.setPrompt(this.parser.inTransaction ? TRANSACTION_PROMPT : this.plan.hmp ? HMP_PROMPT : PROMPT);
       if (parsed.kind !== 'command') return;
       command = parsed.command;
@@ -176,11 +222,16 @@ class Shell {
       if (command.arguments.size > 0) sent.set('arguments', command.arguments);
       this.output.write(formatJson(sent, this.plan.pretty));
     }
+    this.log?.sent(command);
     try {
       const value = await client.executeJson(command.name, command.arguments);
+      this.log?.returned(value);
       this.output.write(this.plan.hmp && typeof value === 'string' ? value.replace(/\r\n/g, '\n').replace(/\n$/, '') : formatJson(value, this.plan.pretty));
+      // Negotiated by hand (-N): what completion needs can be asked now, before the next prompt (or soon after).
+      if (command.name === 'qmp_capabilities' && !this.plan.negotiate) await this.learnWithin(client, FIRST_COMPLETION_WAIT_MS);
     } catch (e) {
       if (!(e instanceof QmpMuxError)) throw e;
+      if (e instanceof QmpError) this.log?.error(e.errorClass, e.desc);
       if (this.quitting.signal.aborted) return;
       this.output.write(e instanceof QmpError ? `error: ${e.errorClass}: ${e.desc}` : `error: ${e.message}`);
     }
@@ -193,25 +244,38 @@ class Shell {
    */
   private async attach(client: QmpClient, waitMs: number): Promise<void> {
     this.client = client;
-    client.on('event', (event) => this.output.write(describeEvent(event, this.plan.pretty)));
+    client.on('event', (event) => {
+      this.log?.event(event.json);
+      this.output.write(describeEvent(event, this.plan.pretty));
+    });
     client.once('close', (error) => {
-      if (error === undefined) return;
+      this.log?.disconnected(error === undefined || this.quitting.signal.aborted ? 'the shell closed the connection' : error.message);
+      // Quitting closes it too (through the signal, after a reconnect): nothing was lost.
+      if (error === undefined || this.quitting.signal.aborted) return;
       this.client = undefined;
       this.output.write(`connection lost: ${error.message}; reconnecting...`);
       void this.reconnect();
     });
-    const learning = learnCompletion(client).then((completer) => {
-      if (this.client === client) this.completer = completer;
-    });
+    await this.learnWithin(client, waitMs);
+  }
+
+  /** Learns what completion offers, waiting for it at most `waitMs`: a QEMU that does not answer must not keep the prompt away. */
+  private async learnWithin(client: QmpClient, waitMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([learning, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    await Promise.race([this.learn(client), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
     clearTimeout(timer);
+  }
+
+  /** Learns what completion offers on `client`, if it is still the shell's by then. */
+  private async learn(client: QmpClient): Promise<void> {
+    const completer = await learnCompletion(client);
+    if (this.client === client) this.completer = completer;
   }
 
   private async reconnect(): Promise<void> {
     let client: QmpClient;
     try {
-      client = await connectRetrying(this.plan.address, { signal: this.quitting.signal });
+      client = await retrying(this.plan.address, { signal: this.quitting.signal }, (to, options) => QmpClient.open(to, options, this.internals));
     } catch (e) {
       if (this.quitting.signal.aborted) return;
       throw e;
@@ -220,7 +284,13 @@ class Shell {
       await client.close();
       return;
     }
-    this.output.write(`reconnected: QEMU ${formatVersion(client.greeting)}`);
+    this.log?.connected(formatAddress(client.address));
+    if (this.plan.negotiate) {
+      this.log?.greeting(client.greeting);
+      this.output.write(`reconnected: QEMU ${formatVersion(client.greeting)}`);
+    } else {
+      this.output.write(`reconnected to ${formatAddress(client.address)}, without negotiating (-N)`);
+    }
     await this.attach(client, 0);
   }
 
@@ -243,14 +313,13 @@ class Shell {
 
   /** A history file that cannot be used is said once, then left alone. */
   private historyFailed(e: unknown): void {
-    this.io.stderr.write(`qmp-mux shell: history ${this.plan.history!.path}: ${e instanceof Error ? e.message : String(e)}; not saving history\n`);
+    this.io.stderr.write(`${escapeUnsafe(`qmp-mux shell: history ${this.plan.history!.path}: ${e instanceof Error ? e.message : String(e)}; not saving history`)}\n`);
     this.plan.history = undefined;
   }
 }
 
-function hmpCommand(line: string): { kind: 'empty' } | { kind: 'command'; command: Command } {
-  if (line.trim() === '') return { kind: 'empty' };
-  return { kind: 'command', command: { name: 'human-monitor-command', arguments: new Map([['command-line', line]]) } };
+function hmpLine(line: string): { kind: 'empty' } | { kind: 'command'; command: Command } {
+  return line.trim() === '' ? { kind: 'empty' } : { kind: 'command', command: hmpCommand(line) };
 }
 
 /** What completion needs from the server; what it refuses (an endpoint's policy) just completes less. */
@@ -263,6 +332,11 @@ async function learnCompletion(client: QmpClient): Promise<Completer> {
   const [commands, schema] = await Promise.all([ask('query-commands'), ask('query-qmp-schema')]);
   const names = Array.isArray(commands) ? commands.flatMap((c) => (c instanceof Map && typeof c.get('name') === 'string' ? [c.get('name') as string] : [])) : [];
   return new Completer(names, schema === undefined ? undefined : new QmpSchema(schema));
+}
+
+/** Candidates a terminal can show as they are (a server's names could hold escape sequences). */
+function printable([candidates, replaced]: Completions): Completions {
+  return [candidates.filter((c) => !hasUnsafe(c)), replaced];
 }
 
 /** `event STOP 14:02:08.959123 {"reason": ...}`: name, QEMU's timestamp in local time, data. */

@@ -58,16 +58,19 @@ export class ShorthandParser {
     }
     const split = splitWords(line);
     if (split.unclosed) throw new ShorthandError(`unclosed ${split.unclosed.opener} (column ${split.unclosed.at + 1})`);
-    const words = split.words;
-    const column = (w: Word): string => `column ${w.start + 1}`;
+    return this.parseWords(split.words, (w) => `column ${w.start + 1}`);
+  }
+
+  /** Parses a line already split into words (at least one); `where` names a word in errors. */
+  parseWords(words: Word[], where: (w: Word) => string): ParsedLine {
     if (this.actions === undefined) {
-      if (words[0]!.text !== TRANSACTION_START) return { kind: 'command', command: commandFromWords(words, column) };
+      if (words[0]!.text !== TRANSACTION_START) return { kind: 'command', command: commandFromWords(words, where) };
       this.actions = [];
       words.shift();
     } else if (words[0]!.text === TRANSACTION_START) {
-      throw new ShorthandError(`already inside ${TRANSACTION_START} (${column(words[0]!)}); end it with ${TRANSACTION_END}`);
+      throw new ShorthandError(`already inside ${TRANSACTION_START} (${where(words[0]!)}); end it with ${TRANSACTION_END}`);
     }
-    return this.action(words, column);
+    return this.action(words, where);
   }
 
   private action(words: Word[], column: (w: Word) => string): ParsedLine {
@@ -87,18 +90,35 @@ export class ShorthandParser {
   }
 }
 
+/** An HMP command line, run through `human-monitor-command` (the shell's and exec's `-H`). */
+export function hmpCommand(line: string): Command {
+  return { name: 'human-monitor-command', arguments: new Map([['command-line', line]]) };
+}
+
 /**
  * A command from words the shell has already split (the arguments of
- * `qmp-mux exec`): a name and `KEY=VALUE` words, or one JSON object.
+ * `qmp-mux exec`): a name and `KEY=VALUE` words, `transaction(` TYPE
+ * `KEY=VALUE...` `)`, or one JSON object. A single argument holding a whole
+ * line (`'transaction( abort )'`, `'device_del id=x'`) is read as the
+ * shell reads a line.
  */
 export function commandFromArgs(args: readonly string[]): Command {
   if (args.length === 0) throw new ShorthandError('no command given');
-  if (args[0]!.trimStart().startsWith('{')) {
+  const first = args[0]!.trim();
+  if (first.startsWith('{')) {
     if (args.length > 1) throw new ShorthandError(`a JSON command stands alone; got '${args[1]}' after it`);
-    return parseJsonCommand(args[0]!.trim());
+    return parseJsonCommand(first);
   }
-  const words = args.map((text, i) => ({ text, start: i, end: i + 1 }));
-  return commandFromWords(words, (w) => `argument ${w.start + 1}`);
+  const parser = new ShorthandParser();
+  const parsed =
+    args.length === 1 && /\s/.test(args[0]!)
+      ? parser.parse(args[0]!)
+      : parser.parseWords(
+          args.map((text, i) => ({ text, start: i, end: i + 1 })),
+          (w) => `argument ${w.start + 1}`,
+        );
+  if (parsed.kind !== 'command') throw new ShorthandError(`${TRANSACTION_START} was not closed with ${TRANSACTION_END}`);
+  return parsed.command;
 }
 
 function commandFromWords(words: Word[], where: (w: Word) => string): Command {
@@ -116,9 +136,16 @@ function buildArguments(words: Word[], where: (w: Word) => string): JsonObject {
   const root: JsonObject = new Map();
   // Objects made for dotted keys; an object given as a JSON value is a value, not extended.
   const made = new Set<JsonObject>([root]);
+  let previous: Word | undefined;
   for (const w of words) {
     const eq = w.text.indexOf('=');
-    if (eq < 0) throw new ShorthandError(`expected KEY=VALUE, got '${w.text}' (${where(w)})`);
+    if (eq < 0) {
+      // `command-line=info status`: a value with a space, not quoted.
+      const plain = previous !== undefined && !/["'{[]/.test(previous.text) ? previous.text : undefined;
+      const quoted = plain === undefined ? '' : `; a value with spaces is quoted: ${plain.replace('=', "='")} ${w.text}'`;
+      throw new ShorthandError(`expected KEY=VALUE, got '${w.text}' (${where(w)})${quoted}`);
+    }
+    previous = w;
     const key = w.text.slice(0, eq);
     const path = key.split('.');
     if (path.some((p) => p === '' || /["'{}[\]\s]/.test(p))) throw new ShorthandError(`bad argument name '${key}' (${where(w)})`);

@@ -19,6 +19,23 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/** Keys starting with `$comment` are allowed in every object of a configuration, for notes; their values are ignored. */
+export interface Commented {
+  readonly [comment: `$comment${string}`]: unknown;
+}
+
+/** Every key any member of a union has. */
+type AllKeys<T> = T extends unknown ? keyof T : never;
+
+/**
+ * The keys of configuration type `T` (but `$comment`), each listed once:
+ * a key `T` has and the list lacks, or the reverse, does not compile, so a
+ * reader accepts exactly what the type describes.
+ */
+export function keysOf<T>(all: { readonly [K in Exclude<AllKeys<T>, `$comment${string}`>]-?: true }): readonly string[] {
+  return Object.keys(all);
+}
+
 /** An object whose keys are all in `known` (plus `$comment`). */
 export function object(v: unknown, path: string, known: readonly string[]): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, `expected an object, got ${describe(v)}`);

@@ -1,19 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
+import type { JournalOptions } from '../events/journal.ts';
+import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { parseAddress, type Address } from '../net/address.ts';
-import { readMetricsOptions, type MetricsOptions } from '../ops/metrics-options.ts';
-import { readAuditOptions, readJournalOptions, type AuditOptions, type JournalOptions } from '../ops/options.ts';
-import { POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
-import { boolean, fail, integer, object, oneOf, optional, string, stringList } from './fields.ts';
+import type { AuditOptions } from '../ops/audit-options.ts';
+import type { MetricsOptions } from '../ops/http-server.ts';
+import { copyPolicy, POLICY_PRESETS, PRESET_NAMES } from '../policy/presets.ts';
+import { present } from '../util/assert.ts';
+import type { BackoffConfig, EndpointConfig, LimitsConfig, LogConfig, MuxConfig, PolicyConfig, PolicyRuleConfig, SocketConfig, TimeoutsConfig, UpstreamConfig } from './config-types.ts';
+import { boolean, fail, integer, keysOf, object, oneOf, optional, string, stringList } from './fields.ts';
+import { readAuditOptions, readJournalOptions, readMetricsOptions } from './ops-fields.ts';
 import {
   DEFAULTS,
+  READ_ONLY_LIMITS,
   defaultEndpoint,
   type BackoffOptions,
   type EndpointOptions,
   type LimitOptions,
   type LogOptions,
   type PolicyOptions,
+  type PolicyRule,
   type SocketOptions,
   type TimeoutOptions,
   type UpstreamOptions,
@@ -27,6 +34,8 @@ export interface ConfigFile {
   /** Limits for endpoints the file does not describe (those from `--listen`). */
   limits: LimitOptions;
   window?: number;
+  windowBytes?: number;
+  totalInputBytes?: number;
   maxUpstreamMessage?: number;
   backoff?: BackoffOptions;
   timeouts?: TimeoutOptions;
@@ -64,15 +73,23 @@ export function loadConfigFile(path: string): ConfigFile {
 /** Validates a parsed configuration. Field paths in errors start at `config`. */
 export function readConfig(value: unknown): ConfigFile {
   const p = 'config';
-  const top = object(value, p, ['upstream', 'endpoints', 'limits', 'window', 'maxUpstreamMessage', 'backoff', 'timeouts', 'log', 'journal', 'audit', 'metrics']);
-  const limits = readLimits(top.limits, `${p}.limits`, DEFAULTS.limits);
-  const out: ConfigFile = { limits };
+  const top = object(
+    value,
+    p,
+    keysOf<MuxConfig>({ upstream: true, endpoints: true, limits: true, window: true, windowBytes: true, totalInputBytes: true, maxUpstreamMessage: true, backoff: true, timeouts: true, log: true, journal: true, audit: true, metrics: true }),
+  );
+  const limits = readLimits(top.limits, `${p}.limits`);
+  const out: ConfigFile = { limits: { ...DEFAULTS.limits, ...limits } };
   const upstream = optional(top, 'upstream', p, readUpstream);
   if (upstream) out.upstream = upstream;
   const endpoints = optional(top, 'endpoints', p, (v, path) => readEndpoints(v, path, limits));
   if (endpoints) out.endpoints = endpoints;
   const window = optional(top, 'window', p, (v, path) => integer(v, path, 1, MAX_WINDOW));
   if (window !== undefined) out.window = window;
+  const windowBytes = optional(top, 'windowBytes', p, (v, path) => integer(v, path, 64, QEMU_MAX_MESSAGE));
+  if (windowBytes !== undefined) out.windowBytes = windowBytes;
+  const totalInputBytes = optional(top, 'totalInputBytes', p, (v, path) => integer(v, path, 64 * 1024));
+  if (totalInputBytes !== undefined) out.totalInputBytes = totalInputBytes;
   const maxUpstream = optional(top, 'maxUpstreamMessage', p, (v, path) => integer(v, path, 64 * 1024));
   if (maxUpstream !== undefined) out.maxUpstreamMessage = maxUpstream;
   const backoff = optional(top, 'backoff', p, readBackoff);
@@ -100,10 +117,10 @@ function address(v: unknown, path: string): Address {
 }
 
 function readUpstream(v: unknown, path: string): UpstreamOptions {
-  const u = object(v, path, ['connect', 'listen', 'spawn', 'takeover', 'onStop', 'powerdownTimeoutMs']);
+  const u = object(v, path, keysOf<UpstreamConfig>({ connect: true, listen: true, spawn: true, takeover: true, onStop: true, powerdownTimeoutMs: true }));
   const modes = (['connect', 'listen', 'spawn'] as const).filter((m) => u[m] !== undefined);
   if (modes.length !== 1) fail(path, `give exactly one of 'connect', 'listen', 'spawn' (got ${modes.length === 0 ? 'none' : modes.join(' and ')})`);
-  const mode = modes[0]!;
+  const mode = present(modes[0], 'the upstream mode');
   const misplaced = (key: string, belongs: string): void => {
     if (u[key] !== undefined && mode !== belongs) fail(`${path}.${key}`, `only applies with '${belongs}'`);
   };
@@ -129,22 +146,41 @@ function readUpstream(v: unknown, path: string): UpstreamOptions {
   }
 }
 
-const LIMIT_KEYS = ['maxMessageSize', 'maxTokens', 'maxNesting', 'maxPendingRequests', 'maxOutputBuffer'] as const;
+const LIMIT_KEYS = keysOf<LimitsConfig>({ maxMessageSize: true, maxTokens: true, maxNesting: true, maxPendingRequests: true, maxOutputBuffer: true, maxCommandBytes: true, maxInputBytes: true });
+/** QEMU reads at most this many bytes of token text in one message. */
+const QEMU_MAX_MESSAGE = QEMU_JSON_LIMITS.maxMessageSize;
 
-function readLimits(v: unknown, path: string, base: Readonly<LimitOptions>): LimitOptions {
-  const out = { ...base };
-  if (v === undefined) return out;
+/** The limits a `limits` object sets; what it leaves out comes from elsewhere. */
+function readLimits(v: unknown, path: string): Partial<LimitOptions> {
+  if (v === undefined) return {};
   const l = object(v, path, LIMIT_KEYS);
+  const out: Partial<LimitOptions> = {};
+  const set = <K extends keyof LimitOptions>(key: K, min: number, max?: number): void => {
+    const n = optional(l, key, path, (x, q) => integer(x, q, min, max));
+    if (n !== undefined) out[key] = n;
+  };
   // QEMU's own limits are the ceiling: above them QEMU would refuse what qmp-mux let through.
-  out.maxMessageSize = optional(l, 'maxMessageSize', path, (x, q) => integer(x, q, 1024, DEFAULTS.limits.maxMessageSize)) ?? out.maxMessageSize;
-  out.maxTokens = optional(l, 'maxTokens', path, (x, q) => integer(x, q, 16, DEFAULTS.limits.maxTokens)) ?? out.maxTokens;
-  out.maxNesting = optional(l, 'maxNesting', path, (x, q) => integer(x, q, 2, DEFAULTS.limits.maxNesting)) ?? out.maxNesting;
-  out.maxPendingRequests = optional(l, 'maxPendingRequests', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxPendingRequests;
-  out.maxOutputBuffer = optional(l, 'maxOutputBuffer', path, (x, q) => integer(x, q, 64 * 1024)) ?? out.maxOutputBuffer;
+  set('maxMessageSize', 1024, QEMU_MAX_MESSAGE);
+  set('maxTokens', 16, QEMU_JSON_LIMITS.maxTokens);
+  set('maxNesting', 2, QEMU_JSON_LIMITS.maxNesting);
+  set('maxPendingRequests', 1, 1_000_000);
+  set('maxOutputBuffer', 64 * 1024);
+  // QEMU refuses a message once its token text plus one reaches 64 MiB.
+  set('maxCommandBytes', 64, QEMU_MAX_MESSAGE - 1);
+  set('maxInputBytes', 1024);
   return out;
 }
 
-function readEndpoints(v: unknown, path: string, limits: LimitOptions): EndpointOptions[] {
+/**
+ * An endpoint's limits: its own, else the file's, else those of its
+ * policy's preset, else the defaults.
+ */
+function endpointLimits(own: Partial<LimitOptions>, file: Partial<LimitOptions>, policy: unknown): LimitOptions {
+  const preset = typeof policy === 'string' ? policy : policy !== null && typeof policy === 'object' ? (policy as { preset?: unknown }).preset : undefined;
+  return { ...DEFAULTS.limits, ...(preset === 'read-only' && READ_ONLY_LIMITS), ...file, ...own };
+}
+
+function readEndpoints(v: unknown, path: string, limits: Partial<LimitOptions>): EndpointOptions[] {
   if (!Array.isArray(v)) fail(path, 'expected an array of endpoints');
   if (v.length === 0) fail(path, 'must list at least one endpoint');
   const endpoints = v.map((item, i) => readEndpoint(item, `${path}[${i}]`, limits));
@@ -160,12 +196,16 @@ function readEndpoints(v: unknown, path: string, limits: LimitOptions): Endpoint
   return endpoints;
 }
 
-function readEndpoint(v: unknown, path: string, limits: LimitOptions): EndpointOptions {
-  const e = object(v, path, ['name', 'listen', 'socket', 'allowRemote', 'policy', 'events', 'maxClients', 'limits', 'negotiationTimeoutMs', 'eventSequence']);
+function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): EndpointOptions {
+  const e = object(
+    v,
+    path,
+    keysOf<EndpointConfig>({ name: true, listen: true, socket: true, allowRemote: true, policy: true, events: true, maxClients: true, limits: true, negotiationTimeoutMs: true, eventSequence: true }),
+  );
   const name = string(e.name, `${path}.name`);
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
   const out = defaultEndpoint(name, address(e.listen, `${path}.listen`));
-  out.limits = readLimits(e.limits, `${path}.limits`, limits);
+  out.limits = endpointLimits(readLimits(e.limits, `${path}.limits`), limits, e.policy);
   const socket = optional(e, 'socket', path, readSocket);
   if (socket) {
     if (out.address.type !== 'unix') fail(`${path}.socket`, 'only applies to unix endpoints');
@@ -182,7 +222,7 @@ function readEndpoint(v: unknown, path: string, limits: LimitOptions): EndpointO
 }
 
 function readSocket(v: unknown, path: string): SocketOptions {
-  const s = object(v, path, ['mode', 'owner', 'group']);
+  const s = object(v, path, keysOf<SocketConfig>({ mode: true, owner: true, group: true }));
   const mode = optional(s, 'mode', path, (x, q) => {
     if (typeof x !== 'string' || !/^0?[0-7]{3}$/.test(x)) fail(q, `expected an octal mode string such as "0660", got ${JSON.stringify(x)}`);
     return parseInt(x, 8);
@@ -192,23 +232,45 @@ function readSocket(v: unknown, path: string): SocketOptions {
 }
 
 function readPolicy(v: unknown, path: string): PolicyOptions {
-  if (typeof v === 'string') {
-    const preset = POLICY_PRESETS[oneOf(v, path, PRESET_NAMES)];
-    return { allow: [...preset.allow], deny: [...preset.deny] };
-  }
-  const p = object(v, path, ['preset', 'allow', 'deny']);
+  if (typeof v === 'string') return copyPolicy(POLICY_PRESETS[oneOf(v, path, PRESET_NAMES)]);
+  const p = object(v, path, keysOf<Exclude<PolicyConfig, string>>({ preset: true, allow: true, deny: true }));
   const preset = optional(p, 'preset', path, (x, q) => POLICY_PRESETS[oneOf(x, q, PRESET_NAMES)]);
-  const allow = optional(p, 'allow', path, stringList);
-  const deny = optional(p, 'deny', path, stringList) ?? [];
+  const allow = optional(p, 'allow', path, readRules);
+  const deny = optional(p, 'deny', path, readRules) ?? [];
   if (!preset && !allow) fail(path, "give 'preset', 'allow', or both");
-  for (const [i, pattern] of [...(allow ?? []), ...deny].entries()) {
-    if (!/^[A-Za-z0-9_.*-]+$/.test(pattern)) fail(`${path}`, `pattern ${i + 1} '${pattern}': command names are letters, digits, . _ - (and * in patterns)`);
-  }
-  return { allow: [...(preset?.allow ?? []), ...(allow ?? [])], deny: [...(preset?.deny ?? []), ...deny] };
+  const base = preset ? copyPolicy(preset) : { allow: [], deny: [] };
+  return { allow: [...base.allow, ...(allow ?? [])], deny: [...base.deny, ...deny] };
+}
+
+/** Policy rules: command globs, or `{"command": GLOB, "arguments": {NAME: GLOB or [GLOB...]}}`. */
+function readRules(v: unknown, path: string): PolicyRule[] {
+  if (!Array.isArray(v)) fail(path, 'expected an array of rules: command globs, or {"command": GLOB, "arguments": {...}}');
+  return v.map((item: unknown, i) => {
+    const where = `${path}[${i}]`;
+    if (typeof item === 'string') return commandGlob(item, where);
+    const r = object(item, where, keysOf<Exclude<PolicyRuleConfig, string>>({ command: true, arguments: true }));
+    const command = commandGlob(string(r.command, `${where}.command`), `${where}.command`);
+    if (typeof r.arguments !== 'object' || r.arguments === null || Array.isArray(r.arguments)) {
+      fail(`${where}.arguments`, 'expected an object of argument patterns, e.g. {"path": ["/machine/*"]}');
+    }
+    const entries = Object.entries(r.arguments).filter(([name]) => !name.startsWith('$comment'));
+    if (entries.length === 0) fail(`${where}.arguments`, 'give at least one argument pattern (a rule on the name alone is the string)');
+    const args = entries.map(([name, patterns]): [string, string[]] => {
+      if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(name)) fail(`${where}.arguments`, `'${name}': argument names are letters, digits, _ -, with . between nested names`);
+      const q = `${where}.arguments.${name}`;
+      return [name, typeof patterns === 'string' ? [string(patterns, q)] : stringList(patterns, q, { nonEmpty: true })];
+    });
+    return { command, arguments: Object.fromEntries(args) };
+  });
+}
+
+function commandGlob(pattern: string, path: string): string {
+  if (!/^[A-Za-z0-9_.*-]+$/.test(pattern)) fail(path, `'${pattern}': command names are letters, digits, . _ - (and * in patterns)`);
+  return pattern;
 }
 
 function readBackoff(v: unknown, path: string): BackoffOptions {
-  const b = object(v, path, ['initialMs', 'maxMs']);
+  const b = object(v, path, keysOf<BackoffConfig>({ initialMs: true, maxMs: true }));
   const initialMs = optional(b, 'initialMs', path, (x, q) => integer(x, q, 1, DAY_MS)) ?? DEFAULTS.backoff.initialMs;
   const maxMs = optional(b, 'maxMs', path, (x, q) => integer(x, q, 1, DAY_MS)) ?? Math.max(DEFAULTS.backoff.maxMs, initialMs);
   if (maxMs < initialMs) fail(`${path}.maxMs`, `must not be less than initialMs (${initialMs})`);
@@ -216,13 +278,19 @@ function readBackoff(v: unknown, path: string): BackoffOptions {
 }
 
 function readTimeouts(v: unknown, path: string): TimeoutOptions {
-  const t = object(v, path, ['clientGreetingMs', 'upstreamGreetingMs', 'shutdownMs', 'closeMs']);
+  const t = object(v, path, keysOf<TimeoutsConfig>({ clientGreetingMs: true, upstreamGreetingMs: true, stallMs: true, shutdownMs: true, closeMs: true }));
   const ms = (key: keyof TimeoutOptions, min: number): number => optional(t, key, path, (x, q) => integer(x, q, min, DAY_MS)) ?? DEFAULTS.timeouts[key];
-  return { clientGreetingMs: ms('clientGreetingMs', 0), upstreamGreetingMs: ms('upstreamGreetingMs', 1), shutdownMs: ms('shutdownMs', 0), closeMs: ms('closeMs', 1) };
+  return {
+    clientGreetingMs: ms('clientGreetingMs', 0),
+    upstreamGreetingMs: ms('upstreamGreetingMs', 1),
+    stallMs: ms('stallMs', 1),
+    shutdownMs: ms('shutdownMs', 0),
+    closeMs: ms('closeMs', 1),
+  };
 }
 
 function readLog(v: unknown, path: string): Partial<LogOptions> {
-  const l = object(v, path, ['level', 'format', 'trace']);
+  const l = object(v, path, keysOf<LogConfig>({ level: true, format: true, trace: true }));
   const out: Partial<LogOptions> = {};
   const level = optional(l, 'level', path, (x, q) => oneOf(x, q, LOG_LEVELS));
   if (level) out.level = level;

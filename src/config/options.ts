@@ -1,88 +1,30 @@
-import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
+import { ENDPOINT_DEFAULTS, LIMIT_DEFAULTS, type EndpointOptions } from '../downstream/endpoint-options.ts';
+import type { JournalOptions } from '../events/journal.ts';
 import type { LogFormat, LogLevel } from '../log.ts';
-import type { MetricsOptions } from '../ops/metrics-options.ts';
-import type { AuditOptions, AuditRecord, JournalOptions } from '../ops/options.ts';
 import type { Address } from '../net/address.ts';
-import { POLICY_PRESETS } from '../policy/presets.ts';
+import type { AuditOptions, AuditRecord } from '../ops/audit-options.ts';
+import type { MetricsOptions } from '../ops/http-server.ts';
+import type { BackoffOptions } from '../upstream/backoff.ts';
+import type { UpstreamOptions } from '../upstream/source.ts';
+import type { StopPolicy } from '../upstream/source.ts';
 
-/** What a SIGTERM/SIGINT to qmp-mux does to a QEMU it started. */
-export type StopPolicy = 'quit' | 'powerdown' | 'leave';
-
-/** Where QEMU is. */
-export type UpstreamOptions =
-  /** Dial QEMU's QMP server socket, retrying with backoff. */
-  | {
-      mode: 'connect';
-      address: Address;
-      /** Move QEMU's unix socket aside and serve clients at its path (see README). */
-      takeover: boolean;
-    }
-  /** Listen; QEMU connects (`-chardev socket,...,reconnect=1`). */
-  | { mode: 'listen'; address: Address }
-  /** Start QEMU with these arguments plus a private QMP socket. */
-  | {
-      mode: 'spawn';
-      command: string[];
-      onStop: StopPolicy;
-      /** With `powerdown`: how long the guest gets before `quit`, ms. */
-      powerdownTimeoutMs: number;
-    };
-
-/** Which commands an endpoint lets through. Deny wins over allow. */
-export interface PolicyOptions {
-  /** Glob patterns (`*` matches any run of characters) of allowed commands. */
-  allow: string[];
-  /** Glob patterns of refused commands. */
-  deny: string[];
-}
-
-export interface SocketOptions {
-  /** File mode of a unix socket. */
-  mode: number;
-  /** Owner (user name or uid) of a unix socket; unchanged when undefined. */
-  owner: string | number | undefined;
-  /** Group (group name or gid) of a unix socket; unchanged when undefined. */
-  group: string | number | undefined;
-}
-
-export interface LimitOptions {
-  /** Bytes of one client message (token text); QEMU's limit, 64 MiB, by default. */
-  maxMessageSize: number;
-  /** Tokens in one client message; QEMU's 2 Mi by default. */
-  maxTokens: number;
-  /** Nesting of one client message; QEMU's 1024 by default (and at most). */
-  maxNesting: number;
-  /** Requests of one client not yet answered before qmp-mux stops reading from it. */
-  maxPendingRequests: number;
-  /** Bytes written to one client and not yet taken by it before the client is disconnected. */
-  maxOutputBuffer: number;
-}
-
-export interface EndpointOptions {
-  /** Shown in logs and in the client list. */
-  name: string;
-  address: Address;
-  /** For unix sockets. */
-  socket: SocketOptions;
-  /** A TCP endpoint on a non-loopback address is refused unless this is set. */
-  allowRemote: boolean;
-  policy: PolicyOptions;
-  /** Glob patterns of event names this endpoint's clients receive. */
-  events: string[];
-  /** Clients connected at once; beyond, a new client gets an error and is closed. */
-  maxClients: number;
-  limits: LimitOptions;
-  /** A client that has not negotiated after this long is closed, ms; 0 never. */
-  negotiationTimeoutMs: number;
-  /** Add the journal's sequence number to each live event this endpoint's clients receive. */
-  eventSequence: boolean;
-}
+export { defaultEndpoint, READ_ONLY_LIMITS, type EndpointOptions, type LimitOptions } from '../downstream/endpoint-options.ts';
+export type { PolicyOptions, PolicyRule } from '../policy/policy.ts';
+export type { SocketOptions } from '../net/unix-socket.ts';
+export type { BackoffOptions } from '../upstream/backoff.ts';
+export type { UpstreamOptions } from '../upstream/source.ts';
+export type { StopPolicy } from '../upstream/source.ts';
 
 export interface TimeoutOptions {
   /** How long a client waits for its greeting while QEMU is away, ms. */
   clientGreetingMs: number;
   /** How long QEMU may take to greet after connecting, ms. */
   upstreamGreetingMs: number;
+  /**
+   * How long QEMU may leave a command unanswered before qmp-mux reports it
+   * stalled (a log line, and `/readyz` not ready until it answers), ms.
+   */
+  stallMs: number;
   /** On SIGTERM/SIGINT, how long pending replies may take to reach clients, ms. */
   shutdownMs: number;
   /**
@@ -90,13 +32,6 @@ export interface TimeoutOptions {
    * destroyed (a peer that does not read its last replies, or never closes), ms.
    */
   closeMs: number;
-}
-
-export interface BackoffOptions {
-  /** First retry delay, ms. */
-  initialMs: number;
-  /** Longest retry delay, ms. */
-  maxMs: number;
 }
 
 export interface LogOptions {
@@ -112,6 +47,14 @@ export interface Options {
   endpoints: EndpointOptions[];
   /** In-band commands in flight to QEMU at once. */
   window: number;
+  /**
+   * Bytes of in-band commands in flight to QEMU at once (a larger command
+   * goes alone): what a client's command may find ahead of it in QEMU's
+   * input.
+   */
+  windowBytes: number;
+  /** Bytes of input held for all clients together (see `LimitOptions.maxInputBytes`). */
+  totalInputBytes: number;
   /** Bytes of one message from QEMU (query-qmp-schema is about 207 KB). */
   maxUpstreamMessage: number;
   backoff: BackoffOptions;
@@ -141,22 +84,20 @@ const DEFAULT_WINDOW = 7;
 /** Every default in one place; the README and config/example.json document them. */
 export const DEFAULTS = Object.freeze({
   window: DEFAULT_WINDOW,
+  /**
+   * 2 KiB in flight keeps QEMU reading while replies make their way back
+   * (a round trip through qmp-mux is a fraction of a millisecond; 2 KiB is
+   * 3 to 30 ms of QEMU's reading), and no more than one read-only client's
+   * command is ever ahead of another client's.
+   */
+  windowBytes: 2 * 1024,
+  totalInputBytes: 64 * 1024 * 1024,
   maxUpstreamMessage: 64 * 1024 * 1024,
   backoff: Object.freeze({ initialMs: 50, maxMs: 5000 }),
-  timeouts: Object.freeze({ clientGreetingMs: 30_000, upstreamGreetingMs: 10_000, shutdownMs: 5000, closeMs: 2000 }),
+  timeouts: Object.freeze({ clientGreetingMs: 30_000, upstreamGreetingMs: 10_000, stallMs: 10_000, shutdownMs: 5000, closeMs: 2000 }),
   log: Object.freeze({ level: 'info' as LogLevel, format: 'text' as LogFormat, trace: false }),
-  limits: Object.freeze({
-    ...QEMU_JSON_LIMITS,
-    maxPendingRequests: 256,
-    maxOutputBuffer: 16 * 1024 * 1024,
-  }),
-  endpoint: Object.freeze({
-    socketMode: 0o600,
-    allowRemote: false,
-    maxClients: 64,
-    negotiationTimeoutMs: 0,
-    eventSequence: false,
-  }),
+  limits: LIMIT_DEFAULTS,
+  endpoint: ENDPOINT_DEFAULTS,
   /**
    * The journal keeps 10,000 events: QEMU emits a handful per second even
    * when busy (bursts of a few hundred during migration or block jobs), so
@@ -180,19 +121,3 @@ export const DEFAULTS = Object.freeze({
   }),
   spawn: Object.freeze({ onStop: 'quit' as StopPolicy, powerdownTimeoutMs: 30_000 }),
 });
-
-/** An endpoint with every default, at `address`. */
-export function defaultEndpoint(name: string, address: Address): EndpointOptions {
-  return {
-    name,
-    address,
-    socket: { mode: DEFAULTS.endpoint.socketMode, owner: undefined, group: undefined },
-    allowRemote: DEFAULTS.endpoint.allowRemote,
-    policy: { allow: [...POLICY_PRESETS.all.allow], deny: [...POLICY_PRESETS.all.deny] },
-    events: ['*'],
-    maxClients: DEFAULTS.endpoint.maxClients,
-    limits: { ...DEFAULTS.limits },
-    negotiationTimeoutMs: DEFAULTS.endpoint.negotiationTimeoutMs,
-    eventSequence: DEFAULTS.endpoint.eventSequence,
-  };
-}

@@ -1,13 +1,16 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { formatAddress, isLoopback, type Address } from '../net/address.ts';
+import { formatAddress, type Address } from '../net/address.ts';
 import { resolveId } from '../net/owner.ts';
-import { metricsAddressProblem } from '../ops/metrics-options.ts';
 import { MAX_SOCKET_PATH, probeBind, socketPathProblem } from '../net/unix-socket.ts';
+import { auditPathProblem } from '../ops/audit-file.ts';
+import { metricsAddressProblem } from '../ops/http-server.ts';
 import { findProgram } from '../upstream/spawn-source.ts';
 import { checkTakeover, movedPath } from '../upstream/takeover.ts';
+import { remoteProblem } from '../downstream/endpoint-options.ts';
 import type { EndpointOptions, Options } from './options.ts';
+import { present } from '../util/assert.ts';
 
 /** How long the private socket path of a spawned QEMU gets beyond the temporary directory. */
 const PRIVATE_SOCKET_SUFFIX = '/qmp-mux-4194304-XXXXXX/qmp.sock'.length;
@@ -29,6 +32,10 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
     // A socket systemd passed is systemd's: its address is not for qmp-mux to bind.
     if (!inherited.has(endpoint.name)) await checkEndpoint(endpoint, where);
   }
+  if (options.audit) {
+    const problem = await auditPathProblem(options.audit.path);
+    if (problem !== undefined) throw new ConfigError(`audit (${options.audit.path}): ${problem}`);
+  }
   const metrics = options.metrics && metricsAddressProblem(options.metrics.listen, options.metrics.allowRemote);
   if (metrics !== undefined) throw new ConfigError(metrics);
   const u = options.upstream;
@@ -43,7 +50,7 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
       await checkListen(u.address, `upstream (listen:${formatAddress(u.address)})`);
       return;
     case 'spawn': {
-      const program = u.command[0]!;
+      const program = present(u.command[0], 'the QEMU program');
       if (!findProgram(program)) throw new ConfigError(`${program}: ${program.includes('/') ? 'not found, or not executable' : 'not found on PATH'}`);
       const base = tmpdir();
       if (Buffer.byteLength(base) + PRIVATE_SOCKET_SUFFIX > MAX_SOCKET_PATH) {
@@ -54,16 +61,6 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
       return;
     }
   }
-}
-
-/**
- * Why clients may not be served at `address` for `endpoint`: a TCP address
- * others can reach, unless the endpoint allows remote clients. Undefined
- * when they may.
- */
-export function remoteProblem(endpoint: EndpointOptions, address: Address): string | undefined {
-  if (address.type !== 'tcp' || isLoopback(address.host) || endpoint.allowRemote) return undefined;
-  return 'not a loopback address; QMP has no authentication, so set allowRemote to expose it';
 }
 
 async function checkEndpoint(endpoint: EndpointOptions, where: string): Promise<void> {

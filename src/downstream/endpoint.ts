@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import type { EndpointOptions } from '../config/options.ts';
-import { remoteProblem } from '../config/preflight.ts';
+import { remoteProblem, type EndpointOptions } from './endpoint-options.ts';
 import { ListenError } from '../errors.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { listenInherited, type InheritedSocket } from '../net/systemd.ts';
@@ -10,15 +9,16 @@ import { Policy } from '../policy/policy.ts';
 
 /** Where clients connect: a listener with its options, its policy and its event filter. */
 export class Endpoint {
-  readonly policy: Policy;
-  private readonly eventFilter: (name: string) => boolean;
+  policy: Policy;
+  private eventFilter: (name: string) => boolean;
   private readonly eventCache = new Map<string, boolean>();
   private listener: Listener | undefined;
   private onConnection: ((socket: Socket) => void) | undefined;
   private onError: ((err: NodeJS.ErrnoException) => void) | undefined;
 
   constructor(
-    readonly options: EndpointOptions,
+    /** Its options; a reload replaces them (see `update`). */
+    public options: EndpointOptions,
     /** The socket systemd passed for it, used instead of its own address. */
     readonly inherited?: InheritedSocket,
   ) {
@@ -55,6 +55,27 @@ export class Endpoint {
       throw new ListenError(`endpoint '${this.name}' (${formatAddress(address)}, the socket systemd passed as fd ${this.inherited.fd}): ${remote}`);
     }
     this.listener = Listener.adopt(server, address, { onError });
+  }
+
+  /**
+   * Takes the options a reload gave it: its policy, events and limits hold
+   * for the next command (its clients are told of new limits by the mux);
+   * a new address or socket mode is listened on anew, and clients
+   * connected at the old one stay. Rejects, changing nothing, if it cannot
+   * listen there.
+   */
+  async update(options: EndpointOptions): Promise<void> {
+    const moved = JSON.stringify([options.address, options.socket]) !== JSON.stringify([this.options.address, this.options.socket]);
+    if (moved && this.listener && !this.inherited && this.onConnection && this.onError) {
+      const fresh = await Listener.open(options.address, this.onConnection, { socket: options.socket, onError: this.onError });
+      const old = this.listener;
+      this.listener = fresh;
+      await old.close();
+    }
+    this.options = options;
+    this.policy = new Policy(options.policy);
+    this.eventFilter = globMatcher(options.events);
+    this.eventCache.clear();
   }
 
   /** Whether its unix socket file is still the one it created. */

@@ -138,7 +138,7 @@ export class JsonLexer {
   constructor(
     private readonly sink: TokenSink,
     /** Longest single token in bytes; QEMU's is 64 MiB. */
-    private readonly maxTokenSize: number,
+    private maxTokenSize: number,
   ) {}
 
   /**
@@ -185,6 +185,16 @@ export class JsonLexer {
     }
     this.state = state;
     return chunk.length;
+  }
+
+  /** A new bound on one token (limits changed by a reload), from the next byte on. */
+  setMaxTokenSize(bytes: number): void {
+    this.maxTokenSize = bytes;
+  }
+
+  /** Bytes of token text held for the message being read. */
+  get held(): number {
+    return this.len;
   }
 
   /** Stops `feed` after the byte it is reading. */

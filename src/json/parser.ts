@@ -1,15 +1,7 @@
 import { Tok } from './lexer.ts';
+import type { TokenList } from './tokens.ts';
 import { decodeCodepoint, isValidCodepoint, pushCodepoint } from './utf8.ts';
 import { JsonNumber, type JsonObject, type JsonValue } from './value.ts';
-
-/** Tokens of one message: parallel arrays of type and text span. */
-export interface TokenList {
-  types: number[];
-  starts: number[];
-  ends: number[];
-  count: number;
-  text: Uint8Array;
-}
 
 /** A parse error; `desc` is the complete text QEMU reports. */
 export class JsonParseError extends Error {

@@ -1,5 +1,6 @@
 import { JsonLexer, Tok, type TokenType } from './lexer.ts';
-import { JsonParseError, parseTokens, qemuString, type TokenList } from './parser.ts';
+import { JsonParseError, parseTokens, qemuString } from './parser.ts';
+import { TokenList } from './tokens.ts';
 import type { JsonValue } from './value.ts';
 
 /** Limits on one incoming message. The defaults are QEMU's own. */
@@ -18,9 +19,6 @@ export const QEMU_JSON_LIMITS: Readonly<JsonLimits> = Object.freeze({
   maxNesting: 1024,
 });
 
-/** The tokens' text between messages: none (and the lexer's buffer is not held). */
-const NO_TEXT = new Uint8Array(0);
-
 /** One input message: a parsed value, or the error text QEMU would report. */
 export type Incoming = { value: JsonValue; error?: undefined } | { value?: undefined; error: string };
 
@@ -32,7 +30,7 @@ export type Incoming = { value: JsonValue; error?: undefined } | { value?: undef
  */
 export class JsonStreamer {
   private readonly lexer: JsonLexer;
-  private readonly tokens: TokenList = { types: [], starts: [], ends: [], count: 0, text: NO_TEXT };
+  private readonly tokens = new TokenList();
   private braces = 0;
   private brackets = 0;
   private size = 0;
@@ -41,7 +39,7 @@ export class JsonStreamer {
 
   constructor(
     private readonly onMessage: (message: Incoming) => void,
-    private readonly limits: Readonly<JsonLimits> = QEMU_JSON_LIMITS,
+    private limits: Readonly<JsonLimits> = QEMU_JSON_LIMITS,
   ) {
     this.lexer = new JsonLexer({ token: (type, start, end) => this.token(type, start, end) }, limits.maxMessageSize);
   }
@@ -54,6 +52,17 @@ export class JsonStreamer {
   feed(chunk: Uint8Array, maxMessages = Infinity): number {
     this.budget = maxMessages;
     return this.lexer.feed(chunk);
+  }
+
+  /** New limits (changed by a reload), from the next byte on. */
+  setLimits(limits: Readonly<JsonLimits>): void {
+    this.limits = limits;
+    this.lexer.setMaxTokenSize(limits.maxMessageSize);
+  }
+
+  /** Bytes held for the message being read (its token text so far). */
+  get heldBytes(): number {
+    return this.lexer.held;
   }
 
   private token(type: TokenType, start: number, end: number): boolean {
@@ -79,10 +88,7 @@ export class JsonStreamer {
       return this.finish({ error: 'JSON nesting depth limit exceeded' });
     }
     const t = this.tokens;
-    t.types[t.count] = type;
-    t.starts[t.count] = start;
-    t.ends[t.count] = end;
-    t.count++;
+    t.push(type, start, end);
     this.size += length;
     if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return false;
 
@@ -101,14 +107,7 @@ export class JsonStreamer {
     this.braces = 0;
     this.brackets = 0;
     this.size = 0;
-    const t = this.tokens;
-    t.count = 0;
-    if (t.types.length > 1024) {
-      t.types = [];
-      t.starts = [];
-      t.ends = [];
-    }
-    t.text = NO_TEXT;
+    this.tokens.clear();
     if (--this.budget <= 0) this.lexer.stop();
     this.onMessage(message);
     return true;

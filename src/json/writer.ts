@@ -9,17 +9,13 @@ import { JsonNumber, type JsonValue } from './value.ts';
  * name.
  */
 export function writeQemu(v: JsonValue): string {
-  return write(v);
-}
-
-function write(v: JsonValue): string {
   if (v === null) return 'null';
   if (v === true) return 'true';
   if (v === false) return 'false';
   if (typeof v === 'string') return quoteString(v);
   if (v instanceof JsonNumber) return qemuNumberText(v);
-  if (Array.isArray(v)) return `[${v.map(write).join(', ')}]`;
-  return `{${qdictOrder([...v.keys()]).map((k) => `${quoteString(k)}: ${write(v.get(k)!)}`).join(', ')}}`;
+  if (Array.isArray(v)) return `[${v.map(writeQemu).join(', ')}]`;
+  return `{${qdictOrder([...v.keys()]).map((k) => `${quoteString(k)}: ${writeQemu(v.get(k)!)}`).join(', ')}}`;
 }
 
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;

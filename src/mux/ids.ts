@@ -1,4 +1,4 @@
-import type { IdMember } from '../qmp/upstream-framer.ts';
+import type { IdMember } from '../qmp/upstream-message.ts';
 
 /**
  * Ids qmp-mux puts on the commands it sends: small integers, reused once

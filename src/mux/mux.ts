@@ -1,37 +1,33 @@
-import type { Socket } from 'node:net';
 import type { Options } from '../config/options.ts';
+import { ConfigError } from '../errors.ts';
+import { DISCONNECT_REASONS } from '../downstream/disconnect.ts';
+import type { ClientConnection } from '../downstream/client-connection.ts';
+import { Endpoint } from '../downstream/endpoint.ts';
+import { EventFanOut } from '../events/fan-out.ts';
+import { EventJournal } from '../events/journal.ts';
 import type { JsonValue } from '../json/value.ts';
 import { writeQemu } from '../json/writer.ts';
-import { Client, DISCONNECT_REASONS } from '../downstream/client.ts';
-import { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
-import { descriptorLimit, descriptorsOpen } from '../net/descriptors.ts';
+import { SocketFlusher } from '../net/socket-writer.ts';
 import type { InheritedSocket } from '../net/systemd.ts';
-import { TickFlusher } from '../net/tick-writer.ts';
 import { AuditLog } from '../ops/audit-log.ts';
-import { EventJournal } from '../ops/event-journal.ts';
 import { MuxMetrics, type EndpointMetrics } from '../ops/mux-metrics.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
-import { UpstreamConnection, type Greeting, type UpstreamState } from '../upstream/connection.ts';
+import { OWN_COMMANDS } from '../qmp/extensions.ts';
+import { CommandEncoder } from '../qmp/wire.ts';
+import type { UpstreamState } from '../upstream/connection.ts';
 import type { UpstreamSource } from '../upstream/source.ts';
+import { present } from '../util/assert.ts';
 import { VERSION } from '../version.ts';
+import { CommandReport } from './command-report.ts';
+import { CommandRouter } from './command-router.ts';
 import { Dispatcher } from './dispatcher.ts';
-import { EventFanOut } from './event-fanout.ts';
-import { clientsValue, EXTENSION_COMMANDS, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
+import { ClientIntake } from './intake.ts';
+import { clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
-import { Router, type RouterCounters } from './router.ts';
-
-/**
- * File descriptors kept free for what qmp-mux needs besides its clients
- * (QEMU, listening anew, files): a client that would leave fewer free is
- * refused.
- */
-const DESCRIPTOR_RESERVE = 16;
-
-/** How much of a message from QEMU goes into a log line. */
-const EXCERPT = 200;
-const excerpt = (bytes: Buffer): string => bytes.toString('utf8', 0, Math.min(bytes.length, EXCERPT));
+import { planReload, type ReloadPlan } from './reload.ts';
+import { StallWatch } from './stall-watch.ts';
+import { UpstreamLink } from './upstream-link.ts';
 
 /**
  * One qmp-mux: one upstream QEMU monitor, many client endpoints. Events go
@@ -41,31 +37,33 @@ const excerpt = (bytes: Buffer): string => bytes.toString('utf8', 0, Math.min(by
  * An instance holds everything it uses, so several can run in one process.
  */
 export class Mux implements MuxView {
-  private readonly flusher = new TickFlusher();
-  private readonly registry = new ClientRegistry();
-  private readonly dispatcher: Dispatcher;
-  private readonly endpoints: Endpoint[];
-  private readonly events: EventFanOut;
-  private readonly journal: EventJournal;
-  private readonly audit: AuditLog | undefined;
   /** qmp-mux's metrics, and each endpoint's share of them. */
   readonly metrics: MuxMetrics;
-  private readonly endpointMetrics = new Map<Endpoint, EndpointMetrics>();
-  private upstream: UpstreamConnection | undefined;
-  private greeting: Greeting | undefined;
+  /** The audit log, if one is kept (SIGUSR1 reopens it). */
+  readonly audit: AuditLog | undefined;
+  /** Resolves the first time QEMU is connected and negotiated: qmp-mux is then ready (systemd's READY=1). */
+  readonly firstReady: Promise<void>;
+  private markReady: () => void = () => undefined;
+  private readonly flusher = new SocketFlusher();
+  private readonly registry = new ClientRegistry();
+  private readonly encoder = new CommandEncoder();
+  private readonly report: CommandReport;
+  private readonly dispatcher: Dispatcher;
+  private readonly endpoints: Endpoint[];
+  private readonly fanOut = new EventFanOut();
+  private readonly journal: EventJournal;
+  private readonly link: UpstreamLink;
+  private readonly intake: ClientIntake;
+  /** Each endpoint's share of the metrics, by name. */
+  private readonly endpointMetrics = new Map<string, EndpointMetrics>();
+  private readonly stallWatch: StallWatch;
+  private stallTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   /** Start-up under way: a stop waits for it, so that nothing it starts is left running. */
   private starting: Promise<unknown> | undefined;
-  private clientCounter = 0;
   private readonly startedAt = Date.now();
-  private readonly routerCounters: RouterCounters = { refused: 0, tooLarge: 0 };
-  private readonly counters = { qemuErrors: 0, closedSessionErrors: 0, replyMismatches: 0, disconnects: {} as Record<string, number> };
-  private warnedSilentUpstream = false;
-  private acceptFailing = false;
-  private readonly descriptorLimit = descriptorLimit();
-  private descriptorsAtFirstClient: number | undefined;
-  /** Client connections open, closing ones included. */
-  private connections = 0;
+  /** Errors sessions answered themselves, of clients gone; and disconnects, by reason. */
+  private readonly closed = { sessionErrors: 0, disconnects: {} as Record<string, number> };
 
   constructor(
     private readonly options: Options,
@@ -74,16 +72,62 @@ export class Mux implements MuxView {
     /** Sockets systemd passed, by the name of the endpoint each is for. */
     inherited: ReadonlyMap<string, InheritedSocket> = new Map(),
   ) {
-    this.dispatcher = new Dispatcher(options.window);
+    this.firstReady = new Promise((resolve) => (this.markReady = resolve));
     this.endpoints = options.endpoints.map((e) => new Endpoint(e, inherited.get(e.name)));
-    this.events = new EventFanOut(this.endpoints, this.registry);
     this.journal = new EventJournal(options.journal);
     this.audit = options.audit && new AuditLog({ ...options.audit, logger: log });
+    this.report = new CommandReport(log, this.audit);
+    this.dispatcher = new Dispatcher({
+      window: options.window,
+      windowBytes: options.windowBytes,
+      totalInputBytes: options.totalInputBytes,
+      encoder: this.encoder,
+      answered: (command, reply, seconds) => this.report.answered(command, reply, seconds),
+    });
     this.metrics = new MuxMetrics({
       version: VERSION,
-      ownCommands: EXTENSION_COMMANDS,
+      ownCommands: OWN_COMMANDS,
       upstreamState: () => this.upstreamState,
       auditDropped: () => this.audit?.stats.dropped ?? 0,
+      oldestCommandAge: () => this.oldestCommandMs / 1000,
+      queuedInputBytes: () => this.dispatcher.stats.queuedBytes,
+    });
+    this.link = new UpstreamLink({
+      source,
+      dispatcher: this.dispatcher,
+      fanOut: this.fanOut,
+      journal: this.journal,
+      audit: this.audit,
+      metrics: this.metrics,
+      log,
+      flusher: this.flusher,
+      settings: options,
+      ready: (greeting) => {
+        this.markReady();
+        for (const client of this.registry) if (client.state === 'waiting') client.greet(greeting, this.routeFor(client));
+      },
+      // As with QEMU itself, clients see everything sent before the break, then EOF.
+      gone: () => {
+        for (const client of this.registry) if (client.state !== 'waiting') client.end('qemu-gone');
+      },
+    });
+    this.intake = new ClientIntake({
+      registry: this.registry,
+      log,
+      flusher: this.flusher,
+      timeouts: options.timeouts,
+      metricsOf: (endpoint) => this.metricsOf(endpoint),
+      greeting: () => this.link.greeting,
+      routeFor: (client) => this.routeFor(client),
+      onNegotiated: (client) => this.fanOut.subscribe(client.endpoint, present(client.session, 'the session of a negotiated client')),
+      onClosed: (client) => this.closedClient(client),
+    });
+    this.stallWatch = new StallWatch(options.timeouts.stallMs, {
+      stalled: (waitedMs) => {
+        this.metrics.upstreamStalled();
+        log.warn('QEMU has stopped answering: a command has waited past the stall threshold', { waitedMs: Math.round(waitedMs), stallMs: options.timeouts.stallMs });
+      },
+      recovered: (stalledMs) => log.info(this.link.greeting ? 'QEMU is answering again' : 'QEMU stall over: the connection to QEMU is gone', { stalledMs: Math.round(stalledMs) }),
     });
   }
 
@@ -101,21 +145,17 @@ export class Mux implements MuxView {
   private async startUp(): Promise<readonly Endpoint[]> {
     await this.source.open();
     this.endpoints.push(...this.source.endpoints);
-    for (const endpoint of this.endpoints) {
-      const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
-      this.endpointMetrics.set(endpoint, this.metrics.endpoint(endpoint.name, probe));
-    }
     try {
-      for (const endpoint of this.endpoints) {
-        await endpoint.listen(
-          (socket) => this.accept(socket, endpoint),
-          (err) => this.acceptFailed(endpoint, err.code ?? err.message),
-        );
-        this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
-      }
-      await this.source.start((socket) => this.attachUpstream(socket));
+      for (const endpoint of this.endpoints) await this.listenOn(endpoint);
+      await this.source.start((socket) => this.link.attach(socket));
+      // A stall is told within a quarter of the threshold (at most a second).
+      const every = Math.min(1000, Math.max(10, this.options.timeouts.stallMs / 4));
+      this.stallTimer = setInterval(() => this.stallWatch.check(this.dispatcher.oldestSentAt, performance.now()), every);
+      this.stallTimer.unref();
     } catch (e) {
       this.stopping = true;
+      this.intake.stop();
+      this.link.stop();
       await Promise.all(this.endpoints.map((ep) => ep.close()));
       await this.source.stop(() => Promise.resolve(undefined));
       throw e;
@@ -133,6 +173,9 @@ export class Mux implements MuxView {
     await this.starting;
     if (this.stopping) return;
     this.stopping = true;
+    this.intake.stop();
+    this.link.stop();
+    clearInterval(this.stallTimer);
     await Promise.all(this.endpoints.map((e) => e.close()));
     for (const client of this.registry) {
       if (client.state === 'waiting') client.end('stopping');
@@ -142,20 +185,59 @@ export class Mux implements MuxView {
     await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (timer = setTimeout(r, this.options.timeouts.shutdownMs)))]);
     clearTimeout(timer);
     for (const client of this.registry) client.end('stopping');
+    // Every client's end is logged before the stop is over (within closeMs: a peer that keeps its end open is cut off).
+    const clientsClosed = this.intake.allClosed();
     await this.source.stop((name) => this.dispatcher.call(name));
-    this.upstream?.close('qmp-mux stopping');
+    this.link.close();
     await this.audit?.close();
+    await clientsClosed;
   }
 
-  /** Reopens the audit log's file (after external rotation). */
-  reopenAudit(): void {
-    this.audit?.reopen();
+  /**
+   * Runs with `next` from now on, without dropping a client: new endpoints
+   * listen, removed ones close (their clients with them), changed policies
+   * and limits hold from each client's next command. Throws a ConfigError,
+   * changing nothing, for what only a restart can change; rejects if a new
+   * address cannot be listened on (what it did is undone). Resolves with
+   * what changed.
+   */
+  async reload(next: Options): Promise<ReloadPlan> {
+    if (this.stopping) throw new ConfigError('qmp-mux is stopping');
+    const plan = planReload(this.options, next);
+    const added: Endpoint[] = [];
+    try {
+      for (const e of plan.added) {
+        const endpoint = new Endpoint(e);
+        await this.listenOn(endpoint);
+        added.push(endpoint);
+      }
+      for (const e of plan.changed) await this.endpointNamed(e.name).update(e);
+    } catch (err) {
+      await Promise.all(added.map((e) => e.close()));
+      throw err;
+    }
+    this.endpoints.push(...added);
+    for (const name of plan.removed) {
+      const endpoint = this.endpointNamed(name);
+      this.endpoints.splice(this.endpoints.indexOf(endpoint), 1);
+      await endpoint.close();
+      for (const client of this.registry) if (client.endpoint === endpoint) client.end('endpoint-removed');
+    }
+    for (const client of this.registry) if (plan.newLimits.has(client.endpoint.name)) client.limitsChanged();
+    Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
+    Object.assign(this.options.timeouts, next.timeouts);
+    this.dispatcher.setLimits(next);
+    this.stallWatch.thresholdMs = next.timeouts.stallMs;
+    this.log.setLevel(next.log.level);
+    return plan;
   }
 
   /** Why QEMU cannot be asked anything now, or undefined when it can (`/readyz`). */
   notReady(): string | undefined {
     const state = this.upstreamState;
-    return state === 'ready' ? undefined : `QEMU connection is ${state}`;
+    if (state !== 'ready') return `QEMU connection is ${state}`;
+    if (this.stallWatch.isStalled(this.dispatcher.oldestSentAt, performance.now())) return `QEMU has not answered a command for ${Math.round(this.oldestCommandMs)} ms`;
+    return undefined;
   }
 
   /** `query-proxy` and `query-clients` together, as JSON (`/status`). */
@@ -165,8 +247,7 @@ export class Mux implements MuxView {
 
   /** Where its link to QEMU is. */
   get upstreamState(): UpstreamState {
-    if (this.stopping) return 'stopped';
-    return this.upstream && this.upstream.state !== 'closed' ? this.upstream.state : 'connecting';
+    return this.stopping ? 'stopped' : this.link.state;
   }
 
   // MuxView
@@ -178,25 +259,27 @@ export class Mux implements MuxView {
       peer: c.peer,
       connectedSince: c.connectedAt,
       negotiated: c.session?.state === 'command',
-      commands: c.router?.commandsSent ?? 0,
+      commands: c.route?.commandsSent ?? 0,
       inFlight: c.session?.pending ?? 0,
       bytesQueued: c.bytesQueued,
-      events: (c.session && this.registry.choiceOf(c.endpoint, c.session)?.patterns) ?? c.endpoint.options.events,
+      events: (c.session && this.fanOut.choiceOf(c.endpoint, c.session)?.patterns) ?? c.endpoint.options.events,
     }));
   }
 
   describe(): MuxInfo {
-    const { refused, tooLarge } = this.routerCounters;
-    let errors = this.counters.qemuErrors + this.counters.closedSessionErrors + refused + tooLarge;
+    const { refused, tooLarge, qemuErrors, ownErrors } = this.report.counts;
+    let errors = qemuErrors + ownErrors + this.closed.sessionErrors + refused + tooLarge;
     for (const c of this.registry) errors += c.session?.errors ?? 0;
     return {
       version: VERSION,
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       upstreamState: this.upstreamState,
       upstreamMode: this.source.mode,
-      qemu: this.greeting?.versionValue,
+      qemu: this.link.greeting?.versionValue,
       clients: this.registry.size,
       lastEvent: this.journal.last,
+      oldestCommandMs: this.oldestCommandMs,
+      queuedBytes: this.dispatcher.stats.queuedBytes,
       counters: {
         commands: this.dispatcher.stats.sent,
         // Every event is numbered, so the newest number is how many there were.
@@ -204,210 +287,64 @@ export class Mux implements MuxView {
         errors,
         refused,
         tooLarge,
-        replyMismatches: this.counters.replyMismatches,
-        disconnects: { ...this.counters.disconnects },
+        tooLargeFromQemu: this.link.counts.tooLargeFromQemu,
+        replyMismatches: this.link.counts.replyMismatches,
+        disconnects: { ...this.closed.disconnects },
       },
       audit: this.audit?.stats,
     };
   }
 
-  // Clients
+  /** How long the oldest command QEMU has not answered has waited, ms (0 when none). */
+  private get oldestCommandMs(): number {
+    const oldest = this.dispatcher.oldestSentAt;
+    return oldest === undefined ? 0 : performance.now() - oldest;
+  }
 
-  private accept(socket: Socket, endpoint: Endpoint): void {
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    this.connections++;
-    const metrics = this.endpointMetrics.get(endpoint)!;
-    metrics.connected();
-    const spare = this.spareDescriptors();
-    if (spare >= 0 && this.acceptFailing) {
-      this.acceptFailing = false;
-      this.log.info('accepting clients again', { endpoint: endpoint.name });
-    }
-    const number = ++this.clientCounter;
-    const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `local#${number}`;
-    const client = new Client({
-      socket,
+  private metricsOf(endpoint: Endpoint): EndpointMetrics {
+    return present(this.endpointMetrics.get(endpoint.name), `the metrics of endpoint ${endpoint.name}`);
+  }
+
+  private endpointNamed(name: string): Endpoint {
+    return present(this.endpoints.find((e) => e.name === name), `endpoint ${name}`);
+  }
+
+  /** Counts its clients in the metrics (an endpoint a reload brings back keeps its series) and listens. */
+  private async listenOn(endpoint: Endpoint): Promise<void> {
+    const probe = { clients: () => this.registry.count(endpoint), outputQueuedBytes: () => this.registry.bytesQueued(endpoint) };
+    this.endpointMetrics.set(endpoint.name, this.metrics.endpoint(endpoint.name, probe));
+    await endpoint.listen(
+      (socket) => this.intake.accept(socket, endpoint),
+      (err) => this.intake.failed(endpoint, err.code ?? err.message),
+    );
+    this.log.info('listening', { endpoint: endpoint.name, address: formatAddress(endpoint.address), systemdFd: endpoint.inherited?.fd });
+  }
+
+  private routeFor(client: ClientConnection): CommandRouter {
+    const { endpoint } = client;
+    return new CommandRouter({
       endpoint,
-      number,
-      peer,
-      log: this.log,
-      flusher: this.flusher,
-      metrics,
-      lingerMs: this.options.timeouts.closeMs,
-      onClosed: (c) => this.gone(c),
-    });
-    this.log.info('client connected', { endpoint: endpoint.name, client: peer });
-    if (spare < 0) {
-      this.acceptFailed(endpoint, `${descriptorsOpen()} file descriptors open, ${this.descriptorLimit} allowed`);
-      client.refuse('no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
-      return;
-    }
-    const max = endpoint.options.maxClients;
-    if (this.registry.count(endpoint) >= max) {
-      // Not a client of the endpoint: it holds no place there while its connection closes.
-      client.refuse('too-many-clients', `Too many clients on endpoint '${endpoint.name}' (at most ${max})`);
-      return;
-    }
-    this.registry.add(client);
-    if (this.greeting) client.greet(this.greeting, this.routerFor(client));
-    else client.awaitGreeting(this.options.timeouts.clientGreetingMs);
-  }
-
-  /**
-   * File descriptors left free beyond the reserve, the connection just
-   * accepted counted; negative when it eats into the reserve. Counted only
-   * when clients could be using a good part of them (the count reads
-   * /proc): what was open at the first client, and clients since, counted
-   * twice for what else may have opened meanwhile.
-   */
-  private spareDescriptors(): number {
-    const room = this.descriptorLimit - DESCRIPTOR_RESERVE;
-    this.descriptorsAtFirstClient ??= descriptorsOpen();
-    if ((this.descriptorsAtFirstClient + this.connections) * 2 < room) return Infinity;
-    return room - descriptorsOpen();
-  }
-
-  /** Clients cannot be accepted (no file descriptors to spare): said once, until one is again. */
-  private acceptFailed(endpoint: Endpoint, why: string): void {
-    if (this.acceptFailing) return;
-    this.acceptFailing = true;
-    this.log.error('cannot accept clients', { endpoint: endpoint.name, why });
-  }
-
-  private routerFor(client: Client): Router {
-    return new Router({
-      endpoint: client.endpoint,
       client,
+      metrics: this.metricsOf(endpoint),
       dispatcher: this.dispatcher,
-      registry: this.registry,
-      view: this,
-      journal: this.journal,
-      metrics: this.endpointMetrics.get(client.endpoint)!,
-      audit: this.audit,
-      counters: this.routerCounters,
-      log: this.log,
+      encoder: this.encoder,
+      report: this.report,
+      own: {
+        view: this,
+        journal: this.journal,
+        endpoint,
+        setEvents: (patterns) => this.fanOut.choose(endpoint, present(client.session, 'the session of a greeted client'), patterns),
+      },
     });
   }
 
-  private gone(client: Client): void {
-    this.connections--;
+  private closedClient(client: ClientConnection): void {
     this.registry.remove(client);
-    this.counters.closedSessionErrors += client.session?.errors ?? 0;
-    this.counters.disconnects[client.reason] = (this.counters.disconnects[client.reason] ?? 0) + 1;
-    this.endpointMetrics.get(client.endpoint)!.ended(client.reason);
+    if (client.session) this.fanOut.unsubscribe(client.endpoint, client.session);
+    this.closed.sessionErrors += client.session?.errors ?? 0;
+    this.closed.disconnects[client.reason] = (this.closed.disconnects[client.reason] ?? 0) + 1;
+    this.metricsOf(client.endpoint).ended(client.reason);
     const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
     this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, reason });
-  }
-
-  // QEMU
-
-  private attachUpstream(socket: Socket): void {
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    const connection = new UpstreamConnection(
-      socket,
-      {
-        ready: (greeting) => this.upstreamReady(connection, greeting),
-        message: (m) => this.upstreamMessage(connection, m),
-        read: (bytes) => {
-          this.metrics.upstreamBytesIn(bytes);
-          this.events.flush();
-        },
-        anomaly: (what, bytes) => this.log.debug(`QEMU sent ${what}`, { bytes: excerpt(bytes) }),
-        closed: (reason) => this.upstreamClosed(connection, reason),
-      },
-      { maxMessageSize: this.options.maxUpstreamMessage, greetingTimeoutMs: this.options.timeouts.upstreamGreetingMs, flusher: this.flusher },
-    );
-    this.upstream = connection;
-  }
-
-  private upstreamReady(connection: UpstreamConnection, greeting: Greeting): void {
-    this.greeting = greeting;
-    this.warnedSilentUpstream = false;
-    this.source.ready();
-    this.metrics.upstreamReady();
-    this.log.info('QEMU connected', { version: greeting.version, capabilities: greeting.capabilities.join(',') });
-    this.dispatcher.attach((bytes) => {
-      if (this.log.tracing) this.log.trace('to-qemu', { peer: 'qemu' }, bytes);
-      this.metrics.upstreamBytesOut(bytes.length);
-      connection.send(bytes);
-    });
-    for (const client of this.registry) {
-      if (client.state === 'waiting') client.greet(greeting, this.routerFor(client));
-    }
-  }
-
-  private upstreamMessage(connection: UpstreamConnection, m: UpstreamMessage): void {
-    if (this.log.tracing) this.log.trace('from-qemu', { peer: 'qemu' }, m.bytes);
-    // Events that came before this message go out before it.
-    if (m.kind !== 'event') this.events.flush();
-    switch (m.kind) {
-      case 'event': {
-        const name = m.event ?? '';
-        const seq = this.journal.append(name, m.bytes);
-        this.metrics.event(name);
-        this.audit?.event({ name, seq, bytes: m.bytes });
-        this.events.add(name, m.bytes, seq);
-        return;
-      }
-      case 'return':
-      case 'error': {
-        if (m.kind === 'error') this.counters.qemuErrors++;
-        const problem = this.dispatcher.reply(m);
-        if (problem !== undefined) this.lostTrack(connection, problem, m);
-        return;
-      }
-      case 'greeting':
-      case 'unknown':
-        this.log.warn('unexpected message from QEMU', { bytes: excerpt(m.bytes) });
-        return;
-    }
-  }
-
-  /**
-   * QEMU sent a reply that cannot answer anything in flight: its view of
-   * the conversation and qmp-mux's differ, and any reply may now be someone
-   * else's. The connection is dropped and made again; clients whose
-   * commands were in flight are ended (their replies cannot be told apart),
-   * the others carry on.
-   */
-  private lostTrack(connection: UpstreamConnection, problem: string, m: UpstreamMessage): void {
-    this.counters.replyMismatches++;
-    this.log.error("QEMU's replies no longer match the commands in flight; reconnecting to QEMU", { why: problem, bytes: excerpt(m.bytes) });
-    this.upstream = undefined;
-    this.greeting = undefined;
-    this.metrics.upstreamLost();
-    connection.close('replies stopped matching the commands in flight');
-    this.dispatcher.detach();
-    if (!this.stopping) this.source.lost();
-  }
-
-  private upstreamClosed(connection: UpstreamConnection, reason: string): void {
-    if (this.upstream !== connection) return;
-    this.upstream = undefined;
-    this.metrics.upstreamLost();
-    const wasReady = this.greeting !== undefined;
-    this.greeting = undefined;
-    if (this.stopping) {
-      this.dispatcher.detach();
-      return;
-    }
-    if (wasReady) {
-      this.log.warn('QEMU disconnected', { reason });
-      // As with QEMU itself, clients see everything sent before the break, then EOF.
-      for (const client of this.registry) {
-        if (client.state !== 'waiting') client.end('qemu-gone');
-      }
-    } else if (!this.warnedSilentUpstream) {
-      this.warnedSilentUpstream = true;
-      this.log.warn('QEMU connection failed before negotiation, retrying', { reason });
-    }
-    this.dispatcher.detach();
-    this.source.lost();
   }
 }

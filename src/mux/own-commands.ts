@@ -1,22 +1,16 @@
 import type { Endpoint } from '../downstream/endpoint.ts';
+import { readQueryEventsArguments, readSetEventsArguments } from '../events/commands.ts';
+import type { EventJournal } from '../events/journal.ts';
 import { JsonStreamer } from '../json/streamer.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { writeQemu } from '../json/writer.ts';
 import type { AuditStats } from '../ops/audit-log.ts';
-import { QUERY_EVENTS, readQueryEventsArguments, readSetEventsArguments, SET_EVENTS } from '../ops/event-commands.ts';
-import type { EventJournal } from '../ops/event-journal.ts';
-import { queryEventsReply } from '../ops/event-wire.ts';
 import { globMatcher } from '../policy/glob.ts';
 import type { Policy } from '../policy/policy.ts';
-import { EXTENSION_PREFIX } from '../policy/presets.ts';
-import type { ClientCommand } from '../qmp/session.ts';
-import type { UpstreamMessage } from '../qmp/upstream-framer.ts';
-import { errorReply, negotiatedReply, returnReply, type ErrorClass } from '../qmp/wire.ts';
-
-/** qmp-mux's own commands, named after QMP's downstream-extension rule (`__RFQDN_name`). */
-const QUERY_CLIENTS = `${EXTENSION_PREFIX}query-clients`;
-const QUERY_PROXY = `${EXTENSION_PREFIX}query-proxy`;
-export const EXTENSION_COMMANDS: readonly string[] = [QUERY_CLIENTS, QUERY_PROXY, QUERY_EVENTS, SET_EVENTS];
+import type { ErrorClass } from '../qmp/error-classes.ts';
+import { OWN_COMMANDS, QUERY_CLIENTS, QUERY_EVENTS, QUERY_PROXY, SET_EVENTS } from '../qmp/extensions.ts';
+import type { ClientCommand } from '../qmp/monitor-session.ts';
+import type { UpstreamMessage } from '../qmp/upstream-message.ts';
+import { errorReply, negotiatedReply, queryEventsReply, returnReply, rewrittenReply } from '../qmp/wire.ts';
 
 export interface ClientInfo {
   client: number;
@@ -41,7 +35,21 @@ export interface MuxInfo {
   clients: number;
   /** The newest event's sequence number (0 before the first). */
   lastEvent: number;
-  counters: { commands: number; events: number; errors: number; refused: number; tooLarge: number; replyMismatches: number; disconnects: Record<string, number> };
+  /** How long the oldest command QEMU has not answered has waited, ms (0 when none). */
+  oldestCommandMs: number;
+  /** Bytes of client commands waiting in qmp-mux for their turn to QEMU. */
+  queuedBytes: number;
+  counters: {
+    commands: number;
+    events: number;
+    errors: number;
+    refused: number;
+    tooLarge: number;
+    /** Messages from QEMU longer than qmp-mux passes on. */
+    tooLargeFromQemu: number;
+    replyMismatches: number;
+    disconnects: Record<string, number>;
+  };
   /** The audit log's totals, when there is one. */
   audit: AuditStats | undefined;
 }
@@ -62,8 +70,10 @@ export interface OwnCommandContext {
   setEvents(patterns: string[]): void;
 }
 
-const num = (n: number): JsonNumber => new JsonNumber(String(n), Number.isInteger(n));
-const obj = (entries: [string, JsonValue | undefined][]): JsonObject => new Map(entries.filter((e): e is [string, JsonValue] => e[1] !== undefined));
+/** A count as a JSON number. */
+const count = (n: number): JsonNumber => new JsonNumber(String(n), Number.isInteger(n));
+/** A JSON object of the members given, those undefined left out. */
+const members = (entries: [string, JsonValue | undefined][]): JsonObject => new Map(entries.filter((e): e is [string, JsonValue] => e[1] !== undefined));
 
 /** The reply to one of qmp-mux's own commands, and its outcome (`return`, or the error class). */
 export interface OwnReply {
@@ -103,15 +113,15 @@ export function runOwnCommand(command: ClientCommand, context: OwnCommandContext
 /** What `query-clients` returns. */
 export function clientsValue(view: MuxView): JsonValue[] {
   return view.listClients().map((c) =>
-    obj([
-      ['client', num(c.client)],
+    members([
+      ['client', count(c.client)],
       ['endpoint', c.endpoint],
       ['peer', c.peer],
       ['connected-since', c.connectedSince.toISOString()],
       ['negotiated', c.negotiated],
-      ['commands', num(c.commands)],
-      ['in-flight', num(c.inFlight)],
-      ['bytes-queued', num(c.bytesQueued)],
+      ['commands', count(c.commands)],
+      ['in-flight', count(c.inFlight)],
+      ['bytes-queued', count(c.bytesQueued)],
       ['events', [...c.events]],
     ]),
   );
@@ -120,31 +130,33 @@ export function clientsValue(view: MuxView): JsonValue[] {
 /** What `query-proxy` returns. */
 export function proxyValue(view: MuxView): JsonObject {
   const i = view.describe();
-  return obj([
+  return members([
     ['version', i.version],
-    ['uptime', num(Math.floor(i.uptimeSeconds))],
-    ['upstream', obj([['state', i.upstreamState], ['mode', i.upstreamMode], ['qemu', i.qemu]])],
-    ['clients', num(i.clients)],
-    ['last-event', num(i.lastEvent)],
+    ['uptime', count(Math.floor(i.uptimeSeconds))],
+    ['upstream', members([['state', i.upstreamState], ['mode', i.upstreamMode], ['qemu', i.qemu], ['oldest-command-ms', count(Math.round(i.oldestCommandMs))]])],
+    ['clients', count(i.clients)],
+    ['last-event', count(i.lastEvent)],
+    ['queued-bytes', count(i.queuedBytes)],
     [
       'counters',
-      obj([
-        ['commands', num(i.counters.commands)],
-        ['events', num(i.counters.events)],
-        ['errors', num(i.counters.errors)],
-        ['refused', num(i.counters.refused)],
-        ['too-large', num(i.counters.tooLarge)],
-        ['reply-mismatches', num(i.counters.replyMismatches)],
-        ['disconnects', obj(Object.entries(i.counters.disconnects).map(([k, v]) => [k, num(v)]))],
+      members([
+        ['commands', count(i.counters.commands)],
+        ['events', count(i.counters.events)],
+        ['errors', count(i.counters.errors)],
+        ['refused', count(i.counters.refused)],
+        ['too-large', count(i.counters.tooLarge)],
+        ['too-large-from-qemu', count(i.counters.tooLargeFromQemu)],
+        ['reply-mismatches', count(i.counters.replyMismatches)],
+        ['disconnects', members(Object.entries(i.counters.disconnects).map(([k, v]) => [k, count(v)]))],
       ]),
     ],
-    ['audit', i.audit && obj([['written', num(i.audit.written)], ['dropped', num(i.audit.dropped)], ['buffered-bytes', num(i.audit.bufferedBytes)]])],
+    ['audit', i.audit && members([['written', count(i.audit.written)], ['dropped', count(i.audit.dropped)], ['buffered-bytes', count(i.audit.bufferedBytes)]])],
   ]);
 }
 
 /**
- * Rewrites QEMU's `query-commands` reply to list what `policy` allows,
- * plus the allowed commands of qmp-mux's own.
+ * Rewrites QEMU's `query-commands` reply to list what `policy` allows
+ * (with some arguments at least), plus the allowed commands of qmp-mux's own.
  */
 export function filterCommandList(policy: Policy): (reply: UpstreamMessage) => UpstreamMessage {
   return (reply) => {
@@ -154,10 +166,10 @@ export function filterCommandList(policy: Policy): (reply: UpstreamMessage) => U
     if (!isObject(value) || !Array.isArray(list)) return reply;
     const kept = list.filter((entry) => {
       const name = isObject(entry) ? entry.get('name') : undefined;
-      return typeof name === 'string' && policy.allows(name);
+      return typeof name === 'string' && policy.mayAllow(name);
     });
-    for (const name of EXTENSION_COMMANDS) if (policy.allows(name)) kept.push(new Map([['name', name]]));
+    for (const name of OWN_COMMANDS) if (policy.mayAllow(name)) kept.push(new Map([['name', name]]));
     value.set('return', kept);
-    return { ...reply, bytes: Buffer.from(writeQemu(value), 'latin1') };
+    return { ...reply, bytes: rewrittenReply(value) };
   };
 }

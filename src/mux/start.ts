@@ -1,10 +1,11 @@
-import { parseArgs } from '../cli/args.ts';
+import type { MuxConfig } from '../config/config-types.ts';
 import { readConfig } from '../config/file.ts';
 import { preflight } from '../config/preflight.ts';
-import { resolveOptions } from '../config/resolve.ts';
+import { NO_COMMAND_LINE, resolveOptions } from '../config/resolve.ts';
 import { createLogger, type LoggerOptions } from '../log.ts';
 import type { Address } from '../net/address.ts';
-import { createSource } from '../upstream/source.ts';
+import { policyWarnings } from '../policy/warnings.ts';
+import { createSource } from '../upstream/create-source.ts';
 import type { QemuExit } from '../upstream/spawn-source.ts';
 import { Mux } from './mux.ts';
 
@@ -28,15 +29,17 @@ export interface RunningMux {
 
 /**
  * Starts a qmp-mux in this process. `config` is what a configuration file
- * holds (see config/example.json), checked the same way and with the same
+ * holds (see config/example.json; its type is `MuxConfig`, so a misspelt
+ * key does not compile), checked the same way at run time and with the same
  * messages: a mistake throws a ConfigError naming the field, and what the
  * machine will not allow throws before anything starts. With no upstream,
  * it starts a throwaway QEMU, as the command does.
  */
-export async function startMux(config: unknown = {}, options: StartOptions = {}): Promise<RunningMux> {
-  const resolved = resolveOptions(parseArgs([]), readConfig(config));
+export async function startMux(config: MuxConfig = {}, options: StartOptions = {}): Promise<RunningMux> {
+  const resolved = resolveOptions(NO_COMMAND_LINE, readConfig(config));
   await preflight(resolved);
   const log = createLogger({ ...resolved.log, sink: () => undefined, ...options.log });
+  for (const w of policyWarnings(resolved.endpoints)) log.warn(w.message, { endpoint: w.endpoint });
   let exited: (exit: QemuExit | undefined) => void = () => undefined;
   const done = new Promise<QemuExit | undefined>((r) => (exited = r));
   const source = createSource(resolved, {

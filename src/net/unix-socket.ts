@@ -3,10 +3,18 @@ import { statSync, type Stats } from 'node:fs';
 import { chmod, chown, lstat, rename, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { SocketOptions } from '../config/options.ts';
 import { ListenError } from '../errors.ts';
 import { formatAddress, type Address } from './address.ts';
 import { resolveId } from './owner.ts';
+
+export interface SocketOptions {
+  /** File mode of a unix socket. */
+  mode: number;
+  /** Owner (user name or uid) of a unix socket; unchanged when undefined. */
+  owner: string | number | undefined;
+  /** Group (group name or gid) of a unix socket; unchanged when undefined. */
+  group: string | number | undefined;
+}
 
 /** The longest unix socket path the kernel takes (`sun_path` less its NUL). */
 export const MAX_SOCKET_PATH = 107;

@@ -1,6 +1,6 @@
 import type { JsonObject } from '../json/value.ts';
 import { writeCompact } from '../json/writer.ts';
-import { globMatcher } from '../policy/glob.ts';
+import { Policy } from '../policy/policy.ts';
 import { POLICY_PRESETS } from '../policy/presets.ts';
 
 /**
@@ -10,12 +10,11 @@ import { POLICY_PRESETS } from '../policy/presets.ts';
  * prefix under `NAME-truncated: {"bytes": FULL-SIZE, "prefix": "..."}`.
  */
 
-const readOnlyAllows = globMatcher(POLICY_PRESETS['read-only'].allow);
-const readOnlyDenies = globMatcher(POLICY_PRESETS['read-only'].deny);
+const readOnly = new Policy(POLICY_PRESETS['read-only']);
 
-/** A command that can change state: anything the `read-only` policy preset would refuse. */
+/** A command that can change state: anything the `read-only` policy preset refuses whatever its arguments. */
 export function isStateChanging(name: string): boolean {
-  return !readOnlyAllows(name) || readOnlyDenies(name);
+  return !readOnly.mayAllow(name);
 }
 
 /** A command a client sent that qmp-mux refused by policy. */

@@ -1,7 +1,8 @@
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { rename, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
+import type { AuditOptions } from './audit-options.ts';
+import { openAuditFile } from './audit-file.ts';
 import { commandLine, droppedLine, eventLine, isStateChanging, type CommandEntry, type EventEntry, type RefusalEntry } from './audit-line.ts';
-import type { AuditOptions } from './options.ts';
 
 export interface AuditLogOptions extends AuditOptions {
   logger: Logger;
@@ -221,7 +222,7 @@ export class AuditLog {
 
   private async openFile(): Promise<boolean> {
     try {
-      this.file = await open(this.options.path, 'a', 0o600);
+      this.file = await openAuditFile(this.options.path);
       this.fileSize = (await this.file.stat()).size;
       return true;
     } catch (e) {

@@ -1,9 +1,30 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { isLoopback } from '../net/address.ts';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress } from '../net/address.ts';
-import { metricsAddressProblem } from './metrics-options.ts';
 import { EXPOSITION_TYPE } from './prometheus.ts';
+import { present } from '../util/assert.ts';
+
+/** The HTTP listener for metrics and probes (config `"metrics"`, flag `--metrics`). */
+export interface MetricsOptions {
+  /** Where it listens; port 0 picks a free port. */
+  listen: TcpAddress;
+  /** Allow a host that is not loopback. Default false. */
+  allowRemote: boolean;
+}
+
+/**
+ * Why the metrics listener may not listen at `address`: a host other
+ * machines can reach, without `allowRemote`. Undefined when it may. The one
+ * check, made by preflight (`--check-config`, start-up) and again by the
+ * listener itself.
+ */
+export function metricsAddressProblem(address: TcpAddress, allowRemote: boolean): string | undefined {
+  if (isLoopback(address.host) || allowRemote) return undefined;
+  return `metrics (${formatAddress(address)}): not a loopback address; set allowRemote to expose it`;
+}
 
 /** A TCP address: Prometheus and container probes speak HTTP over TCP. */
 export interface TcpAddress {
@@ -31,11 +52,13 @@ export interface OpsServerOptions {
   requestTimeoutMs?: number;
   /** Its headers within this, ms. Default 5000. */
   headersTimeoutMs?: number;
-  /** An idle kept-alive connection is closed after this, ms. Default 5000. */
-  keepAliveTimeoutMs?: number;
-  /** A connection with no traffic either way (a client not reading its response) is closed after this, ms. Default 30000. */
+  /** A connection with no traffic either way (a client not reading its response) is closed after this, ms. Default 10000. */
   idleTimeoutMs?: number;
-  /** Connections at once; more are closed at once. Default 16. */
+  /**
+   * Connections at once. One more closes the oldest connection of the peer
+   * address holding the most, so a new request (a probe) is served
+   * however many connections others hold open. Default 16.
+   */
   maxConnections?: number;
   /** Bytes of request headers; more get 431. Default 8192. */
   maxHeaderSize?: number;
@@ -64,6 +87,9 @@ export class OpsServer {
   private readonly options: OpsServerOptions;
   private bound: TcpAddress | undefined;
   private rendered: { at: number; text: string } | undefined;
+  private readonly maxConnections: number;
+  /** Open connections, oldest first. */
+  private readonly connections = new Set<Socket>();
 
   constructor(
     private readonly handlers: OpsHandlers,
@@ -75,13 +101,13 @@ export class OpsServer {
       maxHeaderSize: options.maxHeaderSize ?? 8192,
       requestTimeout,
       headersTimeout: Math.min(options.headersTimeoutMs ?? 5000, requestTimeout),
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
       // How often the two timeouts above are checked (Node's default, 30 s, would stretch them).
       connectionsCheckingInterval: 1000,
       noDelay: true,
     });
-    this.server.timeout = options.idleTimeoutMs ?? 30_000;
-    this.server.maxConnections = options.maxConnections ?? 16;
+    this.server.timeout = options.idleTimeoutMs ?? 10_000;
+    this.maxConnections = options.maxConnections ?? 16;
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
   }
 
@@ -119,9 +145,33 @@ export class OpsServer {
     });
   }
 
+  /**
+   * Takes a new connection; past the limit, makes room by closing the
+   * oldest connection of the peer that holds the most. Refusing the new
+   * one instead would let anyone who keeps connections open (idle, or
+   * sending a header a second) hold a liveness probe out for good.
+   */
+  private admit(socket: Socket): void {
+    this.connections.add(socket);
+    socket.once('close', () => this.connections.delete(socket));
+    if (this.connections.size <= this.maxConnections) return;
+    const held = new Map<string, Socket[]>();
+    for (const s of this.connections) {
+      const peer = s.remoteAddress ?? '';
+      const list = held.get(peer);
+      if (list) list.push(s);
+      else held.set(peer, [s]);
+    }
+    let victims: Socket[] = [];
+    for (const list of held.values()) if (list.length > victims.length) victims = list;
+    const oldest = present(victims[0], 'a connection to close');
+    this.connections.delete(oldest);
+    oldest.destroy();
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    // A request body is never read: the connection closes after the reply instead.
-    if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.setHeader('Connection', 'close');
+    // One answer per connection: a kept-alive connection would hold a place that a probe may need.
+    res.setHeader('Connection', 'close');
     const path = (req.url ?? '').split('?', 1)[0];
     const route = this.route(path);
     if (!route) return send(req, res, [404, TEXT, 'not found\n']);

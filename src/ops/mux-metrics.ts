@@ -1,3 +1,4 @@
+import { QMP_ERROR_CLASSES } from '../qmp/error-classes.ts';
 import { UPSTREAM_STATES, type UpstreamState } from '../upstream/connection.ts';
 import { BoundedValues } from './bounded-values.ts';
 import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type HistogramSeries } from './prometheus.ts';
@@ -7,7 +8,7 @@ import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type
  * 7.2's ErrorClass values), `refused` by the endpoint's policy; any other
  * error class counts as `other`.
  */
-const COMMAND_OUTCOMES = ['return', 'GenericError', 'CommandNotFound', 'DeviceNotActive', 'DeviceNotFound', 'KVMMissingCap', 'refused', OTHER] as const;
+const COMMAND_OUTCOMES = ['return', ...QMP_ERROR_CLASSES, 'refused', OTHER] as const;
 const OUTCOME_INDEX = new Map<string, number>(COMMAND_OUTCOMES.map((o, i) => [o, i]));
 const OTHER_OUTCOME = COMMAND_OUTCOMES.indexOf(OTHER);
 const REFUSED = COMMAND_OUTCOMES.indexOf('refused');
@@ -33,6 +34,10 @@ export interface MuxMetricsOptions {
   upstreamState(): UpstreamState;
   /** Audit entries dropped so far (it only grows), asked when scraped. */
   auditDropped(): number;
+  /** How long the oldest command QEMU has not answered has waited, seconds (0 when none), asked when scraped. */
+  oldestCommandAge(): number;
+  /** Bytes of client commands waiting in qmp-mux for their turn to QEMU, asked when scraped. */
+  queuedInputBytes(): number;
 }
 
 /** What an endpoint reports when scraped. */
@@ -78,8 +83,9 @@ export class MuxMetrics {
   private readonly registry = new Registry();
   private readonly now: () => number;
   private readonly ownCommands: readonly string[];
-  /** Each endpoint's probe, by name. */
+  /** Each endpoint's probe and handle, by name. */
   private readonly endpoints = new Map<string, EndpointProbe>();
+  private readonly handles = new Map<string, EndpointMetrics>();
   private readonly commands: BoundedValues<CommandSeries>;
   private readonly events: BoundedValues<CounterSeries>;
   private connectedAt: number | undefined;
@@ -87,6 +93,8 @@ export class MuxMetrics {
   private readonly reconnects: CounterSeries;
   private readonly upstreamReceived: CounterSeries;
   private readonly upstreamSent: CounterSeries;
+  private readonly stalls: CounterSeries;
+  private readonly tooLarge: Counter;
   private readonly shared: Shared;
 
   constructor(options: MuxMetricsOptions) {
@@ -155,6 +163,22 @@ export class MuxMetrics {
     });
     this.reconnects = r.counter({ name: 'qmpmux_upstream_reconnects_total', help: 'Connections to QEMU negotiated after the first.' }).labels();
     r.collectedGauge({
+      name: 'qmpmux_upstream_oldest_command_age_seconds',
+      help: 'How long the oldest command QEMU has not answered has waited (0 when none).',
+      collect: (report) => report(options.oldestCommandAge()),
+    });
+    this.stalls = r.counter({ name: 'qmpmux_upstream_stalls_total', help: 'Times QEMU left a command unanswered longer than the stall threshold.' }).labels();
+    this.tooLarge = r.counter({
+      name: 'qmpmux_upstream_too_large_total',
+      help: 'Messages from QEMU longer than maxUpstreamMessage, by kind: a reply (its client got an error instead), an event (dropped), other.',
+      labelNames: ['kind'],
+    });
+    r.collectedGauge({
+      name: 'qmpmux_queued_input_bytes',
+      help: 'Bytes of client commands waiting in qmp-mux for their turn to QEMU.',
+      collect: (report) => report(options.queuedInputBytes()),
+    });
+    r.collectedGauge({
       name: 'qmpmux_upstream_connected_seconds',
       help: 'Seconds since the current connection to QEMU was negotiated (absent while there is none).',
       collect: (report) => {
@@ -169,11 +193,15 @@ export class MuxMetrics {
     this.commands = new BoundedValues((name) => new CommandSeries(name), { cap: MAX_COMMAND_NAMES, allowed: this.ownCommands });
   }
 
-  /** The handle an endpoint's data path reports through; `probe` is asked when scraped. */
+  /**
+   * The handle an endpoint's data path reports through; `probe` is asked
+   * when scraped. An endpoint of a name seen before (a reload brought it
+   * back) gets its old handle, its series going on, with its new probe.
+   */
   endpoint(name: string, probe: EndpointProbe): EndpointMetrics {
-    if (this.endpoints.has(name)) throw new RangeError(`endpoint '${name}' has metrics already`);
-    const metrics = new EndpointMetrics(this.shared, this.endpoints.size, name);
     this.endpoints.set(name, probe);
+    let metrics = this.handles.get(name);
+    if (!metrics) this.handles.set(name, (metrics = new EndpointMetrics(this.shared, this.handles.size, name)));
     return metrics;
   }
 
@@ -195,6 +223,16 @@ export class MuxMetrics {
     this.connectedAt = this.now();
     if (this.everReady) this.reconnects.inc();
     this.everReady = true;
+  }
+
+  /** QEMU left a command unanswered longer than the stall threshold. */
+  upstreamStalled(): void {
+    this.stalls.inc();
+  }
+
+  /** QEMU sent a message longer than qmp-mux passes on. */
+  upstreamTooLarge(kind: 'reply' | 'event' | 'other'): void {
+    this.tooLarge.labels(kind).inc();
   }
 
   /** The connection to QEMU is gone. */

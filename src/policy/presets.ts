@@ -1,14 +1,24 @@
-import type { PolicyOptions } from '../config/options.ts';
+import type { PolicyOptions, PolicyRule } from './policy.ts';
+import { EXTENSION_PREFIX } from '../qmp/extensions.ts';
 
-/** Prefix of qmp-mux's own commands (QMP's downstream-extension naming, `__RFQDN_name`). */
-export const EXTENSION_PREFIX = '__org.qmp-mux_';
 
 /**
- * Named policies. `read-only` lets through commands that only read state:
- * QEMU's `query-*` and `x-query-*`, the QOM and device introspection
- * commands, qmp-mux's own queries, and the choice of events a client
- * receives. `human-monitor-command` can run
- * anything (including `quit`), so it is denied even if allowed elsewhere.
+ * Named policies (the README's table says what each allows and refuses,
+ * and why).
+ *
+ * `read-only` lets through commands that only read state: QEMU's `query-*`
+ * and `x-query-*` (none returns a secret's value in QEMU 7.2: they name
+ * secrets by id), QOM and device introspection (names and types only), qmp-mux's
+ * own queries, and the choice of events a client receives. `qom-get`
+ * reads values, secrets included (`-object secret,id=s,data=...` answers
+ * `data` to anyone), and QEMU resolves many spellings of one path
+ * (`/objects/s`, `//objects/s/`, `objects//s`, and `s` alone by partial
+ * match), so it is allowed only at absolute paths under `/machine`
+ * (devices, CPUs, the machine) and `/chardevs`: secrets and TLS
+ * credentials are user-created objects, which QEMU keeps under `/objects`,
+ * and no link property in QEMU 7.2 leads from those trees to one.
+ * `human-monitor-command` can run anything, so it is denied even if
+ * allowed elsewhere.
  */
 export const POLICY_PRESETS: Readonly<Record<'all' | 'read-only', Readonly<PolicyOptions>>> = Object.freeze({
   all: Object.freeze({ allow: ['*'], deny: [] }),
@@ -16,7 +26,7 @@ export const POLICY_PRESETS: Readonly<Record<'all' | 'read-only', Readonly<Polic
     allow: [
       'query-*',
       'x-query-*',
-      'qom-get',
+      { command: 'qom-get', arguments: { path: ['/machine', '/machine/*', '/chardevs', '/chardevs/*'] } },
       'qom-list',
       'qom-list-types',
       'qom-list-properties',
@@ -31,3 +41,13 @@ export const POLICY_PRESETS: Readonly<Record<'all' | 'read-only', Readonly<Polic
 
 export type PresetName = keyof typeof POLICY_PRESETS;
 export const PRESET_NAMES = Object.keys(POLICY_PRESETS) as PresetName[];
+
+/** A policy's own copy of `policy`'s rules (presets are shared). */
+export function copyPolicy(policy: Readonly<PolicyOptions>): PolicyOptions {
+  return { allow: policy.allow.map(copyRule), deny: policy.deny.map(copyRule) };
+}
+
+function copyRule(rule: PolicyRule): PolicyRule {
+  if (typeof rule === 'string') return rule;
+  return { command: rule.command, arguments: Object.fromEntries(Object.entries(rule.arguments).map(([path, patterns]) => [path, [...patterns]])) };
+}

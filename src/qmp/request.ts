@@ -1,7 +1,7 @@
 import { qdictOrder } from '../json/qdict.ts';
 import { isObject, type JsonObject, type JsonValue } from '../json/value.ts';
 import { writeQemu } from '../json/writer.ts';
-import type { ErrorClass } from './wire.ts';
+import type { ErrorClass } from './error-classes.ts';
 
 /** The only capability QMP defines (QEMU 2.12 onwards). */
 export const KNOWN_CAPABILITIES: readonly string[] = ['oob'];

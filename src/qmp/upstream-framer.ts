@@ -1,5 +1,6 @@
-import { UpstreamFramingError } from '../errors.ts';
-import { Byte } from './wire.ts';
+import { Byte, isSpace } from './bytes.ts';
+import { compactJson } from './compact.ts';
+import type { IdMember, UpstreamKind, UpstreamMessage } from './upstream-message.ts';
 
 /**
  * Frames what QEMU writes. Unlike client input this is trusted to be QEMU's
@@ -9,31 +10,14 @@ import { Byte } from './wire.ts';
  * member sits, so a reply can be routed and its id put right by splicing
  * bytes. Pretty-printed output (`-mon pretty=on`) is compacted to the
  * one-line form every client of a default monitor sees.
+ *
+ * A message longer than qmp-mux keeps is still followed to its end, so the
+ * stream stays in step, but its bytes are dropped as they come: it is
+ * passed on as `tooLarge`, with what routing it needs.
  */
 
-export type UpstreamKind = 'greeting' | 'event' | 'return' | 'error' | 'unknown';
-
-/** Where the top-level `id` member sits in a message, as byte offsets. */
-export interface IdMember {
-  /** The `,` before the member, or -1 when it is the first member. */
-  comma: number;
-  /** The key's opening quote. */
-  keyStart: number;
-  valueStart: number;
-  /** Just after the value. */
-  valueEnd: number;
-  /** The next member's key's opening quote, or -1 when it is the last member. */
-  nextKey: number;
-}
-
-export interface UpstreamMessage {
-  /** One compact JSON object, without line terminator. */
-  bytes: Buffer;
-  kind: UpstreamKind;
-  id: IdMember | undefined;
-  /** For an event, its name. */
-  event: string | undefined;
-}
+/** How much of a message too long to keep is kept, for logs. */
+const HEAD_BYTES = 256;
 
 export interface UpstreamFramerEvents {
   message(message: UpstreamMessage): void;
@@ -49,25 +33,33 @@ export interface UpstreamFramerEvents {
  */
 type State = 'between' | 'key' | 'keyText' | 'colon' | 'value' | 'text' | 'scalar' | 'nested' | 'next';
 
-const KIND_BY_KEY: Readonly<Record<string, UpstreamKind>> = { QMP: 'greeting', event: 'event', return: 'return', error: 'error' };
-/** Member names are collected only as far as the longest one qmp-mux looks for. */
-const KEY_LENGTH = 8;
-
-const isSpace = (c: number): boolean => c === Byte.Space || c === Byte.LF || c === Byte.CR || c === Byte.Tab;
+/** The member names qmp-mux looks for; any other is `other`. */
+type Key = 'QMP' | 'event' | 'return' | 'error' | 'id' | 'other';
+const KIND_BY_KEY: Readonly<Partial<Record<Key, UpstreamKind>>> = { QMP: 'greeting', event: 'event', return: 'return', error: 'error' };
+/**
+ * A member name is read as a number, byte by byte (base 256), rather than
+ * as a string: as far as the longest name looked for, six bytes, which
+ * stays exact in a double.
+ */
+const KEY_BYTES = 6;
+const KEYS = new Map<number, Key>((['QMP', 'event', 'return', 'error', 'id'] as const).map((k) => [[...k].reduce((n, c) => n * 256 + c.charCodeAt(0), 0), k]));
 
 export class UpstreamFramer {
   private state: State = 'between';
   /** Bytes of the current message from earlier chunks. */
   private parts: Buffer[] = [];
   private partsLength = 0;
-  /** In a string: the last byte was a backslash. */
+  /** In a string at depth 1: the last byte was a backslash. */
   private escaped = false;
-  /** In `nested`: brackets open, counting the top-level one; and whether in a string. */
+  /** In `nested`: brackets open, counting the top-level one; whether in a string, and after a backslash there. */
   private depth = 0;
   private nestedString = false;
-  /** The member being read: its name's start, and the name so far. */
+  private nestedEscaped = false;
+  /** The member being read: its name's start, the name so far (as a number, and its length), and the name once read. */
   private keyStart = -1;
-  private key = '';
+  private keyCode = 0;
+  private keyLength = 0;
+  private key: Key = 'other';
   private lastComma = -1;
   private valueStart = -1;
   // What the message has shown so far.
@@ -75,19 +67,26 @@ export class UpstreamFramer {
   private id: IdMember | undefined;
   private event: { start: number; end: number } | undefined;
   private multiline = false;
+  /** Bytes of the current message so far, those dropped included. */
+  private length = 0;
+  /** The current message is too long to keep: its first bytes, its id's digits as read, and its event name if read. */
+  private dropping: { head: Buffer; id: string; event: string | undefined } | undefined;
+  /** In a top-level `id` value that is a number. */
+  private inIdNumber = false;
 
   constructor(
     private readonly events: UpstreamFramerEvents,
-    /** Longest message accepted, in bytes; longer input is a protocol error. */
+    /** Longest message kept, in bytes; a longer one is passed on as `tooLarge`. */
     private readonly maxMessageSize: number,
   ) {}
 
   /** Whether a message came over several lines (a `pretty=on` monitor). */
   sawMultiline = false;
 
-  /** Throws UpstreamFramingError when a message exceeds the size limit. */
   feed(chunk: Buffer): void {
+    // Where the current message starts in this chunk (-1: before it), and where the chunk starts in the message.
     let start = this.state === 'between' ? -1 : 0;
+    let offset = this.partsLength;
     let garbageStart = -1;
     const length = chunk.length;
     for (let i = 0; i < length; i++) {
@@ -98,55 +97,88 @@ export class UpstreamFramer {
             if (garbageStart >= 0) this.events.garbage(chunk.subarray(garbageStart, i));
             garbageStart = -1;
             start = i;
+            offset = -i;
             this.begin();
           } else if (!isSpace(c) && garbageStart < 0) {
             garbageStart = i;
           }
           break;
         case 'nested':
-          i = this.skipNested(chunk, i, this.partsLength - start);
+          i = this.skipNested(chunk, i, offset);
           break;
         case 'keyText':
         case 'text':
           if (this.escaped) this.escaped = false;
           else if (c === Byte.Backslash) this.escaped = true;
-          else if (c === Byte.Quote) this.endString(this.partsLength + i - start);
-          else if (this.state === 'keyText' && this.key.length < KEY_LENGTH) this.key += String.fromCharCode(c);
+          else if (c === Byte.Quote) this.endString(offset + i);
+          else if (this.state === 'keyText' && this.keyLength++ < KEY_BYTES) this.keyCode = this.keyCode * 256 + c;
           break;
         case 'scalar':
-          if (c !== Byte.Comma && c !== Byte.RBrace && !isSpace(c)) break;
-          this.endValue(this.partsLength + i - start);
-          i--; // the delimiter is the next state's
+          if (c !== Byte.Comma && c !== Byte.RBrace && !isSpace(c)) {
+            if (this.inIdNumber && this.dropping && this.dropping.id.length <= 9) this.dropping.id += String.fromCharCode(c);
+            break;
+          }
+          // The byte that ends a scalar is the next member's (or the message's) too.
+          this.endValue(offset + i);
+          if (this.depthOne(c, offset + i)) {
+            this.emit(chunk.subarray(start, i + 1));
+            start = -1;
+          }
           break;
         default:
-          if (c === Byte.LF) this.multiline = true;
-          if (isSpace(c)) break;
-          if (this.structure(c, this.partsLength + i - start)) {
+          if (this.depthOne(c, offset + i)) {
             this.emit(chunk.subarray(start, i + 1));
             start = -1;
           }
       }
     }
     if (garbageStart >= 0) this.events.garbage(chunk.subarray(garbageStart));
-    if (start >= 0) {
-      this.parts.push(chunk.subarray(start));
-      this.partsLength += length - start;
-      if (this.partsLength > this.maxMessageSize) {
-        this.reset();
-        throw new UpstreamFramingError(`QEMU sent a message longer than ${this.maxMessageSize} bytes`);
-      }
-    }
+    if (start >= 0) this.keep(chunk.subarray(start));
   }
 
-  /** Forgets any partial message (the connection it came from is gone). */
-  reset(): void {
+  /** A byte at depth 1 outside strings and scalars, at `pos` in the message; true when it closes the message. */
+  private depthOne(c: number, pos: number): boolean {
+    if (c === Byte.LF) this.multiline = true;
+    return !isSpace(c) && this.structure(c, pos);
+  }
+
+  /** Forgets the current message. */
+  private reset(): void {
     this.parts = [];
     this.partsLength = 0;
+    this.length = 0;
+    this.dropping = undefined;
     this.state = 'between';
+  }
+
+  /** The part of the current message in this chunk: kept, or, once it is too long, counted and dropped. */
+  private keep(part: Buffer): void {
+    this.length += part.length;
+    if (this.dropping) return;
+    this.parts.push(part);
+    this.partsLength += part.length;
+    if (this.partsLength > this.maxMessageSize) this.startDropping();
+  }
+
+  /** The current message is too long to keep: keep its head, and its id if that was read already. */
+  private startDropping(): void {
+    const held = Buffer.concat(this.parts, this.partsLength);
+    let id = '';
+    if (this.id && this.id.valueEnd >= 0) id = held.toString('latin1', this.id.valueStart, this.id.valueEnd);
+    else if (this.inIdNumber) id = held.toString('latin1', this.valueStart);
+    // QEMU writes an event's name before its data.
+    const event = this.event ? held.toString('latin1', this.event.start + 1, this.event.end - 1) : undefined;
+    this.dropping = { head: Buffer.from(held.subarray(0, HEAD_BYTES)), id, event };
+    this.parts = [];
+    // Positions in the message go on counting as if its bytes were kept.
+    this.partsLength = held.length;
   }
 
   private begin(): void {
     this.state = 'key';
+    this.length = 0;
+    this.dropping = undefined;
+    this.inIdNumber = false;
     this.escaped = false;
     this.lastComma = -1;
     this.kind = 'unknown';
@@ -167,7 +199,8 @@ export class UpstreamFramer {
         if (c === Byte.Quote) {
           this.state = 'keyText';
           this.keyStart = pos;
-          this.key = '';
+          this.keyCode = 0;
+          this.keyLength = 0;
           if (this.id && this.id.nextKey < 0 && this.id.valueEnd >= 0) this.id.nextKey = pos;
         }
         return false;
@@ -182,8 +215,11 @@ export class UpstreamFramer {
           this.state = 'nested';
           this.depth = 2;
           this.nestedString = false;
+          this.nestedEscaped = false;
         } else {
           this.state = 'scalar';
+          this.inIdNumber = this.key === 'id' && this.id !== undefined && this.id.valueStart < 0;
+          if (this.inIdNumber && this.dropping) this.dropping.id += String.fromCharCode(c);
         }
         return false;
       case 'next':
@@ -201,6 +237,7 @@ export class UpstreamFramer {
   private endString(pos: number): void {
     if (this.state === 'keyText') {
       this.state = 'colon';
+      this.key = (this.keyLength <= KEY_BYTES && KEYS.get(this.keyCode)) || 'other';
       const kind = KIND_BY_KEY[this.key];
       if (kind !== undefined && this.kind === 'unknown') this.kind = kind;
       if (this.key === 'id') this.id = { comma: this.lastComma, keyStart: this.keyStart, valueStart: -1, valueEnd: -1, nextKey: -1 };
@@ -212,6 +249,7 @@ export class UpstreamFramer {
   /** The depth-1 value that started at `valueStart` ends just before `end`. */
   private endValue(end: number): void {
     this.state = 'next';
+    this.inIdNumber = false;
     if (this.key === 'id' && this.id && this.id.valueStart < 0) {
       this.id.valueStart = this.valueStart;
       this.id.valueEnd = end;
@@ -223,13 +261,13 @@ export class UpstreamFramer {
   /**
    * Inside a nested value only brackets, strings and line feeds matter: a
    * tight loop over them (a 200 KB query-qmp-schema reply is mostly this).
-   * `base` turns an index in `chunk` into a position in the message. Returns
-   * the index of the last byte consumed.
+   * `offset` is where `chunk` starts in the message. Returns the index of
+   * the last byte consumed.
    */
-  private skipNested(chunk: Buffer, from: number, base: number): number {
+  private skipNested(chunk: Buffer, from: number, offset: number): number {
     let depth = this.depth;
     let inString = this.nestedString;
-    let escaped = this.escaped;
+    let escaped = this.nestedEscaped;
     const length = chunk.length;
     let i = from;
     for (; i < length; i++) {
@@ -250,13 +288,22 @@ export class UpstreamFramer {
     }
     this.depth = depth;
     this.nestedString = inString;
-    this.escaped = escaped;
+    this.nestedEscaped = escaped;
     if (depth > 1) return length - 1;
-    this.endValue(base + i + 1);
+    this.endValue(offset + i + 1);
     return i;
   }
 
   private emit(tail: Buffer): void {
+    if (!this.dropping && this.partsLength + tail.length > this.maxMessageSize) {
+      this.keep(tail);
+      this.emitTooLarge(this.length);
+      return;
+    }
+    if (this.dropping) {
+      this.emitTooLarge(this.length + tail.length);
+      return;
+    }
     let bytes: Buffer;
     if (this.parts.length === 0) {
       bytes = tail;
@@ -277,31 +324,18 @@ export class UpstreamFramer {
     const event = this.event ? bytes.toString('latin1', this.event.start + 1, this.event.end - 1) : undefined;
     this.events.message({ bytes, kind: this.kind, id: this.id, event });
   }
+
+  private emitTooLarge(length: number): void {
+    const { head, id, event } = this.dropping!;
+    const hasId = this.id !== undefined;
+    this.reset();
+    this.events.message({ bytes: head, kind: this.kind, id: undefined, event, tooLarge: { length, limit: this.maxMessageSize, id: hasId ? smallInteger(id) : undefined } });
+  }
 }
 
-/**
- * QEMU's pretty output turned into its compact output: whitespace outside
- * strings dropped, one space after each `,` and `:`.
- */
-export function compactJson(bytes: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(bytes.length * 2);
-  let n = 0;
-  let inString = false;
-  let escaped = false;
-  for (const c of bytes) {
-    if (inString) {
-      out[n++] = c;
-      if (escaped) escaped = false;
-      else if (c === Byte.Backslash) escaped = true;
-      else if (c === Byte.Quote) inString = false;
-      continue;
-    }
-    if (isSpace(c)) continue;
-    out[n++] = c;
-    if (c === Byte.Quote) inString = true;
-    else if (c === Byte.Comma || c === Byte.Colon) out[n++] = Byte.Space;
-  }
-  return out.subarray(0, n);
+/** The id digits of a message too long to keep, as qmp-mux gives ids: a small non-negative integer, or -1. */
+function smallInteger(digits: string): number {
+  return /^[0-9]{1,9}$/.test(digits) ? Number(digits) : -1;
 }
 
 /** Frames bytes known to hold exactly one complete message. */

@@ -1,38 +1,22 @@
 import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
-import type { JsonObject, JsonValue } from '../json/value.ts';
+import { JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { quoteCompact, quoteString, writeCompact, writeQemu } from '../json/writer.ts';
-import type { IdMember, UpstreamMessage } from './upstream-framer.ts';
+import { EXTENSION_PREFIX } from './extensions.ts';
+import type { ErrorClass } from './error-classes.ts';
+import type { IdMember, TooLargeMessage, UpstreamMessage } from './upstream-message.ts';
 
 /**
- * Everything qmp-mux writes, in one place: to clients, replies and errors in
- * QEMU's own bytes; to QEMU, commands in the shortest form it reads, never
- * past its limits.
+ * Every byte qmp-mux and its client library write on a QMP socket, in one
+ * place: to clients, replies, errors and events in QEMU's own bytes and
+ * member order; to QEMU, commands in the shortest form it reads, never past
+ * its limits; from the library, requests with its ids. Nothing else builds
+ * wire text.
  */
 
 /** Every message QEMU writes ends so, and so does every message qmp-mux writes to a client. */
 export const EOL = '\r\n';
 export const EOL_BYTES: Buffer = Buffer.from(EOL, 'latin1');
 
-/** The bytes the framers look at. */
-export const Byte = {
-  Tab: 0x09,
-  LF: 0x0a,
-  CR: 0x0d,
-  Space: 0x20,
-  Quote: 0x22,
-  Comma: 0x2c,
-  Zero: 0x30,
-  Nine: 0x39,
-  Colon: 0x3a,
-  LBracket: 0x5b,
-  Backslash: 0x5c,
-  RBracket: 0x5d,
-  LBrace: 0x7b,
-  RBrace: 0x7d,
-} as const;
-
-/** QAPI error classes qmp-mux itself reports. */
-export type ErrorClass = 'GenericError' | 'CommandNotFound';
 
 // Replies to clients. `idText` is the client's id as QEMU echoes it (see
 // `judgeRequest`), undefined when the client sent none.
@@ -46,6 +30,11 @@ export function errorReply(idText: string | undefined, errorClass: ErrorClass, d
 /** A QMP success reply, `{"return": ..., "id": ...}` as QEMU writes it. */
 export function returnReply(idText: string | undefined, value: JsonValue): string {
   return withId(`{"return": ${writeQemu(value)}}`, idText) + EOL;
+}
+
+/** What a client is told instead of QEMU's reply to `name` when that reply is longer than qmp-mux passes on. */
+export function replyTooLarge(name: string, tooLarge: TooLargeMessage): string {
+  return `QEMU's reply to ${name} is larger than qmp-mux passes on (${tooLarge.length} bytes; maxUpstreamMessage is ${tooLarge.limit})`;
 }
 
 /** The reply to a successful `qmp_capabilities`. */
@@ -128,22 +117,40 @@ const ID_TOKENS = 4;
 const ID_BYTES = 6 + 9;
 
 /**
- * A command as qmp-mux sends it to QEMU: its own encoding of what it
- * validated, with empty `arguments` left out (QEMU treats them the same).
- * In-band commands go without an id; QEMU answers them in order.
+ * Encodes commands as qmp-mux sends them to QEMU: its own encoding of what
+ * it validated, with empty `arguments` left out (QEMU treats them the
+ * same). In-band commands go without an id; QEMU answers them in order.
  *
  * QEMU's reader has limits on one message (bytes of token text, tokens,
  * nesting; see QEMU_JSON_LIMITS). Past one, QEMU reports an error without
  * an id and starts reading afresh inside the message, where the rest of a
  * string could pass for commands. So what qmp-mux writes is measured, and a
  * command that would not fit is never sent.
+ *
+ * In-band commands without arguments (most of what clients send:
+ * `query-status`, `query-block`...) are encoded once per encoder; the bytes
+ * are never changed once made, so one Buffer serves every use. The cache is
+ * bounded, since names come from clients, and each mux has its own.
  */
-export function encodeCommand(name: string, args: JsonObject | undefined, oob: boolean): Buffer | TooLarge {
-  const plain = args === undefined || args.size === 0;
-  if (plain && !oob) {
-    const known = PLAIN_COMMANDS.get(name);
-    if (known) return known;
+export class CommandEncoder {
+  private readonly plain = new Map<string, Buffer>();
+
+  encode(name: string, args: JsonObject | undefined, oob: boolean, cap?: CommandCap): Buffer | TooLarge {
+    const plain = args === undefined || args.size === 0;
+    if (plain && !oob) {
+      const known = this.plain.get(name);
+      if (known) return cap && known.length > cap.maxBytes ? overCap(name, known.length, cap) : known;
+    }
+    const encoded = encodeCommand(name, args, oob, cap);
+    if (plain && !oob && Buffer.isBuffer(encoded) && this.plain.size < PLAIN_COMMANDS_KEPT) this.plain.set(name, encoded);
+    return encoded;
   }
+}
+
+const PLAIN_COMMANDS_KEPT = 512;
+
+/** A command as qmp-mux sends it to QEMU (see CommandEncoder), encoded afresh. */
+export function encodeCommand(name: string, args: JsonObject | undefined, oob: boolean, cap?: CommandCap): Buffer | TooLarge {
   const verb = oob ? 'exec-oob' : 'execute';
   // `{`, the verb and its colon, the name, `}`.
   let tokens = 5;
@@ -164,21 +171,25 @@ export function encodeCommand(name: string, args: JsonObject | undefined, oob: b
   if (size + 1 > limits.maxMessageSize) return tooLarge(name, `${size} bytes`, `${limits.maxMessageSize - 1}`);
   if (tokens > limits.maxTokens) return tooLarge(name, `${tokens} tokens`, `${limits.maxTokens}`);
   if (depth > limits.maxNesting) return tooLarge(name, `nesting ${depth} deep`, `${limits.maxNesting}`);
-  if (plain && !oob && PLAIN_COMMANDS.size < PLAIN_COMMANDS_KEPT) PLAIN_COMMANDS.set(name, bytes);
+  if (cap && size > cap.maxBytes) return overCap(name, size, cap);
   return bytes;
 }
 
-/**
- * In-band commands without arguments, encoded once: most of what clients
- * send (`query-status`, `query-block`...). The bytes are never changed
- * once made, so one Buffer serves every use. Bounded, since names come
- * from clients.
- */
-const PLAIN_COMMANDS = new Map<string, Buffer>();
-const PLAIN_COMMANDS_KEPT = 512;
-
 function tooLarge(name: string, measured: string, most: string): TooLarge {
   return { tooLarge: `The command ${name} does not fit in one QEMU message once re-encoded by qmp-mux (${measured}; QEMU reads at most ${most})` };
+}
+
+/** A smaller bound than QEMU's on the bytes of one command: an endpoint's. */
+export interface CommandCap {
+  readonly maxBytes: number;
+  /** The endpoint whose limit it is, for the error text. */
+  readonly endpoint: string;
+  /** What the limit is called, for the error text: `its maxCommandBytes`, say. */
+  readonly setting: string;
+}
+
+function overCap(name: string, size: number, cap: CommandCap): TooLarge {
+  return { tooLarge: `The command ${name} is larger than endpoint '${cap.endpoint}' accepts (${size} bytes as sent to QEMU; ${cap.setting} is ${cap.maxBytes})` };
 }
 
 /** An encoded out-of-band command with qmp-mux's id added. */
@@ -186,17 +197,61 @@ export function withUpstreamId(command: Buffer, id: number): Buffer {
   return Buffer.concat([command.subarray(0, command.length - 1), Buffer.from(`,"id":${id}}`, 'latin1')]);
 }
 
-/**
- * Errors only QEMU's reader produces, for a message as a whole: never a
- * reply to a well-formed command within QEMU's limits, which is all qmp-mux
- * sends. (One exception is known: an `object-add` of an `authz-list-file`
- * whose file holds bad JSON reports the parser's error as its own.)
- */
-const READER_ERRORS = ['JSON parse error, ', 'JSON token size limit exceeded', 'JSON token count limit exceeded', 'JSON nesting depth limit exceeded', 'QMP input '];
-const READER_ERROR_HEADS = READER_ERRORS.map((desc) => Buffer.from(`{"error": {"class": "GenericError", "desc": ${JSON.stringify(desc).slice(0, -1)}`, 'latin1'));
+// Events, as clients get them.
 
-/** Whether an id-less error from QEMU is one its reader produced (see READER_ERRORS). */
-export function isReaderError(reply: UpstreamMessage): boolean {
-  const bytes = reply.bytes;
-  return reply.kind === 'error' && READER_ERROR_HEADS.some((head) => bytes.length > head.length && bytes.compare(head, 0, head.length, 0, head.length) === 0);
+/** The member added as the last one of a live event on endpoints that ask for it. */
+export const LIVE_SEQ_KEY = `${EXTENSION_PREFIX}seq`;
+
+/**
+ * QEMU's event object (compact, without line terminator, as the upstream
+ * framer hands it over; never empty, it has at least `event`) with
+ * `"__org.qmp-mux_seq": SEQ` added as its last member. QEMU's bytes are
+ * spliced in as they came, never re-serialized.
+ */
+export function withLiveSeq(event: Buffer, seq: number): Buffer {
+  return Buffer.concat([event.subarray(0, event.length - 1), Buffer.from(`, "${LIVE_SEQ_KEY}": ${seq}}`, 'latin1')]);
+}
+
+/** Events (QEMU's objects, without line terminators) as one write: each followed by its line end. */
+export function eventLines(events: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const bytes of events) parts.push(bytes, EOL_BYTES);
+  return Buffer.concat(parts);
+}
+
+/** What `__org.qmp-mux_query-events` answers with. */
+export interface EventsReplyValue {
+  dropped: boolean;
+  last: number;
+  events: readonly { readonly bytes: Buffer; readonly seq: number }[];
+}
+
+/**
+ * The complete reply to `__org.qmp-mux_query-events`, members in the order
+ * QEMU writes them (its hash order, as for every reply qmp-mux makes):
+ * `{"return": {"dropped": B, "last": N, "events": [{"event": EVENT, "seq": N}, ...]}, "id": ID}`
+ * where EVENT is QEMU's object as it sent it.
+ */
+export function queryEventsReply(idText: string | undefined, result: EventsReplyValue): Buffer {
+  const parts: Buffer[] = [Buffer.from(`{"return": {"dropped": ${result.dropped}, "last": ${result.last}, "events": [`, 'latin1')];
+  result.events.forEach((e, i) => {
+    parts.push(Buffer.from(i === 0 ? '{"event": ' : ', {"event": ', 'latin1'), e.bytes, Buffer.from(`, "seq": ${e.seq}}`, 'latin1'));
+  });
+  parts.push(Buffer.from(idText === undefined ? `]}}${EOL}` : `]}, "id": ${idText}}${EOL}`, 'latin1'));
+  return Buffer.concat(parts);
+}
+
+// The client library's requests.
+
+/** A command as the client library sends it: compact, with the library's id last. */
+export function clientRequest(name: string, args: JsonObject | undefined, id: number): string {
+  const message: JsonObject = new Map<string, JsonValue>([['execute', name]]);
+  if (args !== undefined && args.size > 0) message.set('arguments', args);
+  message.set('id', new JsonNumber(String(id), true));
+  return writeCompact(message).text;
+}
+
+/** QEMU's reply, rewritten by qmp-mux (`query-commands` cut down to a policy), as QEMU would write it: no line end yet, as QEMU's own. */
+export function rewrittenReply(reply: JsonObject): Buffer {
+  return Buffer.from(writeQemu(reply), 'latin1');
 }

@@ -1,4 +1,10 @@
-import type { BackoffOptions } from '../config/options.ts';
+/** Reconnecting: the n-th retry waits a random time between half and all of min(maxMs, initialMs * 2^n). */
+export interface BackoffOptions {
+  /** First retry delay, ms. */
+  initialMs: number;
+  /** Longest retry delay, ms. */
+  maxMs: number;
+}
 
 /**
  * Capped exponential backoff with jitter: the n-th retry waits a random time

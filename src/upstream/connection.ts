@@ -1,23 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { UpstreamFramingError } from '../errors.ts';
-import { JsonStreamer } from '../json/streamer.ts';
-import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { TickWriter, type TickFlusher } from '../net/tick-writer.ts';
-import { KNOWN_CAPABILITIES } from '../qmp/request.ts';
-import { UpstreamFramer, type UpstreamMessage } from '../qmp/upstream-framer.ts';
-import { greetingForClients, upstreamNegotiation } from '../qmp/wire.ts';
-
-export interface Greeting {
-  /** The greeting clients get, with its line terminator: QEMU's, capabilities limited to what qmp-mux supports. */
-  bytes: Buffer;
-  /** Capabilities offered to clients. */
-  capabilities: string[];
-  /** QEMU's version, for logs. */
-  version: string;
-  /** QEMU's VersionInfo as it sent it. */
-  versionValue: JsonValue;
-}
+import { SocketWriter, type SocketFlusher } from '../net/socket-writer.ts';
+import { readGreeting, type Greeting } from '../qmp/greeting.ts';
+import { UpstreamFramer } from '../qmp/upstream-framer.ts';
+import type { UpstreamMessage } from '../qmp/upstream-message.ts';
+import { upstreamNegotiation } from '../qmp/wire.ts';
 
 /** Where qmp-mux's link to QEMU is, as reported: no connection (`connecting`), a connection's state, or `stopped`. */
 export const UPSTREAM_STATES = ['connecting', 'greeting', 'negotiating', 'ready', 'stopped'] as const;
@@ -27,14 +14,14 @@ export type UpstreamState = (typeof UPSTREAM_STATES)[number];
 export type ConnectionState = Extract<UpstreamState, 'greeting' | 'negotiating' | 'ready'> | 'closed';
 
 export interface UpstreamConnectionOptions {
-  /** Longest message accepted from QEMU, bytes. */
+  /** Longest message from QEMU passed on as it is, bytes; a longer one is passed on as `tooLarge`. */
   maxMessageSize: number;
   /**
    * How long QEMU may take to greet, ms. Negotiation itself may wait much
    * longer (behind a command an earlier connection left running), and does.
    */
   greetingTimeoutMs: number;
-  flusher: TickFlusher;
+  flusher: SocketFlusher;
 }
 
 export interface UpstreamConnectionEvents {
@@ -62,7 +49,7 @@ export class UpstreamConnection {
   private readonly framer: UpstreamFramer;
   private greeting: Greeting | undefined;
   private readonly timer: NodeJS.Timeout;
-  private readonly out: TickWriter;
+  private readonly out: SocketWriter;
   /** Unique to this connection: `qmp-mux:PID:RANDOM`. */
   private readonly negotiationId = `qmp-mux:${process.pid}:${randomBytes(6).toString('hex')}`;
 
@@ -76,15 +63,10 @@ export class UpstreamConnection {
     this.timer = setTimeout(() => this.close(`no greeting within ${options.greetingTimeoutMs} ms (is another client using the monitor?)`), options.greetingTimeoutMs);
     this.timer.unref();
     socket.setNoDelay?.(true);
-    this.out = new TickWriter(socket, options.flusher);
+    this.out = new SocketWriter(socket, options.flusher);
     socket.on('data', (chunk: Buffer) => {
-      try {
-        this.framer.feed(chunk);
-        events.read(chunk.length);
-      } catch (e) {
-        if (!(e instanceof UpstreamFramingError)) throw e;
-        this.close(e.message);
-      }
+      this.framer.feed(chunk);
+      events.read(chunk.length);
     });
     socket.on('error', (err) => this.close(err.message));
     socket.on('close', () => this.close('connection closed'));
@@ -119,7 +101,8 @@ export class UpstreamConnection {
         this.greeting = greeting;
         this.state = 'negotiating';
         clearTimeout(this.timer);
-        this.socket.write(upstreamNegotiation(greeting.capabilities, this.negotiationId));
+        this.out.write(upstreamNegotiation(greeting.capabilities, this.negotiationId));
+        this.out.flush();
         return;
       }
       case 'negotiating': {
@@ -144,29 +127,4 @@ export class UpstreamConnection {
         return;
     }
   }
-}
-
-/** Reads QEMU's greeting; undefined when it cannot be read. */
-function readGreeting(bytes: Buffer): Greeting | undefined {
-  let value: JsonValue | undefined;
-  new JsonStreamer((m) => (value = m.value)).feed(bytes);
-  const qmp = isObject(value) ? value.get('QMP') : undefined;
-  const offered = isObject(qmp) ? qmp.get('capabilities') : undefined;
-  const version = isObject(qmp) ? qmp.get('version') : undefined;
-  if (!Array.isArray(offered) || !isObject(version)) return undefined;
-  const capabilities = offered.filter((c): c is string => typeof c === 'string' && KNOWN_CAPABILITIES.includes(c));
-  const forClients = greetingForClients(bytes, offered.filter((c): c is string => typeof c === 'string'), capabilities);
-  if (!forClients) return undefined;
-  return { bytes: forClients, capabilities, version: describeVersion(version), versionValue: version };
-}
-
-/** `7.2.22 (Debian 1:7.2+dfsg-7)` from QEMU's VersionInfo. */
-function describeVersion(version: JsonObject): string {
-  const qemu = version.get('qemu');
-  const part = (name: string): string => {
-    const n = isObject(qemu) ? qemu.get(name) : undefined;
-    return n instanceof JsonNumber ? n.text : '?';
-  };
-  const pkg = version.get('package');
-  return `${part('major')}.${part('minor')}.${part('micro')}${typeof pkg === 'string' && pkg !== '' ? ` (${pkg})` : ''}`;
 }

@@ -1,5 +1,5 @@
 import { createConnection, type Socket } from 'node:net';
-import type { BackoffOptions } from '../config/options.ts';
+import type { BackoffOptions } from './backoff.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';

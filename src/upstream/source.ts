@@ -1,11 +1,29 @@
 import type { Socket } from 'node:net';
-import type { Options } from '../config/options.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
-import type { Logger } from '../log.ts';
-import { Dialer } from './dial-source.ts';
-import { ListenSource } from './listen-source.ts';
-import { SpawnSource, type QemuExit } from './spawn-source.ts';
-import { TakeoverSource } from './takeover.ts';
+import type { Address } from '../net/address.ts';
+
+/** What a SIGTERM/SIGINT to qmp-mux does to a QEMU it started. */
+export type StopPolicy = 'quit' | 'powerdown' | 'leave';
+
+/** Where QEMU is. */
+export type UpstreamOptions =
+  /** Dial QEMU's QMP server socket, retrying with backoff. */
+  | {
+      mode: 'connect';
+      address: Address;
+      /** Move QEMU's unix socket aside and serve clients at its path (see README). */
+      takeover: boolean;
+    }
+  /** Listen; QEMU connects (`-chardev socket,...,reconnect=1`). */
+  | { mode: 'listen'; address: Address }
+  /** Start QEMU with these arguments plus a private QMP socket. */
+  | {
+      mode: 'spawn';
+      command: string[];
+      onStop: StopPolicy;
+      /** With `powerdown`: how long the guest gets before `quit`, ms. */
+      powerdownTimeoutMs: number;
+    };
 
 /** Sends a command of qmp-mux's own to QEMU; resolves with the reply, or undefined if QEMU is not there. */
 export type AskQemu = (command: string) => Promise<Buffer | undefined>;
@@ -28,25 +46,4 @@ export interface UpstreamSource {
   stop(ask: AskQemu): Promise<void>;
   /** The last resort when stopping cannot wait: ends what it started at once, without waiting for anything. */
   abort(): void;
-}
-
-export interface SourceContext {
-  log: Logger;
-  /** A QEMU qmp-mux started has exited. */
-  onQemuExit: (exit: QemuExit) => void;
-}
-
-/** The source `options` ask for. */
-export function createSource(options: Options, context: SourceContext): UpstreamSource {
-  const u = options.upstream;
-  const { log } = context;
-  switch (u.mode) {
-    case 'connect':
-      if (u.takeover && u.address.type === 'unix') return new TakeoverSource({ path: u.address.path, backoff: options.backoff, log });
-      return new Dialer({ address: u.address, backoff: options.backoff, log });
-    case 'listen':
-      return new ListenSource({ address: u.address, log });
-    case 'spawn':
-      return new SpawnSource({ ...u, log, onExit: context.onQemuExit });
-  }
 }

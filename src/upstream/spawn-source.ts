@@ -3,12 +3,11 @@ import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { StopPolicy } from '../config/options.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import { SpawnError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { Dialer } from './dial-source.ts';
-import type { AskQemu, UpstreamSource } from './source.ts';
+import type { AskQemu, StopPolicy, UpstreamSource } from './source.ts';
 
 export interface QemuExit {
   code: number | null;

@@ -1,7 +1,8 @@
 import { lstat, rename, stat, unlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { basename, dirname, join } from 'node:path';
-import { defaultEndpoint, type BackoffOptions } from '../config/options.ts';
+import { defaultEndpoint } from '../downstream/endpoint-options.ts';
+import type { BackoffOptions } from './backoff.ts';
 import { Endpoint } from '../downstream/endpoint.ts';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchClient, pipelined, sequential } from './client.ts';
 import { eventFanOut } from './events.ts';
+import { hostileNeighbour, memoryUnderPressure } from './hostile.ts';
 import { cpuSeconds, rssBytes, startEcho, startFakeUpstream, startGarbage, startMinimalMux, startMux, startQemu, startRelay, stopAll } from './processes.ts';
 import { median, percentile, round, sortedCopy } from './stats.ts';
 
@@ -282,6 +283,14 @@ async function main(): Promise<void> {
   if (wanted(7)) {
     console.log('scenario 7: isolation from clients sending garbage');
     await isolation();
+  }
+  if (wanted(8)) {
+    console.log('scenario 8: a hostile neighbour sending the largest commands it may');
+    figures.hostileNeighbour = await hostileNeighbour(direct, behindMux, row);
+  }
+  if (wanted(9)) {
+    console.log('scenario 9: memory under pressure');
+    figures.memoryUnderPressure = await memoryUnderPressure(direct, behindMux, row);
   }
   stopAll();
 

@@ -93,21 +93,54 @@ export async function startGarbage(path: string, count: number): Promise<{ stop(
 
 export interface MuxProcess {
   pid: number;
-  /** Where clients connect. */
+  /** Where clients connect (the first endpoint). */
   path: string;
+  /** Where each endpoint's clients connect, by name. */
+  paths: Record<string, string>;
+  /** Its configuration file. */
+  config: string;
   stop(): Promise<void>;
 }
 
-/** qmp-mux (the built CLI) in its own process, in front of `upstream`; resolves once it greets clients. */
-export async function startMux(upstream: string, name: string): Promise<MuxProcess> {
-  const path = join(workdir, `${name}.sock`);
+/**
+ * `count` clients costing as much as they may (see hostile-clients.ts), in
+ * their own process; `stop` ends them and resolves with the replies they read.
+ */
+export async function startHostile(path: string, count: number, mode: 'pipeline' | 'oob' | 'noread', size: number, depth: number): Promise<{ stop(): Promise<number> }> {
+  const script = fileURLToPath(new URL('./hostile-clients.js', import.meta.url));
+  const child = spawn(process.execPath, [script, path, String(count), mode, String(size), String(depth)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await until(() => out.includes('sending'), 'the hostile clients');
+  return {
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      return Number(/replies (\d+)/.exec(out)?.[1] ?? 0);
+    },
+  };
+}
+
+/** Endpoints of a qmp-mux started with `startMux`, each named and given its own socket (besides `listen`). */
+export type EndpointConfig = Record<string, unknown> & { name: string };
+
+/**
+ * qmp-mux (the built CLI) in its own process, in front of `upstream`;
+ * resolves once it greets clients. Clients connect to `path` (the first
+ * endpoint), or to `paths[name]`.
+ */
+export async function startMux(upstream: string, name: string, endpoints: EndpointConfig[] = [{ name, maxClients: 20000 }], extra: Record<string, unknown> = {}): Promise<MuxProcess> {
+  const paths = Object.fromEntries(endpoints.map((e) => [e.name, join(workdir, `${name}-${e.name}.sock`)]));
+  const path = paths[endpoints[0]!.name]!;
   const config = join(workdir, `${name}.json`);
   writeFileSync(
     config,
     JSON.stringify({
       upstream: { connect: `unix:${upstream}` },
-      endpoints: [{ name, listen: `unix:${path}`, maxClients: 20000 }],
+      endpoints: endpoints.map((e) => ({ listen: `unix:${paths[e.name]}`, ...e })),
       log: { level: 'warn' },
+      ...extra,
     }),
   );
   const main = fileURLToPath(new URL('../../../../dist/cli/main.js', import.meta.url));
@@ -119,6 +152,8 @@ export async function startMux(upstream: string, name: string): Promise<MuxProce
   return {
     pid: child.pid!,
     path,
+    paths,
+    config,
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -44,7 +44,7 @@ t.test('embedded default: launches a throwaway QEMU, serves clients, cleans up o
   const pid = Number((await run.waitFor(/QEMU started pid=(\d+)/))[1]);
   const sock = join(dir, 'qmp-mux.sock');
   t.ok(run.stdout().includes(`unix:${sock}`), 'prints where clients connect');
-  t.match(run.stdout(), /socat - UNIX-CONNECT:qmp-mux\.sock/, 'and how');
+  t.ok(run.stdout().includes(`socat - UNIX-CONNECT:${sock})`), 'and how, from any directory');
   const c = await TestClient.connect(sock);
   await c.negotiate();
   t.match(await c.execute('query-status'), /"status": "running"/);

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { QmpClient, type QmpEvent } from '../../src/client/client.ts';
+import { QmpClient, type QmpEvent } from '../../src/client/qmp-client.ts';
 import { connectRetrying } from '../../src/client/reconnect.ts';
-import { formatVersion } from '../../src/client/session.ts';
+import { formatVersion } from '../../src/client/client-session.ts';
 import { TimeoutError } from '../../src/errors.ts';
 import { JsonNumber } from '../../src/json/value.ts';
 import { writeCompact } from '../../src/json/writer.ts';
@@ -48,7 +48,8 @@ t.test('commands, errors with their class, events, large integers: directly and 
     t.match(formatVersion(c.greeting), /^7\.2\.\d+/);
     t.same(await c.execute('query-status'), { status: 'running', singlestep: false, running: true }, `${how}: a return value`);
     await t.rejects(c.execute('no-such-command'), { name: 'QmpError', errorClass: 'CommandNotFound', desc: 'The command no-such-command has not been found' }, `${how}: an error reply`);
-    await t.rejects(c.execute('query-name', { bogus: 1 }), { name: 'QmpError', errorClass: 'GenericError', desc: "Parameter 'bogus' is unexpected" });
+    const untyped: string = 'query-name'; // its typed arguments would not let `bogus` compile
+    await t.rejects(c.execute(untyped, { bogus: 1 }), { name: 'QmpError', errorClass: 'GenericError', desc: "Parameter 'bogus' is unexpected" });
     const many = await Promise.all(Array.from({ length: 20 }, () => c.execute('query-name')));
     t.equal(many.length, 20, `${how}: concurrent commands each get their reply`);
 
@@ -220,7 +221,9 @@ t.test('connectRetrying: retries until the server is there, gives up when told',
   const stop = new AbortController();
   const giving = connectRetrying(join(dir, 'never.sock'), { initialDelay: 10, signal: stop.signal });
   setTimeout(() => stop.abort(), 50);
-  await t.rejects(giving, { name: 'AbortError' });
+  await t.rejects(giving, { name: 'ConnectionError', code: 'QMPMUX_CONNECTION', message: `unix:${join(dir, 'never.sock')}: aborted` }, 'between attempts: what connect rejects with');
+  await t.rejects(connectRetrying(join(dir, 'never.sock'), { signal: AbortSignal.abort() }), { name: 'ConnectionError', message: /: aborted$/ }, 'already aborted');
+  await t.rejects(connectRetrying(join(dir, 'never.sock'), { signal: AbortSignal.abort(new TimeoutError('late')) }), { name: 'TimeoutError', message: 'late' }, 'with a reason of ours');
   const silent = await FakeQemu.start(t, { greeting: ' ' });
   const midAttempt = new AbortController();
   const tries: number[] = [];

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import t from 'tap';
-import { QmpClient } from '../../src/client/client.ts';
+import { QmpClient } from '../../src/client/qmp-client.ts';
 import { EVENTS_USAGE, runEvents as eventsCommand } from '../../src/client/events.ts';
 import { runCli } from '../fixtures/cli.ts';
 import { eventually, named, waitingFor } from '../fixtures/context.ts';

@@ -57,7 +57,7 @@ for (const fault of ['exception', 'rejection'] as const) {
   t.test(`an internal error (an uncaught ${fault}): QEMU stopped, everything removed, exit 70, one line saying why`, async (t) => {
     if (!needQemu(t)) return;
     const started = await start(t, [], { node: ['--import', INJECT_FAULT], env: { INJECT_FAULT: fault } });
-    started.run.child.kill('SIGUSR2');
+    started.run.child.kill('SIGPWR');
     t.same(await started.run.exited, { code: 70, signal: null });
     const lines = started.run.stderr().split('\n').filter((l) => l.includes('internal error'));
     t.equal(lines.length, 1, 'one line');

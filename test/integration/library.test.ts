@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, QmpClient, QmpError, startMux } from '../../src/index.ts';
+import { ConfigError, QmpClient, QmpError, startMux, type MuxConfig } from '../../src/index.ts';
 import { needQemu, QEMU_BINARY, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
@@ -50,7 +50,9 @@ t.test('startMux starting QEMU itself: done says how QEMU ended', async (t) => {
 });
 
 t.test('startMux: a mistake in the configuration names the field, before anything starts', async (t) => {
-  await t.rejects(startMux({ endpoints: [{ name: 'x', listen: 'unix:/tmp/x.sock', policy: 'readonly' }] }), {
+  // A mistake the types catch (see package.test.ts) is still caught at run time, for JavaScript and for JSON read from a file.
+  const fromJson = JSON.parse('{"endpoints": [{"name": "x", "listen": "unix:/tmp/x.sock", "policy": "readonly"}]}') as MuxConfig;
+  await t.rejects(startMux(fromJson), {
     code: 'QMPMUX_CONFIG',
     message: "config.endpoints[0].policy: expected one of 'all', 'read-only', got string \"readonly\"",
   });

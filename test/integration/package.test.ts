@@ -45,7 +45,7 @@ t.test('a strict TypeScript project type-checks against the declarations', async
     join(dir, 'use.ts'),
     `import { QmpClient, QmpError, connectRetrying, type QmpEvent, type QmpValue } from 'qmp-mux';
 const client = await QmpClient.connect('unix:/run/vm.sock', { connectTimeout: 5000 });
-const status: QmpValue = await client.execute('migrate-set-parameters', { 'max-bandwidth': 18446744073709551615n, tls: undefined });
+const status: QmpValue = await client.execute('migrate-set-parameters', { 'max-bandwidth': 18446744073709551615n, 'tls-creds': undefined });
 const major: number = client.greeting.version.qemu.major;
 client.on('event', (e: QmpEvent) => console.log(e.event, e.data, e.timestamp.seconds));
 for await (const e of client.events()) console.log(e.json.get('event'));

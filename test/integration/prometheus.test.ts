@@ -13,7 +13,7 @@ import { socketDir } from '../fixtures/tmp.ts';
 
 /** A metric set with every metric in use, including a flood of made-up names and awkward label values. */
 function populated(): MuxMetrics {
-  const m = new MuxMetrics({ version: '0.1.0', ownCommands: ['__org.qmp-mux_query-proxy'], upstreamState: () => 'ready', auditDropped: () => 3 });
+  const m = new MuxMetrics({ version: '0.1.0', ownCommands: ['__org.qmp-mux_query-proxy'], upstreamState: () => 'ready', auditDropped: () => 3, oldestCommandAge: () => 0.25, queuedInputBytes: () => 100 });
   const ep = m.endpoint('default', { clients: () => 2, outputQueuedBytes: () => 512 });
   const ro = m.endpoint('read-only', { clients: () => 0, outputQueuedBytes: () => 0 });
   m.upstreamReady();

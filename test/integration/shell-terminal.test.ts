@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { QmpClient } from '../../src/client/client.ts';
+import { QmpClient } from '../../src/client/qmp-client.ts';
 import { MAIN } from '../fixtures/cli.ts';
 import { named, waitingFor } from '../fixtures/context.ts';
 import { startMux, type Mux, type MuxOptions } from '../fixtures/mux.ts';

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { QmpClient } from '../../src/client/client.ts';
+import { QmpClient } from '../../src/client/qmp-client.ts';
 import { runShell as shellCommand, SHELL_USAGE } from '../../src/client/shell.ts';
 import { fakeIo, type FakeIo } from '../fixtures/cli-io.ts';
 import { eventually, named, waitingFor } from '../fixtures/context.ts';
@@ -92,6 +92,7 @@ t.test('events as they come; QEMU restarting behind qmp-mux; typing while discon
   await until(io, /^\{"name":"second"\}$/m);
   io.stdin.end();
   t.equal(await running, 0);
+  t.equal(io.out().match(/connection lost/g)?.length, 1, 'quitting after the reconnect loses no connection');
 });
 
 t.test('quitting while a command runs, or while reconnecting', async (t) => {
@@ -133,7 +134,7 @@ t.test('history file problems are said once, and the shell goes on', async (t) =
 });
 
 t.test('usage, help, connection failures', async (t) => {
-  for (const [args, message] of [[['--nope'], "unknown option '--nope'"], [['extra'], "unexpected argument 'extra' (the server is given with --connect)"], [['--history-size', '0'], "--history-size: expected a whole number of at least 1, got '0'"]] as const) {
+  for (const [args, message] of [[['--nope'], "unknown option '--nope'"], [['a.sock', 'extra'], "unexpected argument 'extra'"], [['--history-size', '0'], "--history-size: expected a whole number of at least 1, got '0'"]] as const) {
     const io = fakeIo();
     t.equal(await runShell([...args], io), 2);
     t.equal(io.err(), `qmp-mux shell: ${message}\ntry 'qmp-mux shell --help'\n`);

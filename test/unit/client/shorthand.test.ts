@@ -117,7 +117,7 @@ t.test('errors name the word and the column', async (t) => {
     'cmd v={"a": [1, 2]',
   ), [
     "error: expected KEY=VALUE, got 'a' (column 5)",
-    "error: expected KEY=VALUE, got 'b' (column 9)",
+    "error: expected KEY=VALUE, got 'b' (column 9); a value with spaces is quoted: a='1 b'",
     "error: expected a command name, got 'k=v' (column 1)",
     `error: expected a command name, got '"cmd"' (column 1)`,
     "error: bad argument name 'a..b' (column 5)",
@@ -185,7 +185,22 @@ t.test('commandFromArgs: words already split by the shell', async (t) => {
       return `error: ${e.message}`;
     }
   };
-  t.equal(show(['human-monitor-command', 'command-line=info status']), 'human-monitor-command {"command-line":"info status"}', 'a value with a space needs no quotes');
+  t.equal(show(['human-monitor-command', 'command-line=info status']), 'human-monitor-command {"command-line":"info status"}', 'a value with a space: one argument');
+  t.equal(
+    show(['human-monitor-command', 'command-line=info', 'status']),
+    "error: expected KEY=VALUE, got 'status' (argument 3); a value with spaces is quoted: command-line='info status'",
+    'two arguments: the error says how to quote',
+  );
+  t.equal(show(['x', 'a="b"', 'c']), "error: expected KEY=VALUE, got 'c' (argument 3)", 'no advice after a quoted value');
+  const transaction = 'transaction {"actions":[{"type":"block-dirty-bitmap-add","data":{"node":"d0","name":"b0"}}]}';
+  t.equal(show(['transaction(', 'block-dirty-bitmap-add', 'node=d0', 'name=b0', ')']), transaction, 'transaction( ... ) as words');
+  t.equal(show(['transaction( block-dirty-bitmap-add node=d0 name=b0 )']), transaction, 'as one argument');
+  t.equal(show(['transaction(', 'block-dirty-bitmap-add', 'node=d0', 'name=b0']), 'error: transaction( was not closed with )');
+  t.equal(show(['transaction( abort']), 'error: transaction( was not closed with )');
+  t.equal(show(['transaction(', ')']), 'transaction {"actions":[]}');
+  t.equal(show(['device_del id=net0']), 'device_del {"id":"net0"}', 'a whole line as one argument');
+  t.equal(show(['  query-status  ']), 'query-status {}', 'one word with spaces around it');
+  t.equal(show(['x y="a b']), 'error: unclosed " (column 5)', 'a line: errors by column');
   t.equal(show(['migrate-set-parameters', 'max-bandwidth=18446744073709551615']), 'migrate-set-parameters {"max-bandwidth":18446744073709551615}');
   t.equal(show(['x', 'o={"a": [1, 2]}', 'q="s"']), 'x {"o":{"a":[1,2]},"q":"s"}');
   t.equal(show(['{"execute": "query-status"}']), 'query-status {}');

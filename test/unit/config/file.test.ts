@@ -35,7 +35,7 @@ const mistakes: [string, unknown, RegExp][] = [
   ['allowRemote on unix', { endpoints: [{ name: 'a', listen: 'unix:/a', allowRemote: true }] }, /^config\.endpoints\[0\]\.allowRemote: only applies to tcp endpoints$/],
   ['unknown policy preset', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: 'readonly' }] }, /^config\.endpoints\[0\]\.policy: expected one of 'all', 'read-only'/],
   ['empty policy', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: {} }] }, /^config\.endpoints\[0\]\.policy: give 'preset', 'allow', or both$/],
-  ['bad policy pattern', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: { allow: ['query-?'] } }] }, /^config\.endpoints\[0\]\.policy: pattern 1 'query-\?'/],
+  ['bad policy pattern', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: { allow: ['query-?'] } }] }, /^config\.endpoints\[0\]\.policy\.allow\[0\]: 'query-\?': command names are/],
   ['events not a list', { endpoints: [{ name: 'a', listen: 'unix:/a', events: 'STOP' }] }, /^config\.endpoints\[0\]\.events: expected an array of strings/],
   ['limit above QEMU\'s', { limits: { maxNesting: 2000 } }, /^config\.limits\.maxNesting: must be between 2 and 1024, got 2000$/],
   ['message size above QEMU\'s', { limits: { maxMessageSize: 64 * 1024 * 1024 + 1 } }, /^config\.limits\.maxMessageSize: must be between 1024 and 67108864, got 67108865$/],
@@ -139,5 +139,7 @@ t.test('--print-config: the effective options as a file that gives exactly them'
   t.same(again, options, 'reading the printed file back gives the same options');
   t.match(printed, { endpoints: [{ name: 'ro', socket: { mode: '0660', group: 0 } }, { name: 'net', allowRemote: true }, { name: 'listen0', listen: 'unix:/tmp/extra.sock' }] });
   t.same(asConfigFile(resolveOptions(parseArgs(['--upstream', 'listen:tcp:127.0.0.1:5']), undefined)).upstream, { listen: 'tcp:127.0.0.1:5' });
-  t.same(asConfigFile(resolveOptions(parseArgs(['--upstream', 'unix:/q', '--takeover']), undefined)).upstream, { connect: 'unix:/q', takeover: true });
+  const takeover = asConfigFile(resolveOptions(parseArgs(['--upstream', 'unix:/q', '--takeover']), undefined));
+  t.match(takeover.upstream, { connect: 'unix:/q', takeover: true, $comment: /clients also connect at unix:\/q/ });
+  t.notOk('endpoints' in takeover, 'a takeover alone has no endpoint but its own');
 });

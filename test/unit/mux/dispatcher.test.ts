@@ -1,18 +1,33 @@
 import t from 'tap';
 import { JsonNumber, type JsonObject } from '../../../src/json/value.ts';
-import { Dispatcher, type UpstreamCommand } from '../../../src/mux/dispatcher.ts';
-import type { ReplySlot } from '../../../src/qmp/session.ts';
+import { Dispatcher, type DispatcherOptions } from '../../../src/mux/dispatcher.ts';
+import type { Lane } from '../../../src/mux/lane.ts';
+import type { UpstreamCommand } from '../../../src/mux/upstream-command.ts';
+import type { ReplySlot } from '../../../src/qmp/monitor-session.ts';
 import { frameOne } from '../../../src/qmp/upstream-framer.ts';
-import { encodeCommand } from '../../../src/qmp/wire.ts';
+import { CommandEncoder, encodeCommand } from '../../../src/qmp/wire.ts';
 
 /** A dispatcher wired to a recording upstream. */
-function setup(window = 3) {
+function setup(window = 3, options: Partial<DispatcherOptions> = {}) {
   const sent: string[] = [];
-  const d = new Dispatcher(window);
+  const answered: string[] = [];
+  const d = new Dispatcher({
+    window,
+    windowBytes: 1 << 20,
+    totalInputBytes: 1 << 30,
+    encoder: new CommandEncoder(),
+    answered: (command) => answered.push(command.name),
+    ...options,
+  });
   d.attach((bytes) => sent.push(bytes.toString('utf8')));
   /** QEMU's reply (compact, as QEMU writes it); the dispatcher's verdict. */
   const answer = (text: string): string | undefined => d.reply(frameOne(Buffer.from(text))!);
-  return { sent, d, answer };
+  /** A lane whose owner counts what it hears. */
+  const newLane = (): Lane & { heard: { room: number; lost: number } } => {
+    const heard = { room: 0, lost: 0 };
+    return Object.assign(d.lane({ room: () => void heard.room++, repliesLost: () => void heard.lost++ }), { heard });
+  };
+  return { sent, d, answer, answered, newLane };
 }
 
 function command(name: string, idText?: string, options: { oob?: boolean; args?: JsonObject } = {}): UpstreamCommand {
@@ -22,24 +37,22 @@ function command(name: string, idText?: string, options: { oob?: boolean; args?:
 }
 
 /** A reply slot recording what it gets. */
-function slot(): ReplySlot & { got: string[]; lostCalls: number } {
+function slot(): ReplySlot & { got: string[] } {
   const got: string[] = [];
   const s = {
     got,
-    lostCalls: 0,
     fill: (r: string | Buffer) => void got.push(r.toString().replace(/\r\n$/, '')),
-    lost: () => void s.lostCalls++,
   };
   return s;
 }
 
 t.test('in-band commands go without an id; the client\'s id goes back where QEMU puts it', async (t) => {
-  const { sent, d, answer } = setup();
-  const lane = d.lane();
+  const { sent, d, answer, newLane } = setup();
+  const lane = newLane();
   const [one, two, three] = [slot(), slot(), slot()];
-  lane.enqueue(command('query-status', '"a"'), one);
-  lane.enqueue(command('stop', '{"x": [1]}'), two);
-  lane.enqueue(command('cont'), three);
+  d.enqueue(lane, command('query-status', '"a"'), one);
+  d.enqueue(lane, command('stop', '{"x": [1]}'), two);
+  d.enqueue(lane, command('cont'), three);
   t.same(sent, ['{"execute":"query-status"}', '{"execute":"stop"}', '{"execute":"cont"}']);
   t.equal(answer('{"return": {"status": "running"}}'), undefined);
   t.equal(answer('{"error": {"class": "GenericError", "desc": "no"}}'), undefined);
@@ -50,10 +63,10 @@ t.test('in-band commands go without an id; the client\'s id goes back where QEMU
 });
 
 t.test('window bounds what is in flight; the rest goes as replies come', async (t) => {
-  const { sent, d, answer } = setup(2);
-  const lane = d.lane();
+  const { sent, d, answer, newLane } = setup(2);
+  const lane = newLane();
   const slots = [slot(), slot(), slot()];
-  for (const [i, s] of slots.entries()) lane.enqueue(command('x', String(i)), s);
+  for (const [i, s] of slots.entries()) d.enqueue(lane, command('x', String(i)), s);
   t.equal(sent.length, 2);
   t.equal(d.stats.inBandInFlight, 2);
   answer('{"return": 1}');
@@ -61,17 +74,17 @@ t.test('window bounds what is in flight; the rest goes as replies come', async (
   answer('{"return": 2}');
   answer('{"return": 3}');
   t.same(slots.map((s) => s.got), [['{"return": 1, "id": 0}'], ['{"return": 2, "id": 1}'], ['{"return": 3, "id": 2}']]);
-  t.same(d.stats, { inBandInFlight: 0, inFlight: 0, sent: 3 });
+  t.same(d.stats, { inBandInFlight: 0, inFlight: 0, inFlightBytes: 0, queuedBytes: 0, sent: 3 });
 });
 
 t.test('round robin: a long queue delays another client by at most the window', async (t) => {
   const window = 3;
-  const { sent, d, answer } = setup(window);
-  const busy = d.lane();
-  const quiet = d.lane();
-  for (let i = 0; i < 2000; i++) busy.enqueue(command('busy'), slot());
+  const { sent, d, answer, newLane } = setup(window);
+  const busy = newLane();
+  const quiet = newLane();
+  for (let i = 0; i < 2000; i++) d.enqueue(busy, command('busy'), slot());
   const q = slot();
-  quiet.enqueue(command('quiet', '"q"'), q);
+  d.enqueue(quiet, command('quiet', '"q"'), q);
   let answered = 0;
   while (q.got.length === 0 && answered < 2000) {
     answer(`{"return": ${answered}}`);
@@ -83,16 +96,16 @@ t.test('round robin: a long queue delays another client by at most the window', 
 });
 
 t.test('a closed lane drops what it queued; a reply for a command already sent is still consumed in order', async (t) => {
-  const { sent, d, answer } = setup(1);
-  const leaving = d.lane();
-  const staying = d.lane();
+  const { sent, d, answer, newLane } = setup(1);
+  const leaving = newLane();
+  const staying = newLane();
   const gone = slot();
-  leaving.enqueue(command('first'), gone);
-  leaving.enqueue(command('dropped'), slot());
+  d.enqueue(leaving, command('first'), gone);
+  d.enqueue(leaving, command('dropped'), slot());
   const mine = slot();
-  staying.enqueue(command('mine', '7'), mine);
-  leaving.close();
-  leaving.enqueue(command('after-close'), slot());
+  d.enqueue(staying, command('mine', '7'), mine);
+  d.close(leaving);
+  d.enqueue(leaving, command('after-close'), slot());
   t.equal(answer('{"return": "for first"}'), undefined);
   t.same(gone.got, ['{"return": "for first"}'], 'the slot decides what to do with it (a closed session drops it)');
   t.equal(answer('{"return": "for mine"}'), undefined);
@@ -101,10 +114,10 @@ t.test('a closed lane drops what it queued; a reply for a command already sent i
 });
 
 t.test('replies that cannot answer anything in flight are reported, never delivered', async (t) => {
-  const { d, answer } = setup(5);
+  const { d, answer, newLane } = setup(5);
   const s = slot();
   t.equal(answer('{"return": {}}'), 'a reply when none was owed');
-  d.lane().enqueue(command('x', '1'), s);
+  d.enqueue(newLane(), command('x', '1'), s);
   t.equal(answer('{"return": {}, "id": 3}'), 'a reply with an id qmp-mux did not give');
   t.equal(answer('{"return": {}, "id": "qmp-mux:1:abc"}'), 'a reply with an id qmp-mux did not give');
   for (const desc of ['JSON parse error, expecting value', 'JSON token size limit exceeded', 'JSON token count limit exceeded', 'JSON nesting depth limit exceeded', "QMP input member 'x' is unexpected"]) {
@@ -116,17 +129,17 @@ t.test('replies that cannot answer anything in flight are reported, never delive
 });
 
 t.test('exec-oob bypasses the window, with a small id of qmp-mux\'s own', async (t) => {
-  const { sent, d, answer } = setup(1);
-  const lane = d.lane();
-  lane.enqueue(command('a', '1'), slot());
-  lane.enqueue(command('b', '2'), slot());
+  const { sent, d, answer, newLane } = setup(1);
+  const lane = newLane();
+  d.enqueue(lane, command('a', '1'), slot());
+  d.enqueue(lane, command('b', '2'), slot());
   const oob = slot();
-  d.sendOob(command('yank', '"y"', { oob: true }), oob);
+  d.enqueue(lane, command('yank', '"y"', { oob: true }), oob);
   t.same(sent, ['{"execute":"a"}', '{"exec-oob":"yank","id":0}'], 'one in-band (window 1) and the out-of-band one');
   t.equal(answer('{"id": 0, "error": {"class": "GenericError", "desc": "no"}}'), undefined, 'it may overtake');
   t.same(oob.got, ['{"id": "y", "error": {"class": "GenericError", "desc": "no"}}']);
   const quiet = slot();
-  d.sendOob(command('yank', undefined, { oob: true }), quiet);
+  d.enqueue(lane, command('yank', undefined, { oob: true }), quiet);
   t.equal(sent[2], '{"exec-oob":"yank","id":0}', 'its id is free again');
   answer('{"return": {}, "id": 0}');
   t.same(quiet.got, ['{"return": {}}'], 'our id removed when the client sent none');
@@ -134,10 +147,10 @@ t.test('exec-oob bypasses the window, with a small id of qmp-mux\'s own', async 
 });
 
 t.test('out-of-band commands in flight together have ids of their own; replies in any order reach theirs', async (t) => {
-  const { sent, d, answer } = setup(3);
+  const { sent, d, answer, newLane } = setup(3);
   const [a, b] = [slot(), slot()];
-  d.sendOob(command('yank', '"a"', { oob: true }), a);
-  d.sendOob(command('yank', '"b"', { oob: true }), b);
+  d.enqueue(newLane(), command('yank', '"a"', { oob: true }), a);
+  d.enqueue(newLane(), command('yank', '"b"', { oob: true }), b);
   t.same(sent, ['{"exec-oob":"yank","id":0}', '{"exec-oob":"yank","id":1}']);
   t.equal(answer('{"return": "second", "id": 1}'), undefined);
   t.equal(answer('{"return": "first", "id": 0}'), undefined);
@@ -145,16 +158,16 @@ t.test('out-of-band commands in flight together have ids of their own; replies i
   t.same(b.got, ['{"return": "second", "id": "b"}']);
 });
 
-t.test('QEMU away: out-of-band commands wait and go first; in-flight replies are lost', async (t) => {
-  const { sent, d } = setup(3);
-  const inFlight = [slot(), slot()];
-  d.lane().enqueue(command('a'), inFlight[0]!);
-  d.sendOob(command('yank', undefined, { oob: true }), inFlight[1]!);
+t.test('QEMU away: out-of-band commands wait and go first; the owners of commands in flight hear they are lost', async (t) => {
+  const { sent, d, newLane } = setup(3);
+  const owners = [newLane(), newLane(), newLane()];
+  d.enqueue(owners[0]!, command('a'), slot());
+  d.enqueue(owners[1]!, command('yank', undefined, { oob: true }), slot());
   d.detach();
-  t.same(inFlight.map((s) => s.lostCalls), [1, 1], 'every command in flight is lost');
+  t.same(owners.map((l) => l.heard.lost), [1, 1, 0], 'every client with a command in flight, and no other');
   const queued = slot();
-  d.lane().enqueue(command('later'), queued);
-  d.sendOob(command('query-yank', undefined, { oob: true }), slot());
+  d.enqueue(newLane(), command('later'), queued);
+  d.enqueue(newLane(), command('query-yank', undefined, { oob: true }), slot());
   t.equal(sent.length, 2, 'nothing sent while QEMU is away');
   const again: string[] = [];
   d.attach((bytes) => again.push(bytes.toString()));
@@ -162,11 +175,11 @@ t.test('QEMU away: out-of-band commands wait and go first; in-flight replies are
 });
 
 t.test('idle resolves once nothing is queued or in flight', async (t) => {
-  const { d, answer } = setup(1);
+  const { d, answer, newLane } = setup(1);
   await d.idle();
-  const lane = d.lane();
-  lane.enqueue(command('a'), slot());
-  lane.enqueue(command('b'), slot());
+  const lane = newLane();
+  d.enqueue(lane, command('a'), slot());
+  d.enqueue(lane, command('b'), slot());
   let idle = false;
   const waiting = d.idle().then(() => (idle = true));
   answer('{"return": {}}');
@@ -178,8 +191,8 @@ t.test('idle resolves once nothing is queued or in flight', async (t) => {
 });
 
 t.test('qmp-mux\'s own calls go in order with the rest', async (t) => {
-  const { sent, d, answer } = setup(2);
-  d.lane().enqueue(command('a'), slot());
+  const { sent, d, answer, newLane } = setup(2);
+  d.enqueue(newLane(), command('a'), slot());
   const reply = d.call('quit');
   t.same(sent, ['{"execute":"a"}', '{"execute":"quit"}']);
   answer('{"return": "a"}');
@@ -190,8 +203,132 @@ t.test('qmp-mux\'s own calls go in order with the rest', async (t) => {
 });
 
 t.test('arguments are encoded digit for digit', async (t) => {
-  const { sent, d } = setup();
+  const { sent, d, newLane } = setup();
   const args: JsonObject = new Map([['max-bandwidth', new JsonNumber('18446744073709551615', true)]]);
-  d.lane().enqueue(command('migrate-set-parameters', undefined, { args }), slot());
+  d.enqueue(newLane(), command('migrate-set-parameters', undefined, { args }), slot());
   t.same(sent, ['{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":18446744073709551615}}']);
+});
+
+/** A command of exactly `size` bytes as encoded. */
+function sized(name: string, size: number, idText?: string): UpstreamCommand {
+  const frame = `{"execute":"${name}","arguments":{"a":""}}`.length;
+  return command(name, idText, { args: new Map([['a', 'x'.repeat(size - frame)]]) });
+}
+
+t.test('the window counts bytes: commands go while they fit, and one larger than the window goes alone', async (t) => {
+  const { sent, d, answer, newLane } = setup(7, { windowBytes: 100 });
+  const lane = newLane();
+  d.enqueue(lane, sized('a', 40), slot());
+  d.enqueue(lane, sized('b', 60), slot());
+  d.enqueue(lane, sized('c', 40), slot());
+  t.equal(sent.length, 2, '40 + 60 fill the window; 40 more would not fit');
+  t.equal(d.stats.inFlightBytes, 100);
+  answer('{"return": {}}');
+  t.equal(sent.length, 3, 'room for c once a is answered');
+  answer('{"return": {}}');
+  answer('{"return": {}}');
+  d.enqueue(lane, sized('huge', 500), slot());
+  d.enqueue(lane, sized('d', 40), slot());
+  t.equal(sent.length, 4, 'the huge one goes, alone: nothing was in flight');
+  t.equal(d.stats.inFlightBytes, 500);
+  answer('{"return": {}}');
+  t.equal(sent.length, 5, 'then the next');
+});
+
+t.test('turns by bytes: beside a client queueing large commands, another waits for at most the one in flight', async (t) => {
+  const { sent, d, answer, newLane } = setup(7, { windowBytes: 2048 });
+  const hog = newLane();
+  const quiet = newLane();
+  for (let i = 0; i < 100; i++) d.enqueue(hog, sized('hog', 2048), slot());
+  t.equal(sent.length, 1, 'one of the hog\'s commands fills the window');
+  const mine = slot();
+  d.enqueue(quiet, command('query-status', '"q"'), mine);
+  answer('{"return": {}}');
+  t.equal(sent.at(-1), '{"execute":"query-status"}', 'the quiet client\'s command is next, ahead of the hog\'s 99');
+  t.equal(sent.length, 2);
+  answer('{"return": {"status": "running"}}');
+  t.same(mine.got, ['{"return": {"status": "running"}, "id": "q"}']);
+  for (let i = 0; i < 3; i++) {
+    d.enqueue(quiet, command('query-status'), slot());
+    answer('{"return": {}}');
+    t.equal(sent.at(-1), '{"execute":"query-status"}', `and again (${i + 1}): ${sent.length - 2} hog commands sent so far`);
+  }
+});
+
+t.test('queued bytes are counted per lane and in all; a lane found full hears when commands go', async (t) => {
+  const { d, answer, newLane } = setup(1, { totalInputBytes: 150 });
+  const a = newLane();
+  const b = newLane();
+  d.enqueue(a, sized('a1', 50), slot());
+  d.enqueue(a, sized('a2', 50), slot());
+  d.enqueue(a, sized('a3', 50), slot());
+  d.enqueue(b, sized('b1', 60), slot());
+  t.equal(a.queuedBytes, 100, 'a1 went; a2 and a3 wait');
+  t.equal(b.queuedBytes, 60);
+  t.equal(d.stats.queuedBytes, 160);
+  t.ok(d.full(a, 1 << 20, 0), 'a holds as much as it may while all together hold 160 of 150');
+  t.ok(d.full(b, 1 << 20, 0), 'and so does b');
+  t.notOk(d.full(newLane(), 10, 1000), 'a client with nothing queued is never full, whatever it holds of a message');
+  answer('{"return": {}}');
+  t.same([a.heard.room, b.heard.room], [1, 1], 'b1 went (b\'s turn): 100 of 150 now, so both hear');
+  t.notOk(d.full(a, 1 << 20, 0));
+  t.ok(d.full(a, 120, 20), 'by its own limit: 100 queued and 20 of a message held, of 120');
+  d.enqueue(b, sized('b2', 60), slot());
+  t.ok(d.full(b, 1 << 20, 0), 'all hold 160 again');
+  answer('{"return": {}}');
+  t.same([a.heard.room, b.heard.room], [2, 2], 'a2 went (a\'s turn by bytes): a hears, its own queue shrank; b hears, all hold 110 of 150');
+  t.ok(d.full(a, 10, 0));
+  d.close(a);
+  t.equal(a.queuedBytes, 0, 'a closed lane holds nothing');
+  t.equal(d.stats.queuedBytes, b.queuedBytes, 'what is left is b\'s');
+  t.equal(a.heard.room, 2, 'and is told nothing more');
+});
+
+t.test('exec-oob has bounds of its own: one in flight per client, eight in all', async (t) => {
+  const { sent, d, answer, newLane } = setup(1);
+  const greedy = newLane();
+  for (let i = 0; i < 3; i++) d.enqueue(greedy, command('yank', String(i), { oob: true }), slot());
+  t.equal(sent.length, 1, 'one of the greedy client\'s out-of-band commands at a time');
+  const others = Array.from({ length: 9 }, () => newLane());
+  for (const lane of others) d.enqueue(lane, command('query-yank', undefined, { oob: true }), slot());
+  t.equal(d.stats.inFlight, 8, 'eight in flight in all');
+  const size = (name: string): number => command(name, undefined, { oob: true }).bytes.length;
+  t.equal(d.stats.queuedBytes, 2 * size('yank') + 2 * size('query-yank'), 'two of the greedy client\'s wait, and two others\'');
+  answer('{"return": {}, "id": 0}');
+  t.equal(d.stats.inFlight, 8, 'an answer makes room for one more');
+  t.match(sent.at(-1), /"exec-oob":"query-yank"/, 'another client\'s, which waited longer than the greedy one\'s second');
+  for (let id = 1; id < 8; id++) answer(`{"return": {}, "id": ${id}}`);
+  t.match(sent.slice(9), [/"exec-oob":"query-yank"/, /"exec-oob":"yank"/], 'the last other client\'s, then the greedy client\'s second, alone');
+});
+
+t.test('oldestSentAt: when the oldest command QEMU has not answered went', async (t) => {
+  const { d, answer, newLane } = setup(3);
+  t.equal(d.oldestSentAt, undefined);
+  const before = performance.now();
+  d.enqueue(newLane(), command('a'), slot());
+  const first = d.oldestSentAt!;
+  t.ok(first >= before);
+  d.enqueue(newLane(), command('yank', undefined, { oob: true }), slot());
+  t.equal(d.oldestSentAt, first, 'the older of in-band and out-of-band');
+  answer('{"return": {}}');
+  t.ok(d.oldestSentAt! >= first, 'then the out-of-band one');
+  answer('{"return": {}, "id": 0}');
+  t.equal(d.oldestSentAt, undefined);
+});
+
+t.test('a reply too long to keep becomes an error for its client alone; matching goes on', async (t) => {
+  const { d, newLane } = setup(3);
+  const lane = newLane();
+  const [big, next, oob] = [slot(), slot(), slot()];
+  d.enqueue(lane, command('query-big', '"b"'), big);
+  d.enqueue(lane, command('query-small', '"s"'), next);
+  d.enqueue(lane, command('yank', '"y"', { oob: true }), oob);
+  const tooLarge = (id: number | undefined) => ({ bytes: Buffer.from('{"return": "xxx'), kind: 'return' as const, id: undefined, event: undefined, tooLarge: { length: 70000, limit: 65536, id } });
+  t.equal(d.reply(tooLarge(0)), undefined, 'an out-of-band one, by its id');
+  t.equal(d.reply(tooLarge(undefined)), undefined, 'an in-band one, in order');
+  t.equal(d.reply(frameOne(Buffer.from('{"return": {}}'))!), undefined);
+  t.same(oob.got, ['{"id": "y", "error": {"class": "GenericError", "desc": "QEMU\'s reply to yank is larger than qmp-mux passes on (70000 bytes; maxUpstreamMessage is 65536)"}}']);
+  t.same(big.got, ['{"id": "b", "error": {"class": "GenericError", "desc": "QEMU\'s reply to query-big is larger than qmp-mux passes on (70000 bytes; maxUpstreamMessage is 65536)"}}']);
+  t.same(next.got, ['{"return": {}, "id": "s"}']);
+  t.equal(d.reply(tooLarge(-1)), 'a reply with an id qmp-mux did not give');
 });

@@ -6,12 +6,22 @@ import type { UpstreamState } from '../../../src/upstream/connection.ts';
 const OWN = ['__org.qmp-mux_query-clients', '__org.qmp-mux_query-proxy'];
 
 /** What the metrics ask the mux when scraped; tests set it. */
-const probe = { state: 'connecting' as UpstreamState, auditDropped: 0 };
+const probe = { state: 'connecting' as UpstreamState, auditDropped: 0, oldest: 0, queued: 0 };
 
 function setUp(now: () => number = () => 0): { m: MuxMetrics; ep: EndpointMetrics } {
   probe.state = 'connecting';
   probe.auditDropped = 0;
-  const m = new MuxMetrics({ version: '1.2.3', ownCommands: OWN, now, upstreamState: () => probe.state, auditDropped: () => probe.auditDropped });
+  probe.oldest = 0;
+  probe.queued = 0;
+  const m = new MuxMetrics({
+    version: '1.2.3',
+    ownCommands: OWN,
+    now,
+    upstreamState: () => probe.state,
+    auditDropped: () => probe.auditDropped,
+    oldestCommandAge: () => probe.oldest,
+    queuedInputBytes: () => probe.queued,
+  });
   const ep = m.endpoint('default', { clients: () => 3, outputQueuedBytes: () => 4096 });
   return { m, ep };
 }
@@ -35,6 +45,10 @@ function populate(m: MuxMetrics, ep: EndpointMetrics): void {
   m.upstreamBytesIn(300);
   m.upstreamBytesOut(400);
   probe.auditDropped = 2;
+  probe.oldest = 1.5;
+  probe.queued = 4096;
+  m.upstreamStalled();
+  m.upstreamTooLarge('reply');
 }
 
 t.test('the metric set has the names, types and labels the README documents', async (t) => {
@@ -101,8 +115,12 @@ t.test('what the data path reports shows in the exposition', async (t) => {
     'qmpmux_upstream_state{state="ready"} 1',
     'qmpmux_upstream_state{state="stopped"} 0',
     'qmpmux_upstream_reconnects_total 0',
+    'qmpmux_upstream_oldest_command_age_seconds 1.5',
+    'qmpmux_upstream_stalls_total 1',
+    'qmpmux_upstream_too_large_total{kind="reply"} 1',
     'qmpmux_upstream_connected_seconds 2.5',
   ]);
+  t.same(lines(text, 'qmpmux_queued_input_bytes'), ['qmpmux_queued_input_bytes 4096']);
   t.same(lines(text, 'qmpmux_connections_'), [
     'qmpmux_connections_accepted_total{endpoint="default"} 1',
     'qmpmux_connections_ended_total{endpoint="default",reason="closed"} 1',
@@ -186,7 +204,7 @@ t.test('event names and disconnect reasons are bounded too', async (t) => {
   t.equal(lines(text, 'qmpmux_connections_ended_total').length, 33);
 });
 
-t.test('several endpoints: each its own series; a name twice is a mistake', async (t) => {
+t.test('several endpoints: each its own series; a name seen again (a reload brought it back) goes on with its series and its new probe', async (t) => {
   const { m, ep } = setUp();
   const other = m.endpoint('ro', { clients: () => 0, outputQueuedBytes: () => 0 });
   ep.commandDone('quit', 'return', 0.001, 0.001);
@@ -197,5 +215,9 @@ t.test('several endpoints: each its own series; a name twice is a mistake', asyn
     'qmpmux_commands_total{endpoint="ro",command="quit",outcome="refused"} 1',
   ]);
   t.same(lines(text, 'qmpmux_clients'), ['qmpmux_clients{endpoint="default"} 3', 'qmpmux_clients{endpoint="ro"} 0']);
-  t.throws(() => m.endpoint('ro', { clients: () => 0, outputQueuedBytes: () => 0 }), /endpoint 'ro' has metrics already/);
+  const again = m.endpoint('ro', { clients: () => 5, outputQueuedBytes: () => 0 });
+  t.equal(again, other, 'the same handle');
+  again.refused('quit');
+  t.match(m.render(), /qmpmux_commands_total\{endpoint="ro",command="quit",outcome="refused"\} 2\n/, 'its series go on');
+  t.match(m.render(), /qmpmux_clients\{endpoint="ro"\} 5\n/, 'its new probe is asked');
 });

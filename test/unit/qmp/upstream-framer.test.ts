@@ -1,5 +1,7 @@
 import t from 'tap';
-import { compactJson, UpstreamFramer, type UpstreamMessage } from '../../../src/qmp/upstream-framer.ts';
+import { compactJson } from '../../../src/qmp/compact.ts';
+import { UpstreamFramer } from '../../../src/qmp/upstream-framer.ts';
+import type { UpstreamMessage } from '../../../src/qmp/upstream-message.ts';
 import { splits } from '../../fixtures/feed.ts';
 
 function frame(chunks: Uint8Array[], max = Infinity): { messages: UpstreamMessage[]; garbage: string[] } {
@@ -93,7 +95,58 @@ t.test('bytes outside any object are reported, not fatal', async (t) => {
   t.same(summary(messages), ['event - X']);
 });
 
-t.test('a message over the limit is an error', async (t) => {
-  t.throws(() => frame([Buffer.from('{"return": "' + 'x'.repeat(100))], 50), { code: 'QMPMUX_UPSTREAM_FRAMING' });
-  t.doesNotThrow(() => frame([Buffer.from('{"return": "' + 'x'.repeat(30) + '"}')], 50));
+t.test('a message longer than the limit is followed to its end and passed on as too large, however it is split', async (t) => {
+  const limit = 64;
+  const long = 'x'.repeat(100);
+  const lines = [
+    `{"return": "${long}", "id": 12}`,
+    `{"id": 3, "error": {"class": "GenericError", "desc": "${long}"}}`,
+    `{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "BIG", "data": {"x": "${long}"}}`,
+    `{"error": {"class": "GenericError", "desc": "${long}\\"}{"}}`,
+    `{"return": {"a": ["${long}"]}, "id": "qmp-mux:1:2"}`,
+    '{"return": {}, "id": 4}',
+  ];
+  const input = Buffer.from(lines.map((l) => `${l}\r\n`).join(''));
+  const length = (i: number): number => lines[i]!.length;
+  const want = [
+    `return 12 - ${length(0)}`,
+    `error 3 - ${length(1)}`,
+    `event - BIG ${length(2)}`,
+    `error - - ${length(3)}`,
+    `return -1 - ${length(4)}`,
+    'return 4 -',
+  ];
+  const describe = (m: UpstreamMessage): string =>
+    m.tooLarge ? `${m.kind} ${m.tooLarge.id ?? '-'} ${m.event ?? '-'} ${m.tooLarge.length}` : summary([m])[0]!;
+  let checked = 0;
+  for (const { how, chunks } of splits(input)) {
+    const { messages, garbage } = frame(chunks, limit);
+    const got = messages.map(describe);
+    if (got.join('|') !== want.join('|') || garbage.length > 0 || messages.some((m) => m.tooLarge && m.tooLarge.limit !== limit)) {
+      t.same(got, want, how);
+      t.same(garbage, [], how);
+      return;
+    }
+    checked++;
+  }
+  t.equal(checked, input.length + 1, 'whole, byte by byte, and at every boundary');
+  const first = frame([input], limit).messages[2]!;
+  t.equal(first.bytes.toString(), lines[2]!, 'its first bytes (up to 256) are kept, for the log');
+  const huge = `{"return": "${'y'.repeat(1000)}"}`;
+  t.equal(frame([Buffer.from(huge)], limit).messages[0]!.bytes.toString(), huge.slice(0, 256));
+  t.equal(first.id, undefined, 'no id to splice: its bytes are gone');
+});
+
+t.test('the limit is checked on whole messages, not on what one read brings', async (t) => {
+  const at = (n: number): string => `{"return": "${'x'.repeat(n - 14)}"}`;
+  t.equal(at(100).length, 100);
+  const { messages } = frame([Buffer.from(at(100) + at(101) + at(100))], 100);
+  t.same(
+    messages.map((m) => m.tooLarge?.length ?? m.bytes.length),
+    [100, 101, 100],
+    'in one read: 100 bytes pass, 101 do not',
+  );
+  t.same(messages.map((m) => m.tooLarge !== undefined), [false, true, false]);
+  const split = frame([Buffer.from(at(101).slice(0, 50)), Buffer.from(at(101).slice(50))], 100).messages[0]!;
+  t.equal(split.tooLarge?.length, 101, 'over two reads, the same');
 });

@@ -2,11 +2,12 @@ import t from 'tap';
 import { JsonStreamer, QEMU_JSON_LIMITS } from '../../../src/json/streamer.ts';
 import { JsonNumber, type JsonObject, type JsonValue } from '../../../src/json/value.ts';
 import { frameOne } from '../../../src/qmp/upstream-framer.ts';
+import { isReaderError } from '../../../src/qmp/upstream-message.ts';
 import {
+  CommandEncoder,
   encodeCommand,
   errorReply,
   greetingForClients,
-  isReaderError,
   negotiatedReply,
   replyForClient,
   returnReply,
@@ -114,4 +115,14 @@ t.test('errors only QEMU\'s reader produces are recognized', async (t) => {
   t.notOk(is('{"error": {"class": "GenericError", "desc": "Parameter \'a\' is unexpected"}}'));
   t.notOk(is('{"error": {"class": "CommandNotFound", "desc": "JSON parse error, x"}}'), 'only GenericError');
   t.notOk(is('{"return": "JSON parse error, x"}'));
+});
+
+t.test('each encoder keeps its own argument-less commands: one Buffer per name, shared by no other encoder', async (t) => {
+  const [a, b] = [new CommandEncoder(), new CommandEncoder()];
+  const first = a.encode('query-status', undefined, false);
+  t.equal(a.encode('query-status', new Map(), false), first, 'empty arguments are no arguments: the same bytes, encoded once');
+  t.not(b.encode('query-status', undefined, false), first, 'another encoder (another mux) has its own');
+  t.same(first, Buffer.from('{"execute":"query-status"}'));
+  t.not(a.encode('query-status', undefined, true), first, 'an out-of-band command is encoded afresh (it gets an id)');
+  t.match(a.encode('query-status', undefined, false, { maxBytes: 10, endpoint: 'ro', setting: 'its maxCommandBytes' }), { tooLarge: /endpoint 'ro' accepts \(26 bytes as sent to QEMU; its maxCommandBytes is 10\)/ }, 'a cached command still meets the cap of who sends it');
 });

@@ -1,0 +1,90 @@
+import { ProtocolError, QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
+import { formatAddress, type Address } from '../net/address.ts';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
+import { clientAddress } from './address.ts';
+import { milliseconds, parseOptions } from './cli-options.ts';
+import { CLIENT_EXIT, errorExitStatus, planOrExit, processIo, type CliIo } from './cli-io.ts';
+import { connectRetrying } from './reconnect.ts';
+import { formatVersion } from './client-session.ts';
+
+export const WAIT_READY_USAGE = `Usage: qmp-mux wait-ready [options] [ADDR]
+
+Waits until the QMP server at the address is ready: it accepts a connection,
+greets and negotiates. qmp-mux greets only once it is connected to QEMU, so
+for a qmp-mux this means its endpoint is open and QEMU is there. Retries
+(a socket not there yet, a refused connection, a greeting that does not
+come) until then, or until --timeout. For scripts and ExecStartPost=:
+
+  qmp-mux wait-ready --connect /run/qmp-mux/vm1/qmp.sock --timeout 60000 && ...
+
+Options:
+  --connect ADDR     (or ADDR alone) unix:PATH, tcp:HOST:PORT, HOST:PORT or a
+                     socket path (default: $QMP_SOCKET, else unix:qmp-mux.sock)
+  --timeout MS       give up after MS milliseconds (default 30000; 0 never)
+  -q, --quiet        print nothing when ready
+  -h, --help         show this help
+
+Exit status: 0 ready ("ready: QEMU VERSION at ADDR" on stdout); 2 bad usage;
+3 the server there is not a QMP server; 4 not ready within --timeout (the
+last reason on stderr).
+`;
+
+const OPTIONS = {
+  connect: { names: ['--connect'], value: true },
+  timeout: { names: ['--timeout'], value: true },
+  quiet: { names: ['-q', '--quiet'], value: false },
+  help: { names: ['-h', '--help'], value: false },
+} as const;
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+/** Between attempts: short, a waiting script should learn soon; no longer than this. */
+const RETRY = { initialDelay: 50, maxDelay: 500 } as const;
+
+interface WaitPlan {
+  address: Address;
+  timeoutMs: number;
+  quiet: boolean;
+}
+
+/** `qmp-mux wait-ready`: resolves with the exit status. */
+export async function runWaitReady(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const p = planOrExit(io, 'wait-ready', WAIT_READY_USAGE, () => readPlan(argv, io));
+  if (typeof p === 'number') return p;
+  const where = formatAddress(p.address);
+  const abort = new AbortController();
+  let last: QmpMuxError | undefined;
+  const timer = p.timeoutMs > 0 ? setTimeout(() => abort.abort(new TimeoutError(`${where}: not ready within ${p.timeoutMs} ms${last ? ` (last: ${last.message})` : ''}`)), p.timeoutMs) : undefined;
+  try {
+    const client = await connectRetrying(p.address, {
+      ...RETRY,
+      // Each attempt waits for its greeting as long as the whole run may: qmp-mux holds it until QEMU is there.
+      connectTimeout: 0,
+      signal: abort.signal,
+      onRetry: (e) => {
+        last = e;
+        // Something else listens there: waiting will not make it QMP.
+        if (e instanceof ProtocolError) abort.abort(e);
+      },
+    });
+    if (!p.quiet) io.stdout.write(`${escapeUnsafe(`ready: QEMU ${formatVersion(client.greeting)} at ${where}`)}\n`);
+    await client.close();
+    return CLIENT_EXIT.ok;
+  } catch (e) {
+    io.stderr.write(`${escapeUnsafe(`qmp-mux wait-ready: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);
+    return errorExitStatus(e);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function readPlan(argv: readonly string[], io: CliIo): WaitPlan | 'help' {
+  const { values, flags, positional } = parseOptions(argv, OPTIONS);
+  if (flags.has('help')) return 'help';
+  if (positional.length > (values.connect === undefined ? 1 : 0)) throw new UsageError(`unexpected argument '${positional[values.connect === undefined ? 1 : 0]}'`);
+  return {
+    // The address may also be the one argument, as qmp-shell takes it.
+    address: clientAddress(values.connect ?? positional[0], io.env),
+    timeoutMs: values.timeout === undefined ? DEFAULT_TIMEOUT_MS : milliseconds(values.timeout, '--timeout'),
+    quiet: flags.has('quiet'),
+  };
+}

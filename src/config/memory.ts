@@ -1,0 +1,86 @@
+import type { LimitOptions, Options } from './options.ts';
+
+/**
+ * What one message still being sent can hold, per byte of it: its text
+ * (up to twice, as its buffer doubles) and its tokens (nine bytes each, up
+ * to twice; one-character tokens such as `0,0,0` make one a byte).
+ * Measured: 20.5.
+ */
+export const PARTIAL_MESSAGE_FACTOR = 21;
+/** An idle negotiated client, measured at about 8 KiB (bench scenario 6); twice that, to be safe. */
+const IDLE_CLIENT = 16 * 1024;
+/** One read from a client's socket, held until the session has taken it. */
+const READ_CHUNK = 64 * 1024;
+/** What one turn of reading a client may queue beyond its limit: 16 messages, from at most 64 KiB read (twice that once encoded). */
+const TURN_MESSAGES = 16;
+const TURN_ENCODED = 2 * READ_CHUNK;
+/** QEMU's message being framed, the copy made of it for its client, and that client's reply. */
+const UPSTREAM_COPIES = 3;
+/** A journal entry's bookkeeping besides its bytes. */
+const JOURNAL_ENTRY = 256;
+
+/** What the worst case holds, by part, in bytes. */
+export interface MemoryBound {
+  /** Clients' input: messages being sent, and commands waiting for their turn. */
+  input: number;
+  /** Replies and events written to clients and not yet read. */
+  output: number;
+  /** Connections themselves, idle. */
+  connections: number;
+  /** QEMU's largest message, in transit. */
+  upstream: number;
+  /** The event journal and the audit log's buffer. */
+  records: number;
+  /** Everything above. */
+  total: number;
+}
+
+/**
+ * The most memory qmp-mux holds, beyond its own baseline (about 50 MiB),
+ * with every endpoint full of clients that each cost all they may: the
+ * formula the README states. Everything in it is a limit of the
+ * configuration; nothing grows past it.
+ */
+export function memoryBound(options: Options): MemoryBound {
+  let partial = 0;
+  let queued = 0;
+  let overshoot = 0;
+  let output = 0;
+  let connections = 0;
+  for (const e of options.endpoints) {
+    const n = e.maxClients;
+    partial += n * PARTIAL_MESSAGE_FACTOR * e.limits.maxMessageSize;
+    queued += n * e.limits.maxInputBytes;
+    overshoot += n * (turnOvershoot(e.limits) + READ_CHUNK);
+    output += n * e.limits.maxOutputBuffer;
+    connections += n * IDLE_CLIENT;
+  }
+  const input = partial + Math.min(queued, options.totalInputBytes) + overshoot;
+  const upstream = UPSTREAM_COPIES * options.maxUpstreamMessage;
+  const records = options.journal.maxBytes + options.journal.maxEvents * JOURNAL_ENTRY + (options.audit ? options.audit.maxBufferedBytes + options.audit.maxEntryBytes : 0);
+  return { input, output, connections, upstream, records, total: input + output + connections + upstream + records };
+}
+
+/** What one client may queue past its `maxInputBytes` in the turn of reading that reaches it. */
+function turnOvershoot(limits: LimitOptions): number {
+  return Math.min(TURN_MESSAGES * limits.maxCommandBytes, TURN_ENCODED);
+}
+
+/** `bytes` for a person: `512 KiB`, `1.5 GiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let n = bytes;
+  let unit = 0;
+  while (n >= 1024 && unit < units.length - 1) {
+    n /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** One line saying the bound, for `--check-config`. */
+export function describeMemoryBound(options: Options): string {
+  const b = memoryBound(options);
+  const parts = [`client input ${formatBytes(b.input)}`, `client output ${formatBytes(b.output)}`, `connections ${formatBytes(b.connections)}`, `QEMU's messages ${formatBytes(b.upstream)}`, `journal and audit ${formatBytes(b.records)}`];
+  return `at most ${formatBytes(b.total)} for clients and QEMU's messages, every endpoint full (${parts.join(', ')})`;
+}

@@ -1,0 +1,106 @@
+import type { Logger } from '../log.ts';
+import type { AuditLog } from '../ops/audit-log.ts';
+import { errorClass } from '../ops/audit-line.ts';
+import type { JsonObject } from '../json/value.ts';
+import type { Refusal } from '../policy/policy.ts';
+import type { UpstreamMessage } from '../qmp/upstream-message.ts';
+import type { Requester, UpstreamCommand } from './upstream-command.ts';
+
+/** What every command's outcome adds up to, for `query-proxy`. */
+export interface CommandCounts {
+  /** Commands refused by a policy. */
+  refused: number;
+  /** Commands refused as too large for the endpoint or for QEMU. */
+  tooLarge: number;
+  /** Error replies clients got for commands QEMU answered (those replaced for being too large included). */
+  qemuErrors: number;
+  /** Error replies to qmp-mux's own commands. */
+  ownErrors: number;
+  /** Replies from QEMU longer than qmp-mux passes on (their clients got an error instead). */
+  tooLargeReplies: number;
+}
+
+/** A command as it was read from its client, for the report. */
+export interface ReadCommand {
+  readonly name: string;
+  readonly idText: string | undefined;
+  readonly args: JsonObject | undefined;
+  /** When qmp-mux read it, ms (`performance.now()`). */
+  readonly receivedAt: number;
+}
+
+/**
+ * The one place a command's outcome is reported, however it ends: refused
+ * by a policy, answered by qmp-mux itself, refused as too large, or
+ * answered by QEMU. Each is counted, measured in the metrics of the
+ * client's endpoint, recorded in the audit log where it wants it, and
+ * logged where an operator should hear of it (once per client for what a
+ * client can repeat at will).
+ */
+export class CommandReport {
+  readonly counts: CommandCounts = { refused: 0, tooLarge: 0, qemuErrors: 0, ownErrors: 0, tooLargeReplies: 0 };
+
+  constructor(
+    private readonly log: Logger,
+    private readonly audit: AuditLog | undefined,
+  ) {}
+
+  /** Whether the audit log would record `name` (its arguments must then be kept until it is answered). */
+  recordsCommand(name: string): boolean {
+    return this.audit?.recordsCommand(name) ?? false;
+  }
+
+  /** The endpoint's policy refused it. */
+  refused(from: Requester, command: ReadCommand, why: Refusal): void {
+    this.counts.refused++;
+    from.metrics.refused(command.name);
+    this.audit?.refusal(auditEntry(from, command));
+    const action = why.kind === 'action' ? why.action : undefined;
+    this.log.warn('refused a command', { endpoint: from.endpoint, client: from.peer, command: command.name, action, why: why.kind });
+  }
+
+  /** It was larger than the endpoint or QEMU take: `why` says which. */
+  tooLarge(from: Requester, command: ReadCommand, why: string): void {
+    this.counts.tooLarge++;
+    if (!from.said.tooLarge) {
+      from.said.tooLarge = true;
+      this.log.warn('refused a command too large (said once per client)', { endpoint: from.endpoint, client: from.peer, command: command.name, why });
+    }
+    this.record(from, command, 'GenericError', undefined);
+  }
+
+  /** qmp-mux answered it itself: `outcome` is `return` or the error class. */
+  answeredHere(from: Requester, command: ReadCommand, outcome: string): void {
+    if (outcome !== 'return') this.counts.ownErrors++;
+    this.record(from, command, outcome, undefined);
+  }
+
+  /** QEMU answered it (`reply` as QEMU sent it), after `qemuSeconds`. */
+  answered(command: UpstreamCommand, reply: UpstreamMessage, qemuSeconds: number): void {
+    if (reply.kind === 'error' || reply.tooLarge) this.counts.qemuErrors++;
+    const { from, receivedAt } = command;
+    if (reply.tooLarge) this.counts.tooLargeReplies++;
+    if (!from || receivedAt === undefined) return;
+    if (reply.tooLarge && !from.said.tooLargeReply) {
+      from.said.tooLargeReply = true;
+      this.log.warn("QEMU's reply was longer than qmp-mux passes on; the client gets an error instead (said once per client)", {
+        endpoint: from.endpoint,
+        client: from.peer,
+        command: command.name,
+        bytes: reply.tooLarge.length,
+        maxUpstreamMessage: reply.tooLarge.limit,
+      });
+    }
+    const outcome = reply.tooLarge ? 'GenericError' : reply.kind === 'return' ? 'return' : errorClass(reply.bytes);
+    this.record(from, { name: command.name, idText: command.idText, args: command.args, receivedAt }, outcome, qemuSeconds);
+  }
+
+  private record(from: Requester, command: ReadCommand, outcome: string, qemuSeconds: number | undefined): void {
+    from.metrics.commandDone(command.name, outcome, (performance.now() - command.receivedAt) / 1000, qemuSeconds);
+    this.audit?.command({ ...auditEntry(from, command), outcome, qemuSeconds });
+  }
+}
+
+function auditEntry(from: Requester, command: ReadCommand) {
+  return { endpoint: from.endpoint, client: from.client, peer: from.peer, command: command.name, idText: command.idText, arguments: command.args };
+}

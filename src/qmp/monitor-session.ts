@@ -1,0 +1,246 @@
+import { JsonStreamer, QEMU_JSON_LIMITS, type Incoming, type JsonLimits } from '../json/streamer.ts';
+import type { JsonObject } from '../json/value.ts';
+import { writeCompact } from '../json/writer.ts';
+import { FifoQueue } from '../util/fifo.ts';
+import { judgeRequest, type Request } from './request.ts';
+import { assertNever } from '../util/assert.ts';
+import { errorReply, negotiatedReply } from './wire.ts';
+
+/** A valid command from a client, judged as QEMU judges it. */
+export interface ClientCommand {
+  readonly name: string;
+  readonly args: JsonObject | undefined;
+  /** The client's id as QEMU would echo it; undefined when it sent none. */
+  readonly idText: string | undefined;
+  /** Sent as `exec-oob`: its reply may overtake others. */
+  readonly oob: boolean;
+}
+
+/** Where the reply to one command goes, once there is one. */
+export interface ReplySlot {
+  /** The complete reply: the client's id in place, line end included. */
+  fill(reply: string | Buffer): void;
+}
+
+/** What a session hands on toward QEMU. */
+export interface QemuSide {
+  /** A valid command, to be answered through `reply`, now or later. */
+  command(command: ClientCommand, reply: ReplySlot): void;
+}
+
+/** What a session hands on toward its client. */
+export interface ClientSide {
+  /** Bytes for the client, in order. */
+  write(data: string | Buffer): void;
+  /** Capabilities negotiation succeeded: from now on the session takes events (`MonitorSession.event`). */
+  negotiated(): void;
+  /** The client half-closed and every reply it is owed has been written. */
+  finished(): void;
+  /** Pending requests dropped below `maxPending` after reaching it. */
+  pendingBelowLimit(): void;
+}
+
+export type SessionState = 'negotiating' | 'command' | 'closed';
+
+export interface SessionOptions {
+  toClient: ClientSide;
+  toQemu: QemuSide;
+  /** Capabilities the greeting offered this client. */
+  offered: readonly string[];
+  /** Limits on one input message (default QEMU's). */
+  limits?: Readonly<JsonLimits>;
+  /** Unanswered requests at which the client should stop being read (default none). */
+  maxPending?: number;
+  /** Hears of each message read (`--trace`): its compact JSON, or why it could not be read. */
+  trace?: (message: string) => void;
+}
+
+/**
+ * One client's view of the monitor, as QEMU keeps it per connection: its own
+ * JSON parser, its own negotiation state, and replies in the order of its
+ * requests (out-of-band ones excepted). Pure: fed bytes, it hands valid
+ * commands toward QEMU and replies toward the client.
+ */
+export class MonitorSession {
+  state: SessionState = 'negotiating';
+  /** The client enabled `oob`. */
+  oob = false;
+  /** Error replies this session produced itself. */
+  errors = 0;
+  private readonly streamer: JsonStreamer;
+  private readonly toClient: ClientSide;
+  private readonly toQemu: QemuSide;
+  private readonly offered: readonly string[];
+  private maxPending: number;
+  private readonly trace: ((message: string) => void) | undefined;
+  /** In-band requests not yet answered to the client, oldest first. */
+  private readonly order = new FifoQueue<InBandSlot>();
+  private oobPending = 0;
+  private inputEnded = false;
+
+  constructor(options: SessionOptions) {
+    this.toClient = options.toClient;
+    this.toQemu = options.toQemu;
+    this.offered = options.offered;
+    this.maxPending = options.maxPending ?? Infinity;
+    this.trace = options.trace;
+    this.streamer = new JsonStreamer((m) => this.onMessage(m), options.limits ?? QEMU_JSON_LIMITS);
+  }
+
+  /**
+   * Bytes from the client, read up to `maxMessages` messages; returns how
+   * many bytes were read (the rest is for a later call).
+   */
+  receive(chunk: Uint8Array, maxMessages = Infinity): number {
+    if (this.state === 'closed') return chunk.length;
+    return this.streamer.feed(chunk, maxMessages);
+  }
+
+  /** The client will send nothing more; finish its business, then report `finished`. */
+  endInput(): void {
+    this.inputEnded = true;
+    this.checkFinished();
+  }
+
+  /** The connection is gone: nothing more is written. */
+  close(): void {
+    this.state = 'closed';
+  }
+
+  /** An event from QEMU; only negotiated clients see events, as with QEMU. */
+  event(bytes: Buffer): void {
+    if (this.state === 'command') this.toClient.write(bytes);
+  }
+
+  /** New limits on its input and pending requests (a reload changed them), from the next byte on. */
+  setLimits(limits: Readonly<JsonLimits>, maxPending: number): void {
+    const wasFull = this.atPendingLimit;
+    this.streamer.setLimits(limits);
+    this.maxPending = maxPending;
+    if (wasFull && !this.atPendingLimit) this.toClient.pendingBelowLimit();
+  }
+
+  /** Requests not yet answered, counting out-of-band ones. */
+  get pending(): number {
+    return this.order.length + this.oobPending;
+  }
+
+  /** Bytes held for a message the client has not finished sending. */
+  get heldBytes(): number {
+    return this.streamer.heldBytes;
+  }
+
+  /** The client has as many requests pending as it may: stop reading it. */
+  get atPendingLimit(): boolean {
+    return this.pending >= this.maxPending;
+  }
+
+  private onMessage(message: Incoming): void {
+    if (this.state === 'closed') return;
+    this.trace?.(message.error !== undefined ? `(unreadable input: ${message.error})` : writeCompact(message.value).text);
+    if (message.error !== undefined) {
+      this.errors++;
+      this.answer(errorReply(undefined, 'GenericError', message.error), false);
+      return;
+    }
+    this.handle(judgeRequest(message.value, { negotiated: this.state === 'command', oob: this.oob }));
+  }
+
+  private handle(request: Request): void {
+    switch (request.kind) {
+      case 'error':
+        this.errors++;
+        this.answer(errorReply(request.idText, request.errorClass, request.desc), request.oob);
+        return;
+      case 'negotiate': {
+        const missing = request.enable.filter((cap) => !this.offered.includes(cap));
+        if (missing.length > 0) {
+          this.errors++;
+          this.answer(errorReply(request.idText, 'GenericError', `Capability ${missing.join(', ')} not available`), false);
+          return;
+        }
+        this.oob = request.enable.includes('oob');
+        this.state = 'command';
+        this.answer(negotiatedReply(request.idText), false);
+        this.toClient.negotiated();
+        return;
+      }
+      case 'command': {
+        const { name, args, idText, oob } = request;
+        let slot: ReplySlot;
+        if (oob) {
+          this.oobPending++;
+          slot = new OutOfBandSlot(this);
+        } else {
+          const inBand = new InBandSlot(this);
+          this.order.push(inBand);
+          slot = inBand;
+        }
+        this.toQemu.command({ name, args, idText, oob }, slot);
+        return;
+      }
+      default:
+        assertNever(request);
+    }
+  }
+
+  /** A reply the session produced itself; in-band ones wait their turn. */
+  private answer(data: string, oob: boolean): void {
+    if (oob || this.order.length === 0) {
+      this.toClient.write(data);
+      return;
+    }
+    const slot = new InBandSlot(this);
+    slot.data = data;
+    this.order.push(slot);
+  }
+
+  /** @internal An in-band slot was filled: write what is now at the head, in order. */
+  flushInOrder(): void {
+    if (this.state === 'closed') return;
+    const wasFull = this.atPendingLimit;
+    for (let head = this.order.peek(); head?.data !== undefined; head = this.order.peek()) {
+      this.toClient.write(head.data);
+      this.order.shift();
+    }
+    this.afterAnswer(wasFull);
+  }
+
+  /** @internal An out-of-band reply, written at once. */
+  writeOutOfBand(data: string | Buffer): void {
+    const wasFull = this.atPendingLimit;
+    this.oobPending--;
+    if (this.state === 'closed') return;
+    this.toClient.write(data);
+    this.afterAnswer(wasFull);
+  }
+
+  private afterAnswer(wasFull: boolean): void {
+    if (wasFull && !this.atPendingLimit) this.toClient.pendingBelowLimit();
+    this.checkFinished();
+  }
+
+  private checkFinished(): void {
+    if (!this.inputEnded || this.state === 'closed' || this.pending > 0) return;
+    this.toClient.finished();
+  }
+}
+
+class InBandSlot implements ReplySlot {
+  data: string | Buffer | undefined;
+
+  constructor(private readonly session: MonitorSession) {}
+
+  fill(reply: string | Buffer): void {
+    this.data = reply;
+    this.session.flushInOrder();
+  }
+}
+
+class OutOfBandSlot implements ReplySlot {
+  constructor(private readonly session: MonitorSession) {}
+
+  fill(reply: string | Buffer): void {
+    this.session.writeOutOfBand(reply);
+  }
+}

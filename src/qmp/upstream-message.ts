@@ -1,0 +1,55 @@
+/** What QEMU sent, framed: one message, what kind it is, and where its id sits. */
+
+export type UpstreamKind = 'greeting' | 'event' | 'return' | 'error' | 'unknown';
+
+/** Where the top-level `id` member sits in a message, as byte offsets. */
+export interface IdMember {
+  /** The `,` before the member, or -1 when it is the first member. */
+  comma: number;
+  /** The key's opening quote. */
+  keyStart: number;
+  valueStart: number;
+  /** Just after the value. */
+  valueEnd: number;
+  /** The next member's key's opening quote, or -1 when it is the last member. */
+  nextKey: number;
+}
+
+export interface UpstreamMessage {
+  /** One compact JSON object, without line terminator; for one `tooLarge`, its first bytes only. */
+  bytes: Buffer;
+  kind: UpstreamKind;
+  id: IdMember | undefined;
+  /** For an event, its name. */
+  event: string | undefined;
+  /** Set when the message was longer than the framer keeps: its bytes are gone. */
+  tooLarge?: TooLargeMessage;
+}
+
+/** What is known of a message too long to keep. */
+export interface TooLargeMessage {
+  /** Its length in bytes. */
+  length: number;
+  /** The most the framer keeps. */
+  limit: number;
+  /**
+   * Its top-level `id` when that is a small non-negative integer (one
+   * qmp-mux could have given), -1 for any other id, undefined when it has none.
+   */
+  id: number | undefined;
+}
+
+/**
+ * Errors only QEMU's reader produces, for a message as a whole: never a
+ * reply to a well-formed command within QEMU's limits, which is all qmp-mux
+ * sends. (One exception is known: an `object-add` of an `authz-list-file`
+ * whose file holds bad JSON reports the parser's error as its own.)
+ */
+const READER_ERRORS = ['JSON parse error, ', 'JSON token size limit exceeded', 'JSON token count limit exceeded', 'JSON nesting depth limit exceeded', 'QMP input '];
+const READER_ERROR_HEADS = READER_ERRORS.map((desc) => Buffer.from(`{"error": {"class": "GenericError", "desc": ${JSON.stringify(desc).slice(0, -1)}`, 'latin1'));
+
+/** Whether an id-less error from QEMU is one its reader produced (see READER_ERRORS). */
+export function isReaderError(reply: UpstreamMessage): boolean {
+  const bytes = reply.bytes;
+  return reply.kind === 'error' && READER_ERROR_HEADS.some((head) => bytes.length > head.length && bytes.compare(head, 0, head.length, 0, head.length) === 0);
+}
