@@ -312,6 +312,26 @@ t.test('more input before the greeting than qmp-mux holds: the rest waits in the
   t.same(ids, Array.from({ length: n }, (_, i) => i), 'every command answered, in order');
 });
 
+t.test('input before the greeting: qmp-mux holds 64 KiB of it and reads no more until the client is greeted', async (t) => {
+  const { mux, path } = await muxBeforeQemu(t);
+  const c = await TestClient.connect(mux.path);
+  // In writes of 16 KiB, so that what the client still holds (writableLength) tells what left it, to 16 KiB.
+  const chunk = ' '.repeat(16 * 1024);
+  const chunks = 512;
+  c.send('{"execute":"qmp_capabilities"}');
+  for (let i = 0; i < chunks; i++) c.send(chunk);
+  c.send('{"execute":"query-status","id":1}');
+  const written = 30 + chunks * chunk.length + 33;
+  // Time is the subject: however long the client waits, what left it is what qmp-mux holds and what the kernel buffers.
+  await elapse(300);
+  const left = written - c.socket.writableLength;
+  t.ok(left < 1024 * 1024, `${left} bytes left the client: 64 KiB held, a read past it, the kernel's buffers; not the ${written} it wrote`);
+  await FakeQemu.startAt(t, path);
+  t.match(await c.next(), /^\{"QMP": /);
+  t.equal(await c.nextReply(), '{"return": {}}');
+  t.equal(await c.nextReply(), '{"return": {}, "id": 1}', 'all of it read once the client is greeted');
+});
+
 t.test('events and replies read together keep QEMU\'s order; endpoint filters apply within a burst', async (t) => {
   const fake = await FakeQemu.start(t, { respond: () => undefined });
   const mux = await startMux(t, fake.path, { endpoints: [{}, { events: ['B'] }] });
