@@ -35,11 +35,13 @@ export type {
   ExecuteArguments,
   Int,
   Int64,
+  LockOptions,
   MigrateSetParameters,
   MigrationParameters,
   MultiFDCompression,
   MuxClientInfo,
   MuxEventsInfo,
+  MuxLockInfo,
   MuxProxyInfo,
   NoArguments,
   NoReturn,
@@ -50,6 +52,7 @@ export type {
   StatusInfo,
   VersionInfo,
 } from './client/commands.ts';
+export type { LockMode } from './qmp/extensions.ts';
 export { connectRetrying } from './client/reconnect.ts';
 export type { RetryOptions } from './client/reconnect.ts';
 export { formatVersion } from './client/client-session.ts';

@@ -1,4 +1,5 @@
 import type { JsonNumber } from '../json/value.ts';
+import type { LockMode } from '../qmp/extensions.ts';
 import type { QmpInput, QmpObject, QmpValue } from './values.ts';
 
 /**
@@ -48,6 +49,13 @@ export interface QmpCommands {
   '__org.qmp-mux_query-clients': { arguments: NoArguments; returns: MuxClientInfo[] };
   '__org.qmp-mux_query-events': { arguments: { since?: Int | undefined; events?: readonly string[] | undefined }; returns: MuxEventsInfo };
   '__org.qmp-mux_set-events': { arguments: { events: readonly string[] }; returns: NoReturn };
+  '__org.qmp-mux_lock': {
+    arguments: { mode: LockMode; 'wait-ms'?: Int | undefined; 'lease-ms'?: Int | undefined; reason?: string | undefined };
+    returns: { mode: LockMode; 'lease-ms': number };
+  };
+  '__org.qmp-mux_unlock': { arguments: NoArguments; returns: NoReturn };
+  /** `{}` when no lock is held. */
+  '__org.qmp-mux_query-lock': { arguments: NoArguments; returns: MuxLockInfo | NoReturn };
 }
 
 /** The arguments a command of `QmpCommands` takes; any other, any values the library can send (members left `undefined` are not sent). */
@@ -172,12 +180,37 @@ export type MuxProxyInfo = {
     errors: number;
     refused: number;
     'too-large': number;
+    /** Commands refused, or not run, because of another client's lock. */
+    locked: number;
     'too-large-from-qemu': number;
     'reply-mismatches': number;
     /** By reason: `closed`, `finished`, `slow-reader`... */
     disconnects: { [reason: string]: number };
   };
   audit?: { written: number; dropped: number; 'buffered-bytes': number };
+  /** While a lock is held or being granted. */
+  lock?: Omit<MuxLockInfo, 'mine'>;
+};
+
+/** qmp-mux's lock, as `__org.qmp-mux_query-lock` answers (see the README, "Locks"). */
+export type MuxLockInfo = {
+  /** The asking client holds it. */
+  mine: boolean;
+  mode: LockMode;
+  /** The holder, as in `query-clients`. */
+  client: number;
+  endpoint: string;
+  peer: string;
+  reason?: string;
+  since: string;
+  /** False while others' earlier commands are still being answered. */
+  granted: boolean;
+  'lease-ms': number;
+  'lease-left-ms': number;
+  /** The clients waiting for it, in order. */
+  waiting: number[];
+  /** Other clients' commands waiting behind it. */
+  'waiting-commands': number;
 };
 
 /** One entry of `__org.qmp-mux_query-clients`. */
@@ -191,7 +224,21 @@ export type MuxClientInfo = {
   'in-flight': number;
   'bytes-queued': number;
   events: string[];
+  /** It holds qmp-mux's lock (or is being granted it), or waits for it. */
+  lock?: 'holds' | 'waits';
+  /** Its commands waiting behind another client's lock, when there are some. */
+  'waiting-commands'?: number;
 };
+
+/** What a lock asks of qmp-mux besides its mode (see `__org.qmp-mux_lock`). */
+export interface LockOptions {
+  /** How long to wait for a lock another client holds, ms; default 0: fail at once, the error naming the holder. */
+  waitMs?: number;
+  /** The lock ends if this client sends nothing for this long, ms (qmp-mux's default 60000, at most 3600000). */
+  leaseMs?: number;
+  /** Shown to the clients the lock turns away, in `query-clients` and in the audit log. */
+  reason?: string;
+}
 
 /** `__org.qmp-mux_query-events`: the kept events after `since`, each as QEMU sent it, with its number. */
 export type MuxEventsInfo = { dropped: boolean; last: number; events: { event: QmpObject & { event: string }; seq: number }[] };

@@ -1,5 +1,6 @@
 import { JsonNumber, type JsonValue } from '../json/value.ts';
 import { quoteUnsafe as quote } from '../util/unsafe-text.ts';
+import type { QmpEvent } from './qmp-client.ts';
 
 /**
  * A value as JSON text for output, numbers with the exact text they arrived
@@ -37,4 +38,17 @@ function indented(v: JsonValue, margin: string): string {
   if (v.size === 0) return '{}';
   const members = [...v].map(([key, member]) => `${inner}${quote(key)}: ${indented(member, inner)}`);
   return `{\n${members.join(',\n')}\n${margin}}`;
+}
+
+/** `event STOP 14:02:08.959123 {"reason": ...}`: name, QEMU's timestamp in local time, data. */
+export function describeEvent(event: QmpEvent, pretty: boolean): string {
+  const { seconds, microseconds } = event.timestamp;
+  let text = `event ${event.event}`;
+  if (seconds >= 0) {
+    const time = new Date(seconds * 1000).toTimeString().slice(0, 8);
+    text += ` ${time}.${String(microseconds).padStart(6, '0')}`;
+  }
+  const data = event.json.get('data');
+  if (data !== undefined) text += ` ${formatJson(data, pretty)}`;
+  return text;
 }

@@ -3,8 +3,9 @@ import { createConnection, type Socket } from 'node:net';
 import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError } from '../errors.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { formatAddress, type Address } from '../net/address.ts';
+import { LOCK, UNLOCK, type LockMode } from '../qmp/extensions.ts';
 import { parseClientAddress } from './address.ts';
-import type { ExecuteArguments, ReturnOf } from './commands.ts';
+import type { ExecuteArguments, LockOptions, ReturnOf } from './commands.ts';
 import { EventStream } from './event-stream.ts';
 import { DEFAULT_MAX_MESSAGE, QmpReader } from './reader.ts';
 import { ClientSession, type QmpGreeting } from './client-session.ts';
@@ -183,6 +184,43 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     if (this.ending || this.closedByUs) stream.end(this.ending);
     else this.streams.add(stream);
     return stream;
+  }
+
+  /**
+   * Takes qmp-mux's lock (`write`: other clients may still run what the
+   * read-only preset allows; `exclusive`: nothing that reaches QEMU).
+   * Rejects with the QmpError qmp-mux answers when another client holds it
+   * (past `waitMs`), or CommandNotFound from a server that is not qmp-mux.
+   */
+  async lock(mode: LockMode, options: LockOptions = {}): Promise<void> {
+    await this.execute(LOCK, { mode, 'wait-ms': options.waitMs, 'lease-ms': options.leaseMs, reason: options.reason });
+  }
+
+  /** Ends the lock this client holds; rejects if it holds none (its lease ran out, say: the error says so). */
+  async unlock(): Promise<void> {
+    await this.execute(UNLOCK);
+  }
+
+  /**
+   * Runs `fn` under qmp-mux's lock, released whatever happens. When `fn`
+   * throws, its error is what this rejects with (the lock is released, or
+   * went with the connection). When `fn` succeeds but the lock had ended
+   * meanwhile (its lease ran out), this rejects with the unlock's QmpError:
+   * some of what `fn` did may have run unprotected. Commands this client
+   * sends meanwhile from elsewhere run under the lock too.
+   */
+  async withLock<T>(mode: LockMode, fn: (client: this) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
+    await this.lock(mode, options);
+    let result: T;
+    try {
+      result = await fn(this);
+    } catch (e) {
+      // Without a connection there is no lock left to release.
+      await this.unlock().catch(() => undefined);
+      throw e;
+    }
+    await this.unlock();
+    return result;
   }
 
   /** Stops reading from the server (replies and events wait in the socket, then in the server) until `resume()`. */

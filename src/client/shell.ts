@@ -4,17 +4,19 @@ import { createInterface, type Interface } from 'node:readline';
 import { QmpError, QmpMuxError, ShorthandError, UsageError } from '../errors.ts';
 import type { JsonObject, JsonValue } from '../json/value.ts';
 import { formatAddress, type Address } from '../net/address.ts';
-import { escapeUnsafe, hasUnsafe } from '../util/unsafe-text.ts';
+import { QUERY_LOCK } from '../qmp/extensions.ts';
+import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { clientAddress } from './address.ts';
 import { count, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
-import { QmpClient, type ConnectionInternals, type QmpEvent } from './qmp-client.ts';
+import { QmpClient, type ConnectionInternals } from './qmp-client.ts';
 import { Completer, type Completions } from './completion.ts';
-import { formatJson } from './format.ts';
+import { describeEvent, formatJson } from './format.ts';
 import { HistoryFile } from './history.ts';
+import { learnCompletion, printable } from './learn-completion.ts';
+import { describeLockView, lockPromptTag, lockShorthand, LockWatch, type LockView } from './lock-watch.ts';
 import { PromptOutput } from './prompt-output.ts';
 import { retrying } from './reconnect.ts';
-import { QmpSchema } from './schema.ts';
 import { SessionLog } from './session-log.ts';
 import { formatVersion, type QmpGreeting } from './client-session.ts';
 import { hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
@@ -26,6 +28,8 @@ dotted keys for nested objects, JSON values, transaction( ... )) or as a
 JSON object; see the README, "Clients". Tab completes command names,
 argument names and enum values. Events are shown as they come. If the
 connection is lost (QEMU restarting), the shell reconnects by itself.
+Against qmp-mux, 'lock write|exclusive [wait-ms=N] [lease-ms=N] [reason=...]'
+takes its lock and 'unlock' releases it; the prompt shows who holds one.
 Ctrl-D (or Ctrl-C on an empty line) quits. qmp-shell's options work too.
 
 Options:
@@ -61,10 +65,10 @@ const OPTIONS = {
 } as const;
 
 const DEFAULT_HISTORY_SIZE = 1000;
+/** How often a terminal shell asks qmp-mux where its lock is, ms. */
+const LOCK_WATCH_MS = 2000;
 /** How long the first prompt waits for what completion needs from the server, ms. */
 const FIRST_COMPLETION_WAIT_MS = 1000;
-const PROMPT = '(QEMU) ';
-const HMP_PROMPT = '(HMP) ';
 const TRANSACTION_PROMPT = 'TRANS> ';
 
 interface ShellPlan {
@@ -128,6 +132,9 @@ class Shell {
   private readonly output: PromptOutput;
   private readonly quitting = new AbortController();
   private log: SessionLog | undefined;
+  private lockWatch: LockWatch | undefined;
+  private lock: LockView | undefined;
+  private readonly terminal: boolean;
 
   constructor(
     private readonly plan: ShellPlan,
@@ -142,6 +149,7 @@ class Shell {
       });
     }
     const terminal = io.stdin.isTTY === true && io.stdout.isTTY === true;
+    this.terminal = terminal;
     this.rl = createInterface({
       input: io.stdin,
       output: io.stdout,
@@ -152,7 +160,7 @@ class Shell {
       completer: (line: string): Completions => (plan.hmp ? [[], line] : printable(this.completer.complete(line, this.parser.inTransaction))),
     });
     this.lines = this.rl[Symbol.asyncIterator]();
-    this.rl.setPrompt(plan.hmp ? HMP_PROMPT : PROMPT);
+    this.rl.setPrompt(this.promptText());
     this.output = new PromptOutput(this.rl, io.stdout, terminal);
     this.rl.on('SIGINT', () => {
       if (this.rl.line === '') {
@@ -183,6 +191,7 @@ class Shell {
       this.output.prompt();
     }
     this.output.end();
+    this.lockWatch?.stop();
     this.quit();
     await this.client?.close();
   }
@@ -203,8 +212,10 @@ class Shell {
   private async handle(line: string): Promise<void> {
     let command: Command;
     try {
-      const parsed = this.plan.hmp ? hmpLine(line) : this.parser.parse(line);
-      this.rl.setPrompt(this.parser.inTransaction ? TRANSACTION_PROMPT : this.plan.hmp ? HMP_PROMPT : PROMPT);
+      const shorthand = this.parser.inTransaction ? line : lockShorthand(line);
+      // The lock's words are the shell's own, in HMP mode too.
+      const parsed = this.plan.hmp && shorthand === line ? hmpLine(line) : this.parser.parse(shorthand);
+      this.rl.setPrompt(this.promptText());
       if (parsed.kind !== 'command') return;
       command = parsed.command;
     } catch (e) {
@@ -235,6 +246,20 @@ class Shell {
       if (this.quitting.signal.aborted) return;
       this.output.write(e instanceof QmpError ? `error: ${e.errorClass}: ${e.desc}` : `error: ${e.message}`);
     }
+    await this.lockWatch?.check();
+  }
+
+  /** The prompt for what is being typed, with where qmp-mux's lock is. */
+  private promptText(): string {
+    if (this.parser.inTransaction) return TRANSACTION_PROMPT;
+    return `(${this.plan.hmp ? 'HMP' : 'QEMU'}${lockPromptTag(this.lock)}) `;
+  }
+
+  /** qmp-mux's lock changed hands: said above the prompt, which shows it from now on. */
+  private lockChanged(view: LockView | undefined): void {
+    this.lock = view;
+    this.rl.setPrompt(this.promptText());
+    this.output.write(describeLockView(view));
   }
 
   /**
@@ -249,6 +274,11 @@ class Shell {
       this.output.write(describeEvent(event, this.plan.pretty));
     });
     client.once('close', (error) => {
+      this.lockWatch?.stop();
+      this.lockWatch = undefined;
+      // A lock of its own went with the connection; the next connection's watch says where one is.
+      this.lock = undefined;
+      this.rl.setPrompt(this.promptText());
       this.log?.disconnected(error === undefined || this.quitting.signal.aborted ? 'the shell closed the connection' : error.message);
       // Quitting closes it too (through the signal, after a reconnect): nothing was lost.
       if (error === undefined || this.quitting.signal.aborted) return;
@@ -268,8 +298,13 @@ class Shell {
 
   /** Learns what completion offers on `client`, if it is still the shell's by then. */
   private async learn(client: QmpClient): Promise<void> {
-    const completer = await learnCompletion(client);
-    if (this.client === client) this.completer = completer;
+    const { completer, names } = await learnCompletion(client);
+    if (this.client !== client) return;
+    this.completer = completer;
+    // Only a person at a terminal is told: piped output stays what the commands print.
+    if (!names.includes(QUERY_LOCK) || !this.terminal || this.lockWatch !== undefined) return;
+    this.lockWatch = new LockWatch(client, (view) => this.lockChanged(view));
+    this.lockWatch.start(LOCK_WATCH_MS);
   }
 
   private async reconnect(): Promise<void> {
@@ -320,34 +355,4 @@ class Shell {
 
 function hmpLine(line: string): { kind: 'empty' } | { kind: 'command'; command: Command } {
   return line.trim() === '' ? { kind: 'empty' } : { kind: 'command', command: hmpCommand(line) };
-}
-
-/** What completion needs from the server; what it refuses (an endpoint's policy) just completes less. */
-async function learnCompletion(client: QmpClient): Promise<Completer> {
-  const ask = (command: string): Promise<JsonValue | undefined> =>
-    client.executeJson(command).catch((e: unknown) => {
-      if (e instanceof QmpMuxError) return undefined;
-      throw e;
-    });
-  const [commands, schema] = await Promise.all([ask('query-commands'), ask('query-qmp-schema')]);
-  const names = Array.isArray(commands) ? commands.flatMap((c) => (c instanceof Map && typeof c.get('name') === 'string' ? [c.get('name') as string] : [])) : [];
-  return new Completer(names, schema === undefined ? undefined : new QmpSchema(schema));
-}
-
-/** Candidates a terminal can show as they are (a server's names could hold escape sequences). */
-function printable([candidates, replaced]: Completions): Completions {
-  return [candidates.filter((c) => !hasUnsafe(c)), replaced];
-}
-
-/** `event STOP 14:02:08.959123 {"reason": ...}`: name, QEMU's timestamp in local time, data. */
-function describeEvent(event: QmpEvent, pretty: boolean): string {
-  const { seconds, microseconds } = event.timestamp;
-  let text = `event ${event.event}`;
-  if (seconds >= 0) {
-    const time = new Date(seconds * 1000).toTimeString().slice(0, 8);
-    text += ` ${time}.${String(microseconds).padStart(6, '0')}`;
-  }
-  const data = event.json.get('data');
-  if (data !== undefined) text += ` ${formatJson(data, pretty)}`;
-  return text;
 }

@@ -2,7 +2,7 @@ import type { LogFormat, LogLevel } from '../log.ts';
 import type { AuditConfig, JournalConfig, MetricsConfig } from './ops-fields.ts';
 import type { PresetName } from '../policy/presets.ts';
 import type { Commented } from './fields.ts';
-import type { StopPolicy } from './options.ts';
+import type { StopPolicy, WhenLocked } from './options.ts';
 
 /**
  * What a configuration file holds, as TypeScript types: the object
@@ -66,6 +66,8 @@ export interface EndpointConfig extends Commented {
   negotiationTimeoutMs?: number;
   /** Add the journal's number to each live event. */
   eventSequence?: boolean;
+  /** What its commands do when another client's lock holds them back. */
+  whenLocked?: WhenLocked;
 }
 
 /** Retry delays toward QEMU, ms. */

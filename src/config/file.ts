@@ -14,6 +14,7 @@ import { readAuditOptions, readJournalOptions, readMetricsOptions } from './ops-
 import {
   DEFAULTS,
   READ_ONLY_LIMITS,
+  WHEN_LOCKED,
   defaultEndpoint,
   type BackoffOptions,
   type EndpointOptions,
@@ -200,7 +201,7 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
   const e = object(
     v,
     path,
-    keysOf<EndpointConfig>({ name: true, listen: true, socket: true, allowRemote: true, policy: true, events: true, maxClients: true, limits: true, negotiationTimeoutMs: true, eventSequence: true }),
+    keysOf<EndpointConfig>({ name: true, listen: true, socket: true, allowRemote: true, policy: true, events: true, maxClients: true, limits: true, negotiationTimeoutMs: true, eventSequence: true, whenLocked: true }),
   );
   const name = string(e.name, `${path}.name`);
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`${path}.name`, 'use letters, digits, and . _ - only');
@@ -218,6 +219,7 @@ function readEndpoint(v: unknown, path: string, limits: Partial<LimitOptions>): 
   out.maxClients = optional(e, 'maxClients', path, (x, q) => integer(x, q, 1, 1_000_000)) ?? out.maxClients;
   out.negotiationTimeoutMs = optional(e, 'negotiationTimeoutMs', path, (x, q) => integer(x, q, 0, DAY_MS)) ?? out.negotiationTimeoutMs;
   out.eventSequence = optional(e, 'eventSequence', path, boolean) ?? out.eventSequence;
+  out.whenLocked = optional(e, 'whenLocked', path, (x, q) => oneOf(x, q, WHEN_LOCKED)) ?? out.whenLocked;
   return out;
 }
 

@@ -55,7 +55,9 @@ export function memoryBound(options: Options): MemoryBound {
     output += n * e.limits.maxOutputBuffer;
     connections += n * IDLE_CLIENT;
   }
-  const input = partial + Math.min(queued, options.totalInputBytes) + overshoot;
+  // Commands waiting behind a lock count in the total too, but the lock's holder is read regardless (it must be able to end the lock): its own bound comes on top.
+  const holder = Math.max(0, ...options.endpoints.map((e) => e.limits.maxInputBytes));
+  const input = partial + Math.min(queued, options.totalInputBytes + holder) + overshoot;
   const upstream = UPSTREAM_COPIES * options.maxUpstreamMessage;
   const records = options.journal.maxBytes + options.journal.maxEvents * JOURNAL_ENTRY + (options.audit ? options.audit.maxBufferedBytes + options.audit.maxEntryBytes : 0);
   return { input, output, connections, upstream, records, total: input + output + connections + upstream + records };

@@ -8,7 +8,7 @@ import type { BackoffOptions } from '../upstream/backoff.ts';
 import type { UpstreamOptions } from '../upstream/source.ts';
 import type { StopPolicy } from '../upstream/source.ts';
 
-export { defaultEndpoint, READ_ONLY_LIMITS, type EndpointOptions, type LimitOptions } from '../downstream/endpoint-options.ts';
+export { defaultEndpoint, READ_ONLY_LIMITS, WHEN_LOCKED, type EndpointOptions, type LimitOptions, type WhenLocked } from '../downstream/endpoint-options.ts';
 export type { PolicyOptions, PolicyRule } from '../policy/policy.ts';
 export type { SocketOptions } from '../net/unix-socket.ts';
 export type { BackoffOptions } from '../upstream/backoff.ts';

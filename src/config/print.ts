@@ -63,6 +63,7 @@ function endpoint(e: EndpointOptions): EndpointConfig {
     maxClients: e.maxClients,
     negotiationTimeoutMs: e.negotiationTimeoutMs,
     eventSequence: e.eventSequence,
+    whenLocked: e.whenLocked,
     limits: { ...e.limits },
   };
 }

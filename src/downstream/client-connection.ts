@@ -169,6 +169,8 @@ export class ClientConnection implements ClientSide {
   limitsChanged(): void {
     const { limits } = this.endpoint.options;
     this.session?.setLimits(limits, limits.maxPendingRequests);
+    // A higher bound may let it be read again.
+    this.scheduleTurn();
   }
 
   /** Commands it queued have gone on: it may be read again (on a later turn, never inside the dispatcher's work). */

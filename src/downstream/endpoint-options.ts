@@ -52,7 +52,12 @@ export interface EndpointOptions {
   negotiationTimeoutMs: number;
   /** Add the journal's sequence number to each live event this endpoint's clients receive. */
   eventSequence: boolean;
+  /** What this endpoint's commands do when another client's lock holds them back: wait for it to end, or be refused. */
+  whenLocked: WhenLocked;
 }
+
+export const WHEN_LOCKED = ['wait', 'refuse'] as const;
+export type WhenLocked = (typeof WHEN_LOCKED)[number];
 
 /**
  * A command's bytes are paid by every client queued behind it (about
@@ -81,6 +86,13 @@ export const ENDPOINT_DEFAULTS = Object.freeze({
    */
   negotiationTimeoutMs: 30_000,
   eventSequence: false,
+  /**
+   * A tool that knows nothing of locks then sees only a slower QEMU (as
+   * while QEMU runs a long command), never an error QEMU would not send;
+   * its commands keep their order, and the lease bounds the wait on a
+   * holder that hangs.
+   */
+  whenLocked: 'wait' as WhenLocked,
 });
 
 /**
@@ -107,6 +119,7 @@ export function defaultEndpoint(name: string, address: Address): EndpointOptions
     limits: { ...LIMIT_DEFAULTS },
     negotiationTimeoutMs: ENDPOINT_DEFAULTS.negotiationTimeoutMs,
     eventSequence: ENDPOINT_DEFAULTS.eventSequence,
+    whenLocked: ENDPOINT_DEFAULTS.whenLocked,
   };
 }
 

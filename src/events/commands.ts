@@ -48,7 +48,8 @@ export function readSetEventsArguments(args: JsonObject | undefined): SetEventsA
   return Array.isArray(events) ? { events } : events;
 }
 
-function unexpectedMember(args: JsonObject | undefined, known: readonly string[]): ArgumentError | undefined {
+/** The first member of `args` not among `known`, as QEMU words it. */
+export function unexpectedMember(args: JsonObject | undefined, known: readonly string[]): ArgumentError | undefined {
   for (const key of args?.keys() ?? []) {
     if (!known.includes(key)) return { error: `Parameter '${key}' is unexpected` };
   }
@@ -65,6 +66,7 @@ function readPatterns(value: JsonValue): string[] | ArgumentError {
   return patterns;
 }
 
-function typeError(name: string, expected: string): ArgumentError {
+/** An argument of the wrong JSON type, as QEMU words it. */
+export function typeError(name: string, expected: string): ArgumentError {
   return { error: `Invalid parameter type for '${name}', expected: ${expected}` };
 }

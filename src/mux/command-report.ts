@@ -18,6 +18,8 @@ export interface CommandCounts {
   ownErrors: number;
   /** Replies from QEMU longer than qmp-mux passes on (their clients got an error instead). */
   tooLargeReplies: number;
+  /** Commands refused, or not run, because of another client's lock (lock requests refused so included). */
+  locked: number;
 }
 
 /** A command as it was read from its client, for the report. */
@@ -38,7 +40,7 @@ export interface ReadCommand {
  * client can repeat at will).
  */
 export class CommandReport {
-  readonly counts: CommandCounts = { refused: 0, tooLarge: 0, qemuErrors: 0, ownErrors: 0, tooLargeReplies: 0 };
+  readonly counts: CommandCounts = { refused: 0, tooLarge: 0, qemuErrors: 0, ownErrors: 0, tooLargeReplies: 0, locked: 0 };
 
   constructor(
     private readonly log: Logger,
@@ -69,10 +71,17 @@ export class CommandReport {
     this.record(from, command, 'GenericError', undefined);
   }
 
-  /** qmp-mux answered it itself: `outcome` is `return` or the error class. */
+  /** qmp-mux answered it itself: `outcome` is `return`, the error class, or `locked` (a lock request refused). */
   answeredHere(from: Requester, command: ReadCommand, outcome: string): void {
-    if (outcome !== 'return') this.counts.ownErrors++;
+    if (outcome === 'locked') this.counts.locked++;
+    else if (outcome !== 'return') this.counts.ownErrors++;
     this.record(from, command, outcome, undefined);
+  }
+
+  /** Another client's lock held it back and it did not wait (or will not run): outcome `locked`. */
+  locked(from: Requester, command: ReadCommand): void {
+    this.counts.locked++;
+    this.record(from, command, 'locked', undefined);
   }
 
   /** QEMU answered it (`reply` as QEMU sent it), after `qemuSeconds`. */

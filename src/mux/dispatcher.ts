@@ -224,6 +224,17 @@ export class Dispatcher {
     return oldest;
   }
 
+  /** How long the oldest command QEMU has not answered has waited, ms (0 when none). */
+  get oldestCommandMs(): number {
+    const oldest = this.oldestSentAt;
+    return oldest === undefined ? 0 : performance.now() - oldest;
+  }
+
+  /** Bytes all clients' input may hold together (a reload may change it). */
+  get totalInputBytes(): number {
+    return this.options.totalInputBytes;
+  }
+
   get stats(): DispatcherStats {
     return {
       inBandInFlight: this.inBand.length,

@@ -23,6 +23,8 @@ import { CommandReport } from './command-report.ts';
 import { CommandRouter } from './command-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ClientIntake } from './intake.ts';
+import { reportedLock } from './lock-report.ts';
+import type { MonitorLock } from './monitor-lock.ts';
 import { clientsValue, proxyValue, type ClientInfo, type MuxInfo, type MuxView } from './own-commands.ts';
 import { ClientRegistry } from './registry.ts';
 import { planReload, type ReloadPlan } from './reload.ts';
@@ -56,6 +58,8 @@ export class Mux implements MuxView {
   private readonly intake: ClientIntake;
   /** Each endpoint's share of the metrics, by name. */
   private readonly endpointMetrics = new Map<string, EndpointMetrics>();
+  /** The monitor's lock: one client at a time may keep others' commands out. */
+  private readonly lock: MonitorLock;
   private readonly stallWatch: StallWatch;
   private stallTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -89,9 +93,10 @@ export class Mux implements MuxView {
       ownCommands: OWN_COMMANDS,
       upstreamState: () => this.upstreamState,
       auditDropped: () => this.audit?.stats.dropped ?? 0,
-      oldestCommandAge: () => this.oldestCommandMs / 1000,
+      oldestCommandAge: () => this.dispatcher.oldestCommandMs / 1000,
       queuedInputBytes: () => this.dispatcher.stats.queuedBytes,
     });
+    this.lock = reportedLock(log, this.audit, this.metrics.registry);
     this.link = new UpstreamLink({
       source,
       dispatcher: this.dispatcher,
@@ -108,6 +113,7 @@ export class Mux implements MuxView {
       },
       // As with QEMU itself, clients see everything sent before the break, then EOF.
       gone: () => {
+        this.lock.reset('qemu-gone');
         for (const client of this.registry) if (client.state !== 'waiting') client.end('qemu-gone');
       },
     });
@@ -181,6 +187,8 @@ export class Mux implements MuxView {
       if (client.state === 'waiting') client.end('stopping');
       else client.stopReading();
     }
+    // Commands waiting for a lock are answered that they will not run; those already on their way finish.
+    this.lock.reset('stopping');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.dispatcher.idle(), new Promise<void>((r) => (timer = setTimeout(r, this.options.timeouts.shutdownMs)))]);
     clearTimeout(timer);
@@ -227,6 +235,7 @@ export class Mux implements MuxView {
     Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
     Object.assign(this.options.timeouts, next.timeouts);
     this.dispatcher.setLimits(next);
+    this.lock.roomMade();
     this.stallWatch.thresholdMs = next.timeouts.stallMs;
     this.log.setLevel(next.log.level);
     return plan;
@@ -236,7 +245,7 @@ export class Mux implements MuxView {
   notReady(): string | undefined {
     const state = this.upstreamState;
     if (state !== 'ready') return `QEMU connection is ${state}`;
-    if (this.stallWatch.isStalled(this.dispatcher.oldestSentAt, performance.now())) return `QEMU has not answered a command for ${Math.round(this.oldestCommandMs)} ms`;
+    if (this.stallWatch.isStalled(this.dispatcher.oldestSentAt, performance.now())) return `QEMU has not answered a command for ${Math.round(this.dispatcher.oldestCommandMs)} ms`;
     return undefined;
   }
 
@@ -263,12 +272,13 @@ export class Mux implements MuxView {
       inFlight: c.session?.pending ?? 0,
       bytesQueued: c.bytesQueued,
       events: (c.session && this.fanOut.choiceOf(c.endpoint, c.session)?.patterns) ?? c.endpoint.options.events,
+      ...this.lock.stateOf(c.number),
     }));
   }
 
   describe(): MuxInfo {
-    const { refused, tooLarge, qemuErrors, ownErrors } = this.report.counts;
-    let errors = qemuErrors + ownErrors + this.closed.sessionErrors + refused + tooLarge;
+    const { refused, tooLarge, qemuErrors, ownErrors, locked } = this.report.counts;
+    let errors = qemuErrors + ownErrors + this.closed.sessionErrors + refused + tooLarge + locked;
     for (const c of this.registry) errors += c.session?.errors ?? 0;
     return {
       version: VERSION,
@@ -278,7 +288,7 @@ export class Mux implements MuxView {
       qemu: this.link.greeting?.versionValue,
       clients: this.registry.size,
       lastEvent: this.journal.last,
-      oldestCommandMs: this.oldestCommandMs,
+      oldestCommandMs: this.dispatcher.oldestCommandMs,
       queuedBytes: this.dispatcher.stats.queuedBytes,
       counters: {
         commands: this.dispatcher.stats.sent,
@@ -287,18 +297,14 @@ export class Mux implements MuxView {
         errors,
         refused,
         tooLarge,
+        locked,
         tooLargeFromQemu: this.link.counts.tooLargeFromQemu,
         replyMismatches: this.link.counts.replyMismatches,
         disconnects: { ...this.closed.disconnects },
       },
       audit: this.audit?.stats,
+      lock: this.lock.snapshot(),
     };
-  }
-
-  /** How long the oldest command QEMU has not answered has waited, ms (0 when none). */
-  private get oldestCommandMs(): number {
-    const oldest = this.dispatcher.oldestSentAt;
-    return oldest === undefined ? 0 : performance.now() - oldest;
   }
 
   private metricsOf(endpoint: Endpoint): EndpointMetrics {
@@ -329,6 +335,7 @@ export class Mux implements MuxView {
       dispatcher: this.dispatcher,
       encoder: this.encoder,
       report: this.report,
+      lock: this.lock,
       own: {
         view: this,
         journal: this.journal,

@@ -7,10 +7,13 @@ import type { AuditStats } from '../ops/audit-log.ts';
 import { globMatcher } from '../policy/glob.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { ErrorClass } from '../qmp/error-classes.ts';
-import { OWN_COMMANDS, QUERY_CLIENTS, QUERY_EVENTS, QUERY_PROXY, SET_EVENTS } from '../qmp/extensions.ts';
+import { LOCK, OWN_COMMANDS, QUERY_CLIENTS, QUERY_EVENTS, QUERY_LOCK, QUERY_PROXY, SET_EVENTS, UNLOCK } from '../qmp/extensions.ts';
 import type { ClientCommand } from '../qmp/monitor-session.ts';
 import type { UpstreamMessage } from '../qmp/upstream-message.ts';
 import { errorReply, negotiatedReply, queryEventsReply, returnReply, rewrittenReply } from '../qmp/wire.ts';
+import { grantedValue, lockValue, readLockArguments } from './lock-commands.ts';
+import type { LockAnswer, LockParty, LockSnapshot, UnlockAnswer } from './lock-model.ts';
+import type { MonitorLock } from './monitor-lock.ts';
 
 export interface ClientInfo {
   client: number;
@@ -23,6 +26,10 @@ export interface ClientInfo {
   bytesQueued: number;
   /** The event patterns it receives (its own, else its endpoint's). */
   events: readonly string[];
+  /** It holds the lock (or is being granted it), or waits for it. */
+  lock: 'holds' | 'waits' | undefined;
+  /** Its commands waiting behind a lock. */
+  waitingCommands: number;
 }
 
 export interface MuxInfo {
@@ -45,6 +52,8 @@ export interface MuxInfo {
     errors: number;
     refused: number;
     tooLarge: number;
+    /** Commands refused, or not run, because of another client's lock. */
+    locked: number;
     /** Messages from QEMU longer than qmp-mux passes on. */
     tooLargeFromQemu: number;
     replyMismatches: number;
@@ -52,6 +61,8 @@ export interface MuxInfo {
   };
   /** The audit log's totals, when there is one. */
   audit: AuditStats | undefined;
+  /** The monitor's lock, when one is held or being granted. */
+  lock: LockSnapshot | undefined;
 }
 
 /** What qmp-mux's own commands read of the whole mux. */
@@ -68,6 +79,9 @@ export interface OwnCommandContext {
   endpoint: Endpoint;
   /** Narrows the events the client receives live (`set-events`). */
   setEvents(patterns: string[]): void;
+  /** The monitor's lock, and the client's place at it. */
+  lock: MonitorLock;
+  party: LockParty;
 }
 
 /** A count as a JSON number. */
@@ -78,19 +92,26 @@ const members = (entries: [string, JsonValue | undefined][]): JsonObject => new 
 /** The reply to one of qmp-mux's own commands, and its outcome (`return`, or the error class). */
 export interface OwnReply {
   reply: string | Buffer;
-  outcome: 'return' | ErrorClass;
+  /** `locked`: a lock request refused because another client has the lock. */
+  outcome: 'return' | 'locked' | ErrorClass;
 }
 
-/** Runs one of qmp-mux's own commands. */
-export function runOwnCommand(command: ClientCommand, context: OwnCommandContext): OwnReply {
+/**
+ * Runs one of qmp-mux's own commands. Returns its reply, or undefined when
+ * the reply comes later, through `later` (a lock request that waits, an
+ * unlock that waits for the commands sent before it).
+ */
+export function runOwnCommand(command: ClientCommand, context: OwnCommandContext, later: (reply: OwnReply) => void): OwnReply | undefined {
   const { idText, args } = command;
   const error = (errorClass: ErrorClass, desc: string): OwnReply => ({ reply: errorReply(idText, errorClass, desc), outcome: errorClass });
   switch (command.name) {
     case QUERY_CLIENTS:
-    case QUERY_PROXY: {
+    case QUERY_PROXY:
+    case QUERY_LOCK: {
       const extra = args ? [...args.keys()][0] : undefined;
       if (extra !== undefined) return error('GenericError', `Parameter '${extra}' is unexpected`);
-      return { reply: returnReply(idText, command.name === QUERY_CLIENTS ? clientsValue(context.view) : proxyValue(context.view)), outcome: 'return' };
+      const value = command.name === QUERY_CLIENTS ? clientsValue(context.view) : command.name === QUERY_PROXY ? proxyValue(context.view) : lockValue(context.lock.snapshot(), context.party);
+      return { reply: returnReply(idText, value), outcome: 'return' };
     }
     case QUERY_EVENTS: {
       const asked = readQueryEventsArguments(args);
@@ -104,6 +125,23 @@ export function runOwnCommand(command: ClientCommand, context: OwnCommandContext
       if (asked.error !== undefined) return error('GenericError', asked.error);
       context.setEvents(asked.events);
       return { reply: negotiatedReply(idText), outcome: 'return' };
+    }
+    case LOCK: {
+      // Its answer may have to wait, so it cannot overtake: QEMU's words for a command that does not support OOB.
+      if (command.oob) return error('GenericError', `The command ${LOCK} does not support OOB`);
+      const asked = readLockArguments(args);
+      if ('error' in asked) return error('GenericError', asked.error);
+      const answer = (a: LockAnswer): OwnReply =>
+        'granted' in a ? { reply: returnReply(idText, grantedValue(a.granted)), outcome: 'return' } : { reply: errorReply(idText, 'GenericError', a.refused), outcome: 'locked' };
+      const now = context.lock.request(context.party, asked, (a) => later(answer(a)));
+      return now && answer(now);
+    }
+    case UNLOCK: {
+      const extra = args ? [...args.keys()][0] : undefined;
+      if (extra !== undefined) return error('GenericError', `Parameter '${extra}' is unexpected`);
+      const answer = (a: UnlockAnswer): OwnReply => ('ended' in a ? { reply: negotiatedReply(idText), outcome: 'return' } : error('GenericError', a.refused));
+      const now = context.lock.unlock(context.party, (a) => later(answer(a)));
+      return now && answer(now);
     }
     default:
       return error('CommandNotFound', `The command ${command.name} has not been found`);
@@ -123,6 +161,8 @@ export function clientsValue(view: MuxView): JsonValue[] {
       ['in-flight', count(c.inFlight)],
       ['bytes-queued', count(c.bytesQueued)],
       ['events', [...c.events]],
+      ['lock', c.lock],
+      ['waiting-commands', c.waitingCommands > 0 ? count(c.waitingCommands) : undefined],
     ]),
   );
 }
@@ -145,12 +185,14 @@ export function proxyValue(view: MuxView): JsonObject {
         ['errors', count(i.counters.errors)],
         ['refused', count(i.counters.refused)],
         ['too-large', count(i.counters.tooLarge)],
+        ['locked', count(i.counters.locked)],
         ['too-large-from-qemu', count(i.counters.tooLargeFromQemu)],
         ['reply-mismatches', count(i.counters.replyMismatches)],
         ['disconnects', members(Object.entries(i.counters.disconnects).map(([k, v]) => [k, count(v)]))],
       ]),
     ],
     ['audit', i.audit && members([['written', count(i.audit.written)], ['dropped', count(i.audit.dropped)], ['buffered-bytes', count(i.audit.bufferedBytes)]])],
+    ['lock', i.lock && lockValue(i.lock)],
   ]);
 }
 

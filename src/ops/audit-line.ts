@@ -100,6 +100,42 @@ export function eventLine(time: Date, entry: EventEntry, maxBytes: number): stri
   return fit(members, ['message', 'message-text'], maxBytes);
 }
 
+/** A lock granted to a client, or ended. */
+export interface LockEntry {
+  action: 'granted' | 'ended';
+  endpoint: string;
+  client: number;
+  peer: string;
+  mode: string;
+  reason: string | undefined;
+  /** Why it ended: `unlock`, `lease`, `disconnect`, `qemu-gone`, `stopping`. */
+  why?: string;
+  /** Granted: its lease, ms. */
+  leaseMs?: number;
+  /** Granted: how long its holder waited for it; ended: how long it was held (seconds). */
+  seconds: number;
+}
+
+/** `{"time":...,"type":"lock","action":"granted"|"ended","why":W,"endpoint":...,"client":N,"peer":...,"mode":M,"reason":R,"lease-ms":L,"waited-seconds"|"held-seconds":S}` */
+export function lockLine(time: Date, entry: LockEntry, maxBytes: number): string {
+  const members: Member[] = [
+    { key: 'time', value: `"${time.toISOString()}"` },
+    { key: 'type', value: '"lock"' },
+    { key: 'action', value: `"${entry.action}"` },
+  ];
+  if (entry.why !== undefined) members.push({ key: 'why', value: JSON.stringify(entry.why) });
+  members.push(
+    { key: 'endpoint', value: JSON.stringify(entry.endpoint) },
+    { key: 'client', value: String(entry.client) },
+    { key: 'peer', value: JSON.stringify(entry.peer) },
+    { key: 'mode', value: JSON.stringify(entry.mode) },
+  );
+  if (entry.reason !== undefined) members.push({ key: 'reason', value: JSON.stringify(entry.reason), cut: entry.reason });
+  if (entry.leaseMs !== undefined) members.push({ key: 'lease-ms', value: String(entry.leaseMs) });
+  members.push({ key: entry.action === 'granted' ? 'waited-seconds' : 'held-seconds', value: String(Number(entry.seconds.toFixed(6))) });
+  return fit(members, ['reason'], maxBytes);
+}
+
 /** `{"time":...,"type":"dropped","entries":N}`: N entries are missing here. */
 export function droppedLine(time: Date, entries: number): string {
   return `{"time":"${time.toISOString()}","type":"dropped","entries":${entries}}\n`;

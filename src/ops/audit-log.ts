@@ -2,7 +2,7 @@ import { rename, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
 import type { AuditOptions } from './audit-options.ts';
 import { openAuditFile } from './audit-file.ts';
-import { commandLine, droppedLine, eventLine, isStateChanging, type CommandEntry, type EventEntry, type RefusalEntry } from './audit-line.ts';
+import { commandLine, droppedLine, eventLine, isStateChanging, lockLine, type CommandEntry, type EventEntry, type LockEntry, type RefusalEntry } from './audit-line.ts';
 
 export interface AuditLogOptions extends AuditOptions {
   logger: Logger;
@@ -98,6 +98,11 @@ export class AuditLog {
   refusal(entry: RefusalEntry): void {
     if (!this.recordsCommand(entry.command)) return;
     this.push(commandLine(this.now(), { ...entry, outcome: 'refused', qemuSeconds: undefined }, this.options.arguments, this.options.maxEntryBytes));
+  }
+
+  /** A lock granted or ended: recorded whatever `record` says, as the changes to who may change state. */
+  lock(entry: LockEntry): void {
+    this.push(lockLine(this.now(), entry, this.options.maxEntryBytes));
   }
 
   /** An event from QEMU. */

@@ -5,10 +5,11 @@ import { OTHER, Registry, type Counter, type CounterSeries, type Histogram, type
 
 /**
  * The `outcome` label of a command: `return`, the QMP error class (QEMU
- * 7.2's ErrorClass values), `refused` by the endpoint's policy; any other
- * error class counts as `other`.
+ * 7.2's ErrorClass values), `refused` by the endpoint's policy, `locked`
+ * (another client's lock held it back); any other error class counts as
+ * `other`.
  */
-const COMMAND_OUTCOMES = ['return', ...QMP_ERROR_CLASSES, 'refused', OTHER] as const;
+const COMMAND_OUTCOMES = ['return', ...QMP_ERROR_CLASSES, 'refused', 'locked', OTHER] as const;
 const OUTCOME_INDEX = new Map<string, number>(COMMAND_OUTCOMES.map((o, i) => [o, i]));
 const OTHER_OUTCOME = COMMAND_OUTCOMES.indexOf(OTHER);
 const REFUSED = COMMAND_OUTCOMES.indexOf('refused');
@@ -80,7 +81,8 @@ interface Shared {
  * scraped.
  */
 export class MuxMetrics {
-  private readonly registry = new Registry();
+  /** Where every metric is registered (the lock's too). */
+  readonly registry = new Registry();
   private readonly now: () => number;
   private readonly ownCommands: readonly string[];
   /** Each endpoint's probe and handle, by name. */

@@ -51,11 +51,11 @@ export async function startEcho(): Promise<{ pid: number; path: string }> {
   return { pid: child.pid!, path };
 }
 
-/** The minimal multiplexer in its own process, in front of `upstream`; returns its pid and where clients connect. */
-export async function startMinimalMux(upstream: string): Promise<{ pid: number; path: string }> {
-  const path = join(workdir, 'minimal-mux.sock');
+/** The minimal multiplexer in its own process, in front of `upstream`, with at most `window` commands in flight if given; returns its pid and where clients connect. */
+export async function startMinimalMux(upstream: string, window?: number): Promise<{ pid: number; path: string }> {
+  const path = join(workdir, `minimal-mux${window ?? ''}.sock`);
   const script = fileURLToPath(new URL('./minimal-mux.js', import.meta.url));
-  const child = spawn(process.execPath, [script, path, upstream], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [script, path, upstream, ...(window === undefined ? [] : [String(window)])], { stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   await until(() => existsSync(path), 'the minimal multiplexer');
   return { pid: child.pid!, path };
@@ -130,7 +130,14 @@ export type EndpointConfig = Record<string, unknown> & { name: string };
  * resolves once it greets clients. Clients connect to `path` (the first
  * endpoint), or to `paths[name]`.
  */
-export async function startMux(upstream: string, name: string, endpoints: EndpointConfig[] = [{ name, maxClients: 20000 }], extra: Record<string, unknown> = {}): Promise<MuxProcess> {
+export async function startMux(
+  upstream: string,
+  name: string,
+  endpoints: EndpointConfig[] = [{ name, maxClients: 20000 }],
+  extra: Record<string, unknown> = {},
+  /** Another build's `dist/cli/main.js`, to compare with. */
+  program = fileURLToPath(new URL('../../../../dist/cli/main.js', import.meta.url)),
+): Promise<MuxProcess> {
   const paths = Object.fromEntries(endpoints.map((e) => [e.name, join(workdir, `${name}-${e.name}.sock`)]));
   const path = paths[endpoints[0]!.name]!;
   const config = join(workdir, `${name}.json`);
@@ -143,8 +150,7 @@ export async function startMux(upstream: string, name: string, endpoints: Endpoi
       ...extra,
     }),
   );
-  const main = fileURLToPath(new URL('../../../../dist/cli/main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [program, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   await until(() => existsSync(path), 'qmp-mux');
   const probe = await BenchClient.connect(path, 'none');

@@ -4,6 +4,7 @@ import ts from 'typescript';
 import { QmpClient } from '../../src/client/qmp-client.ts';
 import { fromJson, type QmpValue } from '../../src/client/values.ts';
 import { ROOT } from '../fixtures/consumer.ts';
+import { eventually } from '../fixtures/context.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu } from '../fixtures/qemu.ts';
 import { startQemuReady } from '../fixtures/qemu-ready.ts';
@@ -220,12 +221,27 @@ t.test("QmpCommands: QEMU's commands as a real QEMU's schema has them; qmp-mux's
   t.teardown(() => client.close());
   await client.execute('stop');
   await client.execute('cont');
+  const noLock = await client.execute('__org.qmp-mux_query-lock');
+  // Under a lock (with a reason, and a client waiting for it), so that query-proxy and query-clients show theirs.
+  const locked = await client.execute('__org.qmp-mux_lock', { mode: 'write', 'lease-ms': 600000, reason: 'types' });
+  const waiter = await QmpClient.connect(mux.path);
+  t.teardown(() => waiter.close());
+  const waiting = waiter.execute('__org.qmp-mux_lock', { mode: 'exclusive', 'wait-ms': 60000 });
+  await eventually(async () => ((await client.execute('__org.qmp-mux_query-lock')) as { waiting?: unknown[] }).waiting?.length === 1, 'the second client in line for the lock');
   const values: Record<string, QmpValue> = {
     '__org.qmp-mux_query-proxy': await client.execute('__org.qmp-mux_query-proxy'),
     '__org.qmp-mux_query-clients': await client.execute('__org.qmp-mux_query-clients'),
     '__org.qmp-mux_query-events': await client.execute('__org.qmp-mux_query-events', { since: 0, events: ['*'] }),
     '__org.qmp-mux_set-events': await client.execute('__org.qmp-mux_set-events', { events: ['*'] }),
+    '__org.qmp-mux_lock': locked,
+    '__org.qmp-mux_query-lock': await client.execute('__org.qmp-mux_query-lock'),
+    '__org.qmp-mux_unlock': await client.execute('__org.qmp-mux_unlock'),
   };
+  t.same(misfits(noLock, shapes.get('__org.qmp-mux_query-lock')!.returns, 'no lock'), [], 'query-lock without a lock fits the type too');
+  t.match(values['__org.qmp-mux_query-proxy'], { lock: { reason: 'types', waiting: [Number] } }, 'query-proxy with its lock member');
+  t.match(values['__org.qmp-mux_query-clients'], [{ lock: 'holds' }, { lock: 'waits' }], 'query-clients with the holder and the waiter');
+  await waiting;
+  await waiter.execute('__org.qmp-mux_unlock');
   t.same(Object.keys(values).sort(), own.sort(), "every one of qmp-mux's own commands is typed");
   t.equal((values['__org.qmp-mux_query-events'] as { events: unknown[] }).events.length, 2, 'with events to check');
   for (const [name, value] of Object.entries(values)) t.same(misfits(value, shapes.get(name)!.returns, name), [], `${name}: what qmp-mux returns fits the type`);

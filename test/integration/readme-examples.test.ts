@@ -9,7 +9,7 @@ import { MAIN, runCli, type Running } from '../fixtures/cli.ts';
 import { consumer, readmeExamples, ROOT } from '../fixtures/consumer.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { startQemuReady } from '../fixtures/qemu-ready.ts';
-import { runProgram } from '../fixtures/programs.ts';
+import { needProgram, runProgram } from '../fixtures/programs.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 import { needTmux, Terminal } from '../fixtures/tmux.ts';
 
@@ -208,10 +208,14 @@ t.test("the shell's transcript, typed into a real terminal", async (t) => {
 });
 
 t.test('every TypeScript example, compiled and run against QEMU, prints what its comments say', async (t) => {
-  if (!needQemu(t)) return;
+  if (!needQemu(t) || !needProgram(t, 'qemu-img', 'qemu-utils')) return;
   const dir = socketDir(t);
-  const qemu = await startQemuReady(t, { dir, names: ['vm1.qmp', 'qemu-vm1.qmp'], monitors: 2 });
-  const paths = { '/run/vm1.qmp': qemu.monitors[0]!, '/run/qemu/vm1.qmp': qemu.monitors[1]!, '/run/qmp-mux/vm1.sock': join(dir, 'tools.sock') };
+  // A disk for the backup under a lock (Locks' worked example), backed up through a qmp-mux of its own.
+  const qemu = await startQemuReady(t, { dir, names: ['vm1.qmp', 'qemu-vm1.qmp', 'backup-vm1.qmp'], monitors: 3, args: ['-blockdev', 'driver=null-co,node-name=drive0,size=1048576,read-zeroes=on'] });
+  const target = join(dir, 'vm1-drive0.qcow2');
+  const made = await runProgram('qemu-img', ['create', '-q', '-f', 'qcow2', target, '1M']);
+  t.equal(made.status, 0, `qemu-img makes the backup's target: ${made.stderr}`);
+  const paths = { '/run/vm1.qmp': qemu.monitors[0]!, '/run/qemu/vm1.qmp': qemu.monitors[1]!, '/run/qmp-mux/vm1.sock': join(dir, 'tools.sock'), '/backup/vm1-drive0.qcow2': target };
   const examples = readmeExamples();
   const project = consumer(t);
   // Transpiled one by one, not type-checked again: declarations.test.ts type-checks these examples, as they are,
@@ -225,8 +229,18 @@ t.test('every TypeScript example, compiled and run against QEMU, prints what its
     for (const path of code.match(/unix:\/[^'"\s]+/g) ?? []) t.ok(path.slice('unix:'.length) in paths, `example ${i}: ${path} is mapped to the test's`);
   });
   for (const [i, code] of examples.entries()) {
+    const locking = code.includes('withLock');
+    // A qmp-mux of its own, in a process of its own, for the backup under a lock.
+    const mux = locking ? runCli(t, ['--upstream', `unix:${qemu.monitors[2]!}`, '--listen', `unix:${join(dir, 'tools.sock')}`]) : undefined;
+    await mux?.waitFor(/clients connect at/);
     const run = await runProgram(process.execPath, [join(project, `example${i}.js`)], { cwd: project });
     t.equal(run.status, 0, `example ${i} runs: ${run.stderr}`);
+    if (mux) {
+      const ended = await mux.waitFor(/lock ended .*why=unlock.*\n/);
+      t.match(mux.stderr().slice(0, ended.index), /lock granted .*mode=write reason="nightly backup of drive0"/, `example ${i} took the lock, then released it`);
+      mux.child.kill('SIGTERM');
+      t.same(await mux.exited, { code: 0, signal: null });
+    }
     const printed = run.stdout.split('\n').map(normal);
     const expected = [...code.matchAll(/console\.log\(.*\); \/\/ (.*)$/gm)].map((m) => normal(m[1]!));
     let at = 0;

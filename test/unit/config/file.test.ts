@@ -42,6 +42,7 @@ const mistakes: [string, unknown, RegExp][] = [
   ['tokens above QEMU\'s', { limits: { maxTokens: 2 * 1024 * 1024 + 1 } }, /^config\.limits\.maxTokens: must be between 16 and 2097152, got 2097153$/],
   ['endpoint limit above QEMU\'s', { endpoints: [{ name: 'a', listen: 'unix:/a', limits: { maxMessageSize: 2 ** 30 } }] }, /^config\.endpoints\[0\]\.limits\.maxMessageSize: must be between 1024 and 67108864, got 1073741824$/],
   ['endpoint limit unknown', { endpoints: [{ name: 'a', listen: 'unix:/a', limits: { maxClients: 3 } }] }, /^config\.endpoints\[0\]\.limits\.maxClients: unknown key/],
+  ['bad whenLocked', { endpoints: [{ name: 'a', listen: 'unix:/a', whenLocked: 'queue' }] }, /^config\.endpoints\[0\]\.whenLocked: expected one of 'wait', 'refuse', got string "queue"$/],
   ['backoff inverted', { backoff: { initialMs: 1000, maxMs: 10 } }, /^config\.backoff\.maxMs: must not be less than initialMs \(1000\)$/],
   ['bad log level', { log: { level: 'verbose' } }, /^config\.log\.level: expected one of 'error', 'warn', 'info', 'debug'/],
 ];

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { clientObject as args } from '../../fixtures/json-text.ts';
-import { commandLine, droppedLine, errorClass, eventLine, isStateChanging, type CommandEntry } from '../../../src/ops/audit-line.ts';
+import { commandLine, droppedLine, errorClass, eventLine, isStateChanging, lockLine, type CommandEntry } from '../../../src/ops/audit-line.ts';
 
 const TIME = new Date('2026-11-21T14:02:08.959Z');
 
@@ -128,4 +128,19 @@ t.test('the error class of a reply, read off its bytes', async (t) => {
     ['{"return": {}}', 'error'],
   ];
   for (const [reply, expected] of cases) t.equal(errorClass(Buffer.from(reply, 'latin1')), expected, reply);
+});
+
+t.test('lock lines: granted with its lease and wait, ended with why and how long; a reason that escapes long is cut to fit', async (t) => {
+  const who = { endpoint: 'backup', client: 3, peer: 'local#3', mode: 'write' };
+  t.equal(
+    lockLine(TIME, { action: 'granted', ...who, reason: 'nightly', leaseMs: 60000, seconds: 0.0123456789 }, 65536),
+    '{"time":"2026-11-21T14:02:08.959Z","type":"lock","action":"granted","endpoint":"backup","client":3,"peer":"local#3","mode":"write","reason":"nightly","lease-ms":60000,"waited-seconds":0.012346}\n',
+  );
+  t.equal(
+    lockLine(TIME, { action: 'ended', why: 'lease', ...who, reason: undefined, seconds: 61 }, 65536),
+    '{"time":"2026-11-21T14:02:08.959Z","type":"lock","action":"ended","why":"lease","endpoint":"backup","client":3,"peer":"local#3","mode":"write","held-seconds":61}\n',
+  );
+  const long = lockLine(TIME, { action: 'ended', why: 'unlock', ...who, reason: '\u0001'.repeat(256), seconds: 1 }, 1024);
+  t.ok(Buffer.byteLength(long) <= 1025, 'within the cap');
+  t.match(JSON.parse(long), { type: 'lock', 'reason-truncated': { bytes: 256, prefix: /^\u0001+$/ }, 'held-seconds': 1 });
 });

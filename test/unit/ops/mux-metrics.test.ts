@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { LockMetrics } from '../../../src/ops/lock-metrics.ts';
 import { MAX_COMMAND_NAMES, MAX_EVENT_NAMES, MuxMetrics, type EndpointMetrics } from '../../../src/ops/mux-metrics.ts';
 import type { UpstreamState } from '../../../src/upstream/connection.ts';
 
@@ -59,6 +60,11 @@ t.test('the metric set has the names, types and labels the README documents', as
   t.ok(documented.length > 10, 'the README lists the metrics');
   const { m, ep } = setUp();
   populate(m, ep);
+  // The lock's metrics are registered with the rest (as the mux does).
+  const lock = new LockMetrics(m.registry, { modes: ['write', 'exclusive'], current: () => ({ mode: 'write', endpoint: 'default', seconds: 2 }), waitingCommands: () => 1 });
+  lock.granted('default', 'write');
+  lock.ended('default', 'unlock', 1);
+  lock.waited('default');
   const text = m.render();
   const exposed = [...text.matchAll(/^# TYPE (\S+) (\S+)\n(\S+?)(?:\{([^}]*)\})? /gm)].map(([, name, type, , labels]) =>
     [name, type, [...(labels ?? '').matchAll(/(\w+)="/g)].map((l) => l[1]).filter((l) => l !== 'le').join(',')].join(' '),
