@@ -100,6 +100,8 @@ t.test('-N: no negotiation; qmp_capabilities by hand, then completion learns; HO
   const term = await Terminal.start(t, [process.execPath, MAIN, 'shell', '--no-history', '-N', `127.0.0.1:${port}`], { env: { HOME: dir }, width: 120 });
   await term.waitForLine(new RegExp(`^Connected to tcp:127\\.0\\.0\\.1:${port}, without negotiating \\(-N\\): send qmp_capabilities to negotiate$`));
   await term.waitForLine(/^greeting: QEMU 7\.2\.\d+ .*, capabilities: oob$/);
+  // Typed before the prompt, a line is echoed by the terminal itself and its answer lands on the prompt's row.
+  await term.waitFor((s) => inputRow(s) === '(QEMU)', 'the first prompt');
   await term.type('query-status');
   await term.press('Enter');
   await term.waitForLine(/^error: CommandNotFound: Expecting capabilities negotiation with 'qmp_capabilities'$/);
