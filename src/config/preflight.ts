@@ -1,11 +1,12 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, TlsError } from '../errors.ts';
-import { formatAddress, isLoopback, type Address } from '../net/address.ts';
+import { formatAddress, type Address } from '../net/address.ts';
 import { resolveId } from '../net/owner.ts';
 import { readCredentials, type TlsFiles, type TlsVersion } from '../net/tls.ts';
 import { MAX_SOCKET_PATH, probeBind, socketPathProblem } from '../net/unix-socket.ts';
 import { auditPathProblem } from '../ops/audit-file.ts';
+import { metricsAddressProblem } from '../ops/http-server.ts';
 import { findProgram } from '../upstream/spawn-source.ts';
 import { checkTakeover, movedPath } from '../upstream/takeover.ts';
 import { remoteProblem } from '../downstream/endpoint-options.ts';
@@ -39,7 +40,8 @@ export async function preflight(options: Options, inherited: ReadonlySet<string>
   }
   if (options.metrics) {
     const { listen, allowRemote, tls } = options.metrics;
-    if (!isLoopback(listen.host) && !allowRemote) throw new ConfigError(`metrics (${formatAddress(listen)}): not a loopback address; set allowRemote to expose it`);
+    const problem = metricsAddressProblem(listen, allowRemote);
+    if (problem !== undefined) throw new ConfigError(problem);
     if (tls) checkTls(tls, `metrics (${formatAddress(listen)})`);
   }
   const u = options.upstream;

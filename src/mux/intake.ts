@@ -11,8 +11,9 @@ import type { Greeting } from '../qmp/greeting.ts';
 import type { ClientRegistry } from './registry.ts';
 
 /**
- * File descriptors kept for what qmp-mux needs besides its clients (QEMU,
- * listening anew, files): a client that would eat into them is refused.
+ * File descriptors kept free for what qmp-mux needs besides its clients
+ * (QEMU, listening anew, files): a client that would leave fewer free is
+ * refused.
  */
 export const DESCRIPTOR_RESERVE = 16;
 
@@ -40,6 +41,7 @@ export interface IntakeOptions {
 export class ClientIntake {
   /** Client connections open, closing ones included. */
   private connections = 0;
+  private descriptorsAtFirstClient: number | undefined;
   private clientCounter = 0;
   private failing = false;
   private readonly limit = descriptorLimit();
@@ -71,7 +73,7 @@ export class ClientIntake {
     const metrics = options.metricsOf(endpoint);
     metrics.connected();
     const spare = this.spareDescriptors();
-    if (spare > 0 && this.failing) {
+    if (spare >= 0 && this.failing) {
       this.failing = false;
       options.log.info('accepting clients again', { endpoint: endpoint.name });
     }
@@ -98,7 +100,7 @@ export class ClientIntake {
       },
     });
     options.log.info('client connected', { endpoint: endpoint.name, client: peer, identity: access.identity, subject: admission.certificate?.subject });
-    if (spare <= 0) {
+    if (spare < 0) {
       this.failed(endpoint, `${descriptorsOpen()} file descriptors open, ${this.limit} allowed`);
       client.refuse('no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
       return;
@@ -132,12 +134,16 @@ export class ClientIntake {
   }
 
   /**
-   * File descriptors left beyond the reserve. Counted only when clients
-   * could be using a good part of them: the count reads /proc.
+   * File descriptors left free beyond the reserve, the connection just
+   * accepted counted; negative when it eats into the reserve. Counted only
+   * when clients could be using a good part of them (the count reads
+   * /proc): what was open at the first client, and clients since, counted
+   * twice for what else may have opened meanwhile.
    */
   private spareDescriptors(): number {
-    const limit = this.limit;
-    if (this.connections * 2 < limit - DESCRIPTOR_RESERVE) return Infinity;
-    return limit - DESCRIPTOR_RESERVE - descriptorsOpen();
+    const room = this.limit - DESCRIPTOR_RESERVE;
+    this.descriptorsAtFirstClient ??= descriptorsOpen();
+    if ((this.descriptorsAtFirstClient + this.connections) * 2 < room) return Infinity;
+    return room - descriptorsOpen();
   }
 }

@@ -21,6 +21,17 @@ export interface MetricsOptions {
   tls?: TlsServerSettings | undefined;
 }
 
+/**
+ * Why the metrics listener may not listen at `address`: a host other
+ * machines can reach, without `allowRemote`. Undefined when it may. The one
+ * check, made by preflight (`--check-config`, start-up) and again by the
+ * listener itself.
+ */
+export function metricsAddressProblem(address: TcpAddress, allowRemote: boolean): string | undefined {
+  if (isLoopback(address.host) || allowRemote) return undefined;
+  return `metrics (${formatAddress(address)}): not a loopback address; set allowRemote to expose it`;
+}
+
 /** A TCP address: Prometheus and container probes speak HTTP over TCP. */
 export interface TcpAddress {
   type: 'tcp';
@@ -140,9 +151,8 @@ export class OpsServer {
   /** Starts listening; resolves with the address bound. */
   async start(): Promise<TcpAddress> {
     const a = this.options.address;
-    if (!isLoopback(a.host) && !this.options.allowRemote) {
-      throw new ListenError(`metrics: ${formatAddress(a)} is not a loopback address; set allowRemote to expose it`);
-    }
+    const problem = metricsAddressProblem(a, this.options.allowRemote ?? false);
+    if (problem !== undefined) throw new ListenError(problem);
     await new Promise<void>((resolve, reject) => {
       const failed = (e: Error): void => reject(new ListenError(`metrics: cannot listen on ${formatAddress(a)}: ${e.message}`));
       this.server.once('error', failed);

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readFileSync, renameSync, symlinkSync, unlinkSyn
 import { join } from 'node:path';
 import t from 'tap';
 import { DEFAULTS } from '../../src/config/options.ts';
-import { exitOf, runCli } from '../fixtures/cli.ts';
+import { runCli } from '../fixtures/cli.ts';
 import { eventually } from '../fixtures/context.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
@@ -28,7 +28,7 @@ t.test('--check-config and start-up refuse an audit path that is a symbolic link
   const message = `qmp-mux: audit (${audit}): is a symbolic link, which qmp-mux does not follow for the audit log; give the path of the file itself\n`;
   for (const args of [['--check-config'], []]) {
     const run = runCli(t, ['--config', config, ...args]);
-    t.same(await exitOf(run), { code: 2, signal: null }, `${args.join(' ') || 'start-up'}: exit status 2`);
+    t.same(await run.exited, { code: 2, signal: null }, `${args.join(' ') || 'start-up'}: exit status 2`);
     t.equal(run.stderr(), message);
   }
   t.equal(readFileSync(victim, 'utf8'), VICTIM);

@@ -19,6 +19,7 @@ t.test('what start-up refuses, --check-config refuses, in the same words', async
   const long = join(dir, 'd'.repeat(120 - dir.length), 's.sock');
   const cases: [what: string, args: string[], message: string][] = [
     ['a non-loopback address without allowRemote', ['--listen', 'tcp:0.0.0.0:4445'], "endpoint 'default' (tcp:0.0.0.0:4445): not a loopback address, and QMP authenticates no one: give the endpoint tls with client certificates and set allowRemote (allowRemote alone exposes it to anyone who can reach it)"],
+    ['a metrics listener on a non-loopback address without allowRemote', ['--metrics', 'tcp:0.0.0.0:0'], 'metrics (tcp:0.0.0.0:0): not a loopback address; set allowRemote to expose it'],
     [
       'an unknown owner',
       ['--config', config('owner', { endpoints: [{ name: 'e', listen: `unix:${dir}/e.sock`, socket: { owner: 'no-such-user-qmpmux' } }] })],

@@ -3,6 +3,7 @@ import { runEvents } from '../../src/client/events.ts';
 import { runExec } from '../../src/client/exec.ts';
 import { runShell } from '../../src/client/shell.ts';
 import { fakeIo, type FakeIo } from '../fixtures/cli-io.ts';
+import { eventually } from '../fixtures/context.ts';
 import { FakeQemu, replyTo, type Responder } from '../fixtures/fake-qemu.ts';
 
 /**
@@ -76,9 +77,8 @@ t.test('events: each event, compact and pretty', async (t) => {
   for (const flag of [[], ['-p']]) {
     const io = fakeIo();
     const running = runEvents(['--connect', fake.path, '--count', '2', ...flag], io);
+    // Emitted once the client has negotiated (an event before is not for it): the fake has answered, and the event follows that answer.
     await fake.until(() => fake.connections.length > 0 && fake.received.length > 0 && fake.received.at(-1)!.includes('qmp_capabilities'));
-    // Emitted once the client has negotiated (an event before is not for it).
-    await new Promise((r) => setTimeout(r, 50));
     fake.emit(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "E${HOSTILE}", "data": {"${HOSTILE}": "${HOSTILE}"}}\r\n`);
     fake.emit(`{"timestamp": {"seconds": 1, "microseconds": 3}, "event": "SHUTDOWN"}\r\n`);
     t.equal(await running, 0);
@@ -108,19 +108,27 @@ t.test('shell, on a terminal: events above the prompt, and completion never offe
   const io = fakeIo({ tty: true });
   const done = runShell(['--connect', fake.path, '--no-history'], io);
   const until = async (pattern: RegExp): Promise<void> => {
-    for (let i = 0; i < 500 && !pattern.test(io.out()); i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => pattern.test(io.out()), () => `${pattern} in the shell's output:\n${io.out()}`);
     t.match(io.out(), pattern);
   };
   await until(/\(QEMU\) /);
+  // The first prompt may come before completion has learnt the commands: the reply to a command comes after theirs.
+  const prompts = (): number => io.out().split('(QEMU) ').length;
+  const before = prompts();
+  io.stdin.write('query-name\n');
+  await eventually(() => prompts() > before, () => `the reply to query-name, then the prompt:\n${io.out()}`);
   fake.emit(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "E${HOSTILE}"}\r\n`);
   await until(/event E\\u001B/);
-  // One key at a time: readline takes several in one chunk for a paste, and does not complete those.
-  for (const key of ['quer', '\t', '\t']) {
-    io.stdin.write(key);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // One key at a time, each written once the last one shows: readline takes several in one chunk for a paste, and
+  // does not complete those. The first Tab completes the one name offered; a second would list them all.
+  io.stdin.write('quer');
+  await until(/quer$/);
+  io.stdin.write('\t');
   await until(/query-name $/);
+  const completed = io.out().length;
+  io.stdin.write('\t');
   io.stdin.end();
   t.equal(await done, 0);
+  t.notMatch(io.out().slice(completed), /quer\\u001b/i, 'the second Tab lists no other name');
   t.notOk(io.out().includes('\u001b]0;PWNED') || io.out().includes('\u009b') || io.out().includes('\u007f'), 'no escape sequence of the server reached the terminal');
 });

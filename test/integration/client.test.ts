@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { QmpClient, type QmpEvent } from '../../src/client/qmp-client.ts';
 import { connectRetrying } from '../../src/client/reconnect.ts';
@@ -7,8 +6,10 @@ import { formatVersion } from '../../src/client/client-session.ts';
 import { TimeoutError } from '../../src/errors.ts';
 import { JsonNumber } from '../../src/json/value.ts';
 import { writeCompact } from '../../src/json/writer.ts';
+import { eventually, named, waitingFor } from '../fixtures/context.ts';
 import { GREETING_72, FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
+import { listening } from '../fixtures/proc.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
@@ -33,7 +34,7 @@ async function take<T>(items: AsyncIterableIterator<T>, n: number): Promise<T[]>
 }
 
 async function connect(t: Test, address: string): Promise<QmpClient> {
-  const c = await QmpClient.connect(address);
+  const c = named(`the client of ${address}`, await waitingFor(`a client connected to ${address}`, QmpClient.connect(address)));
   t.teardown(() => c.close());
   return c;
 }
@@ -85,7 +86,7 @@ t.test("a pretty=on monitor's multi-line output", async (t) => {
   const dir = socketDir(t);
   const path = join(dir, 'pretty.sock');
   await startQemu(t, { monitors: 0, dir, args: ['-chardev', `socket,id=p,path=${path},server=on,wait=off`, '-mon', 'chardev=p,mode=control,pretty=on'] });
-  for (let i = 0; i < 500 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => listening(path), `QEMU to listen on ${path}`);
   const c = await connect(t, path);
   t.same(await c.execute('query-status'), { status: 'running', singlestep: false, running: true });
   t.same(await c.execute('query-name'), {}, 'an empty object spans two lines there');
@@ -211,9 +212,9 @@ t.test('connectRetrying: retries until the server is there, gives up when told',
   const path = join(dir, 'later.sock');
   const failures: string[] = [];
   const retrying = connectRetrying(path, { initialDelay: 10, maxDelay: 40, onRetry: (e, attempt) => failures.push(`${attempt}:${e.code}`) });
-  await new Promise((r) => setTimeout(r, 100));
+  await eventually(() => failures.length >= 2, 'two failed attempts');
   await FakeQemu.startAt(t, path, { greeting: GREETING_72 });
-  const c = await retrying;
+  const c = await waitingFor('connectRetrying to connect once the server is there', retrying);
   t.teardown(() => c.close());
   t.ok(failures.length >= 2, `${failures.length} failed attempts first`);
   t.equal(failures[0], '1:QMPMUX_CONNECTION');

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { exitOf, runCli } from '../fixtures/cli.ts';
+import { runCli } from '../fixtures/cli.ts';
 import { needQemu } from '../fixtures/qemu.ts';
 import { startQemuReady } from '../fixtures/qemu-ready.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -14,7 +14,7 @@ import { socketDir } from '../fixtures/tmp.ts';
 
 async function run(t: Test, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   const r = runCli(t, args, { cwd: socketDir(t) });
-  const { code } = await exitOf(r);
+  const { code } = await r.exited;
   return { code, out: r.stdout(), err: r.stderr() };
 }
 
@@ -62,7 +62,7 @@ t.test('--takeover serves clients at QEMU\'s path alone: no default endpoint bes
   t.equal(mux.stdout(), `qmp-mux: clients connect at unix:${path}  (try: socat - UNIX-CONNECT:${path})\n`, 'one endpoint, at QEMU\'s path');
   t.notMatch(mux.stderr(), /qmp-mux\.sock/, 'nothing listens at ./qmp-mux.sock');
   mux.child.kill('SIGTERM');
-  t.same(await exitOf(mux), { code: 0, signal: null });
+  t.same(await mux.exited, { code: 0, signal: null });
 
   const extra = join(dir, 'extra.sock');
   const both = runCli(t, ['--upstream', `unix:${path}`, '--takeover', '--listen', `unix:${extra}`], { cwd: dir });
@@ -70,7 +70,7 @@ t.test('--takeover serves clients at QEMU\'s path alone: no default endpoint bes
   t.match(both.stdout(), `clients connect at unix:${extra}`, '--listen adds an endpoint');
   t.match(both.stdout(), `clients connect at unix:${path}`);
   both.child.kill('SIGTERM');
-  await exitOf(both);
+  await both.exited;
 });
 
 t.test('--metrics names what it takes', async (t) => {

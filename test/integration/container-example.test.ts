@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { alive, exitOf, runCli } from '../fixtures/cli.ts';
+import { alive, runCli } from '../fixtures/cli.ts';
+import { eventually, waitingFor } from '../fixtures/context.ts';
+import { listening } from '../fixtures/proc.ts';
 import { QEMU_BINARY, needQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -43,7 +45,7 @@ t.test('qmp-mux.json is valid as it stands, given its volume', async (t) => {
   const config = join(dir, 'qmp-mux.json');
   writeFileSync(config, readFileSync(file('qmp-mux.json'), 'utf8').replaceAll(`${VOLUME}/`, `${dir}/`));
   const check = runCli(t, ['--config', config, '--check-config']);
-  t.same(await exitOf(check), { code: 0, signal: null }, check.stderr());
+  t.same(await check.exited, { code: 0, signal: null }, check.stderr());
 });
 
 t.test('the two commands work together through a shared directory', async (t) => {
@@ -56,10 +58,10 @@ t.test('the two commands work together through a shared directory', async (t) =>
   const qemuExited = new Promise((resolve) => qemu.once('exit', resolve));
   t.teardown(async () => {
     if (qemu.exitCode === null && qemu.signalCode === null) qemu.kill('SIGKILL');
-    await qemuExited;
+    await waitingFor('QEMU to exit at teardown', qemuExited);
   });
-  for (let i = 0; i < 500 && !existsSync(join(volume, 'qemu.sock')) && qemu.exitCode === null; i++) await new Promise((r) => setTimeout(r, 10));
-  t.ok(existsSync(join(volume, 'qemu.sock')), 'QEMU first, its monitor in the shared directory');
+  await eventually(() => listening(join(volume, 'qemu.sock')) || qemu.exitCode !== null, 'QEMU to listen on its monitor in the shared directory, or exit');
+  t.ok(listening(join(volume, 'qemu.sock')), 'QEMU first, its monitor in the shared directory');
 
   const config = join(volume, 'qmp-mux.json');
   writeFileSync(config, inVolume(readFileSync(file('qmp-mux.json'), 'utf8')));
@@ -74,7 +76,7 @@ t.test('the two commands work together through a shared directory', async (t) =>
   t.match(await metrics.execute('quit'), /not allowed on endpoint 'metrics'/);
 
   mux.child.kill('SIGTERM');
-  t.same(await exitOf(mux), { code: 0, signal: null });
+  t.same(await mux.exited, { code: 0, signal: null });
   t.ok(alive(qemu.pid!), 'QEMU keeps running without qmp-mux');
   t.notOk(existsSync(join(volume, 'qmp-mux.sock')), 'qmp-mux removed its sockets');
 });

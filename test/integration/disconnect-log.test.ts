@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { exitOf, runCli } from '../fixtures/cli.ts';
+import { runCli } from '../fixtures/cli.ts';
+import { eventually } from '../fixtures/context.ts';
 import { needQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
@@ -32,15 +33,14 @@ t.test('QEMU dies under a spawning qmp-mux: each client is logged as disconnecte
   holder.on('data', (d: Buffer) => (received += d.toString()));
   holder.write('{"execute": "qmp_capabilities"}');
   await mux.waitFor(/client connected endpoint=vm client=local#2/);
-  const deadline = Date.now() + 10_000;
-  while (!received.includes('"return"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => received.includes('"return"'), () => `the holder's negotiation answered; it has ${JSON.stringify(received)}`);
   t.match(received, /"return": \{\}/, 'the holder negotiated');
 
   process.kill(Number(pid), 'SIGKILL');
-  t.same(await exitOf(mux), { code: 137, signal: null }, "qmp-mux exits with QEMU's status");
+  t.same(await mux.exited, { code: 137, signal: null }, "qmp-mux exits with QEMU's status");
   const log = mux.stderr();
   for (const client of ['local#1', 'local#2']) {
     t.match(log, new RegExp(`INFO  client disconnected endpoint=vm client=${client} reason="(QEMU disconnected|qmp-mux stopping)"`), `${client} logged as disconnected`);
   }
-  t.same(await exitOf(events), { code: 3, signal: null }, 'the events client ends with status 3');
+  t.same(await events.exited, { code: 3, signal: null }, 'the events client ends with status 3');
 });

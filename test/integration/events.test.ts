@@ -1,13 +1,17 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { QmpClient } from '../../src/client/qmp-client.ts';
-import { EVENTS_USAGE, runEvents } from '../../src/client/events.ts';
+import { EVENTS_USAGE, runEvents as eventsCommand } from '../../src/client/events.ts';
 import { runCli } from '../fixtures/cli.ts';
-import { fakeIo } from '../fixtures/cli-io.ts';
+import { eventually, named, waitingFor } from '../fixtures/context.ts';
+import { fakeIo, type FakeIo } from '../fixtures/cli-io.ts';
 import { FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
+
+/** `qmp-mux events ARGS` in this process (a named wait). */
+const runEvents = (args: string[], io: FakeIo): Promise<number> => waitingFor(`qmp-mux events ${args.join(' ')} to end`, eventsCommand(args, io));
 
 const EVENT_LINE = (name: string): RegExp => new RegExp(`^\\{"timestamp":\\{"seconds":\\d+,"microseconds":\\d+\\},"event":"${name}"\\}$`);
 
@@ -15,7 +19,7 @@ t.test('events as JSON lines, directly and through qmp-mux; --count, names, --ti
   if (!needQemu(t)) return;
   const qemu = await startQemu(t, { monitors: 3 });
   const mux = await startMux(t, qemu.monitors[0]!);
-  const actor = await QmpClient.connect(qemu.monitors[2]!);
+  const actor = named('the client making events', await waitingFor('the client making events to connect', QmpClient.connect(qemu.monitors[2]!)));
   t.teardown(() => actor.close());
   for (const [how, address] of [['direct', `unix:${qemu.monitors[1]!}`], ['through qmp-mux', `unix:${mux.path}`]] as const) {
     const io = fakeIo();
@@ -44,17 +48,22 @@ t.test('events as JSON lines, directly and through qmp-mux; --count, names, --ti
 
 /**
  * Stops and resumes the VM until `done` settles: the events client gives no
- * sign of having connected, so events are made until it has heard enough
- * (at most 100 rounds).
+ * sign of having connected, so events are made until it has heard enough.
  */
 async function pauseAndResumeUntil(actor: QmpClient, done: Promise<unknown>): Promise<void> {
   let settled = false;
   void done.finally(() => (settled = true));
-  for (let i = 0; i < 100 && !settled; i++) {
-    await actor.execute('stop');
-    await actor.execute('cont');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  let rounds = 0;
+  await waitingFor(
+    () => `the events client to end, while the VM is stopped and resumed (${rounds} times so far)`,
+    (async () => {
+      for (; !settled; rounds++) {
+        await actor.execute('stop');
+        await actor.execute('cont');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })(),
+  );
 }
 
 t.test('the connection ending is status 3; no greeting within --timeout is 4; usage is 2', async (t) => {
@@ -100,7 +109,7 @@ t.test('a slow reader of the output slows the reading: every event arrives, in o
   const flood = Array.from({ length: 300 }, (_, i) => `{"timestamp": {"seconds": ${i}, "microseconds": 0}, "event": "E${i}"}\r\n`).join('');
   fake.emit(flood);
   t.equal(await running, 0);
-  for (let i = 0; i < 500 && io.out().split('\n').length <= 300; i++) await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => io.out().split('\n').length > 300, () => `300 events written, with a slow reader of the output (${io.out().split('\n').length - 1} so far)`);
   const names = io.out().trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event);
   t.same(names, Array.from({ length: 300 }, (_, i) => `E${i}`));
 });
@@ -109,7 +118,7 @@ t.test('the real command: streams until --count', async (t) => {
   if (!needQemu(t)) return;
   const qemu = await startQemu(t, { monitors: 2 });
   const run = runCli(t, ['events', '--connect', qemu.monitors[0]!, '--count', '1', 'STOP']);
-  const actor = await QmpClient.connect(qemu.monitors[1]!);
+  const actor = named('the client making events', await waitingFor('the client making events to connect', QmpClient.connect(qemu.monitors[1]!)));
   t.teardown(() => actor.close());
   await pauseAndResumeUntil(actor, run.exited);
   t.same(await run.exited, { code: 0, signal: null });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { exitOf, runCli } from '../fixtures/cli.ts';
+import { runCli } from '../fixtures/cli.ts';
 import { needQemu } from '../fixtures/qemu.ts';
 import { startQemuReady } from '../fixtures/qemu-ready.ts';
 
@@ -16,7 +16,7 @@ t.test('transaction( ... ), HMP commands and values with spaces, as a shell pass
   const env = { ...process.env, QMP_SOCKET: qemu.monitors[0]! };
   const exec = async (...args: string[]): Promise<{ code: number | null; out: string; err: string }> => {
     const run = runCli(t, ['exec', ...args], { env });
-    const { code } = await exitOf(run);
+    const { code } = await run.exited;
     return { code, out: run.stdout(), err: run.stderr() };
   };
 
@@ -31,7 +31,7 @@ t.test('transaction( ... ), HMP commands and values with spaces, as a shell pass
   t.same(await exec('-H', 'info', 'status'), { code: 0, out: status, err: '' }, '-H: the words are the HMP command, its output text');
   t.same(await exec('--hmp', 'info status'), { code: 0, out: status, err: '' });
   const lines = runCli(t, ['exec', '-H'], { env, input: 'info status\n\ninfo name\n' });
-  t.same(await exitOf(lines), { code: 0, signal: null });
+  t.same(await lines.exited, { code: 0, signal: null });
   t.equal(lines.stdout(), status, '-H on stdin: each line an HMP command (info name prints nothing without a name)');
   t.same(
     await exec('human-monitor-command', 'command-line=info', 'status'),

@@ -3,6 +3,7 @@ import t, { type Test } from 'tap';
 import { EXEC_USAGE, runExec } from '../../src/client/exec.ts';
 import { runCli } from '../fixtures/cli.ts';
 import { fakeIo } from '../fixtures/cli-io.ts';
+import { waitingFor } from '../fixtures/context.ts';
 import { FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
@@ -21,7 +22,7 @@ async function routes(t: Test): Promise<{ how: string; address: string }[]> {
 /** Runs `qmp-mux exec` in this process. */
 async function exec(args: string[], options: Parameters<typeof fakeIo>[0] = {}): Promise<{ status: number; out: string; err: string }> {
   const io = fakeIo(options);
-  const status = await runExec(args, io);
+  const status = await waitingFor(`qmp-mux exec ${args.join(' ')} to end`, runExec(args, io));
   return { status, out: io.out(), err: io.err() };
 }
 

@@ -36,7 +36,7 @@ async function start(t: Test, args: string[] = [], options: CliOptions = {}): Pr
 
 /** What every exit path must leave: nothing of qmp-mux's. */
 async function leftNothing(t: Test, { run, sock, qemuPid }: Started): Promise<void> {
-  await eventually(() => !alive(qemuPid), 'the QEMU qmp-mux started to be gone', { timeoutMs: 15000 });
+  await eventually(() => !alive(qemuPid), `the QEMU qmp-mux started (pid ${qemuPid}) to be gone`);
   t.notOk(alive(qemuPid), 'no QEMU left running');
   t.notOk(existsSync(sock), 'no socket file left');
   t.same(run.leftInTmp(), [], 'no temporary directory left');
@@ -79,7 +79,7 @@ t.test('a signal during start-up: whatever start-up began is stopped too', async
     await run.waitFor(/removed the private directory of an earlier qmp-mux/);
     run.child.kill('SIGTERM');
     t.same(await run.exited, { code: 0, signal: null }, `attempt ${i}: exit 0`);
-    await eventually(() => processesMentioning(tmp).length === 0, () => `no QEMU started in ${tmp} left running (${processesMentioning(tmp).join(' ')})`, { timeoutMs: 15000 });
+    await eventually(() => processesMentioning(tmp).length === 0, () => `no QEMU started in ${tmp} left running (${processesMentioning(tmp).join(' ')})`);
     t.same(readdirSync(tmp), [], 'nothing left in its temporary directory');
     t.notOk(existsSync(join(dir, 'qmp-mux.sock')), 'nor its socket');
   }

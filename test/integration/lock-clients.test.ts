@@ -134,7 +134,7 @@ t.test('withLock runs a function under the lock and releases it whatever happens
 t.test('the shell: lock and unlock words, and the prompt shows who holds the lock', async (t) => {
   if (!needQemu(t) || !needTmux(t)) return;
   const { mux } = await lockBench(t);
-  const term = Terminal.start(t, [process.execPath, MAIN, 'shell', '--connect', mux.path, '--no-history'], { env: { HOME: socketDir(t) }, width: 200 });
+  const term = await Terminal.start(t, [process.execPath, MAIN, 'shell', '--connect', mux.path, '--no-history'], { env: { HOME: socketDir(t) }, width: 200 });
   await term.waitForLine(/^\(QEMU\)$/);
   const other = await QmpClient.connect(`unix:${mux.path}`);
   t.teardown(() => other.close());
@@ -143,29 +143,29 @@ t.test('the shell: lock and unlock words, and the prompt shows who holds the loc
   t.pass(line.find((l) => l.startsWith('lock: ')) ?? '');
   await term.waitForLine(/^\(QEMU, locked by client \d+\)$/);
 
-  term.type('lock exclusive wait-ms=60000\n');
+  await term.type('lock exclusive wait-ms=60000\n');
   await eventually(() => mux.mux.describe().lock?.waiting.length === 1, 'the shell in line for the lock');
   await other.unlock();
   await term.waitForLine(/^\{"lease-ms":60000,"mode":"exclusive"\}$/);
   await term.waitForLine(/^\(QEMU, exclusive-locked\)$/);
   await term.waitForLine(/^lock: this shell holds an? exclusive lock$/);
-  term.type('unlock\n');
+  await term.type('unlock\n');
   await term.waitForLine(/^lock: none held now$/);
   await term.waitForLine(/^\(QEMU\)$/);
-  term.press('C-d');
+  await term.press('C-d');
   t.equal(await term.exited(), 0);
 });
 
 t.test("the shell's prompt drops a lock that went with its connection", async (t) => {
   if (!needQemu(t) || !needTmux(t)) return;
   const { mux, qemu } = await lockBench(t);
-  const term = Terminal.start(t, [process.execPath, MAIN, 'shell', '--connect', mux.path, '--no-history'], { env: { HOME: socketDir(t) }, width: 200 });
+  const term = await Terminal.start(t, [process.execPath, MAIN, 'shell', '--connect', mux.path, '--no-history'], { env: { HOME: socketDir(t) }, width: 200 });
   await term.waitForLine(/^\(QEMU\)$/);
-  term.type('lock exclusive\n');
+  await term.type('lock exclusive\n');
   await term.waitForLine(/^\(QEMU, exclusive-locked\)$/);
   await qemu.stop();
   await term.waitForLine(/^connection lost: .*; reconnecting\.\.\.$/);
   await term.waitForLine(/^\(QEMU\)$/);
-  term.press('C-d');
+  await term.press('C-d');
   t.equal(await term.exited(), 0);
 });

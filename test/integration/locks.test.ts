@@ -29,7 +29,7 @@ t.test('write lock: a multi-step sequence while others hammer stop/cont; no stop
   await eventually(() => [stopper, poller, impatient].every((h) => h.replies.length >= 4), 'every other client under way');
 
   holder.send(lockCommand({ mode: 'write', reason: 'backup' }, 'lock'));
-  t.same(parse(await holder.nextReply(10_000)), { return: { mode: 'write', 'lease-ms': 60000 }, id: 'lock' });
+  t.same(parse(await holder.nextReply()), { return: { mode: 'write', 'lease-ms': 60000 }, id: 'lock' });
   const grantedAt = holder.lines.length;
   const pollsAtGrant = poller.replies.length;
   const before = parse(await holder.execute('query-status')).return;
@@ -76,7 +76,7 @@ t.test("exclusive lock: nothing of others reaches QEMU; qmp-mux's own commands s
   await eventually(() => poller.replies.length >= 4 && stopper.replies.length >= 4, 'the poller and the stopper under way');
 
   holder.send(lockCommand({ mode: 'exclusive' }, 'lock'));
-  t.same(parse(await holder.nextReply(10_000)), { return: { mode: 'exclusive', 'lease-ms': 60000 }, id: 'lock' });
+  t.same(parse(await holder.nextReply()), { return: { mode: 'exclusive', 'lease-ms': 60000 }, id: 'lock' });
   const grantedAt = holder.lines.length;
   const me = await holderNumber(holder);
   const polled = poller.replies.length;
@@ -110,7 +110,7 @@ t.test('the lease runs out when the holder goes silent; the commands it held bac
   t.same(parse(await holder.nextReply()), { return: { mode: 'write', 'lease-ms': 300 }, id: 'lock' });
   const me = await holderNumber(holder);
   other.send('{"execute":"stop","id":"waits"}');
-  t.equal(await other.nextReply(30_000), '{"return": {}, "id": "waits"}', 'the stop ran once the lease ran out');
+  t.equal(await other.nextReply(), '{"return": {}, "id": "waits"}', 'the stop ran once the lease ran out');
   t.match(parse(await holder.execute('__org.qmp-mux_unlock')).error, { class: 'GenericError', desc: /^This client holds no lock: its write lock ended at \S+Z, when its lease of 300 ms ran out$/ });
   await settled();
   const { ended, after } = duringLock(audit(), me);
@@ -130,7 +130,7 @@ t.test("the holder's disconnect releases the lock, and what waited goes on", asy
   await eventually(() => mux.mux.describe().lock?.waitingCommands === 3, 'all three waiting: the own command behind the query, in order');
   t.same(other.lines.slice(2), [], 'nothing answered out of order');
   holder.close();
-  t.match(await other.nextReply(10_000), /^\{"return": \{"status": "running".*, "id": "q1"\}$/);
+  t.match(await other.nextReply(), /^\{"return": \{"status": "running".*, "id": "q1"\}$/);
   t.match(await other.nextReply(), /^\{"return": \{.*, "id": "own"\}$/);
   t.equal(await other.nextReply(), '{"return": {}, "id": "q2"}');
   await settled();
@@ -154,7 +154,7 @@ t.test('clients waiting for the lock get it in the order they asked', async (t) 
   let holder = first;
   for (const [i, c] of waiters.entries()) {
     t.equal(await holder.execute('__org.qmp-mux_unlock'), '{"return": {}}');
-    t.match(await c.nextReply(10_000), new RegExp(`^\\{"return": \\{"lease-ms": 60000, "mode": "(write|exclusive)"\\}, "id": "lock-${i}"\\}$`), `waiter ${i} granted`);
+    t.match(await c.nextReply(), new RegExp(`^\\{"return": \\{"lease-ms": 60000, "mode": "(write|exclusive)"\\}, "id": "lock-${i}"\\}$`), `waiter ${i} granted`);
     t.equal(mux.mux.describe().lock?.holding.party.who.client, order[i], 'the one that asked first of those left');
     t.same(mux.mux.describe().lock?.waiting.map((w) => w.client), order.slice(i + 1));
     for (const rest of waiters.slice(i + 1)) t.equal(rest.lines.length, 2, 'the others still wait');
@@ -176,7 +176,7 @@ t.test('commands sent behind a lock request that waits wait for its answer, even
   t.equal(script.lines.length, 2, 'nothing answered yet');
   t.equal(await holder.execute('__org.qmp-mux_unlock'), '{"return": {}}');
   const replies = [];
-  for (let i = 0; i < 5; i++) replies.push(await script.nextReply(10_000));
+  for (let i = 0; i < 5; i++) replies.push(await script.nextReply());
   t.same(replies, [
     '{"return": {"lease-ms": 60000, "mode": "write"}, "id": "l"}',
     '{"return": {}, "id": "s"}',
@@ -288,9 +288,9 @@ t.test('in the order sent: a lock request behind a held command takes its turn, 
   await eventually(() => mux.mux.describe().lock?.waitingCommands === 5, 'the late stop waiting too');
   t.equal(await first.execute('__org.qmp-mux_unlock'), '{"return": {}}');
   const replies = [];
-  for (let i = 0; i < 4; i++) replies.push(await script.nextReply(10_000));
+  for (let i = 0; i < 4; i++) replies.push(await script.nextReply());
   t.same(replies, ['{"return": {}, "id": "s"}', '{"return": {"lease-ms": 60000, "mode": "write"}, "id": "l"}', '{"return": {}, "id": "c"}', '{"return": {}, "id": "u"}']);
-  t.equal(await late.nextReply(10_000), '{"return": {}, "id": "late"}');
+  t.equal(await late.nextReply(), '{"return": {}, "id": "late"}');
   await late.execute('cont');
   await settled();
   const order = audit()

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { EndpointConfig } from '../../src/config/config-types.ts';
 import { startMux } from '../../src/mux/start.ts';
-import { exitOf, runCli } from '../fixtures/cli.ts';
+import { runCli } from '../fixtures/cli.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
 /**
@@ -30,7 +30,7 @@ t.test('--check-config and start-up warn about each endpoint whose policy leaves
   const file = join(dir, 'vm.json');
   writeFileSync(file, JSON.stringify({ upstream: { connect: `unix:${dir}/qemu.sock` }, endpoints: endpoints(dir) }));
   const check = runCli(t, ['--config', file, '--check-config']);
-  t.same(await exitOf(check), { code: 0, signal: null }, 'a warning, not an error');
+  t.same(await check.exited, { code: 0, signal: null }, 'a warning, not an error');
   t.equal(check.stderr(), `qmp-mux: warning: ${warning('ops')}\nqmp-mux: warning: ${warning('some')}\n`);
   t.match(check.stdout(), /is valid/);
 
@@ -41,7 +41,7 @@ t.test('--check-config and start-up warn about each endpoint whose policy leaves
   t.match(warned[0], /^\S+ WARN  policy refuses some commands but allows human-monitor-command, which runs any of them through HMP; deny human-monitor-command too endpoint=ops$/);
   t.match(warned[1], /endpoint=some$/);
   run.child.kill('SIGTERM');
-  t.same(await exitOf(run), { code: 0, signal: null });
+  t.same(await run.exited, { code: 0, signal: null });
 });
 
 t.test('startMux warns in its log too', async (t) => {

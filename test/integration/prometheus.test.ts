@@ -85,7 +85,7 @@ t.test('a real Prometheus scrapes a real qmp-mux, and sees a command counter mov
   const prometheus = await startPrometheus(t, port);
   const counter = 'qmpmux_commands_total{command="query-status",outcome="return"}';
   const series = '{command="query-status",endpoint="default",outcome="return"}';
-  const seen = (value: string) => eventually(async () => (await prometheus.query(counter))[series]?.[0] === value, `Prometheus to see ${counter} at ${value}`, { timeoutMs: 20_000, intervalMs: 250 });
+  const seen = (value: string) => eventually(async () => (await prometheus.query(counter))[series]?.[0] === value, `Prometheus to see ${counter} at ${value}`, { intervalMs: 250 });
   const c = await TestClient.connect(sock);
   await c.negotiate();
   await c.execute('query-status');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { exitOf, runCli } from '../fixtures/cli.ts';
+import { runCli } from '../fixtures/cli.ts';
 import { startNotifySocket } from '../fixtures/notify-socket.ts';
 import { needProgram } from '../fixtures/programs.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
@@ -34,7 +34,7 @@ t.test('spawn mode: READY=1 once QEMU is connected, with a status; STOPPING=1 on
   const [, qemuPid] = /QEMU started pid=(\d+)/.exec(mux.stderr())!;
   t.notMatch(readFileSync(`/proc/${qemuPid}/environ`, 'latin1'), /NOTIFY_SOCKET=/, "QEMU's environment has no NOTIFY_SOCKET");
   mux.child.kill('SIGTERM');
-  t.same(await exitOf(mux), { code: 0, signal: null });
+  t.same(await mux.exited, { code: 0, signal: null });
   t.ok(notify.messages().some((m) => m.split('\n').includes('STOPPING=1')), `STOPPING=1 before qmp-mux exited: ${JSON.stringify(notify.messages())}`);
   t.equal(notify.messages().filter((m) => m.includes('READY=1')).length, 1, 'READY=1 once');
 });
@@ -49,7 +49,7 @@ t.test('connect mode: nothing while QEMU is away, READY=1 once it is there; qmp-
   t.same(notify.messages(), [], 'endpoint open, QEMU away: not ready');
 
   const early = runCli(t, ['wait-ready', '--timeout', '300', sock]);
-  t.same(await exitOf(early), { code: 4, signal: null }, 'wait-ready: not ready in time');
+  t.same(await early.exited, { code: 4, signal: null }, 'wait-ready: not ready in time');
   t.match(early.stderr(), new RegExp(`^qmp-mux wait-ready: unix:${sock}: not ready within 300 ms`));
   const waiting = runCli(t, ['wait-ready', '--timeout', '0', '--connect', sock]);
   await mux.waitFor(/client connected endpoint=default client=local#2/);
@@ -57,10 +57,10 @@ t.test('connect mode: nothing while QEMU is away, READY=1 once it is there; qmp-
   await startQemu(t, { dir, names: ['qemu.sock'] });
   await notify.waitFor((m) => m.includes('READY=1'), 'READY=1');
   t.match(mux.stderr(), /INFO  QEMU connected/, 'sent once QEMU was connected');
-  t.same(await exitOf(waiting), { code: 0, signal: null }, 'the waiting script learns it too');
+  t.same(await waiting.exited, { code: 0, signal: null }, 'the waiting script learns it too');
   t.match(waiting.stdout(), new RegExp(`^ready: QEMU 7\\.2\\.\\d+ .* at unix:${sock}\\n$`));
   const quiet = runCli(t, ['wait-ready', '-q'], { env: { QMP_SOCKET: sock } });
-  t.same(await exitOf(quiet), { code: 0, signal: null });
+  t.same(await quiet.exited, { code: 0, signal: null });
   t.equal(quiet.stdout(), '', '-q prints nothing; $QMP_SOCKET as for the other clients');
 });
 
@@ -70,7 +70,7 @@ t.test('wait-ready: a socket that appears later, a server that is not QMP, bad u
   const later = join(dir, 'later.sock');
   const waiting = runCli(t, ['wait-ready', later]);
   const mux = runCli(t, ['--listen', `unix:${later}`]);
-  t.same(await exitOf(waiting, 30_000), { code: 0, signal: null }, 'retries until qmp-mux is there and QEMU is connected');
+  t.same(await waiting.exited, { code: 0, signal: null }, 'retries until qmp-mux is there and QEMU is connected');
   t.match(mux.stderr(), /QEMU connected/);
 
   const other = join(dir, 'http.sock');
@@ -78,11 +78,11 @@ t.test('wait-ready: a socket that appears later, a server that is not QMP, bad u
   await new Promise<void>((r) => server.listen(other, r));
   t.teardown(() => server.close());
   const wrong = runCli(t, ['wait-ready', '--timeout', '20000', other]);
-  t.same(await exitOf(wrong), { code: 3, signal: null }, 'not a QMP server: status 3 at once');
+  t.same(await wrong.exited, { code: 3, signal: null }, 'not a QMP server: status 3 at once');
   t.match(wrong.stderr(), /^qmp-mux wait-ready: unix:.*http\.sock: /);
 
   const usage = runCli(t, ['wait-ready', 'a.sock', 'b.sock']);
-  t.same(await exitOf(usage), { code: 2, signal: null });
+  t.same(await usage.exited, { code: 2, signal: null });
   t.equal(usage.stderr(), "qmp-mux wait-ready: unexpected argument 'b.sock'\ntry 'qmp-mux wait-ready --help'\n");
 });
 
@@ -90,7 +90,7 @@ t.test('NOTIFY_SOCKET set but no systemd-notify: exit 2 at once, rather than lea
   const dir = socketDir(t);
   for (const extra of [['--check-config'], []]) {
     const run = runCli(t, ['--upstream', `unix:${join(dir, 'qemu.sock')}`, '--listen', `unix:${join(dir, 'vm.sock')}`, ...extra], { env: { NOTIFY_SOCKET: join(dir, 'notify'), PATH: dir } });
-    t.same(await exitOf(run), { code: 2, signal: null }, extra.join(' ') || 'start');
+    t.same(await run.exited, { code: 2, signal: null }, extra.join(' ') || 'start');
     t.equal(run.stderr(), 'qmp-mux: NOTIFY_SOCKET is set (a systemd Type=notify service), but systemd-notify is not on PATH: qmp-mux tells systemd it is ready through it (Debian package systemd)\n');
   }
 });
@@ -102,9 +102,9 @@ t.test('a NOTIFY_SOCKET nobody listens on: one error line, and qmp-mux serves al
   const mux = runCli(t, ['--listen', `unix:${sock}`], { env: { NOTIFY_SOCKET: join(dir, 'nobody') } });
   await mux.waitFor(/ERROR cannot notify systemd program=\S*systemd-notify socket=\S*nobody why=/);
   const ready = runCli(t, ['wait-ready', sock]);
-  t.same(await exitOf(ready), { code: 0, signal: null }, 'clients are served');
+  t.same(await ready.exited, { code: 0, signal: null }, 'clients are served');
   mux.child.kill('SIGTERM');
-  t.same(await exitOf(mux), { code: 0, signal: null });
+  t.same(await mux.exited, { code: 0, signal: null });
   t.equal(mux.stderr().match(/cannot notify systemd/g)?.length, 1, 'said once, though STOPPING=1 failed too');
 });
 

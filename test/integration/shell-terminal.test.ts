@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { QmpClient } from '../../src/client/qmp-client.ts';
 import { MAIN } from '../fixtures/cli.ts';
+import { named, waitingFor } from '../fixtures/context.ts';
 import { startMux, type Mux, type MuxOptions } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
@@ -15,20 +16,28 @@ import { needTmux, Terminal } from '../fixtures/tmux.ts';
 
 const PROMPT = '(QEMU) ';
 
-function shell(t: Parameters<typeof Terminal.start>[0], args: string[], home: string): Terminal {
-  return Terminal.start(t, [process.execPath, MAIN, 'shell', ...args], { env: { HOME: home } });
+function shell(t: Parameters<typeof Terminal.start>[0], args: string[], home: string): Promise<Terminal> {
+  // Wide enough for the longest line a test waits for (the run's temporary directory is in it) to fit on one row.
+  return Terminal.start(t, [process.execPath, MAIN, 'shell', ...args], { env: { HOME: home }, width: 120 });
 }
 
 /**
- * A shell in a terminal, through qmp-mux in front of a real QEMU, at its
- * first prompt; undefined (the test skipped) without QEMU or tmux.
+ * A shell in a terminal, through qmp-mux in front of a real QEMU, at a
+ * prompt with what completion needs learned; undefined (the test skipped)
+ * without QEMU or tmux.
  */
 async function shellAtPrompt(t: Parameters<typeof Terminal.start>[0], endpoint?: MuxOptions['endpoints']): Promise<{ mux: Mux; term: Terminal } | undefined> {
   if (!needQemu(t) || !needTmux(t)) return undefined;
   const qemu = await startQemu(t);
   const mux = await startMux(t, qemu.monitors[0]!, endpoint === undefined ? {} : { endpoints: endpoint });
-  const term = shell(t, ['--connect', mux.path, '--no-history'], socketDir(t));
+  const term = await shell(t, ['--connect', mux.path, '--no-history'], socketDir(t));
   await term.waitForLine(/^\(QEMU\)$/);
+  // The first prompt may come before completion has learned the commands (it
+  // waits at most a second for them). A command's reply comes after theirs,
+  // on the same connection: once it shows, completion knows what it needs.
+  await term.type('query-name');
+  await term.press('Enter');
+  await term.waitFor((s) => s.includes('{}') && inputRow(s) === '(QEMU)', 'the reply to query-name, and the prompt again');
   return { mux, term };
 }
 
@@ -47,44 +56,45 @@ t.test('Tab completes command names, argument names (nested, by variant) and enu
   if (!at) return;
   const { term } = at;
 
-  term.type('query-sta');
-  term.press('Tab');
+  await term.type('query-sta');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}query-stat`, 'the common prefix of the command names');
-  term.press('Tab');
+  await term.press('Tab');
   await term.waitForLine(/^query-stats\s+query-stats-schemas\s+query-status\s*$/);
-  term.type('u');
-  term.press('Tab');
+  await term.type('u');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}query-status`, 'a unique command name');
-  t.equal(term.cursor().x, `${PROMPT}query-status `.length, 'with the space after it');
-  term.press('C-u');
+  await term.waitFor(async () => (await term.cursor()).x === `${PROMPT}query-status `.length, 'the cursor after the space that follows the name');
+  t.pass('with the space after it');
+  await term.press('C-u');
 
-  term.type('blockdev-add driver=qco');
-  term.press('Tab');
+  await term.type('blockdev-add driver=qco');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}blockdev-add driver=qcow`, 'an enum value, as far as it is unique');
-  term.press('Tab');
+  await term.press('Tab');
   await term.waitForLine(/^qcow\s+qcow2\s*$/);
-  term.type('2 pass-d');
-  term.press('Tab');
+  await term.type('2 pass-d');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}blockdev-add driver=qcow2 pass-discard-`, 'an argument name of the qcow2 variant');
-  term.press('Tab');
+  await term.press('Tab');
   const listed = await term.waitForLine(/^pass-discard-request=\s+pass-discard-snapshot=\s+pass-discard-other=\s*$/);
   t.pass(`the argument names are offered: ${listed.find((l) => l.startsWith('pass-discard-request'))}`);
-  term.type('other=t');
-  term.press('Tab');
+  await term.type('other=t');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s).endsWith('pass-discard-other=true'), 'a boolean value');
 
-  term.type('file.dri');
-  term.press('Tab');
+  await term.type('file.dri');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s).endsWith('pass-discard-other=true file.driver='), 'a nested argument name');
-  term.type('fi');
-  term.press('Tab');
+  await term.type('fi');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s).endsWith('file.driver=file'), 'a nested enum value');
-  term.type('file.fil');
-  term.press('Tab');
+  await term.type('file.fil');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s).endsWith('file.driver=file file.filename='), "the nested variant's argument, once file.driver is set");
-  term.press('Left', 'Left', 'C-c');
+  await term.press('Left', 'Left', 'C-c');
   await term.waitFor((s) => inputRow(s) === '(QEMU)', 'Ctrl-C clears the line, wherever the cursor is');
-  term.press('C-c');
+  await term.press('C-c');
   t.equal(await term.exited(), 0, 'Ctrl-C on an empty line quits');
 });
 
@@ -92,10 +102,10 @@ t.test("completion follows the endpoint's policy", async (t) => {
   const at = await shellAtPrompt(t, [{ policy: { allow: ['*'], deny: ['quit'] } }]);
   if (!at) return;
   const { term } = at;
-  term.type('qu');
-  term.press('Tab');
+  await term.type('qu');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}query-`, 'with quit denied, every command starting qu starts query-');
-  term.press('C-u', 'C-d');
+  await term.press('C-u', 'C-d');
   t.equal(await term.exited(), 0);
 });
 
@@ -103,11 +113,11 @@ t.test('an event printed while a line is half typed leaves the typed text and th
   const at = await shellAtPrompt(t);
   if (!at) return;
   const { mux, term } = at;
-  term.type('query-sta');
-  term.press('Left', 'Left');
-  await term.waitFor(() => term.cursor().x === PROMPT.length + 'query-s'.length, 'the cursor moved left');
+  await term.type('query-sta');
+  await term.press('Left', 'Left');
+  await term.waitFor(async () => (await term.cursor()).x === PROMPT.length + 'query-s'.length, 'the cursor moved left');
 
-  const other = await QmpClient.connect(mux.path);
+  const other = named('the other client', await waitingFor('the other client to connect', QmpClient.connect(mux.path)));
   t.teardown(() => other.close());
   await other.execute('stop');
   await other.execute('cont');
@@ -116,29 +126,34 @@ t.test('an event printed while a line is half typed leaves the typed text and th
   t.ok(screen.some((l) => /^event STOP \d\d:\d\d:\d\d\.\d{6}$/.test(l)), 'the events are shown as they come, above the prompt');
   t.equal(inputRow(screen), `${PROMPT}query-sta`, 'the half-typed line is intact below them');
   t.equal(screen.indexOf(inputRow(screen)), screen.findIndex((l) => l.startsWith('event RESUME')) + 1, 'right below the last event');
-  t.equal(term.cursor().x, PROMPT.length + 'query-s'.length, 'the cursor is where it was');
-  term.type('X');
+  await term.waitFor(async () => (await term.cursor()).x === PROMPT.length + 'query-s'.length, 'the cursor back where it was');
+  t.pass('the cursor is where it was');
+  await term.type('X');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}query-sXta`, 'typing goes on at the cursor');
-  term.press('C-e', 'BSpace', 'BSpace', 'BSpace');
-  term.type('tatus');
-  term.press('Enter');
+  await term.press('C-e', 'BSpace', 'BSpace', 'BSpace');
+  await term.type('tatus');
+  await term.press('Enter');
   await term.waitForLine(/^\{"status":"running","singlestep":false,"running":true\}$/);
 
   await term.waitForLine(/^\(QEMU\)$/);
-  term.type(`human-monitor-command command-line="${'x'.repeat(120)}`);
+  await term.type(`human-monitor-command command-line="${'x'.repeat(120)}`);
   await term.waitFor((s) => s.filter((l) => l.includes('xxxx')).length === 2, 'a line that wraps');
   for (const [event, more] of [['STOP', 'yy'], ['RESUME', '']] as const) {
+    // The screen already shows a STOP and a RESUME from above: wait for one more.
+    const shown = (s: string[]): number => s.filter((l) => l.startsWith(`event ${event} `)).length;
+    const before = shown(await term.screen());
     await other.execute(event === 'STOP' ? 'stop' : 'cont');
-    const screen = await term.waitFor((s) => s.some((l) => l.startsWith(`event ${event} `)) && inputRow(s).includes('xxxx'), `the event ${event}, then the line`);
+    const screen = await term.waitFor((s) => shown(s) > before && inputRow(s).includes('xxxx'), `another event ${event}, then the line`);
     const rows = screen.filter((l) => l.includes('xxxx'));
     t.equal(rows.length, 2, `${event}: a line wrapped over two rows is redrawn whole`);
     const last = screen.map((l) => l.startsWith(`event ${event} `)).lastIndexOf(true);
     t.equal(screen.indexOf(rows[0]!), last + 1, `${event}: right below the event, no blank row`);
-    term.type(more);
+    await term.type(more);
   }
-  t.ok(term.screen().some((l) => l.endsWith('xxyy')), 'typing went on between the events');
+  await term.waitFor((s) => s.some((l) => l.endsWith('xxyy')), 'the typing between the events, echoed');
+  t.pass('typing went on between the events');
   await other.execute('cont');
-  term.press('C-u', 'C-d');
+  await term.press('C-u', 'C-d');
   t.equal(await term.exited(), 0);
 });
 
@@ -148,26 +163,26 @@ t.test('history persists across runs, in the file given', async (t) => {
   const mux = await startMux(t, qemu.monitors[0]!);
   const home = socketDir(t);
   const history = join(home, 'hist');
-  const first = shell(t, ['--connect', mux.path, '--history', history], home);
+  const first = await shell(t, ['--connect', mux.path, '--history', history], home);
   await first.waitForLine(/^\(QEMU\)$/);
   for (const line of ['query-name', 'query-status', 'query-version']) {
-    first.type(line);
-    first.press('Enter');
+    await first.type(line);
+    await first.press('Enter');
   }
   await first.waitForLine(/"qemu":\{"micro"/);
-  first.press('C-d');
+  await first.press('C-d');
   t.equal(await first.exited(), 0);
   t.same(readFileSync(history, 'utf8'), 'query-name\nquery-status\nquery-version\n');
 
-  const second = shell(t, ['--connect', mux.path, '--history', history], home);
+  const second = await shell(t, ['--connect', mux.path, '--history', history], home);
   await second.waitForLine(/^\(QEMU\)$/);
-  second.press('Up');
+  await second.press('Up');
   await second.waitFor((s) => inputRow(s) === `${PROMPT}query-version`, 'Up brings back the last command of the last run');
-  second.press('Up', 'Up');
+  await second.press('Up', 'Up');
   await second.waitFor((s) => inputRow(s) === `${PROMPT}query-name`, 'and the ones before');
-  second.press('Enter');
+  await second.press('Enter');
   await second.waitForLine(/^\{\}$/);
-  second.press('C-d');
+  await second.press('C-d');
   t.equal(await second.exited(), 0);
   t.same(readFileSync(history, 'utf8').split('\n'), ['query-name', 'query-status', 'query-version', 'query-name', '']);
 });
@@ -177,25 +192,25 @@ t.test('QEMU restarting behind qmp-mux: the shell says so, shows the new version
   const dir = socketDir(t);
   const first = await startQemu(t, { dir, names: ['qemu.sock'], args: ['-name', 'first'] });
   const mux = await startMux(t, first.monitors[0]!);
-  const term = shell(t, ['--connect', mux.path, '--no-history'], dir);
+  const term = await shell(t, ['--connect', mux.path, '--no-history'], dir);
   await term.waitForLine(/^Connected to QEMU 7\.2\.\d+ .*at unix:/);
   await term.waitForLine(/^\(QEMU\)$/);
-  term.type('query-name');
-  term.press('Enter');
+  await term.type('query-name');
+  await term.press('Enter');
   await term.waitForLine(/^\{"name":"first"\}$/);
-  term.type('query-st');
+  await term.type('query-st');
   await first.stop();
   await term.waitForLine(/^connection lost: unix:.*: the server closed the connection; reconnecting\.\.\.$/);
   await startQemu(t, { dir, names: ['qemu.sock'], args: ['-name', 'second'] });
   const screen = await term.waitForLine(/^reconnected: QEMU 7\.2\.\d+/);
   t.equal(inputRow(screen), `${PROMPT}query-st`, 'what was being typed survives');
-  term.press('C-u');
-  term.type('query-name');
-  term.press('Enter');
+  await term.press('C-u');
+  await term.type('query-name');
+  await term.press('Enter');
   await term.waitForLine(/^\{"name":"second"\}$/);
-  term.type('query-sta');
-  term.press('Tab');
+  await term.type('query-sta');
+  await term.press('Tab');
   await term.waitFor((s) => inputRow(s) === `${PROMPT}query-stat`, 'completion works with the new QEMU');
-  term.press('C-u', 'C-d');
+  await term.press('C-u', 'C-d');
   t.equal(await term.exited(), 0);
 });

@@ -2,8 +2,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { QmpClient } from '../../src/client/qmp-client.ts';
-import { runShell, SHELL_USAGE } from '../../src/client/shell.ts';
+import { runShell as shellCommand, SHELL_USAGE } from '../../src/client/shell.ts';
 import { fakeIo, type FakeIo } from '../fixtures/cli-io.ts';
+import { eventually, named, waitingFor } from '../fixtures/context.ts';
 import { FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
@@ -15,13 +16,12 @@ import { socketDir } from '../fixtures/tmp.ts';
  * tested in shell-terminal.test.ts.
  */
 
-async function until(io: FakeIo, pattern: RegExp, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(io.out())) {
-    if (Date.now() > deadline) throw new Error(`no ${pattern} in:\n${io.out()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+async function until(io: FakeIo, pattern: RegExp): Promise<void> {
+  await eventually(() => pattern.test(io.out()), () => `${pattern} in the shell's output:\n${io.out()}`);
 }
+
+/** `qmp-mux shell ARGS` in this process (a named wait). */
+const runShell = (args: string[], io: FakeIo): Promise<number> => waitingFor(`qmp-mux shell ${args.join(' ')} to end`, shellCommand(args, io));
 
 t.test('replies, errors with their class, syntax errors, -v and -p, transactions; directly and through qmp-mux', async (t) => {
   if (!needQemu(t)) return;
@@ -77,7 +77,7 @@ t.test('events as they come; QEMU restarting behind qmp-mux; typing while discon
   const io = fakeIo();
   const running = runShell(['--connect', mux.path, '--no-history'], io);
   await until(io, /^Connected/);
-  const other = await QmpClient.connect(mux.path);
+  const other = named('the other client', await waitingFor('the other client to connect', QmpClient.connect(mux.path)));
   await other.execute('stop');
   await other.execute('cont');
   await until(io, /^event STOP \d\d:\d\d:\d\d\.\d{6}\nevent RESUME /m);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync, existsSync, writeFil
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { alive, exitOf, runCli, type Running } from '../fixtures/cli.ts';
+import { alive, runCli, type Running } from '../fixtures/cli.ts';
 import { needProgram } from '../fixtures/programs.ts';
 import { QEMU_BINARY, needQemu, startQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
@@ -15,12 +15,12 @@ const ACTIVATE = 'systemd-socket-activate';
 /**
  * `systemd-socket-activate` listening on `listen` (names from `fdnames`;
  * none given: "unknown"), running qmp-mux with `args` on the first
- * connection. It passes on only the variables named: tap's coverage ones
- * and TMPDIR are added.
+ * connection. It passes on only the variables named: tap's coverage ones,
+ * the tests' marks (see scope.ts) and TMPDIR are added.
  */
 function activate(t: Test, listen: string[], fdnames: string[] | undefined, args: string[]): Running {
   const passed = Object.keys(process.env)
-    .filter((k) => /^(NODE_|_TAPJS_)/.test(k))
+    .filter((k) => /^(NODE_|_TAPJS_|QMT_)/.test(k))
     .concat('TMPDIR')
     .flatMap((k) => ['-E', k]);
   const names = fdnames ? [`--fdname=${fdnames.join(':')}`] : [];
@@ -77,7 +77,7 @@ t.test('a client connects before qmp-mux starts and gets QEMU\'s greeting; QEMU 
   t.ok(statSync(sock).isSocket(), 'and holds the socket');
 
   const client = await TestClient.connect(sock);
-  t.match(await client.next(15000), /^\{"QMP": \{"version": \{"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, "package": ".*"\}, "capabilities": \["oob"\]\}\}$/, 'QEMU\'s greeting');
+  t.match(await client.next(), /^\{"QMP": \{"version": \{"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, "package": ".*"\}, "capabilities": \["oob"\]\}\}$/, 'QEMU\'s greeting');
   client.send('{"execute":"qmp_capabilities"}');
   t.equal(await client.next(), '{"return": {}}');
   t.match(await client.execute('query-status'), /"status": "running"/);
@@ -97,7 +97,7 @@ t.test('a client connects before qmp-mux starts and gets QEMU\'s greeting; QEMU 
   t.match(await metrics.execute('stop'), /The command stop is not allowed on endpoint 'metrics'/, 'an endpoint qmp-mux binds itself, beside the passed one');
 
   run.child.kill('SIGTERM');
-  t.same(await exitOf(run), { code: 0, signal: null });
+  t.same(await run.exited, { code: 0, signal: null });
   t.ok(statSync(sock).isSocket(), 'systemd\'s socket file is still there');
   t.notOk(existsSync(sockets.metrics!), 'qmp-mux\'s own socket file is removed');
   t.notOk(alive(qemu), 'QEMU stopped');
@@ -115,7 +115,7 @@ t.test('a socket named after no endpoint: exit status 2, naming it', async (t) =
     const run = activate(t, [sock], fdnames && [...fdnames], ['--config', path]);
     await run.waitFor(/Listening on/);
     const client = await TestClient.connect(sock);
-    t.same(await exitOf(run), { code: 2, signal: null }, name);
+    t.same(await run.exited, { code: 2, signal: null }, name);
     t.match(run.stderr(), `qmp-mux: the socket systemd passed as fd 3 is named '${name}', and no endpoint has that name (endpoints: orchestrator, metrics); name it after its endpoint`);
     t.notMatch(run.stderr(), /QEMU started/, 'before anything starts');
     client.close();
@@ -146,12 +146,12 @@ t.test('TCP: the endpoint has the socket\'s own address; a socket of the other f
   await run.waitFor(new RegExp(`listening endpoint=metrics address=tcp:127\\.0\\.0\\.1:${port} systemdFd=3`));
   t.match(run.stdout(), `clients connect at tcp:127.0.0.1:${port} `, 'where clients really connect');
   run.child.kill('SIGTERM');
-  t.same(await exitOf(run), { code: 0, signal: null });
+  t.same(await run.exited, { code: 0, signal: null });
 
   const unixForTcp = activate(t, [join(dir, 'm.sock')], ['metrics'], ['--config', config]);
   await unixForTcp.waitFor(/Listening on/);
   const c1 = await TestClient.connect(join(dir, 'm.sock'));
-  t.same(await exitOf(unixForTcp), { code: 1, signal: null });
+  t.same(await unixForTcp.exited, { code: 1, signal: null });
   t.match(unixForTcp.stderr(), "endpoint 'metrics' is tcp:127.0.0.1:4445, but the socket systemd passed as 'metrics' (fd 3) is a unix socket");
   c1.close();
 
@@ -159,7 +159,7 @@ t.test('TCP: the endpoint has the socket\'s own address; a socket of the other f
   const tcpForUnix = activate(t, [`127.0.0.1:${other}`], ['orchestrator'], ['--config', config]);
   await tcpForUnix.waitFor(/Listening on/);
   const c2 = await TestClient.connect({ type: 'tcp', host: '127.0.0.1', port: other });
-  t.same(await exitOf(tcpForUnix), { code: 1, signal: null });
+  t.same(await tcpForUnix.exited, { code: 1, signal: null });
   t.match(tcpForUnix.stderr(), `endpoint 'orchestrator' is unix:${join(dir, 'qmp.sock')}, but the socket systemd passed as 'orchestrator' (fd 3) is a TCP socket (tcp:127.0.0.1:${other})`);
   c2.close();
 });
@@ -179,6 +179,6 @@ t.test('LISTEN_PID of another process: a warning, endpoints bound as usual, and 
   t.ok(qemuEnv.some((v) => v.startsWith('PATH=')), 'QEMU\'s environment is readable');
   t.same(qemuEnv.filter((v) => v.startsWith('LISTEN_')), [], 'no LISTEN_* variables');
   run.child.kill('SIGTERM');
-  t.same(await exitOf(run), { code: 0, signal: null });
+  t.same(await run.exited, { code: 0, signal: null });
   t.notOk(existsSync(sock), 'its own socket file is removed');
 });

@@ -1,9 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { MAIN, exitOf, runCli } from '../fixtures/cli.ts';
-import { needProgram } from '../fixtures/programs.ts';
+import { MAIN, runCli } from '../fixtures/cli.ts';
+import { needProgram, runProgram } from '../fixtures/programs.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
 /** config/systemd: the unit files as systemd reads them, and the example configuration that goes with them. */
@@ -30,7 +29,7 @@ function units(t: Test): string {
 t.test('systemd-analyze verify accepts both units, without a warning', async (t) => {
   if (!needProgram(t, 'systemd-analyze', 'systemd')) return;
   const dir = units(t);
-  const verify = spawnSync('systemd-analyze', ['verify', join(dir, 'qmp-mux@vm1.service'), join(dir, 'qmp-mux@vm1.socket')], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  const verify = await runProgram('systemd-analyze', ['verify', join(dir, 'qmp-mux@vm1.service'), join(dir, 'qmp-mux@vm1.socket')], { cwd: dir });
   t.equal(verify.stderr, '', 'nothing ignored or missing (verify exits 0 even when it ignores a setting)');
   t.equal(verify.status, 0);
 });
@@ -38,7 +37,7 @@ t.test('systemd-analyze verify accepts both units, without a warning', async (t)
 t.test('systemd-analyze security: exposure at most 2.0', async (t) => {
   if (!needProgram(t, 'systemd-analyze', 'systemd')) return;
   const dir = units(t);
-  const security = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=20', '--no-pager', join(dir, 'qmp-mux@vm1.service')], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  const security = await runProgram('systemd-analyze', ['security', '--offline=true', '--threshold=20', '--no-pager', join(dir, 'qmp-mux@vm1.service')], { cwd: dir });
   const exposure = /Overall exposure level for qmp-mux@vm1\.service: (\d+\.\d)/.exec(security.stdout);
   t.ok(exposure, 'an exposure level');
   t.ok(Number(exposure?.[1]) <= 2, `exposure ${exposure?.[1]} (1.7 with systemd 252)`);
@@ -60,5 +59,5 @@ t.test('the units and vm1.json agree', async (t) => {
   const vm1 = join(dir, 'vm1.json');
   writeFileSync(vm1, read('vm1.json').replaceAll(runtime, `${dir}/`));
   const check = runCli(t, ['--config', vm1, '--check-config']);
-  t.same(await exitOf(check), { code: 0, signal: null }, `--check-config accepts vm1.json: ${check.stderr()}`);
+  t.same(await check.exited, { code: 0, signal: null }, `--check-config accepts vm1.json: ${check.stderr()}`);
 });

@@ -8,6 +8,7 @@ import { runWaitReady, WAIT_READY_USAGE } from '../../src/client/wait-ready.ts';
 import { readConfig } from '../../src/config/file.ts';
 import { makePki, needOpenssl, type Issued, type Pki } from '../fixtures/certificates.ts';
 import { fakeIo } from '../fixtures/cli-io.ts';
+import { eventually } from '../fixtures/context.ts';
 import { runCli } from '../fixtures/cli.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
@@ -87,11 +88,16 @@ t.test('events and shell over TLS, and the library with the same options', async
   const events = runEvents([...as(pki.collector), '--count', '1', 'STOP'], io);
   const admin = await QmpClient.connect(address, { tls: { cert: pki.admin.cert, key: pki.admin.key, ca: pki.ca.cert } });
   t.teardown(() => admin.close());
-  for (let i = 0; i < 100 && io.out() === ''; i++) {
-    await admin.execute('stop');
-    await admin.execute('cont');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // The collector subscribes when it is ready, which a busy machine delays: stop and cont until it has heard one.
+  await eventually(
+    async () => {
+      await admin.execute('stop');
+      await admin.execute('cont');
+      return io.out() !== '';
+    },
+    'the collector to hear STOP',
+    { intervalMs: 20 },
+  );
   t.equal(await events, 0);
   t.match(io.out(), /^\{"timestamp":\{"seconds":\d+,"microseconds":\d+\},"event":"STOP"\}\n$/, 'the collector hears STOP');
 

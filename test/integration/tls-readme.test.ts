@@ -1,11 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { readConfig } from '../../src/config/file.ts';
 import { needOpenssl } from '../fixtures/certificates.ts';
 import { MAIN, runCli } from '../fixtures/cli.ts';
-import { needProgram } from '../fixtures/programs.ts';
+import { needProgram, runProgram } from '../fixtures/programs.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
@@ -30,7 +30,7 @@ function block(marker: string): string {
 t.test("the README's worked example runs as written", async (t) => {
   if (!needOpenssl(t) || !needQemu(t)) return;
   const dir = socketDir(t);
-  const made = spawnSync('bash', ['-euo', 'pipefail', '-c', block('openssl req -x509')], { cwd: dir, encoding: 'utf8' });
+  const made = await runProgram('bash', ['-euo', 'pipefail', '-c', block('openssl req -x509')], { cwd: dir });
   t.equal(made.status, 0, 'the commands succeed');
   for (const file of ['ca-cert.pem', 'server-cert.pem', 'server-key.pem', 'admin-cert.pem', 'admin-key.pem', 'collector-cert.pem', 'collector-key.pem']) t.ok(existsSync(join(dir, file)), file);
   t.match(execFileSync('openssl', ['x509', '-in', join(dir, 'server-cert.pem'), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }), /DNS:vm1\.example\.com, DNS:localhost, IP Address:127\.0\.0\.1/);
@@ -48,13 +48,13 @@ t.test("the README's worked example runs as written", async (t) => {
   for (const step of steps) {
     const [command = '', ...output] = step.trimEnd().split('\n');
     const args = command.replace('vm1.example.com:4444', `127.0.0.1:${port}`).split(' ').slice(1);
-    const ran = spawnSync(process.execPath, [MAIN, ...args], { cwd: dir, encoding: 'utf8' });
+    const ran = await runProgram(process.execPath, [MAIN, ...args], { cwd: dir });
     t.equal(ran.stdout + ran.stderr, `${output.join('\n')}\n`, `${command}: as the README shows`);
   }
 
   if (needProgram(t, 'socat', 'socat', ['-V'])) {
     const socat = block('socat - OPENSSL:').replace('vm1.example.com:4444', `127.0.0.1:${port}`).split(' ');
-    const served = spawnSync(socat[0]!, ['-t', '5', ...socat.slice(1)], { cwd: dir, encoding: 'utf8', input: '{"execute":"qmp_capabilities"}' });
+    const served = await runProgram(socat[0]!, ['-t', '5', ...socat.slice(1)], { cwd: dir, input: '{"execute":"qmp_capabilities"}' });
     t.match(served.stdout, /^\{"QMP": \{"version": [^\n]*\r\n\{"return": \{\}\}\r\n$/, 'socat, as shown');
   }
 });

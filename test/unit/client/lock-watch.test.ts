@@ -3,6 +3,7 @@ import { describeLockView, lockPromptTag, lockShorthand, LockWatch, readLockView
 import type { QmpClient } from '../../../src/client/qmp-client.ts';
 import { ConnectionError } from '../../../src/errors.ts';
 import { JsonNumber, type JsonValue } from '../../../src/json/value.ts';
+import { elapse, eventually } from '../../fixtures/context.ts';
 
 const held = (over: Record<string, JsonValue> = {}): JsonValue =>
   new Map<string, JsonValue>(Object.entries({ mine: false, mode: 'write', client: new JsonNumber('3', true), endpoint: 'backup', since: '2026-11-22T02:00:00.120Z', ...over }));
@@ -73,15 +74,16 @@ t.test('the watch asks at once, then every period until stopped, one question at
   const watch = new LockWatch(client, (view) => said.push(view));
   watch.start(5);
   t.equal(asked, 1, 'asked at once');
-  await new Promise((resolve) => setTimeout(resolve, 40));
+  // Time is the subject: eight periods pass, and no second question while the first is unanswered.
+  await elapse(40);
   t.equal(asked, 1, 'no second question while the first is unanswered');
   release!();
-  await new Promise((resolve) => setTimeout(resolve, 40));
-  t.ok(asked >= 2, 'asked again on the next period');
+  await eventually(() => asked >= 2, () => `a second question, on the next period (${asked} asked)`);
+  t.pass('asked again on the next period');
   t.equal(said.length, 1, 'the lock said once');
   watch.stop();
   release!();
   const after = asked;
-  await new Promise((resolve) => setTimeout(resolve, 40));
+  await elapse(40);
   t.equal(asked, after, 'nothing asked once stopped');
 });

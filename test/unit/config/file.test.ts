@@ -38,6 +38,9 @@ const mistakes: [string, unknown, RegExp][] = [
   ['bad policy pattern', { endpoints: [{ name: 'a', listen: 'unix:/a', policy: { allow: ['query-?'] } }] }, /^config\.endpoints\[0\]\.policy\.allow\[0\]: 'query-\?': command names are/],
   ['events not a list', { endpoints: [{ name: 'a', listen: 'unix:/a', events: 'STOP' }] }, /^config\.endpoints\[0\]\.events: expected an array of strings/],
   ['limit above QEMU\'s', { limits: { maxNesting: 2000 } }, /^config\.limits\.maxNesting: must be between 2 and 1024, got 2000$/],
+  ['message size above QEMU\'s', { limits: { maxMessageSize: 64 * 1024 * 1024 + 1 } }, /^config\.limits\.maxMessageSize: must be between 1024 and 67108864, got 67108865$/],
+  ['tokens above QEMU\'s', { limits: { maxTokens: 2 * 1024 * 1024 + 1 } }, /^config\.limits\.maxTokens: must be between 16 and 2097152, got 2097153$/],
+  ['endpoint limit above QEMU\'s', { endpoints: [{ name: 'a', listen: 'unix:/a', limits: { maxMessageSize: 2 ** 30 } }] }, /^config\.endpoints\[0\]\.limits\.maxMessageSize: must be between 1024 and 67108864, got 1073741824$/],
   ['endpoint limit unknown', { endpoints: [{ name: 'a', listen: 'unix:/a', limits: { maxClients: 3 } }] }, /^config\.endpoints\[0\]\.limits\.maxClients: unknown key/],
   ['bad whenLocked', { endpoints: [{ name: 'a', listen: 'unix:/a', whenLocked: 'queue' }] }, /^config\.endpoints\[0\]\.whenLocked: expected one of 'wait', 'refuse', got string "queue"$/],
   ['backoff inverted', { backoff: { initialMs: 1000, maxMs: 10 } }, /^config\.backoff\.maxMs: must not be less than initialMs \(1000\)$/],
@@ -49,6 +52,11 @@ for (const [name, value, message] of mistakes) {
     t.throws(() => readConfig(value), { code: 'QMPMUX_CONFIG', message });
   });
 }
+
+t.test('limits up to QEMU\'s own are accepted', async (t) => {
+  const qemu = { maxMessageSize: 64 * 1024 * 1024, maxTokens: 2 * 1024 * 1024, maxNesting: 1024 };
+  t.match(readConfig({ limits: qemu }).limits, qemu);
+});
 
 t.test('the example configuration is valid and documents itself', async (t) => {
   const config = readConfig(example);

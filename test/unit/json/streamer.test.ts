@@ -107,6 +107,19 @@ t.test('token count limit', async (t) => {
   t.same(describeMessages([Buffer.from('[1,2,3,4]')], limits), ['[1,2,3,4]'], 'under the limit is fine');
 });
 
+t.test('the limits hold to the token: as many as allowed pass, one more does not', async (t) => {
+  // maxTokens 10: [1,2,3,{}] is ten tokens, [1,2,3,4,5] eleven.
+  const tokens = { ...QEMU_JSON_LIMITS, maxTokens: 10 };
+  t.same(describeMessages([Buffer.from('[1,2,3,{}]')], tokens), ['[1,2,3,{}]']);
+  t.same(describeMessages([Buffer.from('[1,2,3,4,5]')], tokens), ['error: JSON token count limit exceeded']);
+  // maxMessageSize 32: the token text plus one must stay within it. {"a":"…"} with n characters is n + 8 of text.
+  const size = { ...QEMU_JSON_LIMITS, maxMessageSize: 32 };
+  const text = (n: number): string => `{"a":"${'x'.repeat(n)}"}`;
+  t.same(describeMessages([Buffer.from(text(23))], size), [text(23)], '31 bytes of token text');
+  t.same(describeMessages([Buffer.from(text(24))], size), ['error: JSON token size limit exceeded'], '32 bytes');
+  t.same(describeMessages([Buffer.from(` { "a" :\t"${'x'.repeat(23)}" } `)], size), [text(23)], 'whitespace is not token text');
+});
+
 t.test('message size limit counts token text', async (t) => {
   const limits = { ...QEMU_JSON_LIMITS, maxMessageSize: 32 };
   t.same(describeMessages([Buffer.from('{"a":"0123456789"}')], limits), ['{"a":"0123456789"}']);

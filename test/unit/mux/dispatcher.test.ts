@@ -65,16 +65,18 @@ t.test('in-band commands go without an id; the client\'s id goes back where QEMU
 t.test('window bounds what is in flight; the rest goes as replies come', async (t) => {
   const { sent, d, answer, newLane } = setup(2);
   const lane = newLane();
-  const slots = [slot(), slot(), slot()];
+  const slots = [slot(), slot(), slot(), slot()];
   for (const [i, s] of slots.entries()) d.enqueue(lane, command('x', String(i)), s);
   t.equal(sent.length, 2);
   t.equal(d.stats.inBandInFlight, 2);
   answer('{"return": 1}');
   t.equal(sent.length, 3, 'the third went once there was room');
   answer('{"return": 2}');
+  t.equal(sent.length, 4, 'and the fourth: a lane with more queued keeps its turn');
   answer('{"return": 3}');
-  t.same(slots.map((s) => s.got), [['{"return": 1, "id": 0}'], ['{"return": 2, "id": 1}'], ['{"return": 3, "id": 2}']]);
-  t.same(d.stats, { inBandInFlight: 0, inFlight: 0, inFlightBytes: 0, queuedBytes: 0, sent: 3 });
+  answer('{"return": 4}');
+  t.same(slots.map((s) => s.got), [['{"return": 1, "id": 0}'], ['{"return": 2, "id": 1}'], ['{"return": 3, "id": 2}'], ['{"return": 4, "id": 3}']]);
+  t.same(d.stats, { inBandInFlight: 0, inFlight: 0, inFlightBytes: 0, queuedBytes: 0, sent: 4 });
 });
 
 t.test('round robin: a long queue delays another client by at most the window', async (t) => {
@@ -144,6 +146,18 @@ t.test('exec-oob bypasses the window, with a small id of qmp-mux\'s own', async 
   answer('{"return": {}, "id": 0}');
   t.same(quiet.got, ['{"return": {}}'], 'our id removed when the client sent none');
   t.equal(answer('{"return": {}, "id": 0}'), 'a reply with an id qmp-mux did not give', 'an id answered once is not in flight any more');
+});
+
+t.test('out-of-band commands in flight together have ids of their own; replies in any order reach theirs', async (t) => {
+  const { sent, d, answer, newLane } = setup(3);
+  const [a, b] = [slot(), slot()];
+  d.enqueue(newLane(), command('yank', '"a"', { oob: true }), a);
+  d.enqueue(newLane(), command('yank', '"b"', { oob: true }), b);
+  t.same(sent, ['{"exec-oob":"yank","id":0}', '{"exec-oob":"yank","id":1}']);
+  t.equal(answer('{"return": "second", "id": 1}'), undefined);
+  t.equal(answer('{"return": "first", "id": 0}'), undefined);
+  t.same(a.got, ['{"return": "first", "id": "a"}']);
+  t.same(b.got, ['{"return": "second", "id": "b"}']);
 });
 
 t.test('QEMU away: out-of-band commands wait and go first; the owners of commands in flight hear they are lost', async (t) => {

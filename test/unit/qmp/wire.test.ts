@@ -98,6 +98,8 @@ t.test('commands that would not fit in one QEMU message are refused, exactly at 
   t.ok(Buffer.isBuffer(atLimit), `${maxTokens} tokens fit`);
   t.equal(qemuReads(atLimit as Buffer).length, 1, 'and QEMU\'s reader takes them as one message');
   t.match(encodeCommand('x', withTokens(most + 1), false), { tooLarge: /2097154 tokens; QEMU reads at most 2097152/ });
+  // Without "b": 13 + 2n tokens, an odd count: one more than the limit.
+  t.match(encodeCommand('x', args([['a', list((maxTokens + 1 - 13) / 2)]]), false), { tooLarge: /2097153 tokens; QEMU reads at most 2097152/ }, 'one token more is refused');
   t.match(encodeCommand('x', withTokens(most), true), { tooLarge: /2097156 tokens/ }, 'room is kept for an out-of-band id');
   // Nesting: the outer brace counts.
   const nested = (depth: number): JsonValue => (depth === 0 ? null : [nested(depth - 1)]);
@@ -123,4 +125,18 @@ t.test('each encoder keeps its own argument-less commands: one Buffer per name, 
   t.same(first, Buffer.from('{"execute":"query-status"}'));
   t.not(a.encode('query-status', undefined, true), first, 'an out-of-band command is encoded afresh (it gets an id)');
   t.match(a.encode('query-status', undefined, false, { maxBytes: 10, endpoint: 'ro', setting: 'its maxCommandBytes' }), { tooLarge: /endpoint 'ro' accepts \(26 bytes as sent to QEMU; its maxCommandBytes is 10\)/ }, 'a cached command still meets the cap of who sends it');
+});
+
+t.test("an endpoint's cap holds to the byte: a command exactly as long goes, one byte longer is refused", async (t) => {
+  const cap = (maxBytes: number) => ({ maxBytes, endpoint: 'ro', setting: 'its maxCommandBytes' });
+  /** What the encoder made of a command: the bytes to send, or why not. */
+  const made = (encoded: Buffer | { tooLarge: string }): string => (Buffer.isBuffer(encoded) ? `sent: ${encoded.toString()}` : `refused: ${encoded.tooLarge}`);
+  const encoder = new CommandEncoder();
+  const plain = '{"execute":"query-status"}';
+  t.equal(made(encoder.encode('query-status', undefined, false, cap(plain.length))), `sent: ${plain}`, `${plain.length} bytes under a cap of ${plain.length}`);
+  t.match(made(encoder.encode('query-status', undefined, false, cap(plain.length - 1))), `refused: The command query-status is larger than endpoint 'ro' accepts (${plain.length} bytes as sent to QEMU; its maxCommandBytes is ${plain.length - 1})`, 'one byte over');
+  const withArgs = args([['a', 'xyz']]);
+  const sized = '{"execute":"query-status","arguments":{"a":"xyz"}}';
+  t.equal(made(encoder.encode('query-status', withArgs, false, cap(sized.length))), `sent: ${sized}`, 'with arguments, exactly at the cap');
+  t.match(made(encoder.encode('query-status', withArgs, false, cap(sized.length - 1))), `refused: The command query-status is larger than endpoint 'ro' accepts (${sized.length} bytes`, 'with arguments, one byte over');
 });
