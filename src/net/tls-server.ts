@@ -1,5 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import { createServer, type SecureContextOptions, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
+import { evictionVictim } from './eviction.ts';
 import { DEFAULT_MIN_TLS_VERSION, readCredentials, type TlsFileNames, type TlsVersion } from './tls.ts';
 
 /** A TLS listener's settings: an endpoint's `tls`, or the metrics listener's. */
@@ -197,16 +198,7 @@ function verificationError(socket: TLSSocket): string | undefined {
 
 /** Closes the oldest handshake of the address with the most under way. */
 function evict(handshakes: Map<Socket, Handshake>): void {
-  const byAddress = new Map<string, Socket[]>();
-  for (const raw of handshakes.keys()) {
-    const address = raw.remoteAddress ?? '';
-    const list = byAddress.get(address);
-    if (list) list.push(raw);
-    else byAddress.set(address, [raw]);
-  }
-  let most: Socket[] = [];
-  for (const list of byAddress.values()) if (list.length > most.length) most = list;
-  const victim = most[0];
+  const victim = evictionVictim(handshakes.keys());
   if (!victim) return;
   const handshake = handshakes.get(victim);
   if (handshake) handshake.evicted = true;

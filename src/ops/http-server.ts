@@ -4,10 +4,10 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { closeFailed, serverTlsOptions, type TlsServerSettings } from '../net/tls-server.ts';
 import { readCredentials } from '../net/tls.ts';
-import { isLoopback } from '../net/address.ts';
 import { ListenError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { formatAddress } from '../net/address.ts';
+import { formatAddress, isLoopback } from '../net/address.ts';
+import { evictionVictim } from '../net/eviction.ts';
 import { EXPOSITION_TYPE } from './prometheus.ts';
 import { present } from '../util/assert.ts';
 
@@ -187,16 +187,7 @@ export class OpsServer {
     this.connections.add(socket);
     socket.once('close', () => this.connections.delete(socket));
     if (this.connections.size <= this.maxConnections) return;
-    const held = new Map<string, Socket[]>();
-    for (const s of this.connections) {
-      const peer = s.remoteAddress ?? '';
-      const list = held.get(peer);
-      if (list) list.push(s);
-      else held.set(peer, [s]);
-    }
-    let victims: Socket[] = [];
-    for (const list of held.values()) if (list.length > victims.length) victims = list;
-    const oldest = present(victims[0], 'a connection to close');
+    const oldest = present(evictionVictim(this.connections), 'a connection to close');
     this.connections.delete(oldest);
     oldest.destroy();
   }
