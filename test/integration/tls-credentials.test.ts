@@ -1,11 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import t from 'tap';
 import { readCredentials } from '../../src/net/tls.ts';
-import { handshakeFailure, TlsTerminator, type HandshakeReport } from '../../src/net/tls-server.ts';
-import { execFileSync } from 'node:child_process';
+import { handshakeFailure, TlsTerminator, type HandshakeReport, type TlsServerSettings } from '../../src/net/tls-server.ts';
 import { makePki, needOpenssl, type Pki } from '../fixtures/certificates.ts';
 import { runCli } from '../fixtures/cli.ts';
 import { eventually, type TestContext } from '../fixtures/context.ts';
@@ -71,11 +71,11 @@ t.test('--check-config and start-up refuse an endpoint whose TLS files cannot be
   t.same(await ok.exited, { code: 0, signal: null }, ok.stderr());
 });
 
-/** A TLS server made by a terminator, listening on loopback; its reports, collected. */
-async function terminated(t: TestContext, pki: Pki, handshakeTimeoutMs: number, maxHandshakes: number) {
+/** A TLS server made by a terminator, listening on loopback, with the PKI's server files unless `settings` says otherwise; its reports, collected. */
+async function terminated(t: TestContext, pki: Pki, settings: Partial<TlsServerSettings> = {}, maxHandshakes = 8) {
   const reports: HandshakeReport[] = [];
   const terminator = new TlsTerminator({
-    settings: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, verifyPeer: true, minVersion: 'TLSv1.2', handshakeTimeoutMs },
+    settings: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, verifyPeer: true, minVersion: 'TLSv1.2', handshakeTimeoutMs: 5000, ...settings },
     names: { cert: 'cert', key: 'key', ca: 'ca' },
     maxHandshakes: () => maxHandshakes,
     onHandshake: (r) => reports.push(r),
@@ -97,7 +97,7 @@ async function terminated(t: TestContext, pki: Pki, handshakeTimeoutMs: number, 
 t.test('a handshake that never finishes is closed once its time is up, and its place is given back', async (t) => {
   if (!needOpenssl(t)) return;
   const pki = makePki(socketDir(t));
-  const { terminator, reports, port } = await terminated(t, pki, 300, 4);
+  const { terminator, reports, port } = await terminated(t, pki, { handshakeTimeoutMs: 300 }, 4);
   const stalled = connectTcp(port, '127.0.0.1');
   t.teardown(() => stalled.destroy());
   await eventually(() => terminator.handshakes === 1, 'the connection to be under way');
@@ -110,7 +110,7 @@ t.test('a handshake that never finishes is closed once its time is up, and its p
 t.test('handshakes under way are bounded: one more closes the oldest of the address holding the most; a real client still gets through', async (t) => {
   if (!needOpenssl(t)) return;
   const pki = makePki(socketDir(t));
-  const { terminator, reports, port } = await terminated(t, pki, 60_000, 2);
+  const { terminator, reports, port } = await terminated(t, pki, { handshakeTimeoutMs: 60_000 }, 2);
   const first = connectTcp(port, '127.0.0.1');
   const second = connectTcp(port, '127.0.0.1');
   t.teardown(() => [first, second].forEach((s) => s.destroy()));
@@ -146,17 +146,7 @@ t.test('reloading reads the files again for new connections, and still asks for 
   const served = join(dir, 'served');
   copyFileSync(pki.server.cert, `${served}.pem`);
   copyFileSync(pki.server.key, `${served}.key`);
-  const reports: HandshakeReport[] = [];
-  const terminator = new TlsTerminator({
-    settings: { cert: `${served}.pem`, key: `${served}.key`, ca: pki.ca.cert, verifyPeer: true, minVersion: 'TLSv1.2', handshakeTimeoutMs: 5000 },
-    names: { cert: 'cert', key: 'key', ca: 'ca' },
-    maxHandshakes: () => 8,
-    onHandshake: (r) => reports.push(r),
-  });
-  const server = terminator.server((socket) => socket.end());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => server.close());
-  const port = (server.address() as { port: number }).port;
+  const { terminator, reports, port } = await terminated(t, pki, { cert: `${served}.pem`, key: `${served}.key` });
   const serialSeen = (): Promise<string> =>
     new Promise((resolve, reject) => {
       const c = connectTls({ port, host: '127.0.0.1', ca: readFileSync(pki.ca.cert), cert: readFileSync(pki.admin.cert), key: readFileSync(pki.admin.key) });
@@ -189,19 +179,11 @@ t.test("the protocol floor is the settings' minVersion: TLS 1.2 by default, a TL
   if (!needOpenssl(t)) return;
   const pki = makePki(socketDir(t));
   const floor = async (minVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<{ outcome: string; detail: string | undefined }> => {
-    const reports: HandshakeReport[] = [];
-    const terminator = new TlsTerminator({
-      settings: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, verifyPeer: true, minVersion, handshakeTimeoutMs: 5000 },
-      names: { cert: 'cert', key: 'key', ca: 'ca' },
-      maxHandshakes: () => 8,
-      onHandshake: (r) => reports.push(r),
-    });
-    const server = terminator.server((socket) => socket.end());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(() => server.close());
-    const port = (server.address() as { port: number }).port;
+    const { reports, port } = await terminated(t, pki, { minVersion });
     const client = connectTls({ port, host: '127.0.0.1', ca: readFileSync(pki.ca.cert), cert: readFileSync(pki.admin.cert), key: readFileSync(pki.admin.key), maxVersion: 'TLSv1.2' });
     client.on('error', () => undefined);
+    // The server's hello is read, so its end arrives and the client closes.
+    client.resume();
     await closed(client);
     const [report] = await eventually(() => (reports.length > 0 ? reports : undefined), 'the handshake to end');
     return { outcome: report!.outcome, detail: report!.detail };

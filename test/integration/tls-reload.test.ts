@@ -7,8 +7,9 @@ import { QmpClient } from '../../src/client/qmp-client.ts';
 import { readConfig } from '../../src/config/file.ts';
 import { makePki, needOpenssl, type Pki } from '../fixtures/certificates.ts';
 import { runCli } from '../fixtures/cli.ts';
+import type { TestContext } from '../fixtures/context.ts';
 import { startMux } from '../fixtures/mux.ts';
-import { needQemu, startQemu } from '../fixtures/qemu.ts';
+import { needQemu, startQemu, type Qemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
@@ -29,8 +30,8 @@ function served(port: number, pki: Pki, path?: string): Promise<string> {
   });
 }
 
-t.test('renewed certificates and changed identities take effect at a reload; connected clients stay, or go when no identity is theirs any more', async (t) => {
-  if (!needQemu(t) || !needOpenssl(t)) return;
+/** A QEMU, a PKI, and a copy of its server certificate and key that a test can renew in place. */
+async function renewable(t: TestContext): Promise<{ dir: string; pki: Pki; qemu: Qemu; cert: string; key: string }> {
   const dir = socketDir(t);
   const pki = makePki(join(dir, 'pki'));
   const qemu = await startQemu(t);
@@ -38,6 +39,12 @@ t.test('renewed certificates and changed identities take effect at a reload; con
   const key = join(dir, 'server.key');
   copyFileSync(pki.server.cert, cert);
   copyFileSync(pki.server.key, key);
+  return { dir, pki, qemu, cert, key };
+}
+
+t.test('renewed certificates and changed identities take effect at a reload; connected clients stay, or go when no identity is theirs any more', async (t) => {
+  if (!needQemu(t) || !needOpenssl(t)) return;
+  const { dir, pki, qemu, cert, key } = await renewable(t);
   const config = join(dir, 'qmp-mux.json');
   const tls = { cert, key, ca: pki.ca.cert };
   const write = (identities: object[], extra: object = {}): void =>
@@ -97,13 +104,7 @@ t.test('renewed certificates and changed identities take effect at a reload; con
 
 t.test('a reload reads every TLS file before it changes anything: one that cannot be used leaves identities and certificates as they were', async (t) => {
   if (!needQemu(t) || !needOpenssl(t)) return;
-  const dir = socketDir(t);
-  const pki = makePki(join(dir, 'pki'));
-  const qemu = await startQemu(t);
-  const cert = join(dir, 'server.pem');
-  const key = join(dir, 'server.key');
-  copyFileSync(pki.server.cert, cert);
-  copyFileSync(pki.server.key, key);
+  const { pki, qemu, cert, key } = await renewable(t);
   const endpoint = (collectorPolicy: string) =>
     readConfig({
       endpoints: [{ name: 'remote', listen: 'tcp:127.0.0.1:0', tls: { cert, key, ca: pki.ca.cert }, identities: [{ name: 'collector', match: 'CN=collector', policy: collectorPolicy }] }],
