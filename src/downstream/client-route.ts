@@ -18,6 +18,8 @@ export type ClientState = 'waiting' | 'open' | 'draining' | 'closing' | 'closed'
 export interface CommandRoute extends QemuSide {
   /** Commands it passed on to QEMU. */
   readonly commandsSent: number;
+  /** Its commands refused by a policy. */
+  readonly refused: number;
   /**
    * Whether the client holds as much input as it may, `held` bytes of a
    * message still being sent included; if so, its `room` is called once

@@ -32,6 +32,13 @@ export interface ReadCommand {
 }
 
 /**
+ * Refusals of one client logged each, the first ones; the rest are counted
+ * (and said once), since a client can send refused commands as fast as it
+ * can write and the log is the operator's, not the client's.
+ */
+export const REFUSALS_LOGGED = 10;
+
+/**
  * The one place a command's outcome is reported, however it ends: refused
  * by a policy, answered by qmp-mux itself, refused as too large, or
  * answered by QEMU. Each is counted, measured in the metrics of the
@@ -58,8 +65,12 @@ export class CommandReport {
     from.metrics.refused(command.name);
     from.identityMetrics?.commandDone('refused');
     this.audit?.refusal(auditEntry(from, command));
+    const n = ++from.said.refusals;
+    if (n > REFUSALS_LOGGED + 1) return;
     const action = why.kind === 'action' ? why.action : undefined;
-    this.log.warn('refused a command', { endpoint: from.endpoint, client: from.peer, identity: from.identity, command: command.name, action, why: why.kind });
+    const fields = { endpoint: from.endpoint, client: from.peer, identity: from.identity, command: command.name, action, why: why.kind };
+    if (n <= REFUSALS_LOGGED) this.log.warn('refused a command', fields);
+    else this.log.warn(`refused a command; this client's further refusals are counted, not logged (said after ${REFUSALS_LOGGED} refusals; its disconnection says how many)`, fields);
   }
 
   /** It was larger than the endpoint or QEMU take: `why` says which. */

@@ -83,7 +83,7 @@ export class CommandRouter implements CommandRoute, PartyHooks {
       subject: client.certificate?.subject,
       metrics,
       identityMetrics: undefined,
-      said: { tooLarge: false, tooLargeReply: false },
+      said: { tooLarge: false, tooLargeReply: false, refusals: 0 },
     };
     this.follow(client.access);
     this.party = lock.join({ client: client.number, endpoint: endpoint.name, peer: client.peer }, this);
@@ -106,6 +106,10 @@ export class CommandRouter implements CommandRoute, PartyHooks {
     // Out-of-band commands never wait: their replies may overtake, and they must not queue behind in-band ones.
     const routed = this.waiting.length > 0 && !command.oob ? 'behind' : this.route(command, reply, read);
     if (routed !== 'done') this.wait(command, reply, read, routed);
+  }
+
+  get refused(): number {
+    return this.from.said.refusals;
   }
 
   holdsTooMuch(held: number): boolean {

@@ -18,8 +18,8 @@ export interface Requester {
   readonly metrics: EndpointMetrics;
   /** Its identity's metrics, when it has an identity. */
   identityMetrics: IdentityMetrics | undefined;
-  /** What has been logged about this client already, so a flood of one kind is one line. */
-  readonly said: { tooLarge: boolean; tooLargeReply: boolean };
+  /** What has been logged about this client already, so a flood of one kind is a line or a few; and its commands refused by a policy. */
+  readonly said: { tooLarge: boolean; tooLargeReply: boolean; refusals: number };
 }
 
 /** A command on its way to QEMU, and all that is reported of it once answered. */

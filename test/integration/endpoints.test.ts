@@ -7,6 +7,7 @@ import { defaultEndpoint, type Options } from '../../src/config/options.ts';
 import { preflight } from '../../src/config/preflight.ts';
 import { resolveOptions } from '../../src/config/resolve.ts';
 import { createLogger } from '../../src/log.ts';
+import { REFUSALS_LOGGED } from '../../src/mux/command-report.ts';
 import { answers } from '../../src/net/unix-socket.ts';
 import { POLICY_PRESETS } from '../../src/policy/presets.ts';
 import { TakeoverSource } from '../../src/upstream/takeover.ts';
@@ -59,6 +60,28 @@ t.test('policy: bypass attempts are refused and never reach QEMU', async (t) => 
   t.equal(await nq.next(), '{"return": {}, "id": 3}', 'deny wins only where it matches');
   const counters = (JSON.parse(await nq.execute('__org.qmp-mux_query-proxy')) as { return: { counters: { refused: number } } }).return.counters;
   t.equal(counters.refused, attempts.length + 1, 'query-proxy counts every refusal');
+});
+
+t.test("policy: a client's refusals are logged for the first few, then counted, and said at its disconnection", async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path, { endpoints: [noQuit] });
+  const flood = await TestClient.connect(mux.endpoints[0]!.address);
+  await flood.negotiate();
+  const count = REFUSALS_LOGGED * 3;
+  flood.send('{"execute":"quit"}'.repeat(count));
+  for (let i = 0; i < count; i++) t.match(await flood.next(), /not allowed on endpoint 'ep0'/);
+  const refusalLines = (): string[] => mux.logs.filter((l) => l.includes('refused a command'));
+  t.equal(refusalLines().length, REFUSALS_LOGGED + 1, 'the first refusals each, then one line');
+  t.match(refusalLines().at(-1), /further refusals are counted, not logged.*endpoint=ep0 client=local#\d+ command=quit/);
+  const other = await TestClient.connect(mux.endpoints[0]!.address);
+  await other.negotiate();
+  t.match(await other.execute('system_reset'), /not allowed/);
+  t.match(refusalLines().at(-1), /^\S+ WARN  refused a command endpoint=ep0 client=local#\d+ command=system_reset/, "another client's refusal is its own to log");
+  const counters = (JSON.parse(await other.execute('__org.qmp-mux_query-proxy')) as { return: { counters: { refused: number } } }).return.counters;
+  t.equal(counters.refused, count + 1, 'every refusal counted');
+  flood.close();
+  await eventually(() => mux.logs.find((l) => l.includes('client disconnected') && l.includes(`refused=${count}`)), 'the flooding client disconnected, its refusals counted');
+  t.equal(fake.received.length, 1, "none of them reached QEMU (it saw only qmp-mux's negotiation)");
 });
 
 t.test('policy: refused is distinguishable from not found; query-commands lists what is allowed', async (t) => {
