@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import { SocketWriter } from '../net/socket-writer.ts';
 import type { Greeting } from '../qmp/greeting.ts';
 import { MonitorSession, type ClientSide } from '../qmp/monitor-session.ts';
-import { errorReply } from '../qmp/wire.ts';
+import { errorReply, wireBuffer, wireLength, type WireData } from '../qmp/wire.ts';
 import { assertNever, present } from '../util/assert.ts';
 import type { Access } from './access.ts';
 import type { ClientConnectionOptions, ClientState, CommandRoute } from './client-route.ts';
@@ -175,16 +175,17 @@ export class ClientConnection implements ClientSide {
 
   // ClientSide
 
-  write(data: string | Buffer): void {
+  write(data: WireData): void {
     if (this.state === 'closed' || this.socket.destroyed) return;
+    const length = wireLength(data);
     // Checked before the write, so what a client leaves unread never takes more than its limit.
-    const buffered = this.bytesQueued + data.length;
+    const buffered = this.bytesQueued + length;
     if (buffered > this.access.limits.maxOutputBuffer) {
       this.destroy('slow-reader', `${buffered} bytes buffered`);
       return;
     }
     this.out.write(data);
-    this.options.counters.bytesOut(data.length);
+    this.options.counters.bytesOut(length);
     if (this.log.tracing) for (const message of messagesIn(data)) this.log.trace('to-client', this.whose, message);
   }
 
@@ -339,4 +340,4 @@ export class ClientConnection implements ClientSide {
 }
 
 /** The messages in bytes written to a client: one per line (events may go several to a write). */
-const messagesIn = (data: string | Buffer): string[] => (typeof data === 'string' ? data : data.toString('utf8')).split('\r\n').filter((line) => line !== '');
+const messagesIn = (data: WireData): string[] => (typeof data === 'string' ? data : wireBuffer(data).toString('utf8')).split('\r\n').filter((line) => line !== '');

@@ -7,7 +7,7 @@ import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import { refusal } from '../policy/policy.ts';
 import { EXTENSION_PREFIX, LOCK, UNLOCK } from '../qmp/extensions.ts';
 import type { ClientCommand, ReplySlot } from '../qmp/monitor-session.ts';
-import { encodeCommand, errorReply, type CommandCap, type CommandEncoder } from '../qmp/wire.ts';
+import { encodeCommand, errorReply, type CommandCap, type CommandEncoder, type WireData } from '../qmp/wire.ts';
 import { invariant } from '../util/assert.ts';
 import type { CommandReport, ReadCommand } from './command-report.ts';
 import type { Dispatcher } from './dispatcher.ts';
@@ -261,7 +261,7 @@ class AnsweredSlot implements ReplySlot {
     private readonly slot: ReplySlot,
   ) {}
 
-  fill(reply: string | Buffer): void {
+  fill(reply: WireData): void {
     this.lock.answered(this.party, this.changing);
     this.slot.fill(reply);
   }

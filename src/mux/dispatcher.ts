@@ -1,6 +1,6 @@
 import type { ReplySlot } from '../qmp/monitor-session.ts';
 import { isReaderError, type UpstreamMessage } from '../qmp/upstream-message.ts';
-import { errorReply, replyForClient, replyTooLarge, withUpstreamId, type CommandEncoder } from '../qmp/wire.ts';
+import { errorReply, replyForClient, replyTooLarge, wireBuffer, withUpstreamId, type CommandEncoder } from '../qmp/wire.ts';
 import { present } from '../util/assert.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { FairQueue } from './fair-queue.ts';
@@ -171,7 +171,7 @@ export class Dispatcher {
       const bytes = present(bufferOf(this.options.encoder.encode(name, undefined, false)), `qmp-mux's own command ${name}`);
       // A lane of its own, only to hear if the reply is lost.
       const lane = new Lane({ room: () => undefined, repliesLost: () => resolve(undefined) });
-      this.dispatch({ command: { name, bytes, oob: false, idText: undefined }, slot: { fill: (reply) => resolve(Buffer.from(reply)) }, lane });
+      this.dispatch({ command: { name, bytes, oob: false, idText: undefined }, slot: { fill: (reply) => resolve(wireBuffer(reply)) }, lane });
     });
   }
 

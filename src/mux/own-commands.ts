@@ -235,6 +235,7 @@ export function filterCommandList(policy: Policy): (reply: UpstreamMessage) => U
     });
     for (const name of OWN_COMMANDS) if (policy.mayAllow(name)) kept.push(new Map([['name', name]]));
     value.set('return', kept);
-    return { ...reply, bytes: rewrittenReply(value) };
+    // Anew, not spread from QEMU's: the pieces QEMU's reply came in must not go to the client in place of these bytes.
+    return { kind: reply.kind, id: reply.id, event: reply.event, bytes: rewrittenReply(value) };
   };
 }

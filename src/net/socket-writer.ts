@@ -33,6 +33,13 @@ export class SocketFlusher {
 const FLUSH_AT = 64 * 1024;
 
 /**
+ * Output from this many bytes on is written as the pieces it was given
+ * (one writev), not joined first: a large reply goes on as the reads from
+ * QEMU brought it. Below, joining is cheaper than the stream's work per piece.
+ */
+const PIECES_FROM = 16 * 1024;
+
+/**
  * The one writer of a socket: everything qmp-mux writes to a client or to
  * QEMU goes through it, in order. What is written during one turn of the
  * event loop goes out as one write: one system call and one wake-up of the
@@ -57,22 +64,39 @@ export class SocketWriter {
     return this.pendingBytes;
   }
 
-  write(data: string | Buffer): void {
+  /** `data` after what was written before it; pieces are written together, in order. */
+  write(data: string | Buffer | readonly Buffer[]): void {
     if (this.pending.length === 0) this.flusher.mark(this);
-    this.pending.push(data);
-    this.pendingBytes += data.length;
+    if (typeof data === 'string' || Buffer.isBuffer(data)) {
+      this.pending.push(data);
+      this.pendingBytes += data.length;
+    } else {
+      for (const piece of data) {
+        this.pending.push(piece);
+        this.pendingBytes += piece.length;
+      }
+    }
     // A turn can read megabytes from QEMU (libuv reads on while there is input): they go on as they come.
     if (this.pendingBytes >= FLUSH_AT) this.flush();
   }
 
   /** Writes what is waiting now. */
   flush(): void {
-    const pending = this.pending;
+    const { pending, pendingBytes, socket } = this;
     if (pending.length === 0) return;
     this.pending = [];
     this.pendingBytes = 0;
-    if (this.socket.destroyed) return;
-    const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
-    this.socket.write(data, this.written);
+    if (socket.destroyed) return;
+    if (pending.length === 1) {
+      socket.write(pending[0]!, this.written);
+    } else if (pendingBytes < PIECES_FROM) {
+      socket.write(Buffer.concat(pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p))), this.written);
+    } else {
+      socket.cork();
+      const last = pending.length - 1;
+      for (let i = 0; i < last; i++) socket.write(pending[i]!, 'latin1');
+      socket.write(pending[last]!, 'latin1', this.written);
+      socket.uncork();
+    }
   }
 }

@@ -4,7 +4,7 @@ import { writeCompact } from '../json/writer.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { judgeRequest, type Request } from './request.ts';
 import { assertNever } from '../util/assert.ts';
-import { errorReply, negotiatedReply } from './wire.ts';
+import { errorReply, negotiatedReply, type WireData } from './wire.ts';
 
 /** A valid command from a client, judged as QEMU judges it. */
 export interface ClientCommand {
@@ -19,7 +19,7 @@ export interface ClientCommand {
 /** Where the reply to one command goes, once there is one. */
 export interface ReplySlot {
   /** The complete reply: the client's id in place, line end included. */
-  fill(reply: string | Buffer): void;
+  fill(reply: WireData): void;
 }
 
 /** What a session hands on toward QEMU. */
@@ -31,7 +31,7 @@ export interface QemuSide {
 /** What a session hands on toward its client. */
 export interface ClientSide {
   /** Bytes for the client, in order. */
-  write(data: string | Buffer): void;
+  write(data: WireData): void;
   /** Capabilities negotiation succeeded: from now on the session takes events (`MonitorSession.event`). */
   negotiated(): void;
   /** The client half-closed and every reply it is owed has been written. */
@@ -207,7 +207,7 @@ export class MonitorSession {
   }
 
   /** @internal An out-of-band reply, written at once. */
-  writeOutOfBand(data: string | Buffer): void {
+  writeOutOfBand(data: WireData): void {
     const wasFull = this.atPendingLimit;
     this.oobPending--;
     if (this.state === 'closed') return;
@@ -227,11 +227,11 @@ export class MonitorSession {
 }
 
 class InBandSlot implements ReplySlot {
-  data: string | Buffer | undefined;
+  data: WireData | undefined;
 
   constructor(private readonly session: MonitorSession) {}
 
-  fill(reply: string | Buffer): void {
+  fill(reply: WireData): void {
     this.data = reply;
     this.session.flushInOrder();
   }
@@ -240,7 +240,7 @@ class InBandSlot implements ReplySlot {
 class OutOfBandSlot implements ReplySlot {
   constructor(private readonly session: MonitorSession) {}
 
-  fill(reply: string | Buffer): void {
+  fill(reply: WireData): void {
     this.session.writeOutOfBand(reply);
   }
 }

@@ -1,6 +1,7 @@
 import { Byte, isSpace } from './bytes.ts';
 import { compactJson } from './compact.ts';
-import type { IdMember, UpstreamKind, UpstreamMessage } from './upstream-message.ts';
+import { scanNested, type NestedScan } from './nested-scan.ts';
+import { SpannedMessage, type IdMember, type UpstreamKind, type UpstreamMessage } from './upstream-message.ts';
 
 /**
  * Frames what QEMU writes. Unlike client input this is trusted to be QEMU's
@@ -15,6 +16,24 @@ import type { IdMember, UpstreamKind, UpstreamMessage } from './upstream-message
  * stream stays in step, but its bytes are dropped as they come: it is
  * passed on as `tooLarge`, with what routing it needs.
  */
+
+/** A message from this many bytes on that came over several reads is passed on as the pieces it came in (smaller ones are joined: a cheap copy). */
+const PIECES_FROM = 64 * 1024;
+
+/**
+ * A piece that holds nothing else alive: the read it came from, when it
+ * is that read (but for QEMU's line end), else a copy of its own bytes. A
+ * piece kept in a client's output must cost what the client is counted
+ * for, not the neighbouring messages of its read.
+ */
+function alone(piece: Buffer): Buffer {
+  if (piece.buffer.byteLength - piece.length <= EOL_LENGTH) return piece;
+  // Not Buffer.from: a small copy would come from, and keep alive, a pool shared with others.
+  const copy = Buffer.allocUnsafeSlow(piece.length);
+  piece.copy(copy);
+  return copy;
+}
+const EOL_LENGTH = 2;
 
 /** How much of a message too long to keep is kept, for logs. */
 const HEAD_BYTES = 256;
@@ -51,10 +70,8 @@ export class UpstreamFramer {
   private partsLength = 0;
   /** In a string at depth 1: the last byte was a backslash. */
   private escaped = false;
-  /** In `nested`: brackets open, counting the top-level one; whether in a string, and after a backslash there. */
-  private depth = 0;
-  private nestedString = false;
-  private nestedEscaped = false;
+  /** In `nested`: where the scan of the nested value is. */
+  private nested: NestedScan = { depth: 0, inString: false, escaped: false, multiline: false };
   /** The member being read: its name's start, the name so far (as a number, and its length), and the name once read. */
   private keyStart = -1;
   private keyCode = 0;
@@ -213,9 +230,7 @@ export class UpstreamFramer {
           this.state = 'text';
         } else if (c === Byte.LBrace || c === Byte.LBracket) {
           this.state = 'nested';
-          this.depth = 2;
-          this.nestedString = false;
-          this.nestedEscaped = false;
+          this.nested = { depth: 2, inString: false, escaped: false, multiline: false };
         } else {
           this.state = 'scalar';
           this.inIdNumber = this.key === 'id' && this.id !== undefined && this.id.valueStart < 0;
@@ -258,38 +273,12 @@ export class UpstreamFramer {
     }
   }
 
-  /**
-   * Inside a nested value only brackets, strings and line feeds matter: a
-   * tight loop over them (a 200 KB query-qmp-schema reply is mostly this).
-   * `offset` is where `chunk` starts in the message. Returns the index of
-   * the last byte consumed.
-   */
+  /** Skips a nested value in `chunk` from `from` (`offset`: where `chunk` starts in the message); returns the index of the last byte consumed. */
   private skipNested(chunk: Buffer, from: number, offset: number): number {
-    let depth = this.depth;
-    let inString = this.nestedString;
-    let escaped = this.nestedEscaped;
-    const length = chunk.length;
-    let i = from;
-    for (; i < length; i++) {
-      const c = chunk[i]!;
-      if (inString) {
-        if (escaped) escaped = false;
-        else if (c === Byte.Backslash) escaped = true;
-        else if (c === Byte.Quote) inString = false;
-      } else if (c === Byte.Quote) {
-        inString = true;
-      } else if (c === Byte.LBrace || c === Byte.LBracket) {
-        depth++;
-      } else if (c === Byte.RBrace || c === Byte.RBracket) {
-        if (--depth === 1) break;
-      } else if (c === Byte.LF) {
-        this.multiline = true;
-      }
-    }
-    this.depth = depth;
-    this.nestedString = inString;
-    this.nestedEscaped = escaped;
-    if (depth > 1) return length - 1;
+    const { stop: i, scan } = scanNested(chunk, from, this.nested);
+    this.nested = scan;
+    if (scan.multiline) this.multiline = true;
+    if (i === chunk.length) return i - 1;
     this.endValue(offset + i + 1);
     return i;
   }
@@ -308,10 +297,18 @@ export class UpstreamFramer {
     if (this.parts.length === 0) {
       bytes = tail;
     } else {
-      this.parts.push(tail);
-      bytes = Buffer.concat(this.parts, this.partsLength + tail.length);
+      const pieces = this.parts;
+      const length = this.partsLength + tail.length;
+      pieces.push(tail);
       this.parts = [];
       this.partsLength = 0;
+      // A large reply, as it came: written on as these pieces. (Events are read whole: their name, the journal.)
+      if (length >= PIECES_FROM && !this.multiline && this.kind !== 'event') {
+        this.state = 'between';
+        this.events.message(new SpannedMessage(pieces.map(alone), this.kind, this.id, undefined));
+        return;
+      }
+      bytes = Buffer.concat(pieces, length);
     }
     this.state = 'between';
     if (this.multiline) {

@@ -17,13 +17,36 @@ export interface IdMember {
 
 export interface UpstreamMessage {
   /** One compact JSON object, without line terminator; for one `tooLarge`, its first bytes only. */
-  bytes: Buffer;
+  readonly bytes: Buffer;
+  /** The same bytes as they came over several reads, when they did (`bytes` joins them, when first asked for). */
+  readonly pieces?: readonly Buffer[];
   kind: UpstreamKind;
   id: IdMember | undefined;
   /** For an event, its name. */
   event: string | undefined;
   /** Set when the message was longer than the framer keeps: its bytes are gone. */
   tooLarge?: TooLargeMessage;
+}
+
+/**
+ * A message that came over several reads, kept as the pieces it came in: a
+ * large reply is written on to its client as they are, never copied into
+ * one buffer (a copy that costs a 200 KB reply a millisecond and more,
+ * most of it the kernel's handing out fresh pages).
+ */
+export class SpannedMessage implements UpstreamMessage {
+  private joined: Buffer | undefined;
+
+  constructor(
+    readonly pieces: readonly Buffer[],
+    readonly kind: UpstreamKind,
+    readonly id: IdMember | undefined,
+    readonly event: string | undefined,
+  ) {}
+
+  get bytes(): Buffer {
+    return (this.joined ??= Buffer.concat(this.pieces));
+  }
 }
 
 /** What is known of a message too long to keep. */

@@ -17,6 +17,23 @@ import type { IdMember, TooLargeMessage, UpstreamMessage } from './upstream-mess
 export const EOL = '\r\n';
 export const EOL_BYTES: Buffer = Buffer.from(EOL, 'latin1');
 
+/** Bytes for a socket: text, a buffer, or pieces written together (a large reply as it came from QEMU, never joined). */
+export type WireData = string | Buffer | readonly Buffer[];
+
+/** How many bytes `data` is (text counted a byte a character, as it is written). */
+export function wireLength(data: WireData): number {
+  if (typeof data === 'string' || Buffer.isBuffer(data)) return data.length;
+  let n = 0;
+  for (const piece of data) n += piece.length;
+  return n;
+}
+
+/** `data` as one buffer. */
+export function wireBuffer(data: WireData): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'latin1');
+  return Buffer.isBuffer(data) ? data : Buffer.concat(data);
+}
+
 
 // Replies to clients. `idText` is the client's id as QEMU echoes it (see
 // `judgeRequest`), undefined when the client sent none.
@@ -57,13 +74,26 @@ const ERROR_ID_SUFFIX = Buffer.from(', ', 'latin1');
  * last in a return, first in an error. An out-of-band reply carries
  * qmp-mux's id: the client's replaces it, or it goes if the client sent none.
  */
-export function replyForClient(reply: UpstreamMessage, idText: string | undefined): Buffer {
+export function replyForClient(reply: UpstreamMessage, idText: string | undefined): Buffer | readonly Buffer[] {
+  if (reply.pieces && !reply.id) return inPieces(reply.pieces, reply.kind, idText);
   const bytes = reply.bytes;
   if (reply.id) return replaceId(bytes, reply.id, idText);
   if (idText === undefined) return Buffer.concat([bytes, EOL_BYTES]);
   const id = Buffer.from(idText, 'latin1');
   if (reply.kind === 'error') return Buffer.concat([bytes.subarray(0, 1), ERROR_ID_PREFIX, id, ERROR_ID_SUFFIX, bytes.subarray(1), EOL_BYTES]);
   return Buffer.concat([bytes.subarray(0, bytes.length - 1), RETURN_ID_PREFIX, id, bytes.subarray(bytes.length - 1), EOL_BYTES]);
+}
+
+/** The same as for one buffer, for a reply that came in pieces: the client's id spliced in between them, nothing copied. */
+function inPieces(pieces: readonly Buffer[], kind: UpstreamMessage['kind'], idText: string | undefined): readonly Buffer[] {
+  if (idText === undefined) return [...pieces, EOL_BYTES];
+  const id = Buffer.from(idText, 'latin1');
+  if (kind === 'error') {
+    const [first, ...rest] = pieces as [Buffer, ...Buffer[]];
+    return [first.subarray(0, 1), ERROR_ID_PREFIX, id, ERROR_ID_SUFFIX, first.subarray(1), ...rest, EOL_BYTES];
+  }
+  const last = pieces[pieces.length - 1]!;
+  return [...pieces.slice(0, -1), last.subarray(0, last.length - 1), RETURN_ID_PREFIX, id, last.subarray(last.length - 1), EOL_BYTES];
 }
 
 function replaceId(bytes: Buffer, id: IdMember, idText: string | undefined): Buffer {

@@ -5,7 +5,7 @@ import type { Lane } from '../../../src/mux/lane.ts';
 import type { UpstreamCommand } from '../../../src/mux/upstream-command.ts';
 import type { ReplySlot } from '../../../src/qmp/monitor-session.ts';
 import { frameOne } from '../../../src/qmp/upstream-framer.ts';
-import { CommandEncoder, encodeCommand } from '../../../src/qmp/wire.ts';
+import { CommandEncoder, encodeCommand, wireBuffer, type WireData } from '../../../src/qmp/wire.ts';
 
 /** A dispatcher wired to a recording upstream. */
 function setup(window = 3, options: Partial<DispatcherOptions> = {}) {
@@ -41,7 +41,7 @@ function slot(): ReplySlot & { got: string[] } {
   const got: string[] = [];
   const s = {
     got,
-    fill: (r: string | Buffer) => void got.push(r.toString().replace(/\r\n$/, '')),
+    fill: (r: WireData) => void got.push(wireBuffer(r).toString().replace(/\r\n$/, '')),
   };
   return s;
 }

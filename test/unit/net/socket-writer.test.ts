@@ -2,10 +2,23 @@ import type { Socket } from 'node:net';
 import t from 'tap';
 import { SocketFlusher, SocketWriter } from '../../../src/net/socket-writer.ts';
 
-/** A stand-in socket recording each write as one string. */
-function socket(): Socket & { writes: string[] } {
+/** A stand-in socket recording each write as one string (what a cork gathered, as one), and how many pieces each was. */
+function socket(): Socket & { writes: string[]; pieces: number[] } {
   const writes: string[] = [];
-  return { writes, destroyed: false, write: (data: Buffer | string) => writes.push(data.toString()) > 0 } as unknown as Socket & { writes: string[] };
+  const pieces: number[] = [];
+  let corked: string[] | undefined;
+  const write = (data: Buffer | string): boolean => {
+    if (corked) corked.push(data.toString());
+    else writes.push(data.toString()) && pieces.push(1);
+    return true;
+  };
+  const cork = (): void => void (corked = []);
+  const uncork = (): void => {
+    writes.push(corked!.join(''));
+    pieces.push(corked!.length);
+    corked = undefined;
+  };
+  return { writes, pieces, destroyed: false, write, cork, uncork } as unknown as Socket & { writes: string[]; pieces: number[] };
 }
 
 /** The end of this turn of the event loop, when writers flush. */
@@ -64,4 +77,21 @@ t.test('a writer holding 64 KiB writes at once, without waiting for the end of t
   w.write('c');
   await turn();
   t.same(s.writes.map((x) => x.length), [70 * 1024, 1], 'and the writer goes on as before');
+});
+
+t.test('output of 16 KiB and more goes out as the pieces it was given, in one write; less is joined first', async (t) => {
+  const flusher = new SocketFlusher();
+  const s = socket();
+  const w = new SocketWriter(s, flusher);
+  const big = [Buffer.alloc(10 * 1024, 'a'), Buffer.alloc(10 * 1024, 'b'), Buffer.from('\r\n')];
+  w.write('{');
+  w.write(big);
+  await turn();
+  t.same(s.writes, ['{' + 'a'.repeat(10 * 1024) + 'b'.repeat(10 * 1024) + '\r\n'], 'in order, as one write');
+  t.same(s.pieces, [4], 'of the pieces as given: nothing joined');
+  w.write([Buffer.from('x'), Buffer.from('y')]);
+  w.write('z');
+  await turn();
+  t.same(s.writes.at(-1), 'xyz');
+  t.same(s.pieces.at(-1), 1, 'a few bytes: joined into one buffer');
 });

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { JsonStreamer, QEMU_JSON_LIMITS } from '../../../src/json/streamer.ts';
 import { JsonNumber, type JsonObject, type JsonValue } from '../../../src/json/value.ts';
-import { frameOne } from '../../../src/qmp/upstream-framer.ts';
-import { isReaderError } from '../../../src/qmp/upstream-message.ts';
+import { frameOne, UpstreamFramer } from '../../../src/qmp/upstream-framer.ts';
+import { isReaderError, type UpstreamMessage } from '../../../src/qmp/upstream-message.ts';
 import {
   CommandEncoder,
   encodeCommand,
@@ -12,6 +12,7 @@ import {
   replyForClient,
   returnReply,
   upstreamNegotiation,
+  wireBuffer,
   withUpstreamId,
 } from '../../../src/qmp/wire.ts';
 
@@ -50,6 +51,41 @@ t.test('QEMU\'s replies made into the client\'s: its id where QEMU puts it, or n
   t.equal(reply('{"return": {}, "id": 3}', undefined), '{"return": {}}\r\n', 'or removed, last member');
   t.equal(reply('{"id": 3, "error": {"class": "C", "desc": "d"}}', undefined), '{"error": {"class": "C", "desc": "d"}}\r\n', 'or removed, first member');
   t.equal(reply('{"id": 3, "error": {"class": "C", "desc": "d"}}', 'inf'), '{"id": inf, "error": {"class": "C", "desc": "d"}}\r\n');
+});
+
+t.test('a large reply that came in pieces goes to its client as those pieces, the id spliced in between, nothing joined', async (t) => {
+  const pad = 'x'.repeat(70 * 1024);
+  const cases: [string, string | undefined][] = [
+    [`{"return": {"a": "}", "pad": "${pad}"}}`, '{"k": null}'],
+    [`{"error": {"class": "C", "desc": "${pad}"}}`, '-5'],
+    [`{"return": ["${pad}", 2, 3]}`, undefined],
+    [`{"return": {"pad": "${pad}"}, "id": 3}`, '"c"'],
+    [`{"id": 3, "error": {"class": "C", "desc": "${pad}"}}`, undefined],
+  ];
+  for (const [text, idText] of cases) {
+    const whole = replyForClient(frameOne(Buffer.from(text))!, idText);
+    t.ok(Buffer.isBuffer(whole), 'a reply read at once is one buffer');
+    for (const cuts of [[1], [2], [9], [10, 40000], [text.length >> 1], [text.length - 2], [text.length - 1], [1, 2, text.length - 1]]) {
+      const messages: UpstreamMessage[] = [];
+      const framer = new UpstreamFramer({ message: (m) => messages.push(m), garbage: () => undefined }, Infinity);
+      // Other messages share the first and last reads, as they do when QEMU writes more than one.
+      const stream = `{"return": {}}\r\n${text}\r\n{"return": {}}\r\n`;
+      const at = [0, ...cuts.map((c) => c + 16), stream.length];
+      for (let i = 1; i < at.length; i++) framer.feed(Buffer.from(stream.slice(at[i - 1], at[i])));
+      const m = messages[1]!;
+      const got = replyForClient(m, idText);
+      const how = `${text.slice(0, 20)}... cut at ${cuts.join(',')}`;
+      t.equal(wireBuffer(got).toString(), (whole as Buffer).toString(), how);
+      t.ok(m.pieces?.every((p) => p.buffer.byteLength - p.length <= 2), `${how}: its pieces hold nothing else alive`);
+      t.equal(Buffer.isBuffer(got), m.id !== undefined, `${how}: in-band as pieces, out-of-band (its id replaced) joined`);
+    }
+  }
+  const small: UpstreamMessage[] = [];
+  const framer = new UpstreamFramer({ message: (m) => small.push(m), garbage: () => undefined }, Infinity);
+  framer.feed(Buffer.from('{"retu'));
+  framer.feed(Buffer.from('rn": 1}\r\n'));
+  t.equal(small[0]!.pieces, undefined, 'a small reply over two reads is joined (a cheap copy)');
+  t.equal(small[0]!.bytes.toString(), '{"return": 1}');
 });
 
 t.test('the greeting clients get: QEMU\'s bytes, capabilities cut to what qmp-mux supports', async (t) => {
