@@ -20,6 +20,9 @@ import { SpannedMessage, type IdMember, type UpstreamKind, type UpstreamMessage 
 /** A message from this many bytes on that came over several reads is passed on as the pieces it came in (smaller ones are joined: a cheap copy). */
 const PIECES_FROM = 64 * 1024;
 
+/** QEMU's line end, which a read may hold beyond a message's last piece. */
+const EOL_LENGTH = 2;
+
 /**
  * A piece that holds nothing else alive: the read it came from, when it
  * is that read (but for QEMU's line end), else a copy of its own bytes. A
@@ -33,7 +36,6 @@ function alone(piece: Buffer): Buffer {
   piece.copy(copy);
   return copy;
 }
-const EOL_LENGTH = 2;
 
 /** How much of a message too long to keep is kept, for logs. */
 const HEAD_BYTES = 256;
