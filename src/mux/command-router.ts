@@ -86,7 +86,8 @@ export class CommandRouter implements CommandRoute, PartyHooks {
       said: { tooLarge: false, tooLargeReply: false, refusals: 0 },
     };
     this.follow(client.access);
-    this.party = lock.join({ client: client.number, endpoint: endpoint.name, peer: client.peer }, this);
+    // Its requester is who it is at the lock too: the identity there follows reloads.
+    this.party = lock.join(this.from, this);
     this.own = { ...options.own, lock, party: this.party };
     this.waiting = new WaitingCommands(lock, this.party);
   }

@@ -50,6 +50,10 @@ export interface Who {
   readonly client: number;
   readonly endpoint: string;
   readonly peer: string;
+  /** The identity its certificate matched, as it is now (a reload may change it). */
+  readonly identity?: string | undefined;
+  /** Its certificate's subject, on a TLS endpoint with client certificates. */
+  readonly subject?: string | undefined;
 }
 
 /** What a client asks for with `__org.qmp-mux_lock`. */

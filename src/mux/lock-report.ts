@@ -1,5 +1,6 @@
 import type { Logger } from '../log.ts';
 import type { AuditLog } from '../ops/audit-log.ts';
+import type { LockEntry } from '../ops/audit-line.ts';
 import { LockMetrics } from '../ops/lock-metrics.ts';
 import type { Registry } from '../ops/prometheus.ts';
 import { LOCK_MODES } from '../qmp/extensions.ts';
@@ -35,14 +36,14 @@ export class LockReport implements LockObserver {
   granted(h: Holding, waitedMs: number): void {
     const { who } = h.party;
     this.metrics.granted(who.endpoint, h.mode);
-    this.log.info('lock granted', { endpoint: who.endpoint, client: who.peer, mode: h.mode, reason: h.reason, leaseMs: h.leaseMs, waitedMs: Math.round(waitedMs) });
+    this.log.info('lock granted', { endpoint: who.endpoint, client: who.peer, identity: who.identity, subject: who.subject, mode: h.mode, reason: h.reason, leaseMs: h.leaseMs, waitedMs: Math.round(waitedMs) });
     this.audit?.lock({ action: 'granted', ...whoIn(who), mode: h.mode, reason: h.reason, leaseMs: h.leaseMs, seconds: waitedMs / 1000 });
   }
 
   ended(h: Holding, why: LockEnd, heldMs: number): void {
     const { who } = h.party;
     this.metrics.ended(who.endpoint, why, heldMs / 1000);
-    const fields = { endpoint: who.endpoint, client: who.peer, mode: h.mode, why, heldMs: Math.round(heldMs) };
+    const fields = { endpoint: who.endpoint, client: who.peer, identity: who.identity, subject: who.subject, mode: h.mode, why, heldMs: Math.round(heldMs) };
     if (why === 'lease') this.log.warn('lock ended: its holder sent nothing for its lease', { ...fields, leaseMs: h.leaseMs });
     else this.log.info('lock ended', fields);
     this.audit?.lock({ action: 'ended', why, ...whoIn(who), mode: h.mode, reason: h.reason, seconds: heldMs / 1000 });
@@ -53,4 +54,10 @@ export class LockReport implements LockObserver {
   }
 }
 
-const whoIn = (who: Who): { endpoint: string; client: number; peer: string } => ({ endpoint: who.endpoint, client: who.client, peer: who.peer });
+const whoIn = (who: Who): Pick<LockEntry, 'endpoint' | 'client' | 'peer' | 'identity' | 'subject'> => ({
+  endpoint: who.endpoint,
+  client: who.client,
+  peer: who.peer,
+  identity: who.identity,
+  subject: who.subject,
+});

@@ -112,6 +112,9 @@ export interface LockEntry {
   endpoint: string;
   client: number;
   peer: string;
+  /** The holder's identity and certificate subject, as in command records. */
+  identity?: string | undefined;
+  subject?: string | undefined;
   mode: string;
   reason: string | undefined;
   /** Why it ended: `unlock`, `lease`, `disconnect`, `qemu-gone`, `stopping`. */
@@ -122,7 +125,7 @@ export interface LockEntry {
   seconds: number;
 }
 
-/** `{"time":...,"type":"lock","action":"granted"|"ended","why":W,"endpoint":...,"client":N,"peer":...,"mode":M,"reason":R,"lease-ms":L,"waited-seconds"|"held-seconds":S}` */
+/** `{"time":...,"type":"lock","action":"granted"|"ended","why":W,"endpoint":...,"client":N,"peer":...,"identity":...,"subject":...,"mode":M,"reason":R,"lease-ms":L,"waited-seconds"|"held-seconds":S}` */
 export function lockLine(time: Date, entry: LockEntry, maxBytes: number): string {
   const members: Member[] = [
     { key: 'time', value: `"${time.toISOString()}"` },
@@ -134,12 +137,14 @@ export function lockLine(time: Date, entry: LockEntry, maxBytes: number): string
     { key: 'endpoint', value: JSON.stringify(entry.endpoint) },
     { key: 'client', value: String(entry.client) },
     { key: 'peer', value: JSON.stringify(entry.peer) },
-    { key: 'mode', value: JSON.stringify(entry.mode) },
   );
+  if (entry.identity !== undefined) members.push({ key: 'identity', value: JSON.stringify(entry.identity) });
+  if (entry.subject !== undefined) members.push({ key: 'subject', value: JSON.stringify(entry.subject), cut: entry.subject });
+  members.push({ key: 'mode', value: JSON.stringify(entry.mode) });
   if (entry.reason !== undefined) members.push({ key: 'reason', value: JSON.stringify(entry.reason), cut: entry.reason });
   if (entry.leaseMs !== undefined) members.push({ key: 'lease-ms', value: String(entry.leaseMs) });
   members.push({ key: entry.action === 'granted' ? 'waited-seconds' : 'held-seconds', value: String(Number(entry.seconds.toFixed(6))) });
-  return fit(members, ['reason'], maxBytes);
+  return fit(members, ['reason', 'subject'], maxBytes);
 }
 
 /** `{"time":...,"type":"dropped","entries":N}`: N entries are missing here. */

@@ -266,4 +266,10 @@ t.test("who may lock is the identity's policy; the lock's holder shows with its 
   t.match(clients, [{ identity: 'admin', lock: 'holds' }, { identity: 'collector' }], 'the admin, by its identity, may');
   t.notOk(clients[1] && 'lock' in clients[1]);
   await admin.execute('__org.qmp-mux_unlock');
+  await logged(s, /lock granted endpoint=remote client=127\.0\.0\.1:\d+ identity=admin subject="O=Example,CN=admin" mode=exclusive/);
+  await logged(s, /lock ended endpoint=remote client=127\.0\.0\.1:\d+ identity=admin subject="O=Example,CN=admin" mode=exclusive why=unlock/);
+  await Promise.all([admin.close(), collector.close()]);
+  await s.mux.stop();
+  const locks = readFileSync(s.audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.type === 'lock');
+  t.match(locks, [{ action: 'granted', identity: 'admin', subject: 'O=Example,CN=admin' }, { action: 'ended', identity: 'admin', subject: 'O=Example,CN=admin' }], "the audit log's lock records name the holder's identity too");
 });

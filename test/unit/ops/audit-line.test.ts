@@ -140,6 +140,11 @@ t.test('lock lines: granted with its lease and wait, ended with why and how long
     lockLine(TIME, { action: 'ended', why: 'lease', ...who, reason: undefined, seconds: 61 }, 65536),
     '{"time":"2026-11-21T14:02:08.959Z","type":"lock","action":"ended","why":"lease","endpoint":"backup","client":3,"peer":"local#3","mode":"write","held-seconds":61}\n',
   );
+  t.equal(
+    lockLine(TIME, { action: 'granted', ...who, identity: 'admin', subject: 'O=Example,CN=admin', reason: undefined, leaseMs: 0, seconds: 0 }, 65536),
+    '{"time":"2026-11-21T14:02:08.959Z","type":"lock","action":"granted","endpoint":"backup","client":3,"peer":"local#3","identity":"admin","subject":"O=Example,CN=admin","mode":"write","lease-ms":0,"waited-seconds":0}\n',
+    'with the identity and subject of a client that has them, as command lines',
+  );
   const long = lockLine(TIME, { action: 'ended', why: 'unlock', ...who, reason: '\u0001'.repeat(256), seconds: 1 }, 1024);
   t.ok(Buffer.byteLength(long) <= 1025, 'within the cap');
   t.match(JSON.parse(long), { type: 'lock', 'reason-truncated': { bytes: 256, prefix: /^\u0001+$/ }, 'held-seconds': 1 });
