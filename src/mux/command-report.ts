@@ -68,7 +68,7 @@ export class CommandReport {
     const n = ++from.said.refusals;
     if (n > REFUSALS_LOGGED + 1) return;
     const action = why.kind === 'action' ? why.action : undefined;
-    const fields = { endpoint: from.endpoint, client: from.peer, identity: from.identity, command: command.name, action, why: why.kind };
+    const fields = { endpoint: from.endpoint, client: from.peer, identity: from.identity, subject: from.subject, command: command.name, action, why: why.kind };
     if (n <= REFUSALS_LOGGED) this.log.warn('refused a command', fields);
     else this.log.warn(`refused a command; this client's further refusals are counted, not logged (said after ${REFUSALS_LOGGED} refusals; its disconnection says how many)`, fields);
   }
@@ -78,7 +78,7 @@ export class CommandReport {
     this.counts.tooLarge++;
     if (!from.said.tooLarge) {
       from.said.tooLarge = true;
-      this.log.warn('refused a command too large (said once per client)', { endpoint: from.endpoint, client: from.peer, command: command.name, why });
+      this.log.warn('refused a command too large (said once per client)', { endpoint: from.endpoint, client: from.peer, identity: from.identity, subject: from.subject, command: command.name, why });
     }
     this.record(from, command, 'GenericError', undefined);
   }
@@ -107,6 +107,8 @@ export class CommandReport {
       this.log.warn("QEMU's reply was longer than qmp-mux passes on; the client gets an error instead (said once per client)", {
         endpoint: from.endpoint,
         client: from.peer,
+        identity: from.identity,
+        subject: from.subject,
         command: command.name,
         bytes: reply.tooLarge.length,
         maxUpstreamMessage: reply.tooLarge.limit,

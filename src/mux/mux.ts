@@ -354,6 +354,6 @@ export class Mux implements MuxView {
     this.closed.disconnects[client.reason] = (this.closed.disconnects[client.reason] ?? 0) + 1;
     this.metricsOf(client.endpoint).ended(client.reason);
     const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
-    this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, identity: client.access.identity, reason, refused: client.route?.refused || undefined });
+    this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, identity: client.access.identity, subject: client.certificate?.subject, reason, refused: client.route?.refused || undefined });
   }
 }

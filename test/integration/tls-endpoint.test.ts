@@ -102,7 +102,7 @@ t.test('who the client is decides what it may do: policies, events and limits by
   t.same(await second.rest(), ['{"error": {"class": "GenericError", "desc": "Too many clients of identity \'collector\' on endpoint \'remote\' (at most 1)"}}'], 'a second collector is one more than its identity may have');
 
   await logged(s, /client connected endpoint=remote client=127\.0\.0\.1:\d+ identity=collector subject="O=Example,CN=collector"/);
-  await logged(s, /refused a command endpoint=remote client=127\.0\.0\.1:\d+ identity=collector command=stop why=command/);
+  await logged(s, /refused a command endpoint=remote client=127\.0\.0\.1:\d+ identity=collector subject="O=Example,CN=collector" command=stop why=command/);
   const text = s.mux.mux.metrics.render();
   t.match(text, /qmpmux_identity_commands_total\{endpoint="remote",identity="collector",outcome="refused"\} 1\n/);
   t.match(text, /qmpmux_identity_commands_total\{endpoint="remote",identity="admin",outcome="return"\} 3\n/);
@@ -110,6 +110,7 @@ t.test('who the client is decides what it may do: policies, events and limits by
   t.match(text, /qmpmux_tls_handshakes_total\{endpoint="remote",outcome="ok"\} 3\n/);
 
   await Promise.all([admin.close(), collector.close()]);
+  await logged(s, /client disconnected endpoint=remote client=127\.0\.0\.1:\d+ identity=admin subject="O=Example,CN=admin" reason=/);
   await s.mux.stop();
   const records = readFileSync(s.audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(records.length >= 6, 'every command recorded');
@@ -186,7 +187,7 @@ t.test('a verified certificate that matches no identity gets a QMP error before 
   const mallory = await TestClient.connectTls(raw(s, 'remote', s.pki.mallory));
   t.same(await mallory.rest(), ['{"error": {"class": "GenericError", "desc": "No identity of endpoint \'remote\' matches the certificate of CN=mallory"}}']);
   t.same(mallory.framingErrors, []);
-  await logged(s, /client disconnected endpoint=remote client=127\.0\.0\.1:\d+ reason="its certificate matches no identity of the endpoint"/);
+  await logged(s, /client disconnected endpoint=remote client=127\.0\.0\.1:\d+ subject="CN=mallory" reason="its certificate matches no identity of the endpoint"/);
   t.match(s.mux.mux.describe().counters.disconnects, { 'no-identity': 1 });
   t.match(s.mux.mux.metrics.render(), /qmpmux_connections_ended_total\{endpoint="remote",reason="no-identity"\} 1\n/);
   const rest = await QmpClient.connect(`tls:${s.at('remote').host}:${s.at('remote').port}`, { tls: { cert: s.pki.mallory.cert, key: s.pki.mallory.key, ca: s.pki.ca.cert } }).catch((e: unknown) => e);

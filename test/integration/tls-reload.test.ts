@@ -79,7 +79,7 @@ t.test('renewed certificates and changed identities take effect at a reload; con
   run.child.kill('SIGUSR2');
   await run.waitFor(/reloaded the configuration changed=remote/);
 
-  await run.waitFor(/client disconnected endpoint=remote client=127\.0\.0\.1:\d+ identity=collector reason="its certificate matches no identity of the endpoint"/);
+  await run.waitFor(/client disconnected endpoint=remote client=127\.0\.0\.1:\d+ identity=collector subject="O=Example,CN=collector" reason="its certificate matches no identity of the endpoint"/);
   await t.rejects(collector.execute('query-status'), { code: 'QMPMUX_CONNECTION' }, 'the collector, whom no identity names any more, is gone');
   const refused = await admin.execute('stop').catch((e: unknown) => e);
   t.match(refused, { desc: "The command stop is not allowed on endpoint 'remote' for identity 'admin'" }, "the admin stays, with its identity's new policy from its next command");
