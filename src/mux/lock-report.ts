@@ -1,6 +1,6 @@
 import type { Logger } from '../log.ts';
-import type { AuditLog } from '../ops/audit-log.ts';
 import type { LockEntry } from '../ops/audit-line.ts';
+import type { AuditLog } from '../ops/audit-log.ts';
 import { LockMetrics } from '../ops/lock-metrics.ts';
 import type { Registry } from '../ops/prometheus.ts';
 import { LOCK_MODES } from '../qmp/extensions.ts';
