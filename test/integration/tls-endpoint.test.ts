@@ -73,15 +73,20 @@ const client = (s: Setup, endpoint: string, who: Issued): Promise<QmpClient> => 
   const { host, port } = s.at(endpoint);
   return QmpClient.connect(`tls:${host}:${port}`, { tls: { cert: who.cert, key: who.key, ca: s.pki.ca.cert } });
 };
+/** The admin's and the collector's clients of `remote`, closed when the test ends. */
+async function adminAndCollector(t: Test, s: Setup): Promise<{ admin: QmpClient; collector: QmpClient }> {
+  const admin = await client(s, 'remote', s.pki.admin);
+  const collector = await client(s, 'remote', s.pki.collector);
+  t.teardown(() => Promise.all([admin.close(), collector.close()]));
+  return { admin, collector };
+}
 const closed = (socket: Socket): Promise<void> => new Promise((resolve) => (socket.closed ? resolve() : socket.once('close', () => resolve())));
 const logged = (s: Setup, pattern: RegExp): Promise<string> => eventually(() => s.mux.logs.find((l) => pattern.test(l)), () => `${pattern} in the log:\n${s.mux.logs.join('\n')}`);
 
 t.test('who the client is decides what it may do: policies, events and limits by identity, shown in query-clients, the log, the audit log and the metrics', async (t) => {
   const s = await setUp(t);
   if (!s) return;
-  const admin = await client(s, 'remote', s.pki.admin);
-  const collector = await client(s, 'remote', s.pki.collector);
-  t.teardown(() => Promise.all([admin.close(), collector.close()]));
+  const { admin, collector } = await adminAndCollector(t, s);
   const clients = (await admin.execute('__org.qmp-mux_query-clients')) as Record<string, unknown>[];
   t.match(clients, [
     { endpoint: 'remote', identity: 'admin', subject: 'O=Example,CN=admin', events: ['*'] },
@@ -257,9 +262,7 @@ t.test('beyond loopback: a TLS endpoint that verifies clients listens with allow
 t.test("who may lock is the identity's policy; the lock's holder shows with its identity in query-clients", async (t) => {
   const s = await setUp(t);
   if (!s) return;
-  const admin = await client(s, 'remote', s.pki.admin);
-  const collector = await client(s, 'remote', s.pki.collector);
-  t.teardown(() => Promise.all([admin.close(), collector.close()]));
+  const { admin, collector } = await adminAndCollector(t, s);
   const refused = await collector.execute('__org.qmp-mux_lock', { mode: 'write' }).catch((e: unknown) => e);
   t.match(refused, { desc: "The command __org.qmp-mux_lock is not allowed on endpoint 'remote' for identity 'collector'" }, 'the read-only collector may not lock');
   await admin.execute('__org.qmp-mux_lock', { mode: 'exclusive' });
