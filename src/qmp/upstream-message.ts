@@ -70,9 +70,12 @@ export interface TooLargeMessage {
  */
 const READER_ERRORS = ['JSON parse error, ', 'JSON token size limit exceeded', 'JSON token count limit exceeded', 'JSON nesting depth limit exceeded', 'QMP input '];
 const READER_ERROR_HEADS = READER_ERRORS.map((desc) => Buffer.from(`{"error": {"class": "GenericError", "desc": ${JSON.stringify(desc).slice(0, -1)}`, 'latin1'));
+const LONGEST_HEAD = Math.max(...READER_ERROR_HEADS.map((head) => head.length));
 
 /** Whether an id-less error from QEMU is one its reader produced (see READER_ERRORS). */
 export function isReaderError(reply: UpstreamMessage): boolean {
-  const bytes = reply.bytes;
-  return reply.kind === 'error' && READER_ERROR_HEADS.some((head) => bytes.length > head.length && bytes.compare(head, 0, head.length, 0, head.length) === 0);
+  if (reply.kind !== 'error') return false;
+  // A reply in pieces is joined for this only when its first piece is too short to hold a head.
+  const first = reply.pieces && reply.pieces[0]!.length > LONGEST_HEAD ? reply.pieces[0]! : reply.bytes;
+  return READER_ERROR_HEADS.some((head) => first.length > head.length && first.compare(head, 0, head.length, 0, head.length) === 0);
 }

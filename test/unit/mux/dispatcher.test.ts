@@ -5,6 +5,7 @@ import type { Lane } from '../../../src/mux/lane.ts';
 import type { UpstreamCommand } from '../../../src/mux/upstream-command.ts';
 import type { ReplySlot } from '../../../src/qmp/monitor-session.ts';
 import { frameOne } from '../../../src/qmp/upstream-framer.ts';
+import { SpannedMessage } from '../../../src/qmp/upstream-message.ts';
 import { CommandEncoder, encodeCommand, wireBuffer, type WireData } from '../../../src/qmp/wire.ts';
 
 /** A dispatcher wired to a recording upstream. */
@@ -333,4 +334,34 @@ t.test('a reply too long to keep becomes an error for its client alone; matching
   t.same(big.got, ['{"id": "b", "error": {"class": "GenericError", "desc": "QEMU\'s reply to query-big is larger than qmp-mux passes on (70000 bytes; maxUpstreamMessage is 65536)"}}']);
   t.same(next.got, ['{"return": {}, "id": "s"}']);
   t.equal(d.reply(tooLarge(-1)), 'a reply with an id qmp-mux did not give');
+});
+
+/** A reply as it came over several reads, counting how often it is joined into one buffer. */
+class CountedSpanned extends SpannedMessage {
+  joins = 0;
+  override get bytes(): Buffer {
+    this.joins++;
+    return super.bytes;
+  }
+}
+
+t.test('a large reply in pieces is routed without being joined; an error in pieces is still told from a reader error', async (t) => {
+  const { d, newLane } = setup(3);
+  const lane = newLane();
+  const [big, error, readerError] = [slot(), slot(), slot()];
+  d.enqueue(lane, command('query-qmp-schema', '"s"'), big);
+  d.enqueue(lane, command('x', '"e"'), error);
+  d.enqueue(lane, command('y', '"r"'), readerError);
+  const body = 'a'.repeat(70000);
+  const reply = new CountedSpanned([Buffer.from(`{"return": ["${body.slice(0, 30000)}`), Buffer.from(`${body.slice(30000)}"]}`)], 'return', undefined, undefined);
+  t.equal(d.reply(reply), undefined);
+  t.equal(reply.joins, 0, 'never joined');
+  t.equal(big.got[0], `{"return": ["${body}"], "id": "s"}`);
+  const ordinary = new CountedSpanned([Buffer.from(`{"error": {"class": "GenericError", "desc": "${body.slice(0, 30000)}`), Buffer.from(`${body.slice(30000)}"}}`)], 'error', undefined, undefined);
+  t.equal(d.reply(ordinary), undefined, 'an ordinary error answers its command');
+  t.equal(ordinary.joins, 0, 'judged by its first piece');
+  const head = '{"error": {"class": "GenericError", "desc": "JSON parse error, ';
+  const split = new CountedSpanned([Buffer.from(head.slice(0, 20)), Buffer.from(`${head.slice(20)}${body}"}}`)], 'error', undefined, undefined);
+  t.equal(d.reply(split), 'an error QEMU reports only for input it could not read', 'a first piece too short for the head: joined to judge it');
+  t.same(readerError.got, []);
 });
