@@ -76,6 +76,7 @@ const LONGEST_HEAD = Math.max(...READER_ERROR_HEADS.map((head) => head.length));
 export function isReaderError(reply: UpstreamMessage): boolean {
   if (reply.kind !== 'error') return false;
   // A reply in pieces is joined for this only when its first piece is too short to hold a head.
-  const first = reply.pieces && reply.pieces[0]!.length > LONGEST_HEAD ? reply.pieces[0]! : reply.bytes;
+  const piece = reply.pieces?.[0];
+  const first = piece && piece.length > LONGEST_HEAD ? piece : reply.bytes;
   return READER_ERROR_HEADS.some((head) => first.length > head.length && first.compare(head, 0, head.length, 0, head.length) === 0);
 }
