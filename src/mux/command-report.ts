@@ -5,6 +5,7 @@ import type { JsonObject } from '../json/value.ts';
 import type { Refusal } from '../policy/policy.ts';
 import type { UpstreamMessage } from '../qmp/upstream-message.ts';
 import type { Requester, UpstreamCommand } from './upstream-command.ts';
+import { auditFields, logFields } from './who.ts';
 
 /** What every command's outcome adds up to, for `query-proxy`. */
 export interface CommandCounts {
@@ -68,7 +69,7 @@ export class CommandReport {
     const n = ++from.said.refusals;
     if (n > REFUSALS_LOGGED + 1) return;
     const action = why.kind === 'action' ? why.action : undefined;
-    const fields = { endpoint: from.endpoint, client: from.peer, identity: from.identity, subject: from.subject, command: command.name, action, why: why.kind };
+    const fields = { ...logFields(from), command: command.name, action, why: why.kind };
     if (n <= REFUSALS_LOGGED) this.log.warn('refused a command', fields);
     else this.log.warn(`refused a command; this client's further refusals are counted, not logged (said after ${REFUSALS_LOGGED} refusals; its disconnection says how many)`, fields);
   }
@@ -78,7 +79,7 @@ export class CommandReport {
     this.counts.tooLarge++;
     if (!from.said.tooLarge) {
       from.said.tooLarge = true;
-      this.log.warn('refused a command too large (said once per client)', { endpoint: from.endpoint, client: from.peer, identity: from.identity, subject: from.subject, command: command.name, why });
+      this.log.warn('refused a command too large (said once per client)', { ...logFields(from), command: command.name, why });
     }
     this.record(from, command, 'GenericError', undefined);
   }
@@ -105,10 +106,7 @@ export class CommandReport {
     if (reply.tooLarge && !from.said.tooLargeReply) {
       from.said.tooLargeReply = true;
       this.log.warn("QEMU's reply was longer than qmp-mux passes on; the client gets an error instead (said once per client)", {
-        endpoint: from.endpoint,
-        client: from.peer,
-        identity: from.identity,
-        subject: from.subject,
+        ...logFields(from),
         command: command.name,
         bytes: reply.tooLarge.length,
         maxUpstreamMessage: reply.tooLarge.limit,
@@ -127,11 +125,7 @@ export class CommandReport {
 
 function auditEntry(from: Requester, command: ReadCommand) {
   return {
-    endpoint: from.endpoint,
-    client: from.client,
-    peer: from.peer,
-    identity: from.identity,
-    subject: from.subject,
+    ...auditFields(from),
     command: command.name,
     idText: command.idText,
     arguments: command.args,

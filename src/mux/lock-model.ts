@@ -2,6 +2,7 @@ import type { JsonObject } from '../json/value.ts';
 import { Policy } from '../policy/policy.ts';
 import { POLICY_PRESETS } from '../policy/presets.ts';
 import type { LockMode } from '../qmp/extensions.ts';
+import type { Who } from './who.ts';
 
 /*
  * What the monitor's lock is made of: what a client asks for, a lock held,
@@ -44,17 +45,6 @@ export const SYSTEM_CLOCK: LockClock = {
     return () => clearTimeout(timer);
   },
 };
-
-/** A client, as `query-clients` and the audit log name it. */
-export interface Who {
-  readonly client: number;
-  readonly endpoint: string;
-  readonly peer: string;
-  /** The identity its certificate matched, as it is now (a reload may change it). */
-  readonly identity?: string | undefined;
-  /** Its certificate's subject, on a TLS endpoint with client certificates. */
-  readonly subject?: string | undefined;
-}
 
 /** What a client asks for with `__org.qmp-mux_lock`. */
 export interface LockRequest {

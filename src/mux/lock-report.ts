@@ -1,11 +1,11 @@
 import type { Logger } from '../log.ts';
-import type { LockEntry } from '../ops/audit-line.ts';
 import type { AuditLog } from '../ops/audit-log.ts';
 import { LockMetrics } from '../ops/lock-metrics.ts';
 import type { Registry } from '../ops/prometheus.ts';
 import { LOCK_MODES } from '../qmp/extensions.ts';
-import type { Holding, LockEnd, LockObserver, Who } from './lock-model.ts';
+import type { Holding, LockEnd, LockObserver } from './lock-model.ts';
 import { MonitorLock } from './monitor-lock.ts';
+import { auditFields, logFields, type Who } from './who.ts';
 
 /** The monitor's lock, told to the log, the audit log and the metrics (registered in `registry`). */
 export function reportedLock(log: Logger, audit: AuditLog | undefined, registry: Registry): MonitorLock {
@@ -36,28 +36,20 @@ export class LockReport implements LockObserver {
   granted(h: Holding, waitedMs: number): void {
     const { who } = h.party;
     this.metrics.granted(who.endpoint, h.mode);
-    this.log.info('lock granted', { endpoint: who.endpoint, client: who.peer, identity: who.identity, subject: who.subject, mode: h.mode, reason: h.reason, leaseMs: h.leaseMs, waitedMs: Math.round(waitedMs) });
-    this.audit?.lock({ action: 'granted', ...whoIn(who), mode: h.mode, reason: h.reason, leaseMs: h.leaseMs, seconds: waitedMs / 1000 });
+    this.log.info('lock granted', { ...logFields(who), mode: h.mode, reason: h.reason, leaseMs: h.leaseMs, waitedMs: Math.round(waitedMs) });
+    this.audit?.lock({ action: 'granted', ...auditFields(who), mode: h.mode, reason: h.reason, leaseMs: h.leaseMs, seconds: waitedMs / 1000 });
   }
 
   ended(h: Holding, why: LockEnd, heldMs: number): void {
     const { who } = h.party;
     this.metrics.ended(who.endpoint, why, heldMs / 1000);
-    const fields = { endpoint: who.endpoint, client: who.peer, identity: who.identity, subject: who.subject, mode: h.mode, why, heldMs: Math.round(heldMs) };
+    const fields = { ...logFields(who), mode: h.mode, why, heldMs: Math.round(heldMs) };
     if (why === 'lease') this.log.warn('lock ended: its holder sent nothing for its lease', { ...fields, leaseMs: h.leaseMs });
     else this.log.info('lock ended', fields);
-    this.audit?.lock({ action: 'ended', why, ...whoIn(who), mode: h.mode, reason: h.reason, seconds: heldMs / 1000 });
+    this.audit?.lock({ action: 'ended', why, ...auditFields(who), mode: h.mode, reason: h.reason, seconds: heldMs / 1000 });
   }
 
   waited(who: Who): void {
     this.metrics.waited(who.endpoint);
   }
 }
-
-const whoIn = (who: Who): Pick<LockEntry, 'endpoint' | 'client' | 'peer' | 'identity' | 'subject'> => ({
-  endpoint: who.endpoint,
-  client: who.client,
-  peer: who.peer,
-  identity: who.identity,
-  subject: who.subject,
-});

@@ -14,8 +14,8 @@ import {
   type LockSnapshot,
   type PartyHooks,
   type UnlockAnswer,
-  type Who,
 } from './lock-model.ts';
+import type { Who } from './who.ts';
 
 interface Waiter {
   readonly party: LockParty;
