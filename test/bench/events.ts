@@ -45,7 +45,7 @@ export async function eventFanOut(): Promise<{ rows: Row[]; figures: unknown }> 
   const rows: Row[] = [];
   const figures: Record<string, unknown> = {};
   for (const [clients, rate] of [[10, 10000], [100, 10000], [1000, 1000]] as const) {
-    const path = join(workdir, `events-${clients}.sock`);
+    const path = join(workdir(), `events-${clients}.sock`);
     let upstream: Socket | undefined;
     const server = createServer((s) => {
       upstream = s;

@@ -289,6 +289,14 @@ async function main(): Promise<void> {
   console.log(`figures written to ${file} (${round((Date.now() - started) / 1000, 1)} s)`);
 }
 
+// Interrupted (Ctrl-C, a timeout's kill): nothing the run started stays behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    stopAll();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
 main().catch((e: unknown) => {
   stopAll();
   console.error(e);

@@ -7,7 +7,12 @@ import { BenchClient } from './client.ts';
 
 /** The processes a benchmark run needs, all stopped by `stopAll`. */
 const children: ChildProcess[] = [];
-export const workdir = mkdtempSync(join(tmpdir(), 'qmp-mux-bench-'));
+let dir: string | undefined;
+
+/** The run's directory for sockets and files, made when first asked for (importing a bench module leaves nothing behind); `stopAll` removes it. */
+export function workdir(): string {
+  return (dir ??= mkdtempSync(join(tmpdir(), 'qmp-mux-bench-')));
+}
 
 /** A process of the run's own making: stopped by `stopAll` too. */
 export function adopt(child: ChildProcess): void {
@@ -16,7 +21,8 @@ export function adopt(child: ChildProcess): void {
 
 export function stopAll(): void {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  rmSync(workdir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
 }
 
 async function until(ready: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
@@ -29,7 +35,7 @@ async function until(ready: () => boolean, what: string, timeoutMs = 10000): Pro
 
 /** `qemu-system-x86_64 -machine none` with the given number of QMP monitors; returns their socket paths. */
 export async function startQemu(monitors: number): Promise<string[]> {
-  const paths = Array.from({ length: monitors }, (_, i) => join(workdir, `qemu${i}.sock`));
+  const paths = Array.from({ length: monitors }, (_, i) => join(workdir(), `qemu${i}.sock`));
   const args = ['-machine', 'none', '-nodefaults', '-display', 'none'];
   for (const p of paths) args.push('-qmp', `unix:${p},server=on,wait=off`);
   children.push(spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'inherit'] }));
@@ -39,7 +45,7 @@ export async function startQemu(monitors: number): Promise<string[]> {
 
 /** The fake upstream (instant answers) in its own process; returns its socket path. */
 export async function startFakeUpstream(): Promise<string> {
-  const path = join(workdir, `fake${children.length}.sock`);
+  const path = join(workdir(), `fake${children.length}.sock`);
   const script = fileURLToPath(new URL('./fake-upstream.js', import.meta.url));
   children.push(spawn(process.execPath, [script, path], { stdio: ['ignore', 'inherit', 'inherit'] }));
   await until(() => existsSync(path), 'the fake upstream');
@@ -48,7 +54,7 @@ export async function startFakeUpstream(): Promise<string> {
 
 /** The bare echo server in its own process; returns its pid and socket path. */
 export async function startEcho(): Promise<{ pid: number; path: string }> {
-  const path = join(workdir, 'echo.sock');
+  const path = join(workdir(), 'echo.sock');
   const script = fileURLToPath(new URL('./echo.js', import.meta.url));
   const child = spawn(process.execPath, [script, path], { stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
@@ -58,7 +64,7 @@ export async function startEcho(): Promise<{ pid: number; path: string }> {
 
 /** The minimal multiplexer in its own process, in front of `upstream`, with at most `window` commands in flight if given; returns its pid and where clients connect. */
 export async function startMinimalMux(upstream: string, window?: number): Promise<{ pid: number; path: string }> {
-  const path = join(workdir, `minimal-mux${window ?? ''}.sock`);
+  const path = join(workdir(), `minimal-mux${window ?? ''}.sock`);
   const script = fileURLToPath(new URL('./minimal-mux.js', import.meta.url));
   const child = spawn(process.execPath, [script, path, upstream, ...(window === undefined ? [] : [String(window)])], { stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
@@ -68,7 +74,7 @@ export async function startMinimalMux(upstream: string, window?: number): Promis
 
 /** A bare byte relay (no parsing) in its own process, in front of `upstream`; returns where clients connect. */
 export async function startRelay(upstream: string): Promise<string> {
-  const path = join(workdir, 'relay.sock');
+  const path = join(workdir(), 'relay.sock');
   const script = fileURLToPath(new URL('./relay.js', import.meta.url));
   children.push(spawn(process.execPath, [script, path, upstream], { stdio: ['ignore', 'inherit', 'inherit'] }));
   await until(() => existsSync(path), 'the relay');
@@ -143,9 +149,9 @@ export async function startMux(
   /** Another build's `dist/cli/main.js`, to compare with. */
   program = fileURLToPath(new URL('../../../../dist/cli/main.js', import.meta.url)),
 ): Promise<MuxProcess> {
-  const paths = Object.fromEntries(endpoints.map((e) => [e.name, join(workdir, `${name}-${e.name}.sock`)]));
+  const paths = Object.fromEntries(endpoints.map((e) => [e.name, join(workdir(), `${name}-${e.name}.sock`)]));
   const path = paths[endpoints[0]!.name]!;
-  const config = join(workdir, `${name}.json`);
+  const config = join(workdir(), `${name}.json`);
   writeFileSync(
     config,
     JSON.stringify({

@@ -20,8 +20,8 @@ const QUERY = '{"execute":"query-status"}';
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl in the run's directory. */
 function certificates(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string> {
-  const at = (name: string): string => join(workdir, name);
-  const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: workdir, stdio: 'ignore' });
+  const at = (name: string): string => join(workdir(), name);
+  const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: workdir(), stdio: 'ignore' });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   openssl('req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.pem'), '-days', '2', '-subj', '/CN=bench CA');
   writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
@@ -35,8 +35,8 @@ function certificates(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert'
 
 /** qmp-mux in its own process with a unix, a plaintext TCP and a TLS endpoint; resolves with where each is. */
 async function startTlsMux(upstream: string, files: ReturnType<typeof certificates>): Promise<{ unix: string; tcp: number; tls: number }> {
-  const unix = join(workdir, 'tls-bench-unix.sock');
-  const config = join(workdir, 'tls-bench.json');
+  const unix = join(workdir(), 'tls-bench-unix.sock');
+  const config = join(workdir(), 'tls-bench.json');
   writeFileSync(
     config,
     JSON.stringify({
