@@ -64,6 +64,8 @@ export function lockValue(snapshot: LockSnapshot | undefined, asker?: LockParty)
   value.set('client', count(h.party.who.client));
   value.set('endpoint', h.party.who.endpoint);
   value.set('peer', h.party.who.peer);
+  if (h.party.who.identity !== undefined) value.set('identity', h.party.who.identity);
+  if (h.party.who.subject !== undefined) value.set('subject', h.party.who.subject);
   if (h.reason !== undefined) value.set('reason', h.reason);
   value.set('since', h.since.toISOString());
   value.set('granted', h.grantedAt !== undefined);

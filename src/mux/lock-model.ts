@@ -2,7 +2,7 @@ import type { JsonObject } from '../json/value.ts';
 import { Policy } from '../policy/policy.ts';
 import { POLICY_PRESETS } from '../policy/presets.ts';
 import type { LockMode } from '../qmp/extensions.ts';
-import type { Who } from './who.ts';
+import { describeWho, type Who } from './who.ts';
 
 /*
  * What the monitor's lock is made of: what a client asks for, a lock held,
@@ -138,7 +138,6 @@ export function aLock(mode: LockMode): string {
 
 /** `client 3 on endpoint 'backup' has held a write lock since T (reason: R)`. */
 export function describeHolding(h: Holding): string {
-  const { client, endpoint } = h.party.who;
-  return `client ${client} on endpoint '${endpoint}' has held ${aLock(h.mode)} since ${h.since.toISOString()}${h.reason === undefined ? '' : ` (reason: ${h.reason})`}`;
+  return `${describeWho(h.party.who)} has held ${aLock(h.mode)} since ${h.since.toISOString()}${h.reason === undefined ? '' : ` (reason: ${h.reason})`}`;
 }
 

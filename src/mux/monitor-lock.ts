@@ -15,7 +15,7 @@ import {
   type PartyHooks,
   type UnlockAnswer,
 } from './lock-model.ts';
-import type { Who } from './who.ts';
+import { describeWho, type Who } from './who.ts';
 
 interface Waiter {
   readonly party: LockParty;
@@ -310,7 +310,7 @@ export class MonitorLock {
   private describeTaken(): string {
     if (this.holding) return describeHolding(this.holding);
     const next = this.waiters[0];
-    return next ? `client ${next.party.who.client} on endpoint '${next.party.who.endpoint}' asked for it first` : 'it is free again';
+    return next ? `${describeWho(next.party.who)} asked for it first` : 'it is free again';
   }
 
   private armLease(ms: number): void {

@@ -9,6 +9,12 @@ export interface Who {
   readonly subject?: string | undefined;
 }
 
+/** `client 3 on endpoint 'backup'`, and `(identity 'admin')` after it when its certificate matched one: a client named in a QMP error. */
+export function describeWho(who: Who): string {
+  const identity = who.identity === undefined ? '' : ` (identity '${who.identity}')`;
+  return `client ${who.client} on endpoint '${who.endpoint}'${identity}`;
+}
+
 /** What names a client in a log line, first among its fields: its peer goes as `client`. */
 export function logFields(who: Who): { endpoint: string; client: string; identity: string | undefined; subject: string | undefined } {
   return { endpoint: who.endpoint, client: who.peer, identity: who.identity, subject: who.subject };

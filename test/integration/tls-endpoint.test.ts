@@ -113,6 +113,9 @@ t.test('who the client is decides what it may do: policies, events and limits by
   t.match(text, /qmpmux_identity_commands_total\{endpoint="remote",identity="admin",outcome="return"\} 3\n/);
   t.match(text, /qmpmux_identity_clients\{endpoint="remote",identity="collector"\} 1\n/);
   t.match(text, /qmpmux_tls_handshakes_total\{endpoint="remote",outcome="ok"\} 3\n/);
+  await admin.execute('__org.qmp-mux_lock', { mode: 'write', reason: 'maintenance' });
+  t.match(await collector.execute('__org.qmp-mux_query-lock'), { mine: false, client: clients[0]!.client, endpoint: 'remote', identity: 'admin', subject: 'O=Example,CN=admin' }, 'a lock holder named by its identity');
+  await admin.execute('__org.qmp-mux_unlock');
 
   await Promise.all([admin.close(), collector.close()]);
   await logged(s, /client disconnected endpoint=remote client=127\.0\.0\.1:\d+ identity=admin subject="O=Example,CN=admin" reason=/);
