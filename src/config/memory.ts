@@ -1,3 +1,4 @@
+import { LOG_BACKLOG } from '../log.ts';
 import type { LimitOptions, Options } from './options.ts';
 
 /**
@@ -29,7 +30,7 @@ export interface MemoryBound {
   connections: number;
   /** QEMU's largest message, in transit. */
   upstream: number;
-  /** The event journal and the audit log's buffer. */
+  /** The event journal, the audit log's buffer, and log lines not yet taken by the log's reader. */
   records: number;
   /** Everything above. */
   total: number;
@@ -60,7 +61,7 @@ export function memoryBound(options: Options): MemoryBound {
   const holder = Math.max(0, ...options.endpoints.map((e) => costliest(e).maxInputBytes));
   const input = partial + Math.min(queued, options.totalInputBytes + holder) + overshoot;
   const upstream = UPSTREAM_COPIES * options.maxUpstreamMessage;
-  const records = options.journal.maxBytes + options.journal.maxEvents * JOURNAL_ENTRY + (options.audit ? options.audit.maxBufferedBytes + options.audit.maxEntryBytes : 0);
+  const records = options.journal.maxBytes + options.journal.maxEvents * JOURNAL_ENTRY + (options.audit ? options.audit.maxBufferedBytes + options.audit.maxEntryBytes : 0) + LOG_BACKLOG;
   return { input, output, connections, upstream, records, total: input + output + connections + upstream + records };
 }
 
@@ -95,6 +96,6 @@ export function formatBytes(bytes: number): string {
 /** One line saying the bound, for `--check-config`. */
 export function describeMemoryBound(options: Options): string {
   const b = memoryBound(options);
-  const parts = [`client input ${formatBytes(b.input)}`, `client output ${formatBytes(b.output)}`, `connections ${formatBytes(b.connections)}`, `QEMU's messages ${formatBytes(b.upstream)}`, `journal and audit ${formatBytes(b.records)}`];
+  const parts = [`client input ${formatBytes(b.input)}`, `client output ${formatBytes(b.output)}`, `connections ${formatBytes(b.connections)}`, `QEMU's messages ${formatBytes(b.upstream)}`, `journal, audit and log ${formatBytes(b.records)}`];
   return `at most ${formatBytes(b.total)} for clients and QEMU's messages, every endpoint full (${parts.join(', ')})`;
 }
