@@ -97,9 +97,9 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /**
- * Writes lines to `stream` while less than LOG_BACKLOG bytes wait for its
- * reader, and drops them beyond (counted): once the reader has caught up,
- * the `notice` line says how many went, before anything else is written.
+ * Writes lines to `stream` while at most LOG_BACKLOG bytes wait for its
+ * reader with them, and drops them beyond (counted): once the reader has
+ * caught up, the `notice` line says how many went, before anything else.
  */
 function behind(stream: LogStream, notice: (dropped: number) => string): (line: string) => void {
   let dropped = 0;
@@ -115,7 +115,8 @@ function behind(stream: LogStream, notice: (dropped: number) => string): (line: 
     sayDropped();
   };
   return (line) => {
-    if (stream.writableLength + line.length + 1 > LOG_BACKLOG) {
+    // A line alone is written whatever its length (a large message under --trace): it exists already.
+    if (stream.writableLength > 0 && stream.writableLength + line.length + 1 > LOG_BACKLOG) {
       dropped++;
       // One listener, however often the reader falls behind before the stream empties.
       if (!listening) stream.once('drain', drained);

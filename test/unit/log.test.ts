@@ -113,3 +113,20 @@ t.test('a stream its reader keeps up with (stderr on a terminal or a file) gets 
   t.equal(output.taken.length, 3000);
   t.equal(output.listenerCount('drain'), 0);
 });
+
+t.test('a line longer than the backlog is written when nothing waits (a large message under --trace), and only then', async (t) => {
+  const output = new StalledReader();
+  const log = createLogger({ level: 'info', format: 'text', trace: true, output, now: at });
+  const large = 'x'.repeat(2 * LOG_BACKLOG);
+  log.trace('from-qemu', {}, large);
+  t.ok(output.writableLength > LOG_BACKLOG, 'written');
+  log.trace('from-qemu', {}, large);
+  log.info('small');
+  output.read();
+  output.read(false);
+  t.same(
+    output.taken.map((l) => l.length),
+    [`2026-11-21T12:00:00.000Z TRACE from-qemu ${large}\n`.length, notice(2).length],
+    'the second, with one waiting, is dropped, and what came after it',
+  );
+});
