@@ -9,7 +9,7 @@ import { DEFAULTS } from '../../src/config/options.ts';
 import { BenchClient, pipelined, sequential } from './client.ts';
 import { eventFanOut } from './events.ts';
 import { hostileNeighbour, memoryUnderPressure } from './hostile.ts';
-import { drive, load, QUERY } from './load.ts';
+import { drive, loadInTurns, QUERY, type Measured } from './load.ts';
 import { lockCost } from './lock-cost.ts';
 import { rssBytes, startEcho, startFakeUpstream, startGarbage, startMinimalMux, startMux, startQemu, startRelay, stopAll } from './processes.ts';
 import { median, percentile, round, sortedCopy } from './stats.ts';
@@ -160,10 +160,7 @@ async function capacity(): Promise<void> {
   const windowed = await startMinimalMux(await startFakeUpstream(), DEFAULTS.window);
   const out: Record<string, unknown> = {};
   for (const k of [1, 8, 64]) {
-    const m = await load(mux.path, mux.pid, k);
-    const e = await load(echo.path, echo.pid, k);
-    const least = await load(minimal.path, minimal.pid, k);
-    const leastWindowed = await load(windowed.path, windowed.pid, k);
+    const [m, e, least, leastWindowed] = (await loadInTurns([mux, echo, minimal, windowed], k)) as [Measured, Measured, Measured, Measured];
     out[k] = { mux: m, echoFloor: e, minimalMultiplexer: least, minimalMultiplexerWindowed: leastWindowed };
     row({
       scenario: `4 capacity, ${k} clients`,
