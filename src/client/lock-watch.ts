@@ -10,6 +10,8 @@ export interface LockView {
   readonly mode: string;
   readonly client: number;
   readonly endpoint: string;
+  /** The identity its holder's certificate matched, if any. */
+  readonly identity: string | undefined;
   readonly reason: string | undefined;
   readonly since: string;
 }
@@ -22,8 +24,10 @@ export function readLockView(value: JsonValue): LockView | undefined {
   const endpoint = value.get('endpoint');
   const since = value.get('since');
   const reason = value.get('reason');
+  const identity = value.get('identity');
   if (typeof mode !== 'string' || !(client instanceof JsonNumber) || typeof endpoint !== 'string' || typeof since !== 'string') return undefined;
-  return { mine: value.get('mine') === true, mode, client: Number(client.text), endpoint, reason: typeof reason === 'string' ? reason : undefined, since };
+  const text = (v: JsonValue | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+  return { mine: value.get('mine') === true, mode, client: Number(client.text), endpoint, identity: text(identity), reason: text(reason), since };
 }
 
 /** One line saying where the lock is now. */
@@ -32,7 +36,8 @@ export function describeLockView(view: LockView | undefined): string {
   const why = view.reason === undefined ? '' : ` (reason: ${view.reason})`;
   const lock = `${view.mode === 'exclusive' ? 'an' : 'a'} ${view.mode} lock`;
   if (view.mine) return `lock: this shell holds ${lock}${why}`;
-  return `lock: client ${view.client} on endpoint '${view.endpoint}' holds ${lock} since ${view.since}${why}`;
+  const identity = view.identity === undefined ? '' : ` (identity '${view.identity}')`;
+  return `lock: client ${view.client} on endpoint '${view.endpoint}'${identity} holds ${lock} since ${view.since}${why}`;
 }
 
 /** What the prompt says of the lock: nothing when there is none. */

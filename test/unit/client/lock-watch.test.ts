@@ -28,8 +28,10 @@ t.test('query-lock read as a view, said in a line and in the prompt', async (t) 
   t.equal(readLockView('nonsense'), undefined);
   t.equal(readLockView(held({ client: 'three' })), undefined, 'not what qmp-mux answers');
   const other = readLockView(held({ reason: 'nightly' }));
-  t.same(other, { mine: false, mode: 'write', client: 3, endpoint: 'backup', reason: 'nightly', since: '2026-11-22T02:00:00.120Z' });
+  t.same(other, { mine: false, mode: 'write', client: 3, endpoint: 'backup', identity: undefined, reason: 'nightly', since: '2026-11-22T02:00:00.120Z' });
   t.equal(describeLockView(other), "lock: client 3 on endpoint 'backup' holds a write lock since 2026-11-22T02:00:00.120Z (reason: nightly)");
+  const known = readLockView(held({ endpoint: 'remote', identity: 'admin', subject: 'O=Example,CN=admin' }));
+  t.equal(describeLockView(known), "lock: client 3 on endpoint 'remote' (identity 'admin') holds a write lock since 2026-11-22T02:00:00.120Z", 'a holder known by its certificate, by its identity');
   t.equal(lockPromptTag(other), ', locked by client 3');
   const mine = readLockView(held({ mine: true, mode: 'exclusive' }));
   t.equal(describeLockView(mine), 'lock: this shell holds an exclusive lock');
