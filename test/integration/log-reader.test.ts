@@ -1,22 +1,13 @@
 import { join } from 'node:path';
 import t from 'tap';
-import { HEAP_PROBE, runCli, type Running } from '../fixtures/cli.ts';
+import { HEAP_PROBE, liveHeap, runCli } from '../fixtures/cli.ts';
 import { eventually } from '../fixtures/context.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { TestClient } from '../fixtures/qmp-client.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
 const MIB = 2 ** 20;
-const PROBE = /heap-probe heapUsed=(\d+)/g;
 const DROPPED = /WARN {2}log lines dropped: the log was not read as fast as it was written dropped=(\d+)/g;
-
-/** The live heap qmp-mux reports on SIGWINCH once its stderr has been read up to the report. */
-async function liveHeap(run: Running): Promise<number> {
-  const seen = run.stderr().match(PROBE)?.length ?? 0;
-  run.child.kill('SIGWINCH');
-  await eventually(() => (run.stderr().match(PROBE)?.length ?? 0) > seen, 'the heap probe on stderr');
-  return Number([...run.stderr().matchAll(PROBE)].at(-1)![1]);
-}
 
 t.test('a log nobody reads stops nothing and holds at most 1 MiB: commands are answered meanwhile, and the lines dropped are said', async (t) => {
   if (!needQemu(t)) return;

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { HEAP_PROBE, runCli, type Running } from '../fixtures/cli.ts';
+import { HEAP_PROBE, liveHeap, runCli, type Running } from '../fixtures/cli.ts';
 import { eventually } from '../fixtures/context.ts';
 import { descriptorsOf, rssOf } from '../fixtures/proc.ts';
 import { needQemu, startQemu, type Qemu } from '../fixtures/qemu.ts';
@@ -150,14 +150,6 @@ t.test('churn: thousands of connections of every kind leave nothing behind', asy
   t.equal(s.run.child.exitCode, null, 'qmp-mux still running');
 });
 
-/** qmp-mux's live heap after a full collection, bytes (see heap-probe.mjs). */
-async function liveHeap(s: Setup): Promise<number> {
-  const seen = s.run.stderr().match(/heap-probe heapUsed=\d+/g)?.length ?? 0;
-  s.run.child.kill('SIGWINCH');
-  await eventually(() => (s.run.stderr().match(/heap-probe heapUsed=\d+/g)?.length ?? 0) > seen, 'the heap probe');
-  return Number([...s.run.stderr().matchAll(/heap-probe heapUsed=(\d+)/g)].at(-1)![1]);
-}
-
 t.test('memory after abuse: rounds of garbage and floods; nothing kept from round to round', async (t) => {
   if (!needQemu(t)) return;
   const s = await setup(t, HEAP_PROBE);
@@ -184,7 +176,7 @@ t.test('memory after abuse: rounds of garbage and floods; nothing kept from roun
       c.close();
     });
     await eventually(async () => (await clientsNow(s)) === clients0, 'the round\'s clients to be gone', { intervalMs: 200 });
-    heaps.push(await liveHeap(s));
+    heaps.push(await liveHeap(s.run));
   }
   const mib = (n: number): string => (n / 2 ** 20).toFixed(1);
   const first = Math.min(...heaps.slice(1, 4));
