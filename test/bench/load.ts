@@ -28,13 +28,8 @@ export interface Measured {
 
 /** Commands/s and CPU µs per command of the server process `pid` with `k` clients one command at a time each, for `ms`. */
 export async function load(path: string, pid: number, k: number, ms = 2500): Promise<Measured> {
-  const clients = await Promise.all(Array.from({ length: k }, () => BenchClient.connect(path)));
-  for (const c of clients) await sequential(c, QUERY, 50);
-  const cpu0 = cpuSeconds(pid);
-  const { done, seconds: elapsed } = await drive(clients, ms);
-  const cpu = cpuSeconds(pid) - cpu0;
-  clients.forEach((c) => c.close());
-  return { commandsPerSecond: done / elapsed, usPerCommand: (cpu * 1e6) / done };
+  const [measured] = (await loadInTurns([{ path, pid }], k, 1, ms)) as [Measured];
+  return measured;
 }
 
 /** A server a load is measured on: where it listens, and its process. */
