@@ -77,6 +77,8 @@ export class UpstreamConnection {
       this.framer.feed(chunk);
       events.read(chunk.length);
     });
+    // A socket QEMU connected to (listen mode) is half-open: its EOF would otherwise leave the link looking alive.
+    socket.on('end', () => this.close('connection closed'));
     socket.on('error', (err) => this.close(err.message));
     socket.on('close', () => this.close('connection closed'));
   }

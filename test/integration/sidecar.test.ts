@@ -104,6 +104,28 @@ t.test('listen mode: QEMU connects with reconnect=1; either side can restart fir
   t.ok(alive(qemu.process.pid!));
 });
 
+t.test('listen mode: a QEMU that dies while the link is idle is noticed at once, and its successor attaches', async (t) => {
+  if (!needQemu(t)) return;
+  const dir = socketDir(t);
+  const path = join(dir, 'upstream.sock');
+  const mux = await startMux(t, path, { source: (log) => new ListenSource({ address: { type: 'unix', path }, log }) });
+  const qemuArgs = ['-chardev', `socket,id=mon0,path=${path},reconnect=1`, '-mon', 'chardev=mon0,mode=control'];
+  const first = await startQemu(t, { dir, monitors: 0, args: qemuArgs });
+  const c = await TestClient.connect(mux.path);
+  await c.negotiate();
+  t.match(await c.execute('query-status'), /"running": true/);
+  // Nothing unread in QEMU's socket: the kernel ends the link with a plain FIN, not a reset.
+  first.process.kill('SIGKILL');
+  await first.exited;
+  t.same(await c.rest(), [], 'the client sees EOF without sending anything');
+  t.equal(count(mux.logs, 'QEMU disconnected'), 1, 'logged');
+  await startQemu(t, { dir, monitors: 0, args: qemuArgs });
+  const next = await TestClient.connect(mux.path);
+  await next.negotiate();
+  t.match(await next.execute('query-status'), /"running": true/, 'the next QEMU is attached, not refused');
+  t.equal(count(mux.logs, 'refused a QEMU connection'), 0);
+});
+
 t.test('listen mode: a QEMU connecting before qmp-mux serves is turned away, and the log says why', async (t) => {
   const dir = socketDir(t);
   const path = join(dir, 'upstream.sock');
