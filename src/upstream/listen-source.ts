@@ -23,6 +23,8 @@ export class ListenSource implements UpstreamSource {
   private attached: Socket | undefined;
   private onSocket: ((socket: Socket) => void) | undefined;
   private stopped = false;
+  /** Whether a QEMU was turned away while this one is attached: a second QEMU with `reconnect=1` retries every second, for ever. */
+  private refusedWhileAttached = false;
 
   constructor(private readonly options: ListenSourceOptions) {}
 
@@ -44,6 +46,7 @@ export class ListenSource implements UpstreamSource {
 
   lost(): void {
     this.attached = undefined;
+    this.refusedWhileAttached = false;
   }
 
   async stop(): Promise<void> {
@@ -52,8 +55,8 @@ export class ListenSource implements UpstreamSource {
     await this.listener?.close();
   }
 
-
   abort(): void {}
+
   private get where(): string {
     return `listen:${formatAddress(this.options.address)}`;
   }
@@ -61,7 +64,9 @@ export class ListenSource implements UpstreamSource {
   private accept(socket: Socket): void {
     if (this.stopped || this.attached || !this.onSocket) {
       const why = this.attached ? 'one is already attached' : this.stopped ? 'qmp-mux is stopping' : 'qmp-mux is still starting';
-      this.options.log.warn(`refused a QEMU connection: ${why}`, { upstream: this.where });
+      if (this.attached && this.refusedWhileAttached) this.options.log.debug(`refused a QEMU connection: ${why}`, { upstream: this.where });
+      else this.options.log.warn(`refused a QEMU connection: ${why}${this.attached ? ' (further ones are logged at debug level while it stays)' : ''}`, { upstream: this.where });
+      this.refusedWhileAttached ||= this.attached !== undefined;
       socket.destroy();
       return;
     }
