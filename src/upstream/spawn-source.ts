@@ -121,15 +121,18 @@ export class SpawnSource implements UpstreamSource {
       log.info('leaving QEMU running', { pid: child.pid, qmp: `unix:${join(this.dir!, 'qmp.sock')}` });
       return;
     }
+    const gone = exited.then(() => true);
+    // A QEMU that does not answer (frozen, or its main loop blocked) has not obeyed: the time runs from asking, not from its answer.
+    const obeys = (command: string, ms: number): Promise<boolean> => within(ask(command).then((answered) => (answered ? gone : false)), ms, false);
     if (onStop === 'powerdown') {
       log.info('asking the guest to power down', { pid: child.pid, timeoutMs: powerdownTimeoutMs });
-      if ((await ask('system_powerdown')) && (await within(exited, powerdownTimeoutMs))) return;
+      if (await obeys('system_powerdown', powerdownTimeoutMs)) return;
     }
     log.info('asking QEMU to quit', { pid: child.pid });
-    if ((await ask('quit')) && (await within(exited, quitTimeoutMs))) return;
+    if (await obeys('quit', quitTimeoutMs)) return;
     log.warn('QEMU did not quit; terminating it', { pid: child.pid });
-    child.kill('SIGTERM');
-    if (await within(exited, quitTimeoutMs)) return;
+    terminate(child);
+    if (await within(gone, quitTimeoutMs, false)) return;
     child.kill('SIGKILL');
     await exited;
   }
@@ -137,7 +140,7 @@ export class SpawnSource implements UpstreamSource {
   /** Sends QEMU SIGTERM without waiting (unless it is to be left running). */
   abort(): void {
     if (this.options.onStop === 'leave') return;
-    this.child?.kill('SIGTERM');
+    if (this.child) terminate(this.child);
     this.removeDir();
   }
 
@@ -147,12 +150,18 @@ export class SpawnSource implements UpstreamSource {
   }
 }
 
-/** Whether `p` settles within `ms`. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+/** What `p` settles to, or `late` if it has not within `ms`. */
+async function within<T>(p: Promise<T>, ms: number, late: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([p.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  const settled = await Promise.race([p, new Promise<T>((r) => (timer = setTimeout(() => r(late), ms)))]);
   clearTimeout(timer);
   return settled;
+}
+
+/** SIGTERM, and SIGCONT so that a stopped QEMU (SIGSTOP, a debugger let go) acts on it rather than keep it pending for ever. */
+function terminate(child: ChildProcess): void {
+  child.kill('SIGTERM');
+  child.kill('SIGCONT');
 }
 
 /**

@@ -115,6 +115,28 @@ t.test('a second signal while stopping ends it at once, QEMU too', async (t) => 
   await leftNothing(t, started);
 });
 
+t.test('a frozen QEMU (SIGSTOP) does not hang the stop: unanswered, it is terminated after the 10 s it had to quit', async (t) => {
+  if (!needQemu(t)) return;
+  const started = await start(t);
+  process.kill(started.qemuPid, 'SIGSTOP');
+  started.run.child.kill('SIGTERM');
+  await started.run.waitFor(/asking QEMU to quit/);
+  t.same(await started.run.exited, { code: 0, signal: null });
+  t.match(started.run.stderr(), /QEMU did not quit; terminating it/);
+  await leftNothing(t, started);
+});
+
+t.test('a second signal while stopping a frozen QEMU: it ends too, not stopped for ever', async (t) => {
+  if (!needQemu(t)) return;
+  const started = await start(t);
+  process.kill(started.qemuPid, 'SIGSTOP');
+  started.run.child.kill('SIGTERM');
+  await started.run.waitFor(/asking QEMU to quit/);
+  started.run.child.kill('SIGTERM');
+  t.same(await started.run.exited, { code: 1, signal: null });
+  await leftNothing(t, started);
+});
+
 t.test('start-up failures leave nothing behind', async (t) => {
   if (!needQemu(t)) return;
   const dir = socketDir(t);
