@@ -1,7 +1,7 @@
 import { rename, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
 import type { AuditOptions } from './audit-options.ts';
-import { openAuditFile } from './audit-file.ts';
+import { endLastLine, openAuditFile, type LastLine } from './audit-file.ts';
 import { commandLine, droppedLine, eventLine, isStateChanging, lockLine, type CommandEntry, type EventEntry, type LockEntry, type RefusalEntry } from './audit-line.ts';
 
 export interface AuditLogOptions extends AuditOptions {
@@ -12,6 +12,8 @@ export interface AuditLogOptions extends AuditOptions {
   retryMs?: number;
   /** How long `close()` waits for buffered lines to reach the file, ms. Default 2000. */
   closeTimeoutMs?: number;
+  /** Opens the file, for tests (a disk that fills up mid-line). Default: the audit log's own open. */
+  open?: (path: string) => Promise<FileHandle>;
 }
 
 export interface AuditStats {
@@ -227,7 +229,8 @@ export class AuditLog {
 
   private async openFile(): Promise<boolean> {
     try {
-      this.file = await openAuditFile(this.options.path);
+      this.file = await (this.options.open ?? openAuditFile)(this.options.path);
+      this.report(await endLastLine(this.file, this.options.maxEntryBytes));
       this.fileSize = (await this.file.stat()).size;
       return true;
     } catch (e) {
@@ -240,15 +243,27 @@ export class AuditLog {
     const file = this.file;
     this.file = undefined;
     try {
+      // The torn start of a line goes with the entry (written whole to the next file, or counted as dropped), not left in this one.
+      if (file && (this.batch?.buf[this.batch.offset - 1] ?? NEWLINE) !== NEWLINE) this.report(await endLastLine(file, this.options.maxEntryBytes));
+    } catch (e) {
+      this.log.warn('cannot remove the torn last line of the audit log', { path: this.options.path, error: (e as Error).message });
+    }
+    try {
       await file?.close();
     } catch (e) {
       this.log.warn('closing the audit log failed', { path: this.options.path, error: (e as Error).message });
     }
   }
 
-  /** A line half written to a file that is now closed is written whole to the next. */
+  /** A line half written to a file that is now closed is written whole to the next (its torn start removed from the file when it was closed, or is opened). */
   private restartLine(): void {
     if (this.batch && this.batch.offset > 0) this.batch.offset = this.batch.buf.lastIndexOf(NEWLINE, this.batch.offset - 1) + 1;
+  }
+
+  /** One line for what was done to a file that did not end in a newline. */
+  private report(last: LastLine | undefined): void {
+    if (last && 'removed' in last) this.log.warn('audit log ended in a torn line; removed it', { path: this.options.path, bytes: last.removed });
+    else if (last) this.log.warn('audit log ended in text that is not an audit line; added a newline', { path: this.options.path });
   }
 
   private needsRotation(): boolean {

@@ -1,9 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createLogger, type Logger } from '../../src/log.ts';
-import type { CommandEntry } from '../../src/ops/audit-line.ts';
+import { commandLine, type CommandEntry } from '../../src/ops/audit-line.ts';
+import { openAuditFile } from '../../src/ops/audit-file.ts';
 import { AuditLog, type AuditLogOptions } from '../../src/ops/audit-log.ts';
 import { DEFAULTS } from '../../src/config/options.ts';
 import { eventually, waitingFor } from '../fixtures/context.ts';
@@ -285,6 +287,148 @@ t.test('a full disk (/dev/full): one clear log line, no crash, retries, close is
   t.same(lines.at(-1), { time: lines.at(-1)!.time, level: 'warn', msg: 'audit log closed with entries not written', path: '/dev/full', unwritten: 3, dropped: 0 });
   const timer = (log as unknown as { retryTimer: NodeJS.Timeout | undefined }).retryTimer;
   t.ok(timer === undefined || (timer as unknown as { _destroyed: boolean })._destroyed, 'no retry timer left behind');
+});
+
+/**
+ * A disk with `room` bytes left for the audit log, as a small tmpfs is: the
+ * write that reaches its end is cut short, the next fails with ENOSPC,
+ * until `free()`.
+ */
+function smallDisk(room: number): { open(path: string): Promise<FileHandle>; free(): void } {
+  let left = room;
+  const full = (): Error => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  return {
+    open: async (path) => {
+      const file = await openAuditFile(path);
+      const write = async (buf: Buffer, offset: number, length: number): Promise<{ bytesWritten: number; buffer: Buffer }> => {
+        if (left === 0) throw full();
+        const written = await file.write(buf, offset, Math.min(length, left));
+        left -= written.bytesWritten;
+        return written;
+      };
+      return new Proxy(file, {
+        get: (target, key) => {
+          if (key === 'write') return write;
+          const value = Reflect.get(target, key, target) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+    free: () => (left = Infinity),
+  };
+}
+
+/** The line the writer writes for `cmd(n)`. */
+const lineOf = (n: number, maxEntryBytes = DEFAULTS.audit.maxEntryBytes): string => commandLine(TIME, cmd(n), false, maxEntryBytes);
+
+/** Three entries in one write, which a disk with room for one line and `cut` bytes cuts inside the second. */
+async function cutInSecondLine(t: Test, cut: number): Promise<{ path: string; log: AuditLog; disk: ReturnType<typeof smallDisk> } & ReturnType<typeof capture>> {
+  const dir = socketDir(t);
+  const logged = capture();
+  const path = join(dir, 'audit.jsonl');
+  const disk = smallDisk(Buffer.byteLength(lineOf(1)) + cut);
+  const log = new AuditLog(options(path, logged.logger, { open: disk.open }));
+  for (let n = 1; n <= 3; n++) log.command(cmd(n));
+  await logged.waitFor('cannot write the audit log; will retry');
+  t.equal(readFileSync(path, 'utf8'), lineOf(1) + lineOf(2).slice(0, cut), 'the second line is torn in the file');
+  return { path, log, disk, ...logged };
+}
+
+t.test('a torn line an earlier run left (stopped on a full disk, or killed mid-write) is removed before the first new line', async (t) => {
+  const dir = socketDir(t);
+  const { logger, lines } = capture();
+  const path = join(dir, 'audit.jsonl');
+  const torn = '{"time":"2026-11-21T14:01:00.000Z","type":"command","endpo';
+  writeFileSync(path, `{"earlier":true}\n${torn}`);
+  const log = new AuditLog(options(path, logger));
+  log.command(cmd(1));
+  await log.close();
+  t.equal(readFileSync(path, 'utf8'), '{"earlier":true}\n' + lineOf(1));
+  t.same(
+    lines.map((l) => [l.level, l.msg, l.path, l.bytes]),
+    [['warn', 'audit log ended in a torn line; removed it', path, torn.length]],
+  );
+  t.same(log.stats, { written: 1, dropped: 0, bufferedBytes: 0 });
+
+  const short = join(dir, 'short.jsonl');
+  writeFileSync(short, '{"ti');
+  const log2 = new AuditLog(options(short, logger));
+  log2.command(cmd(2));
+  await log2.close();
+  t.equal(readFileSync(short, 'utf8'), lineOf(2), 'a torn line shorter than its first key, and the only one');
+});
+
+t.test('text after the last newline that is not a torn audit line is kept, and ended with a newline', async (t) => {
+  const dir = socketDir(t);
+  const { logger, lines } = capture();
+  const texts = ['{"earlier":true}\nnot an audit line', `{"time":"${'x'.repeat(1024)}`];
+  for (const [i, text] of texts.entries()) {
+    const path = join(dir, `${i}.jsonl`);
+    writeFileSync(path, text);
+    const log = new AuditLog(options(path, logger, { maxEntryBytes: 1024 }));
+    log.command(cmd(1));
+    await log.close();
+    t.equal(readFileSync(path, 'utf8'), `${text}\n${lineOf(1, 1024)}`, i === 0 ? 'not the start of an audit line' : 'longer than any audit line');
+  }
+  const msg = 'audit log ended in text that is not an audit line; added a newline';
+  t.same(lines.map((l) => [l.level, l.msg, l.bytes]), [['warn', msg, undefined], ['warn', msg, undefined]]);
+});
+
+t.test('a line the full disk cut short, then SIGUSR1 with space again: the torn start is removed and the line written whole, once', async (t) => {
+  const { path, log, disk, lines, waitFor } = await cutInSecondLine(t, 50);
+  disk.free();
+  log.reopen();
+  await waitFor('audit log written again');
+  await log.close();
+  t.equal(readFileSync(path, 'utf8'), lineOf(1) + lineOf(2) + lineOf(3));
+  t.same(
+    lines.map((l) => [l.msg, l.bytes]),
+    [
+      ['cannot write the audit log; will retry', undefined],
+      ['audit log ended in a torn line; removed it', 50],
+      ['audit log written again', undefined],
+    ],
+  );
+  t.same(log.stats, { written: 3, dropped: 0, bufferedBytes: 0 });
+});
+
+t.test('the same without SIGUSR1: the write goes on where it was cut', async (t) => {
+  const { path, log, disk, lines } = await cutInSecondLine(t, 50);
+  disk.free();
+  await until('the retry to have written the rest', () => log.stats.written === 3);
+  await log.close();
+  t.equal(readFileSync(path, 'utf8'), lineOf(1) + lineOf(2) + lineOf(3));
+  t.same(lines.map((l) => l.msg), ['cannot write the audit log; will retry', 'audit log written again']);
+  t.same(log.stats, { written: 3, dropped: 0, bufferedBytes: 0 });
+});
+
+t.test('a line cut short, the file rotated away, SIGUSR1: the old file ends with its last whole line, the new one starts with the line cut', async (t) => {
+  const { path, log, disk, lines, waitFor } = await cutInSecondLine(t, 50);
+  renameSync(path, `${path}.1`);
+  disk.free();
+  log.reopen();
+  await waitFor('audit log written again');
+  await log.close();
+  t.equal(readFileSync(`${path}.1`, 'utf8'), lineOf(1));
+  t.equal(readFileSync(path, 'utf8'), lineOf(2) + lineOf(3));
+  t.same(lines[1], { time: lines[1]?.time, level: 'warn', msg: 'audit log ended in a torn line; removed it', path, bytes: 50 });
+  t.same(log.stats, { written: 3, dropped: 0, bufferedBytes: 0 });
+});
+
+t.test('stopped while the disk is full: the torn start is removed at close; the next run appends to whole lines', async (t) => {
+  const { path, log, lines } = await cutInSecondLine(t, 50);
+  await log.close();
+  t.equal(readFileSync(path, 'utf8'), lineOf(1));
+  t.same(
+    lines.map((l) => l.msg),
+    ['cannot write the audit log; will retry', 'audit log closed with entries not written', 'audit log ended in a torn line; removed it'],
+  );
+  const { logger, lines: next } = capture();
+  const log2 = new AuditLog(options(path, logger));
+  log2.command(cmd(4));
+  await log2.close();
+  t.equal(readFileSync(path, 'utf8'), lineOf(1) + lineOf(4));
+  t.same(next, []);
 });
 
 /**
