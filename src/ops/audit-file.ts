@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, open, type FileHandle } from 'node:fs/promises';
+import { lstat, open, rename, type FileHandle } from 'node:fs/promises';
 
 /**
  * Appending, creating with mode 0600, and never through a symbolic link at
@@ -18,6 +18,20 @@ export async function openAuditFile(path: string): Promise<FileHandle> {
     // O_NOFOLLOW's ELOOP says "too many symbolic links", which is not what happened.
     if ((e as NodeJS.ErrnoException).code === 'ELOOP' && (await isSymlink(path))) throw new Error(`${path} ${SYMLINK}`);
     throw e;
+  }
+}
+
+/** `path.(keep-1)` -> `path.keep`, ..., `path` -> `path.1`, for a rotation; links are renamed, never followed. */
+export async function shiftRotated(path: string, keep: number): Promise<void> {
+  for (let i = keep - 1; i >= 1; i--) await renameIfPresent(`${path}.${i}`, `${path}.${i + 1}`);
+  await renameIfPresent(path, `${path}.1`);
+}
+
+async function renameIfPresent(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 

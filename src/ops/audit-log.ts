@@ -1,7 +1,7 @@
-import { rename, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
 import type { AuditOptions } from './audit-options.ts';
-import { endLastLine, openAuditFile, type LastLine } from './audit-file.ts';
+import { endLastLine, openAuditFile, shiftRotated, type LastLine } from './audit-file.ts';
 import { commandLine, droppedLine, eventLine, isStateChanging, lockLine, type CommandEntry, type EventEntry, type LockEntry, type RefusalEntry } from './audit-line.ts';
 
 export interface AuditLogOptions extends AuditOptions {
@@ -271,13 +271,11 @@ export class AuditLog {
     return max > 0 && this.fileSize > 0 && this.fileSize + this.sizes[0]! > max;
   }
 
-  /** `path.(keep-1)` -> `path.keep`, ..., `path` -> `path.1`; the next step opens a new `path`. */
+  /** The file closed and moved to `path.1`, the older ones along; the next step opens a new `path`. */
   private async rotate(): Promise<boolean> {
     await this.closeFile();
-    const { path, rotate } = this.options;
     try {
-      for (let i = rotate.keep - 1; i >= 1; i--) await renameIfPresent(`${path}.${i}`, `${path}.${i + 1}`);
-      await renameIfPresent(path, `${path}.1`);
+      await shiftRotated(this.options.path, this.options.rotate.keep);
       return true;
     } catch (e) {
       return this.fail('cannot rotate the audit log', e);
@@ -344,13 +342,5 @@ export class AuditLog {
     this.retryTimer.unref();
     this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS);
     return false;
-  }
-}
-
-async function renameIfPresent(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
