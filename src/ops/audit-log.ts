@@ -30,7 +30,7 @@ const MAX_BATCH = 1024 * 1024;
 const MAX_RETRY_MS = 60_000;
 const NEWLINE = 0x0a;
 
-/** Lines taken off the queue and being written; `offset` bytes of them are in the file. */
+/** Lines taken off the queue and being written; `offset` bytes of them are in the file, and all but `lines` of them whole. */
 interface Batch {
   buf: Buffer;
   offset: number;
@@ -296,6 +296,7 @@ export class AuditLog {
 
   private async writeBatch(): Promise<boolean> {
     const batch = this.batch!;
+    const from = batch.offset;
     try {
       const { bytesWritten } = await this.file!.write(batch.buf, batch.offset, batch.buf.length - batch.offset);
       batch.offset += bytesWritten;
@@ -303,10 +304,13 @@ export class AuditLog {
     } catch (e) {
       return this.fail('cannot write the audit log', e);
     }
-    if (this.stopped) return false; // close() has counted this batch as not written
+    if (this.stopped) return false; // close() has counted this batch's lines as not written
+    // Counted as they reach the file, so that a write the disk cuts short counts the lines it did finish.
+    const done = batch.offset === batch.buf.length ? batch.lines : linesEnded(batch.buf.subarray(from, batch.offset));
+    this.written += done;
+    batch.lines -= done;
     if (batch.offset === batch.buf.length) {
       this.batch = undefined;
-      this.written += batch.lines;
       this.buffered -= batch.buf.length;
     }
     if (this.failing !== undefined) {
@@ -343,4 +347,11 @@ export class AuditLog {
     this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS);
     return false;
   }
+}
+
+/** How many lines end in `bytes`. */
+function linesEnded(bytes: Buffer): number {
+  let n = 0;
+  for (let i = bytes.indexOf(NEWLINE); i >= 0; i = bytes.indexOf(NEWLINE, i + 1)) n++;
+  return n;
 }

@@ -331,10 +331,11 @@ async function cutInSecondLine(t: Test, cut: number): Promise<{ path: string; lo
   for (let n = 1; n <= 3; n++) log.command(cmd(n));
   await logged.waitFor('cannot write the audit log; will retry');
   t.equal(readFileSync(path, 'utf8'), lineOf(1) + lineOf(2).slice(0, cut), 'the second line is torn in the file');
+  t.equal(log.stats.written, 1, 'the first is written, and counted so');
   return { path, log, disk, ...logged };
 }
 
-t.test('a torn line an earlier run left (stopped on a full disk, or killed mid-write) is removed before the first new line', async (t) => {
+t.test('a torn line an earlier run left (killed mid-write) is removed before the first new line', async (t) => {
   const dir = socketDir(t);
   const { logger, lines } = capture();
   const path = join(dir, 'audit.jsonl');
@@ -419,9 +420,14 @@ t.test('stopped while the disk is full: the torn start is removed at close; the 
   const { path, log, lines } = await cutInSecondLine(t, 50);
   await log.close();
   t.equal(readFileSync(path, 'utf8'), lineOf(1));
+  t.same(log.stats, { written: 1, dropped: 2, bufferedBytes: 0 }, 'the counts say what is in the file');
   t.same(
-    lines.map((l) => l.msg),
-    ['cannot write the audit log; will retry', 'audit log closed with entries not written', 'audit log ended in a torn line; removed it'],
+    lines.map((l) => [l.msg, l.unwritten]),
+    [
+      ['cannot write the audit log; will retry', undefined],
+      ['audit log closed with entries not written', 2],
+      ['audit log ended in a torn line; removed it', undefined],
+    ],
   );
   const { logger, lines: next } = capture();
   const log2 = new AuditLog(options(path, logger));
