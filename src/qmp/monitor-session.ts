@@ -74,8 +74,9 @@ export class MonitorSession {
   private maxPending: number;
   private readonly trace: ((message: string) => void) | undefined;
   /** In-band requests not yet answered to the client, oldest first. */
-  private readonly order = new FifoQueue<InBandSlot>();
-  private oobPending = 0;
+  private readonly order = new FifoQueue<OrderedSlot>();
+  /** Out-of-band ones: they overtake in-band replies, never each other (QEMU runs them one at a time, in the order read). */
+  private readonly oobOrder = new FifoQueue<OrderedSlot>();
   private inputEnded = false;
 
   constructor(options: SessionOptions) {
@@ -122,7 +123,7 @@ export class MonitorSession {
 
   /** Requests not yet answered, counting out-of-band ones. */
   get pending(): number {
-    return this.order.length + this.oobPending;
+    return this.order.length + this.oobOrder.length;
   }
 
   /** Bytes held for a message the client has not finished sending. */
@@ -167,15 +168,8 @@ export class MonitorSession {
       }
       case 'command': {
         const { name, args, idText, oob } = request;
-        let slot: ReplySlot;
-        if (oob) {
-          this.oobPending++;
-          slot = new OutOfBandSlot(this);
-        } else {
-          const inBand = new InBandSlot(this);
-          this.order.push(inBand);
-          slot = inBand;
-        }
+        const slot = new OrderedSlot(this, oob ? this.oobOrder : this.order);
+        slot.queue.push(slot);
         this.toQemu.command({ name, args, idText, oob }, slot);
         return;
       }
@@ -184,34 +178,26 @@ export class MonitorSession {
     }
   }
 
-  /** A reply the session produced itself; in-band ones wait their turn. */
+  /** A reply the session produced itself; it waits for the replies owed before it, in-band or out-of-band as its request was. */
   private answer(data: string, oob: boolean): void {
-    if (oob || this.order.length === 0) {
+    const queue = oob ? this.oobOrder : this.order;
+    if (queue.length === 0) {
       this.toClient.write(data);
       return;
     }
-    const slot = new InBandSlot(this);
+    const slot = new OrderedSlot(this, queue);
     slot.data = data;
-    this.order.push(slot);
+    queue.push(slot);
   }
 
-  /** @internal An in-band slot was filled: write what is now at the head, in order. */
-  flushInOrder(): void {
+  /** @internal A slot of `queue` was filled: write what is now at its head, in order. */
+  flushInOrder(queue: FifoQueue<OrderedSlot>): void {
     if (this.state === 'closed') return;
     const wasFull = this.atPendingLimit;
-    for (let head = this.order.peek(); head?.data !== undefined; head = this.order.peek()) {
+    for (let head = queue.peek(); head?.data !== undefined; head = queue.peek()) {
       this.toClient.write(head.data);
-      this.order.shift();
+      queue.shift();
     }
-    this.afterAnswer(wasFull);
-  }
-
-  /** @internal An out-of-band reply, written at once. */
-  writeOutOfBand(data: WireData): void {
-    const wasFull = this.atPendingLimit;
-    this.oobPending--;
-    if (this.state === 'closed') return;
-    this.toClient.write(data);
     this.afterAnswer(wasFull);
   }
 
@@ -226,21 +212,16 @@ export class MonitorSession {
   }
 }
 
-class InBandSlot implements ReplySlot {
+class OrderedSlot implements ReplySlot {
   data: WireData | undefined;
 
-  constructor(private readonly session: MonitorSession) {}
+  constructor(
+    private readonly session: MonitorSession,
+    readonly queue: FifoQueue<OrderedSlot>,
+  ) {}
 
   fill(reply: WireData): void {
     this.data = reply;
-    this.session.flushInOrder();
-  }
-}
-
-class OutOfBandSlot implements ReplySlot {
-  constructor(private readonly session: MonitorSession) {}
-
-  fill(reply: WireData): void {
-    this.session.writeOutOfBand(reply);
+    this.session.flushInOrder(this.queue);
   }
 }

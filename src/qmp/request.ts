@@ -9,8 +9,10 @@ export const KNOWN_CAPABILITIES: readonly string[] = ['oob'];
 /**
  * A request judged the way QEMU's dispatcher judges it. `idText` is the
  * request's id as QEMU would echo it, or undefined when there is none.
- * `oob` is QEMU's `qmp_is_oob()`: such requests are answered as soon as
- * possible rather than in order.
+ * `oob` is QEMU's `qmp_is_oob()` for a client that enabled `oob`: such
+ * requests are answered as soon as possible rather than in order. Without
+ * `oob`, QEMU reads nothing more until each request is answered, so even an
+ * `exec-oob` (refused as unexpected) is answered in its turn.
  */
 export type Request =
   | { kind: 'error'; idText: string | undefined; oob: boolean; errorClass: ErrorClass; desc: string }
@@ -33,7 +35,7 @@ export function judgeRequest(value: JsonValue, ctx: RequestContext): Request {
   }
   const id = value.get('id');
   const idText = id === undefined ? undefined : writeQemu(id);
-  const oob = value.has('exec-oob') && !value.has('execute');
+  const oob = ctx.oob && value.has('exec-oob') && !value.has('execute');
 
   const problem = checkMembers(value, ctx.oob);
   if (problem !== undefined) return generic(idText, oob, problem);

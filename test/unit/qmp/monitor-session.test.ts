@@ -94,12 +94,31 @@ t.test('exec-oob goes at once and its reply is not held', async (t) => {
   t.same(sides.output(), ['SLOW']);
 });
 
-t.test('exec-oob errors are answered at once too', async (t) => {
+t.test('without oob, an exec-oob is refused in its turn: QEMU reads nothing more until each request is answered', async (t) => {
   const { sides, session } = newSession();
   feed(session, NEG);
   sides.output();
   feed(session, '{"execute":"slow","id":1}{"exec-oob":"yank","id":2}');
-  t.same(sides.output(), [`{"id": 2, "error": {"class": "GenericError", "desc": "QMP input member 'exec-oob' is unexpected"}}`]);
+  t.same(sides.output(), [], 'held behind the reply owed before it');
+  sides.take().reply.fill('SLOW');
+  t.same(sides.output(), ['SLOW', `{"id": 2, "error": {"class": "GenericError", "desc": "QMP input member 'exec-oob' is unexpected"}}`]);
+});
+
+t.test('with oob, out-of-band replies overtake in-band ones but never each other, errors qmp-mux makes included', async (t) => {
+  const { sides, session } = newSession();
+  feed(session, '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}');
+  sides.output();
+  feed(session, '{"execute":"slow","id":0}{"exec-oob":"a","id":1}{"exec-oob":"qmp_capabilities","id":2}{"exec-oob":"b","id":3}');
+  const [slow, a, b] = [sides.take(), sides.take(), sides.take()];
+  t.equal(session.pending, 4);
+  t.same(sides.output(), [], 'the error waits for the out-of-band reply owed before it');
+  b.reply.fill('B');
+  t.same(sides.output(), [], 'a later reply waits too');
+  a.reply.fill('A');
+  t.same(sides.output(), ['A', '{"id": 2, "error": {"class": "GenericError", "desc": "The command qmp_capabilities does not support OOB"}}', 'B'], 'in the order read, ahead of the in-band reply');
+  t.equal(session.pending, 1);
+  slow.reply.fill('SLOW');
+  t.same(sides.output(), ['SLOW']);
 });
 
 t.test('half-close: finished once everything is answered', async (t) => {
