@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.ts';
+import { MAX_TIMER_MS } from '../util/timer.ts';
 
 /** One option of a client subcommand. */
 export interface OptionSpec {
@@ -61,10 +62,11 @@ export function parseOptions<K extends string>(argv: readonly string[], specs: R
   return out;
 }
 
-/** A whole number of milliseconds from an option; throws UsageError naming it. */
+/** A whole number of milliseconds from an option, at most what a timer can wait; throws UsageError naming it. */
 export function milliseconds(text: string, option: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`${option}: expected a number of milliseconds, got '${text}'`);
+  if (n > MAX_TIMER_MS) throw new UsageError(`${option}: at most ${MAX_TIMER_MS} ms (about 24.8 days), got '${text}'`);
   return n;
 }
 

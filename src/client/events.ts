@@ -15,7 +15,7 @@ exactly as the server sent them), only those named if NAMEs are given.
 Options:
   --connect ADDR     unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or a socket
                      path (default: $QMP_SOCKET, else unix:qmp-mux.sock)
-${tlsUsage(21)}  --timeout MS       stop after MS milliseconds
+${tlsUsage(21)}  --timeout MS       stop after MS milliseconds, at most 2147483647
   --count N          stop after N events
   -p, --pretty       indent each event
   -h, --help         show this help

@@ -31,8 +31,8 @@ Options:
                             unix:qmp-mux.sock)
 ${tlsUsage(28)}  --wait-event NAME[,NAME...]
                             then wait for one of these events and print it
-  --timeout MS              give up after MS milliseconds (default: no limit
-                            but 10000 ms for the greeting)
+  --timeout MS              give up after MS milliseconds, at most 2147483647
+                            (default: no limit but 10000 ms for the greeting)
   --lock write|exclusive    run every command under qmp-mux's lock, released
                             at the end whatever happens (write: others may
                             still run queries; exclusive: nothing)

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { ConnectionError, ProtocolError, QmpMuxError, TimeoutError } from '../errors.ts';
 import { isObject, JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
 import { LOCK, UNLOCK, type LockMode } from '../qmp/extensions.ts';
+import { checkTimerMs } from '../util/timer.ts';
 import { formatServerAddress, parseClientAddress, type ServerAddress } from './address.ts';
 import type { ExecuteArguments, LockOptions, ReturnOf } from './commands.ts';
 import { describeSocketError, openSocket } from './server-socket.ts';
@@ -13,7 +14,7 @@ import { ClientSession, type QmpGreeting } from './client-session.ts';
 import { fromJson, toJson, type QmpInput, type QmpObject } from './values.ts';
 
 export interface QmpClientOptions {
-  /** Milliseconds to connect and be greeted (qmp-mux holds the greeting while QEMU is away); 0 waits for ever. Default 10000. */
+  /** Milliseconds to connect and be greeted (qmp-mux holds the greeting while QEMU is away); 0 waits for ever. Default 10000; at most 2147483647 (else a RangeError). */
   connectTimeout?: number;
   /** Longest message accepted from the server, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
@@ -152,7 +153,8 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   /**
    * Connects, reads the greeting and negotiates. Rejects with
    * ConnectionError, TimeoutError or ProtocolError; with a TlsError naming
-   * the file when a TLS file cannot be used.
+   * the file when a TLS file cannot be used; at once, with a RangeError, when
+   * `connectTimeout` is not from 0 to 2147483647.
    */
   static async connect(address: string | ServerAddress, options: QmpClientOptions = {}): Promise<QmpClient> {
     return QmpClient.open(typeof address === 'string' ? parseClientAddress(address) : address, options, { negotiate: true });
@@ -163,6 +165,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
    * @internal
    */
   static async open(to: ServerAddress, options: QmpClientOptions, internals: ConnectionInternals): Promise<QmpClient> {
+    checkTimerMs(options.connectTimeout, 'connectTimeout');
     return new QmpClient(openSocket(to, options.tls), to, options, internals).opened;
   }
 

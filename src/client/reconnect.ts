@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpMuxError } from '../errors.ts';
+import { checkTimerMs } from '../util/timer.ts';
 import { parseClientAddress, type ServerAddress } from './address.ts';
 import { abortError, QmpClient, type QmpClientOptions } from './qmp-client.ts';
 
@@ -11,7 +12,7 @@ import { abortError, QmpClient, type QmpClientOptions } from './qmp-client.ts';
  * connection.
  */
 export interface RetryOptions extends QmpClientOptions {
-  /** Wait after the first failed attempt, in ms; it doubles after each failure. Default 100. */
+  /** Wait after the first failed attempt, in ms; it doubles after each failure. Default 100; at most 2147483647, as the other delays (else a RangeError). */
   initialDelay?: number;
   /** Longest wait between attempts, in ms. Default 2000. */
   maxDelay?: number;
@@ -36,7 +37,9 @@ export async function connectRetrying(address: string | ServerAddress, options: 
 export async function retrying(address: string | ServerAddress, options: RetryOptions, open: (to: ServerAddress, options: QmpClientOptions) => Promise<QmpClient>): Promise<QmpClient> {
   const { initialDelay = 100, maxDelay = 2000, onRetry, ...clientOptions } = options;
   const signal = clientOptions.signal;
-  // A bad address is thrown at once, not retried.
+  // Bad options are thrown at once, not retried.
+  checkTimerMs(initialDelay, 'initialDelay');
+  checkTimerMs(maxDelay, 'maxDelay');
   const to = typeof address === 'string' ? parseClientAddress(address) : address;
   let delay = initialDelay;
   for (let attempt = 1; ; attempt++) {

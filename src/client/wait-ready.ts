@@ -21,7 +21,8 @@ Options:
   --connect ADDR     (or ADDR alone) unix:PATH, tcp:HOST:PORT, HOST:PORT,
                      tls:HOST:PORT or a socket path (default: $QMP_SOCKET,
                      else unix:qmp-mux.sock)
-${tlsUsage(21)}  --timeout MS       give up after MS milliseconds (default 30000; 0 never)
+${tlsUsage(21)}  --timeout MS       give up after MS milliseconds, at most 2147483647
+                     (default 30000; 0 never)
   -q, --quiet        print nothing when ready
   -h, --help         show this help
 

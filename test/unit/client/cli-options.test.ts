@@ -33,6 +33,8 @@ t.test('usage errors name the argument', async (t) => {
 t.test('numbers', async (t) => {
   t.equal(milliseconds('0', '--timeout'), 0);
   t.equal(milliseconds('1500', '--timeout'), 1500);
+  t.equal(milliseconds('2147483647', '--timeout'), 2147483647, 'the longest a timer waits');
+  t.throws(() => milliseconds('2147483648', '--timeout'), { message: "--timeout: at most 2147483647 ms (about 24.8 days), got '2147483648'" }, 'longer overflows the timer');
   for (const bad of ['', '-1', '1.5', '1e3', 'soon', '99999999999999999999']) {
     t.throws(() => milliseconds(bad, '--timeout'), { message: `--timeout: expected a number of milliseconds, got '${bad}'` }, bad);
   }
