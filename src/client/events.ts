@@ -15,7 +15,9 @@ exactly as the server sent them), only those named if NAMEs are given.
 Options:
   --connect ADDR     unix:PATH, tcp:HOST:PORT, tls:HOST:PORT or a socket
                      path (default: $QMP_SOCKET, else unix:qmp-mux.sock)
-${tlsUsage(21)}  --timeout MS       stop after MS milliseconds, at most 2147483647
+${tlsUsage(21)}  --timeout MS       stop after MS milliseconds, at most 2147483647; the
+                     greeting may take as long (without it, 10000 ms; 0: no
+                     limit at all, the greeting included)
   --count N          stop after N events
   -p, --pretty       indent each event
   -h, --help         show this help
@@ -41,12 +43,13 @@ export async function runEvents(argv: readonly string[], io: CliIo = processIo()
   const { address, tls, names, timeoutMs, limit, pretty } = plan;
   const stop = new AbortController();
   const stopListening = io.onInterrupt(() => stop.abort());
-  const timer =
-    timeoutMs === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`${formatServerAddress(address)}: no QMP greeting within ${timeoutMs} ms`)), timeoutMs);
+  // Once connected, the timer's abort is the end of the stream; before, the greeting did not come in time.
+  const timer = !timeoutMs ? undefined : setTimeout(() => stop.abort(new TimeoutError(`${formatServerAddress(address)}: no QMP greeting within ${timeoutMs} ms`)), timeoutMs);
   let client: QmpClient | undefined;
   try {
     try {
-      client = await QmpClient.connect(address, { signal: stop.signal, ...(tls && { tls }) });
+      // With --timeout, it bounds the greeting too, longer or shorter than the library's default.
+      client = await QmpClient.connect(address, { signal: stop.signal, ...(timeoutMs === undefined ? {} : { connectTimeout: 0 }), ...(tls && { tls }) });
     } catch (e) {
       if (stop.signal.aborted && !(stop.signal.reason instanceof TimeoutError)) return CLIENT_EXIT.ok;
       io.stderr.write(`${escapeUnsafe(`qmp-mux events: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);

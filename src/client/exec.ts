@@ -32,7 +32,8 @@ Options:
 ${tlsUsage(28)}  --wait-event NAME[,NAME...]
                             then wait for one of these events and print it
   --timeout MS              give up after MS milliseconds, at most 2147483647
-                            (default: no limit but 10000 ms for the greeting)
+                            (default: no limit but 10000 ms for the greeting;
+                            0: no limit at all, the greeting included)
   --lock write|exclusive    run every command under qmp-mux's lock, released
                             at the end whatever happens (write: others may
                             still run queries; exclusive: nothing)
@@ -93,7 +94,7 @@ export async function runExec(argv: readonly string[], io: CliIo = processIo()):
   const p = planOrExit(io, 'exec', EXEC_USAGE, () => readPlan(argv, io));
   if (typeof p === 'number') return p;
   const abort = new AbortController();
-  const timer = p.timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new TimeoutError(`timed out after ${p.timeoutMs} ms`)), p.timeoutMs);
+  const timer = !p.timeoutMs ? undefined : setTimeout(() => abort.abort(new TimeoutError(`timed out after ${p.timeoutMs} ms`)), p.timeoutMs);
   let client: QmpClient | undefined;
   try {
     client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }), ...(p.tls && { tls: p.tls }) });

@@ -50,3 +50,33 @@ t.test('the library refuses such a delay at once with a RangeError naming it', a
   await t.rejects(retry({ maxDelay: 3_000_000_000 }), { name: 'RangeError', message: message('maxDelay') });
   t.equal(silent.connections.length, 0, 'before connecting');
 });
+
+t.test('--timeout 0 is no limit at all, the greeting included, in exec and events as in wait-ready', async (t) => {
+  const silent = await FakeQemu.start(t, { greeting: ' ' });
+  for (const [name, run] of [['exec', runExec], ['events', runEvents]] as const) {
+    const io = fakeIo();
+    const before = silent.connections.length;
+    const running = run(['--connect', silent.path, '--timeout', '0', ...(name === 'exec' ? ['query-name'] : [])], io);
+    await silent.until(() => silent.connections.length > before);
+    await new Promise((r) => setTimeout(r, 200));
+    silent.connections[before]!.close();
+    t.equal(await running, 3, `${name}: still waiting for the greeting when the server went`);
+    t.equal(io.err(), `qmp-mux ${name}: unix:${silent.path}: the server closed the connection\n`);
+  }
+  const fake = await FakeQemu.start(t);
+  const io = fakeIo();
+  t.equal(await runExec(['--connect', fake.path, '--timeout', '0', 'query-name'], io), 0);
+  t.equal(io.out(), '{}\n', 'exec ran the command');
+});
+
+t.test('events: a --timeout longer than the default 10 s bounds the greeting too', async (t) => {
+  const silent = await FakeQemu.start(t, { greeting: ' ' });
+  const io = fakeIo();
+  let ended = false;
+  const running = runEvents(['--connect', silent.path, '--timeout', '15000'], io).finally(() => (ended = true));
+  await new Promise((r) => setTimeout(r, 10_500));
+  t.notOk(ended, 'still waiting for the greeting past 10 s');
+  t.equal(io.err(), '');
+  io.interrupt();
+  t.equal(await running, 0, 'interrupted before the greeting');
+});
