@@ -17,7 +17,7 @@ export const PROXY_EXIT = {
   cannotExecute: 127,
 } as const;
 
-/** `qmp-mux exec`, `events` and `shell`. */
+/** `qmp-mux exec`, `events`, `shell` and `wait-ready`. */
 export const CLIENT_EXIT = {
   ok: 0,
   /** A command got a QMP error reply. */
@@ -28,6 +28,8 @@ export const CLIENT_EXIT = {
   connection: 3,
   /** `--timeout` ran out, or the server did not greet in time. */
   timeout: 4,
+  /** The output could not be written (a full disk; not a reader that went away, which ends the run with 0). */
+  output: 5,
 } as const;
 
 export type ClientExit = (typeof CLIENT_EXIT)[keyof typeof CLIENT_EXIT];

@@ -23,7 +23,9 @@ function exitAfterOutput(status: number): void {
   const done = (): void => {
     if (--waiting === 0) process.exit(status);
   };
-  process.stdout.write('', done);
+  // Output that failed otherwise than by its reader going away is reported by the client's
+  // 'error' listener (see processIo), whose event comes after this callback.
+  process.stdout.write('', (e?: NodeJS.ErrnoException | null) => (e && e.code !== 'EPIPE' ? undefined : done()));
   process.stderr.write('', done);
 }
 

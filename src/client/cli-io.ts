@@ -4,7 +4,7 @@ import { escapeUnsafe } from '../util/unsafe-text.ts';
 
 export { CLIENT_EXIT } from '../exit-status.ts';
 
-/** Where a subcommand reads and writes; `processIo()` outside tests. */
+/** Where a subcommand reads and writes; `processIo(subcommand)` outside tests. */
 export interface CliIo {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -14,11 +14,14 @@ export interface CliIo {
   onInterrupt(handler: () => void): () => void;
 }
 
-export function processIo(): CliIo {
-  // A reader that goes away (`| head`) ends the output, not the process with a stack trace.
+/** The process's own streams, for `qmp-mux SUBCOMMAND`. */
+export function processIo(subcommand: string): CliIo {
+  // A reader that goes away (`| head`) ends the output; any other failure
+  // (a full disk) ends the run too, said in one line rather than a stack trace.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') throw e;
-    process.exit(CLIENT_EXIT.ok);
+    if (e.code === 'EPIPE') process.exit(CLIENT_EXIT.ok);
+    process.stderr.write(`qmp-mux ${subcommand}: cannot write the output: ${e.message}\n`);
+    process.exit(CLIENT_EXIT.output);
   });
   return {
     stdin: process.stdin,

@@ -24,7 +24,7 @@ ${tlsUsage(21)}  --timeout MS       stop after MS milliseconds, at most 21474836
 
 Exit status: 0 stopped by --timeout, --count, SIGINT or SIGTERM; 2 bad usage;
 3 could not connect, or the connection ended (QEMU quit); 4 no greeting in
-time.
+time; 5 the output could not be written.
 `;
 
 const OPTIONS = {
@@ -37,7 +37,7 @@ const OPTIONS = {
 } as const;
 
 /** `qmp-mux events`: resolves with the exit status. */
-export async function runEvents(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function runEvents(argv: readonly string[], io: CliIo = processIo('events')): Promise<number> {
   const plan = planOrExit(io, 'events', EVENTS_USAGE, () => readPlan(argv, io));
   if (typeof plan === 'number') return plan;
   const { address, tls, names, timeoutMs, limit, pretty } = plan;

@@ -52,7 +52,8 @@ ${tlsUsage(28)}  --wait-event NAME[,NAME...]
 
 Exit status: 0 done; 1 a command failed (QMP error class and description on
 stderr), or the lock was refused or ended before the unlock; 2 bad usage or
-a command that does not parse; 3 connection failed or lost; 4 timed out.
+a command that does not parse; 3 connection failed or lost; 4 timed out;
+5 the output could not be written.
 `;
 
 const OPTIONS = {
@@ -90,7 +91,7 @@ interface ExecPlan {
 }
 
 /** `qmp-mux exec`: resolves with the exit status. */
-export async function runExec(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function runExec(argv: readonly string[], io: CliIo = processIo('exec')): Promise<number> {
   const p = planOrExit(io, 'exec', EXEC_USAGE, () => readPlan(argv, io));
   if (typeof p === 'number') return p;
   const abort = new AbortController();

@@ -84,7 +84,7 @@ interface ShellPlan extends ServerTarget {
 }
 
 /** `qmp-mux shell`: resolves with the exit status when the user quits. */
-export async function runShell(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function runShell(argv: readonly string[], io: CliIo = processIo('shell')): Promise<number> {
   const plan = planOrExit(io, 'shell', SHELL_USAGE, () => readPlan(argv, io));
   if (typeof plan === 'number') return plan;
   // A greeting on a connection that does not negotiate (-N) comes after it opened: for the shell, once there.

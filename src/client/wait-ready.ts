@@ -28,7 +28,7 @@ ${tlsUsage(21)}  --timeout MS       give up after MS milliseconds, at most 21474
 
 Exit status: 0 ready ("ready: QEMU VERSION at ADDR" on stdout); 2 bad usage;
 3 the server there is not a QMP server; 4 not ready within --timeout (the
-last reason on stderr).
+last reason on stderr); 5 the output could not be written.
 `;
 
 const OPTIONS = {
@@ -51,7 +51,7 @@ interface WaitPlan {
 }
 
 /** `qmp-mux wait-ready`: resolves with the exit status. */
-export async function runWaitReady(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function runWaitReady(argv: readonly string[], io: CliIo = processIo('wait-ready')): Promise<number> {
   const p = planOrExit(io, 'wait-ready', WAIT_READY_USAGE, () => readPlan(argv, io));
   if (typeof p === 'number') return p;
   const where = formatServerAddress(p.address);
