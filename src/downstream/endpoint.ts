@@ -1,9 +1,11 @@
+import { lstat } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Access } from './access.ts';
 import { remoteProblem, type EndpointOptions } from './endpoint-options.ts';
 import { certificateMatcher, certificateNames, parseCondition, type CertificateCondition, type CertificateNames } from './identity.ts';
 import { ConfigError, ListenError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { formatAddress, type Address } from '../net/address.ts';
 import { listenInherited, type InheritedSocket } from '../net/systemd.ts';
 import { TlsTerminator, type HandshakeReport } from '../net/tls-server.ts';
@@ -160,6 +162,25 @@ export class Endpoint {
     }
     old.server.close();
     this.listener = fresh;
+  }
+
+  /**
+   * Listens anew if its unix socket file was removed since (by hand, by a
+   * cleaner of temporary files): clients could not reach it otherwise, and
+   * a reload is how an operator says so. Anything else at its path now is
+   * not its to replace. Logs what it did; failing is not the reload's
+   * failure.
+   */
+  async restoreSocketFile(log: Logger): Promise<void> {
+    const { address } = this.options;
+    if (address.type !== 'unix' || !this.listener || this.inherited) return;
+    if (await lstat(address.path).then(() => true, () => false)) return;
+    try {
+      await this.relisten();
+      log.warn('its socket file had been removed; listening there anew', { endpoint: this.name, address: formatAddress(address) });
+    } catch (e) {
+      log.error('its socket file had been removed, and cannot be made again', { endpoint: this.name, address: formatAddress(address), error: (e as Error).message });
+    }
   }
 
   /** Stops accepting; removes the unix socket file it made. */

@@ -236,8 +236,8 @@ export class Mux implements MuxView {
       await endpoint.close();
       for (const client of this.registry) if (client.endpoint === endpoint) client.end('endpoint-removed');
     }
-    const changed = new Set(plan.changed.map((e) => e.name));
-    for (const client of this.registry) if (changed.has(client.endpoint.name)) reassign(client, this.fanOut);
+    for (const endpoint of this.endpoints) await endpoint.restoreSocketFile(this.log);
+    for (const client of this.registry) if (plan.changed.some((e) => e.name === client.endpoint.name)) reassign(client, this.fanOut);
     for (const renew of renewals) renew?.();
     Object.assign(this.options, { endpoints: next.endpoints, window: next.window, windowBytes: next.windowBytes, totalInputBytes: next.totalInputBytes, maxUpstreamMessage: next.maxUpstreamMessage });
     Object.assign(this.options.timeouts, next.timeouts);

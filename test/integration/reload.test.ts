@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { runCli } from '../fixtures/cli.ts';
@@ -83,4 +83,28 @@ t.test('a configuration start-up would refuse is refused at reload with the same
   await run.waitFor(/why="upstream cannot change without a restart; the running configuration stays"/);
   t.equal(await c.execute('query-name', undefined, 'still'), '{"return": {}, "id": "still"}', 'the client never noticed');
   t.notMatch(run.stderr(), /reloaded the configuration/);
+});
+
+t.test('a reload listens anew where an endpoint\'s socket file was removed, and its clients stay', async (t) => {
+  if (!needQemu(t)) return;
+  const qemu = await startQemu(t);
+  const dir = socketDir(t);
+  const config = join(dir, 'qmp-mux.json');
+  const sock = join(dir, 'a.sock');
+  writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'a', listen: `unix:${sock}` }] }));
+  const run = runCli(t, ['--config', config]);
+  await run.waitFor(/clients connect at/);
+  const before = await TestClient.connect(sock);
+  await before.negotiate();
+  unlinkSync(sock);
+  await t.rejects(TestClient.connect(sock), 'unreachable without its file');
+  run.child.kill('SIGUSR2');
+  await run.waitFor(/its socket file had been removed; listening there anew endpoint=a/);
+  const after = await TestClient.connect(sock);
+  await after.negotiate();
+  t.equal(await after.execute('query-name', undefined, 'new'), '{"return": {}, "id": "new"}', 'reachable again');
+  t.equal(await before.execute('query-name', undefined, 'old'), '{"return": {}, "id": "old"}', 'the client connected before carries on');
+  run.child.kill('SIGTERM');
+  await run.exited;
+  t.notOk(existsSync(sock), 'and the file made anew is removed at exit');
 });
