@@ -145,7 +145,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     socket.on('end', () => this.fail(new ConnectionError(`${this.where()}: the server closed the connection${this.refusedCertificate()}`)));
     socket.on('error', (e: NodeJS.ErrnoException) => {
       const closed = e.code === 'ECONNRESET' || e.code === 'EPIPE';
-      this.fail(new ConnectionError(`${this.where()}: ${describeSocketError(e)}${closed ? this.refusedCertificate() : ''}`));
+      this.fail(new ConnectionError(`${this.where()}: ${describeSocketError(e, address)}${closed ? this.refusedCertificate() : ''}`));
     });
     socket.on('close', () => this.closed());
   }

@@ -1,3 +1,4 @@
+import { statSync, type Stats } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { ValueError } from '../errors.ts';
@@ -46,8 +47,23 @@ const SOCKET_ERRORS: Record<string, string> = {
   CERT_HAS_EXPIRED: "the server's certificate has expired",
 };
 
-/** A socket error in words, with its code. */
-export function describeSocketError(e: NodeJS.ErrnoException): string {
-  const known = e.code === undefined ? undefined : SOCKET_ERRORS[e.code];
+/** A socket error at `to` in words, with its code. */
+export function describeSocketError(e: NodeJS.ErrnoException, to: ServerAddress): string {
+  // Connecting to a file that is not a socket is refused as if nobody listened there.
+  const other = to.type === 'unix' && (e.code === 'ECONNREFUSED' || e.code === 'ENOTSOCK') ? notSocket(to.path) : undefined;
+  const known = other ?? (e.code === undefined ? undefined : SOCKET_ERRORS[e.code]);
   return known === undefined ? e.message : `${known} (${e.code})`;
+}
+
+/** What is at `path` if it is there and not a socket, in words. */
+function notSocket(path: string): string | undefined {
+  let info: Stats | undefined;
+  try {
+    info = statSync(path);
+  } catch {
+    return undefined;
+  }
+  if (info.isSocket()) return undefined;
+  const kind = info.isDirectory() ? 'a directory' : info.isFile() ? 'a regular file' : info.isFIFO() ? 'a FIFO' : 'a device';
+  return `not a socket (${kind})`;
 }

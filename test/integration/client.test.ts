@@ -127,6 +127,7 @@ t.test('connection failures name the address and the cause', async (t) => {
   const dir = socketDir(t);
   await t.rejects(QmpClient.connect(`unix:${join(dir, 'none.sock')}`), { name: 'ConnectionError', message: `unix:${join(dir, 'none.sock')}: no such socket (ENOENT)` });
   await t.rejects(QmpClient.connect({ type: 'tcp', host: '127.0.0.1', port: 1 }), { name: 'ConnectionError', message: 'tcp:127.0.0.1:1: connection refused (nothing is listening there) (ECONNREFUSED)' });
+  await t.rejects(QmpClient.connect(`unix:${dir}`), { name: 'ConnectionError', message: `unix:${dir}: not a socket (a directory) (ECONNREFUSED)` }, 'a directory is refused as if nobody listened');
   await t.rejects(QmpClient.connect('tcp:nonsense'), { name: 'AddressError' });
   const silent = await FakeQemu.start(t, { greeting: ' ' });
   await t.rejects(QmpClient.connect(silent.path, { connectTimeout: 100 }), { name: 'TimeoutError', code: 'QMPMUX_TIMEOUT', message: `unix:${silent.path}: no QMP greeting within 100 ms` });

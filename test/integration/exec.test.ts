@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { EXEC_USAGE, runExec } from '../../src/client/exec.ts';
@@ -92,6 +93,8 @@ t.test('connection problems: status 3, or 4 for a greeting that does not come', 
   t.same(await exec(['--connect', join(dir, 'none.sock'), 'query-status']), { status: 3, out: '', err: `qmp-mux exec: unix:${join(dir, 'none.sock')}: no such socket (ENOENT)\n` }, 'a bare path is a unix socket');
   t.same(await exec(['query-status'], { env: { QMP_SOCKET: `unix:${join(dir, 'env.sock')}` } }), { status: 3, out: '', err: `qmp-mux exec: unix:${join(dir, 'env.sock')}: no such socket (ENOENT)\n` }, '$QMP_SOCKET');
   t.same(await exec(['query-status'], { env: { QMP_SOCKET: '' } }), { status: 3, out: '', err: 'qmp-mux exec: unix:qmp-mux.sock: no such socket (ENOENT)\n' }, "qmp-mux's default endpoint");
+  writeFileSync(join(dir, 'plain'), '');
+  t.same(await exec(['--connect', join(dir, 'plain'), 'query-status']), { status: 3, out: '', err: `qmp-mux exec: unix:${join(dir, 'plain')}: not a socket (a regular file) (ECONNREFUSED)\n` }, 'a file that is not a socket');
   const silent = await FakeQemu.start(t, { greeting: ' ' });
   t.same(await exec(['--connect', silent.path, '--timeout', '150', 'query-status']), { status: 4, out: '', err: 'qmp-mux exec: timed out after 150 ms\n' });
   const stuck = await FakeQemu.start(t, { respond: () => undefined });
