@@ -61,6 +61,8 @@ export interface ConnectionInternals {
   negotiate: boolean;
   /** A greeting that came on a connection that does not negotiate. */
   greeted?: (greeting: QmpGreeting) => void;
+  /** The socket is connected (over TLS: secure); greeting and negotiation may still be to come. */
+  connected?: () => void;
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -121,8 +123,10 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       },
       internals.negotiate,
     );
+    const connectEvent = address.type === 'tls' ? 'secureConnect' : 'connect';
     // Without negotiation, commands may go once connected (over TLS: once secure).
-    if (!internals.negotiate) socket.once(address.type === 'tls' ? 'secureConnect' : 'connect', () => this.settleOpen());
+    if (!internals.negotiate) socket.once(connectEvent, () => this.settleOpen());
+    if (internals.connected) socket.once(connectEvent, internals.connected);
     this.reader = new QmpReader(
       (message) => this.session.receive(message),
       (desc) => this.fail(new ProtocolError(`${this.where()}: unreadable message from the server: ${desc}`)),

@@ -3,7 +3,8 @@ import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { formatServerAddress, type ServerAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, planOrExit, processIo, type CliIo } from './cli-io.ts';
-import { connectRetrying } from './reconnect.ts';
+import { QmpClient } from './qmp-client.ts';
+import { retrying } from './reconnect.ts';
 import { formatVersion } from './client-session.ts';
 import { TLS_OPTIONS, serverTarget, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
 
@@ -56,21 +57,24 @@ export async function runWaitReady(argv: readonly string[], io: CliIo = processI
   if (typeof p === 'number') return p;
   const where = formatServerAddress(p.address);
   const abort = new AbortController();
-  let last: QmpMuxError | undefined;
-  const timer = p.timeoutMs > 0 ? setTimeout(() => abort.abort(new TimeoutError(`${where}: not ready within ${p.timeoutMs} ms${last ? ` (last: ${last.message})` : ''}`)), p.timeoutMs) : undefined;
+  let last: string | undefined;
+  const timer = p.timeoutMs > 0 ? setTimeout(() => abort.abort(new TimeoutError(`${where}: not ready within ${p.timeoutMs} ms${last ? ` (last: ${last})` : ''}`)), p.timeoutMs) : undefined;
+  // An attempt that connects and is never greeted ends only when the time is up, never told to onRetry: that wait is the last reason.
+  const internals = { negotiate: true, connected: () => (last = 'connected; the server has not greeted and negotiated yet') };
   try {
-    const client = await connectRetrying(p.address, {
+    const options = {
       ...RETRY,
       // Each attempt waits for its greeting as long as the whole run may: qmp-mux holds it until QEMU is there.
       connectTimeout: 0,
       signal: abort.signal,
       ...(p.tls && { tls: p.tls }),
-      onRetry: (e) => {
-        last = e;
+      onRetry: (e: QmpMuxError) => {
+        last = e.message;
         // Something else listens there: waiting will not make it QMP; nor will it mend a TLS file.
         if (e instanceof ProtocolError || e instanceof TlsError) abort.abort(e);
       },
-    });
+    };
+    const client = await retrying(p.address, options, (to, attempt) => QmpClient.open(to, attempt, internals));
     if (!p.quiet) io.stdout.write(`${escapeUnsafe(`ready: QEMU ${formatVersion(client.greeting)} at ${where}`)}\n`);
     await client.close();
     return CLIENT_EXIT.ok;

@@ -80,3 +80,11 @@ t.test('events: a --timeout longer than the default 10 s bounds the greeting too
   io.interrupt();
   t.equal(await running, 0, 'interrupted before the greeting');
 });
+
+t.test('wait-ready: a server that accepts and never greets is the reason given when the time is up', async (t) => {
+  const silent = await FakeQemu.start(t, { greeting: ' ' });
+  const io = fakeIo();
+  t.equal(await runWaitReady(['--connect', silent.path, '--timeout', '300'], io), 4);
+  t.equal(io.err(), `qmp-mux wait-ready: unix:${silent.path}: not ready within 300 ms (last: connected; the server has not greeted and negotiated yet)\n`);
+  t.equal(silent.connections.length, 1, 'one attempt, still waiting');
+});
