@@ -65,6 +65,7 @@ export { JsonNumber } from './json/value.ts';
 export type { JsonObject, JsonValue } from './json/value.ts';
 export type { Address } from './net/address.ts';
 export {
+  AddressError,
   ConfigError,
   ConnectionError,
   EventOverflowError,

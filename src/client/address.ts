@@ -28,7 +28,10 @@ export function parseClientAddress(text: string): ServerAddress {
     return { type: 'tls', host: tcp.host, port: tcp.port };
   }
   if (/^(?:[^:/[\]]+|\[[^\]]+\]):\d+$/.test(text)) return parseAddress(`tcp:${text}`);
-  if (text === '' || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(text)) return parseAddress(text);
+  if (/^(?:unix|tcp):/.test(text)) return parseAddress(text);
+  if (text === '' || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(text)) {
+    throw new AddressError(`'${text}': expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, HOST:PORT or a socket path${text === '' ? '' : ` (./${text} for a file of that name)`}`);
+  }
   return { type: 'unix', path: text };
 }
 

@@ -157,7 +157,8 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   /**
    * Connects, reads the greeting and negotiates. Rejects with
    * ConnectionError, TimeoutError or ProtocolError; with a TlsError naming
-   * the file when a TLS file cannot be used; at once, with a RangeError, when
+   * the file when a TLS file cannot be used; at once, with an AddressError
+   * for an address that does not parse, or a RangeError when
    * `connectTimeout` is not from 0 to 2147483647.
    */
   static async connect(address: string | ServerAddress, options: QmpClientOptions = {}): Promise<QmpClient> {

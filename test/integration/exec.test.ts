@@ -73,7 +73,7 @@ t.test('usage errors: one line, a pointer to --help, status 2', async (t) => {
   const cases: [string[], string][] = [
     [['--bogus'], "unknown option '--bogus'"],
     [['--connect'], '--connect needs a value'],
-    [['--connect', 'udp:x', 'query-status'], "'udp:x': expected unix:PATH or tcp:HOST:PORT"],
+    [['--connect', 'udp:x', 'query-status'], "'udp:x': expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, HOST:PORT or a socket path (./udp:x for a file of that name)"],
     [['--timeout', 'soon', 'x'], "--timeout: expected a number of milliseconds, got 'soon'"],
     [['--wait-event', 'STOP'], '--wait-event needs a COMMAND (not commands on stdin)'],
     [['--wait-event', ',', 'stop'], '--wait-event needs an event name'],

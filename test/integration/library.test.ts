@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, QmpClient, QmpError, startMux, type MuxConfig } from '../../src/index.ts';
+import { AddressError, ConfigError, QmpClient, QmpError, startMux, type MuxConfig } from '../../src/index.ts';
 import { needQemu, QEMU_BINARY, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
 
@@ -57,4 +57,10 @@ t.test('startMux: a mistake in the configuration names the field, before anythin
     message: "config.endpoints[0].policy: expected one of 'all', 'read-only', got string \"readonly\"",
   });
   await t.rejects(startMux({ upstream: { connect: 'unix:/nonexistent/q.sock' }, endpoints: [{ name: 'x', listen: 'unix:/nonexistent/x.sock' }] }), ConfigError);
+});
+
+t.test('QmpClient.connect: an address that does not parse rejects with the AddressError the package exports', async (t) => {
+  const expected = "'bogus:x': expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, HOST:PORT or a socket path (./bogus:x for a file of that name)";
+  await t.rejects(QmpClient.connect('bogus:x'), new AddressError(expected));
+  await t.rejects(QmpClient.connect('bogus:x'), { code: 'QMPMUX_ADDRESS' });
 });

@@ -24,7 +24,7 @@ t.test('import by package name gives the client API at run time', async (t) => {
   const dir = consumer(t);
   const r = await runProgram(process.execPath, ['--input-type=module', '-e', "const m = await import('qmp-mux'); console.log(Object.keys(m).sort().join(' '))"], { cwd: dir });
   t.equal(r.status, 0, r.stderr);
-  t.equal(r.stdout.trim(), 'ConfigError ConnectionError EventOverflowError JsonNumber ProtocolError QmpClient QmpError QmpMuxError TimeoutError TlsError ValueError connectRetrying formatVersion fromJson startMux toJson');
+  t.equal(r.stdout.trim(), 'AddressError ConfigError ConnectionError EventOverflowError JsonNumber ProtocolError QmpClient QmpError QmpMuxError TimeoutError TlsError ValueError connectRetrying formatVersion fromJson startMux toJson');
   const internal = await runProgram(process.execPath, ['--input-type=module', '-e', "await import('qmp-mux/dist/proxy/proxy.js')"], { cwd: dir });
   t.not(internal.status, 0, 'internals are not exported');
   t.match(internal.stderr, /ERR_PACKAGE_PATH_NOT_EXPORTED/);

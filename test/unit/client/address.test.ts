@@ -15,7 +15,9 @@ t.test('addresses as qmp-mux and qmp-shell users write them', async (t) => {
   t.same(parseClientAddress('/tmp/a:1'), { type: 'unix', path: '/tmp/a:1' });
   t.throws(() => parseClientAddress('localhost:99999'), { code: 'QMPMUX_ADDRESS', message: "'tcp:localhost:99999': port must be 0-65535" });
   t.throws(() => parseClientAddress('udp:1.2.3.4:5'), { code: 'QMPMUX_ADDRESS' }, 'another scheme is not a path');
-  t.throws(() => parseClientAddress(''), { code: 'QMPMUX_ADDRESS' });
+  t.throws(() => parseClientAddress(''), { code: 'QMPMUX_ADDRESS', message: "'': expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, HOST:PORT or a socket path" });
+  t.throws(() => parseClientAddress('foo:bar:baz'), { message: "'foo:bar:baz': expected unix:PATH, tcp:HOST:PORT, tls:HOST:PORT, HOST:PORT or a socket path (./foo:bar:baz for a file of that name)" }, 'every form the clients take');
+  t.throws(() => parseClientAddress('unix:'), { message: "'unix:': unix: needs a socket path" }, "qmp-mux's own forms say what is wrong with them");
   t.same(clientAddress(undefined, { QMP_SOCKET: 'h:1' }), { type: 'tcp', host: 'h', port: 1 }, '$QMP_SOCKET too');
   t.same(clientAddress(undefined, {}), { type: 'unix', path: 'qmp-mux.sock' });
 });
