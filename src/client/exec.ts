@@ -7,7 +7,7 @@ import { milliseconds, parseOptions } from './cli-options.ts';
 import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
-import { commandFromArgs, hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
+import { commandFromArgs, hmpCommand, hmpLine, ShorthandParser, type Command } from './shorthand.ts';
 import { TLS_OPTIONS, serverTarget, tlsUsage, type QmpTlsOptions } from './tls-options.ts';
 
 export const EXEC_USAGE = `Usage: qmp-mux exec [options] COMMAND [KEY=VALUE...] [';' COMMAND [KEY=VALUE...]]...
@@ -243,7 +243,7 @@ async function runLines(client: QmpClient, p: ExecPlan, io: CliIo, signal: Abort
       if (line.trimStart().startsWith('#')) continue;
       let outcome: number;
       try {
-        const parsed = p.hmp ? (line.trim() === '' ? { kind: 'empty' as const } : { kind: 'command' as const, command: hmpCommand(line) }) : parser.parse(line);
+        const parsed = p.hmp ? hmpLine(line) : parser.parse(line);
         outcome = parsed.kind === 'command' ? await execute(client, parsed.command, p, io) : CLIENT_EXIT.ok;
       } catch (e) {
         if (!(e instanceof ShorthandError)) throw e;

@@ -18,7 +18,7 @@ import { PromptOutput } from './prompt-output.ts';
 import { retrying } from './reconnect.ts';
 import { SessionLog } from './session-log.ts';
 import { formatVersion, type QmpGreeting } from './client-session.ts';
-import { hmpCommand, ShorthandParser, type Command } from './shorthand.ts';
+import { hmpLine, ShorthandParser, type Command } from './shorthand.ts';
 import { TLS_OPTIONS, serverTarget, tlsUsage, type ServerTarget } from './tls-options.ts';
 
 export const SHELL_USAGE = `Usage: qmp-mux shell [options] [ADDR]
@@ -351,8 +351,4 @@ class Shell {
     this.io.stderr.write(`${escapeUnsafe(`qmp-mux shell: history ${this.plan.history!.path}: ${e instanceof Error ? e.message : String(e)}; not saving history`)}\n`);
     this.plan.history = undefined;
   }
-}
-
-function hmpLine(line: string): { kind: 'empty' } | { kind: 'command'; command: Command } {
-  return line.trim() === '' ? { kind: 'empty' } : { kind: 'command', command: hmpCommand(line) };
 }

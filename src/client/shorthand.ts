@@ -95,6 +95,11 @@ export function hmpCommand(line: string): Command {
   return { name: 'human-monitor-command', arguments: new Map([['command-line', line]]) };
 }
 
+/** A line of HMP mode (`-H`): an empty one runs nothing. */
+export function hmpLine(line: string): { kind: 'empty' } | { kind: 'command'; command: Command } {
+  return line.trim() === '' ? { kind: 'empty' } : { kind: 'command', command: hmpCommand(line) };
+}
+
 /**
  * A command from words the shell has already split (the arguments of
  * `qmp-mux exec`): a name and `KEY=VALUE` words, `transaction(` TYPE
