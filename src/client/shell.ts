@@ -190,6 +190,8 @@ class Shell {
       await this.handle(line);
       this.output.prompt();
     }
+    // Piped input that ends inside transaction( ... ) would drop its actions unseen; a person at a terminal saw the TRANS> prompt.
+    if (this.parser.inTransaction && !this.terminal) this.output.write('syntax error: transaction( was not closed with ) before the end of input');
     this.output.end();
     this.lockWatch?.stop();
     this.quit();

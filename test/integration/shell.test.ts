@@ -119,6 +119,14 @@ t.test('quitting while a command runs, or while reconnecting', async (t) => {
   t.equal(await reconnecting, 0, 'the end of input stops reconnecting');
 });
 
+t.test('piped input that ends inside transaction( says so: its actions were not run', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const io = fakeIo({ input: 'transaction(\nabort\n' });
+  t.equal(await runShell(['--connect', fake.path, '--no-history'], io), 0, 'errors are in the output, as for a line that does not parse');
+  t.same(io.out().split('\n').slice(1), ['syntax error: transaction( was not closed with ) before the end of input', '']);
+  t.notOk(fake.received.some((r) => r.includes('transaction')), 'nothing sent');
+});
+
 t.test('history file problems are said once, and the shell goes on', async (t) => {
   const fake = await FakeQemu.start(t);
   const dir = socketDir(t);
