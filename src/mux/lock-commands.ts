@@ -28,7 +28,7 @@ function milliseconds(value: JsonValue | undefined, name: string, min: number, m
   if (value === undefined) return absent;
   if (!(value instanceof JsonNumber)) return typeError(name, 'integer');
   const n = Number(value.text);
-  if (!value.integer || n < min || n > max) return { error: `Parameter '${name}' expects a number of milliseconds from ${min} to ${max}` };
+  if (!value.integer || n < min || n > max) return { error: `Parameter '${name}' expects a whole number of milliseconds from ${min} to ${max}` };
   return n;
 }
 
