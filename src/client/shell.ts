@@ -12,6 +12,7 @@ import { QmpClient, type ConnectionInternals } from './qmp-client.ts';
 import { Completer, type Completions } from './completion.ts';
 import { describeEvent, formatJson } from './format.ts';
 import { HistoryFile } from './history.ts';
+import { interrupt } from './interrupt.ts';
 import { learnCompletion, printable } from './learn-completion.ts';
 import { describeLockView, lockPromptTag, lockShorthand, LockWatch, type LockView } from './lock-watch.ts';
 import { PromptOutput } from './prompt-output.ts';
@@ -30,7 +31,8 @@ argument names and enum values. Events are shown as they come. If the
 connection is lost (QEMU restarting), the shell reconnects by itself.
 Against qmp-mux, 'lock write|exclusive [wait-ms=N] [lease-ms=N] [reason=...]'
 takes its lock and 'unlock' releases it; the prompt shows who holds one.
-Ctrl-D (or Ctrl-C on an empty line) quits. qmp-shell's options work too.
+Ctrl-C clears a typed line, or abandons an open transaction; Ctrl-D (or
+Ctrl-C on an empty line otherwise) quits. qmp-shell's options work too.
 
 Options:
   --connect ADDR       (or ADDR alone) unix:PATH, tcp:HOST:PORT, HOST:PORT,
@@ -163,12 +165,11 @@ class Shell {
     this.rl.setPrompt(this.promptText());
     this.output = new PromptOutput(this.rl, io.stdout, terminal);
     this.rl.on('SIGINT', () => {
-      if (this.rl.line === '') {
-        this.quit();
-        return;
-      }
-      this.rl.write(null, { ctrl: true, name: 'e' });
-      this.rl.write(null, { ctrl: true, name: 'u' });
+      const done = interrupt(this.rl, this.parser);
+      if (done.kind === 'quit') this.quit();
+      if (done.kind !== 'abandoned') return;
+      this.rl.setPrompt(this.promptText());
+      this.output.write(`transaction abandoned (${done.actions} action${done.actions === 1 ? '' : 's'})`);
     });
   }
 
@@ -204,7 +205,7 @@ class Shell {
     this.output.write(`greeting: QEMU ${formatVersion(greeting)}, capabilities: ${greeting.capabilities.join(', ') || 'none'}`);
   }
 
-  /** Ctrl-D, or Ctrl-C on an empty line: a command still running is abandoned. */
+  /** Ctrl-D, or Ctrl-C with nothing typed to abandon: a command still running is abandoned. */
   private quit(): void {
     this.quitting.abort();
     this.rl.close();

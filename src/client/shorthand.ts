@@ -43,9 +43,11 @@ export class ShorthandParser {
     return this.actions !== undefined;
   }
 
-  /** Forgets an unfinished transaction. */
-  reset(): void {
+  /** Forgets an unfinished transaction; returns how many actions it had (0 when there was none). */
+  reset(): number {
+    const forgotten = this.actions?.length ?? 0;
     this.actions = undefined;
+    return forgotten;
   }
 
   /** Parses one line; throws ShorthandError naming the word and column. */

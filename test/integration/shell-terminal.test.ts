@@ -98,6 +98,32 @@ t.test('Tab completes command names, argument names (nested, by variant) and enu
   t.equal(await term.exited(), 0, 'Ctrl-C on an empty line quits');
 });
 
+t.test('Ctrl-C at TRANS> clears the line, then abandons the transaction; the shell goes on', async (t) => {
+  const at = await shellAtPrompt(t);
+  if (!at) return;
+  const { term } = at;
+  await term.type('transaction(');
+  await term.press('Enter');
+  await term.waitFor((s) => inputRow(s) === 'TRANS>', 'the transaction prompt');
+  for (const action of ['block-dirty-bitmap-add node=drive0 name=b0', 'abort']) {
+    await term.type(action);
+    await term.press('Enter');
+  }
+  await term.type('abo');
+  await term.waitFor((s) => inputRow(s) === 'TRANS> abo', 'a third action half typed');
+  await term.press('C-c');
+  await term.waitFor((s) => inputRow(s) === 'TRANS>', 'the first Ctrl-C clears the typed line, the transaction still open');
+  await term.press('C-c');
+  const screen = await term.waitFor((s) => inputRow(s) === '(QEMU)', 'the second abandons the transaction: the normal prompt');
+  t.equal(screen[screen.lastIndexOf('(QEMU)') - 1], 'transaction abandoned (2 actions)', 'said once, right above it');
+  t.equal(screen.filter((l) => l.startsWith('transaction abandoned')).length, 1, 'and only once');
+  await term.type('query-name');
+  await term.press('Enter');
+  await term.waitFor((s) => s.filter((l) => l === '{}').length === 2 && inputRow(s) === '(QEMU)', 'a command runs as one, not as an action');
+  await term.press('C-c');
+  t.equal(await term.exited(), 0, 'Ctrl-C on an empty line at the normal prompt quits');
+});
+
 t.test("completion follows the endpoint's policy", async (t) => {
   const at = await shellAtPrompt(t, [{ policy: { allow: ['*'], deny: ['quit'] } }]);
   if (!at) return;

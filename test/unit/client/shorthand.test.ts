@@ -169,9 +169,12 @@ t.test('transactions span lines', async (t) => {
   t.same(parseLines(')'), ["error: expected a command name, got ')' (column 1)"], ') outside a transaction is no command');
   const parser = new ShorthandParser();
   parser.parse('transaction(');
+  parser.parse('abort');
+  parser.parse('abort');
   t.equal(parser.inTransaction, true);
-  parser.reset();
+  t.equal(parser.reset(), 2, 'reset says how many actions it forgot');
   t.equal(parser.inTransaction, false);
+  t.equal(parser.reset(), 0, 'none, with no transaction open');
   t.same(describe(parser.parse('abort')), 'abort {}', 'after reset, lines are commands again');
 });
 
