@@ -66,3 +66,12 @@ export function planOrExit<T>(io: CliIo, subcommand: string, usage: string, read
   io.stdout.write(usage);
   return CLIENT_EXIT.ok;
 }
+
+/**
+ * The library's own limit on the greeting, under a client's `--timeout`:
+ * given, the timeout bounds the greeting instead, longer or shorter than
+ * the library's 10 s (and `0`, nothing does); absent, the library's holds.
+ */
+export function greetingLimit(timeoutMs: number | undefined): { connectTimeout?: number } {
+  return timeoutMs === undefined ? {} : { connectTimeout: 0 };
+}

@@ -2,7 +2,7 @@ import { QmpMuxError, TimeoutError, UsageError } from '../errors.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { formatServerAddress } from './address.ts';
 import { count, milliseconds, parseOptions } from './cli-options.ts';
-import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
+import { CLIENT_EXIT, errorExitStatus, greetingLimit, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient, type QmpEvent } from './qmp-client.ts';
 import { formatJson } from './format.ts';
 import { TLS_OPTIONS, serverTarget, tlsUsage } from './tls-options.ts';
@@ -48,8 +48,7 @@ export async function runEvents(argv: readonly string[], io: CliIo = processIo('
   let client: QmpClient | undefined;
   try {
     try {
-      // With --timeout, it bounds the greeting too, longer or shorter than the library's default.
-      client = await QmpClient.connect(address, { signal: stop.signal, ...(timeoutMs === undefined ? {} : { connectTimeout: 0 }), ...(tls && { tls }) });
+      client = await QmpClient.connect(address, { signal: stop.signal, ...greetingLimit(timeoutMs), ...(tls && { tls }) });
     } catch (e) {
       if (stop.signal.aborted && !(stop.signal.reason instanceof TimeoutError)) return CLIENT_EXIT.ok;
       io.stderr.write(`${escapeUnsafe(`qmp-mux events: ${e instanceof QmpMuxError ? e.message : String(e)}`)}\n`);

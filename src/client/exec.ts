@@ -4,7 +4,7 @@ import { LOCK, LOCK_MODES, UNLOCK, type LockMode } from '../qmp/extensions.ts';
 import { escapeUnsafe } from '../util/unsafe-text.ts';
 import { formatServerAddress, type ServerAddress } from './address.ts';
 import { milliseconds, parseOptions } from './cli-options.ts';
-import { CLIENT_EXIT, errorExitStatus, processIo, planOrExit, type CliIo } from './cli-io.ts';
+import { CLIENT_EXIT, errorExitStatus, greetingLimit, processIo, planOrExit, type CliIo } from './cli-io.ts';
 import { QmpClient } from './qmp-client.ts';
 import { formatJson } from './format.ts';
 import { commandFromArgs, hmpCommand, hmpLine, ShorthandParser, type Command } from './shorthand.ts';
@@ -98,7 +98,7 @@ export async function runExec(argv: readonly string[], io: CliIo = processIo('ex
   const timer = !p.timeoutMs ? undefined : setTimeout(() => abort.abort(new TimeoutError(`timed out after ${p.timeoutMs} ms`)), p.timeoutMs);
   let client: QmpClient | undefined;
   try {
-    client = await QmpClient.connect(p.address, { signal: abort.signal, ...(p.timeoutMs === undefined ? {} : { connectTimeout: 0 }), ...(p.tls && { tls: p.tls }) });
+    client = await QmpClient.connect(p.address, { signal: abort.signal, ...greetingLimit(p.timeoutMs), ...(p.tls && { tls: p.tls }) });
     const connected = client;
     const run = (): Promise<number> => (p.commands.length > 0 ? runArguments(connected, p, io) : runLines(connected, p, io, abort.signal));
     return p.lock ? await underLock(connected, p.lock, run, io) : await run();

@@ -174,7 +174,7 @@ export class Endpoint {
   async restoreSocketFile(log: Logger): Promise<void> {
     const { address } = this.options;
     if (address.type !== 'unix' || !this.listener || this.inherited) return;
-    if (await lstat(address.path).then(() => true, () => false)) return;
+    if (await lstat(address.path).catch(() => undefined)) return;
     try {
       await this.relisten();
       log.warn('its socket file had been removed; listening there anew', { endpoint: this.name, address: formatAddress(address) });
