@@ -115,12 +115,18 @@ t.test('a second signal while stopping ends it at once, QEMU too', async (t) => 
   await leftNothing(t, started);
 });
 
-t.test('a frozen QEMU (SIGSTOP) does not hang the stop: unanswered, it is terminated after the 10 s it had to quit', async (t) => {
-  if (!needQemu(t)) return;
+/** qmp-mux asked to stop (SIGTERM) a QEMU frozen by SIGSTOP, once it has asked QEMU to quit. */
+async function stoppingFrozen(t: Test): Promise<Started> {
   const started = await start(t);
   process.kill(started.qemuPid, 'SIGSTOP');
   started.run.child.kill('SIGTERM');
   await started.run.waitFor(/asking QEMU to quit/);
+  return started;
+}
+
+t.test('a frozen QEMU (SIGSTOP) does not hang the stop: unanswered, it is terminated after the 10 s it had to quit', async (t) => {
+  if (!needQemu(t)) return;
+  const started = await stoppingFrozen(t);
   t.same(await started.run.exited, { code: 0, signal: null });
   t.match(started.run.stderr(), /QEMU did not quit; terminating it/);
   await leftNothing(t, started);
@@ -128,10 +134,7 @@ t.test('a frozen QEMU (SIGSTOP) does not hang the stop: unanswered, it is termin
 
 t.test('a second signal while stopping a frozen QEMU: it ends too, not stopped for ever', async (t) => {
   if (!needQemu(t)) return;
-  const started = await start(t);
-  process.kill(started.qemuPid, 'SIGSTOP');
-  started.run.child.kill('SIGTERM');
-  await started.run.waitFor(/asking QEMU to quit/);
+  const started = await stoppingFrozen(t);
   started.run.child.kill('SIGTERM');
   t.same(await started.run.exited, { code: 1, signal: null });
   await leftNothing(t, started);

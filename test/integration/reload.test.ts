@@ -1,6 +1,6 @@
 import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { runCli } from '../fixtures/cli.ts';
 import { eventually } from '../fixtures/context.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
@@ -58,8 +58,8 @@ t.test('a reload adds and removes endpoints and changes policies and limits; cli
   t.match(run.stderr(), /client disconnected endpoint=old .*reason="its endpoint was removed by a reload"/);
 });
 
-t.test('a configuration start-up would refuse is refused at reload with the same message, and the running one stays', async (t) => {
-  if (!needQemu(t)) return;
+/** qmp-mux as its own process, with one endpoint `a` at `sock` and a negotiated client of it. */
+async function oneEndpoint(t: Test) {
   const qemu = await startQemu(t);
   const dir = socketDir(t);
   const config = join(dir, 'qmp-mux.json');
@@ -67,8 +67,14 @@ t.test('a configuration start-up would refuse is refused at reload with the same
   writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'a', listen: `unix:${sock}` }] }));
   const run = runCli(t, ['--config', config]);
   await run.waitFor(/clients connect at/);
-  const c = await TestClient.connect(sock);
-  await c.negotiate();
+  const client = await TestClient.connect(sock);
+  await client.negotiate();
+  return { qemu, config, sock, run, client };
+}
+
+t.test('a configuration start-up would refuse is refused at reload with the same message, and the running one stays', async (t) => {
+  if (!needQemu(t)) return;
+  const { qemu, config, sock, run, client: c } = await oneEndpoint(t);
 
   const bad = { upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'a', listen: `unix:${sock}`, maxClients: 0 }] };
   writeFileSync(config, JSON.stringify(bad));
@@ -87,15 +93,7 @@ t.test('a configuration start-up would refuse is refused at reload with the same
 
 t.test('a reload listens anew where an endpoint\'s socket file was removed, and its clients stay', async (t) => {
   if (!needQemu(t)) return;
-  const qemu = await startQemu(t);
-  const dir = socketDir(t);
-  const config = join(dir, 'qmp-mux.json');
-  const sock = join(dir, 'a.sock');
-  writeFileSync(config, JSON.stringify({ upstream: { connect: `unix:${qemu.monitors[0]}` }, endpoints: [{ name: 'a', listen: `unix:${sock}` }] }));
-  const run = runCli(t, ['--config', config]);
-  await run.waitFor(/clients connect at/);
-  const before = await TestClient.connect(sock);
-  await before.negotiate();
+  const { sock, run, client: before } = await oneEndpoint(t);
   unlinkSync(sock);
   await t.rejects(TestClient.connect(sock), 'unreachable without its file');
   run.child.kill('SIGUSR2');
