@@ -9,7 +9,10 @@ import { EXTENSION_PREFIX } from '../qmp/extensions.ts';
  * `read-only` lets through commands that only read state: QEMU's `query-*`
  * and `x-query-*` (none returns a secret's value in QEMU 7.2: they name
  * secrets by id), QOM and device introspection (names and types only), qmp-mux's
- * own queries, and the choice of events a client receives. `qom-get`
+ * own queries, and the choice of events a client receives. Not
+ * `qom-list-properties`: QEMU makes an object of the type named to list
+ * its properties, and in QEMU 7.2 some types crash QEMU so (`colo-compare`,
+ * `qio-net-listener`, `x-remote-object`, `microvm-machine`). `qom-get`
  * reads values, secrets included (`-object secret,id=s,data=...` answers
  * `data` to anyone), and QEMU resolves many spellings of one path
  * (`/objects/s`, `//objects/s/`, `objects//s`, and `s` alone by partial
@@ -29,7 +32,6 @@ export const POLICY_PRESETS: Readonly<Record<'all' | 'read-only', Readonly<Polic
       { command: 'qom-get', arguments: { path: ['/machine', '/machine/*', '/chardevs', '/chardevs/*'] } },
       'qom-list',
       'qom-list-types',
-      'qom-list-properties',
       'device-list-properties',
       `${EXTENSION_PREFIX}query-*`,
       // Changes only what the calling client receives.

@@ -56,7 +56,6 @@ t.test('--print-config shows every rule, the presets spelled out, and reads back
     { command: 'qom-get', arguments: { path: ['/machine', '/machine/*', '/chardevs', '/chardevs/*'] } },
     'qom-list',
     'qom-list-types',
-    'qom-list-properties',
     'device-list-properties',
     '__org.qmp-mux_query-*',
     '__org.qmp-mux_set-events',
