@@ -58,7 +58,8 @@ export async function runEvents(argv: readonly string[], io: CliIo = processIo('
     let seen = 0;
     let draining = false;
     client.on('event', (event: QmpEvent) => {
-      if (names.size > 0 && !names.has(event.event)) return;
+      // Events read in the same chunk as the last one wanted still arrive: once stopped, none is written.
+      if (stop.signal.aborted || (names.size > 0 && !names.has(event.event))) return;
       // A slow reader of our output slows our reading, and the server's sending, instead of filling memory.
       if (!io.stdout.write(`${formatJson(event.json, pretty)}\n`) && !draining) {
         draining = true;

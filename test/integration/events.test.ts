@@ -114,6 +114,16 @@ t.test('a slow reader of the output slows the reading: every event arrives, in o
   t.same(names, Array.from({ length: 300 }, (_, i) => `E${i}`));
 });
 
+t.test('--count N writes N events, however many more arrive with the last of them', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const io = fakeIo();
+  const running = runEvents(['--connect', fake.path, '--count', '2', 'E'], io);
+  await fake.until(() => fake.received.length === 1);
+  fake.emit(Array.from({ length: 5 }, (_, i) => `{"timestamp": {"seconds": ${i}, "microseconds": 0}, "event": "${i === 1 ? 'F' : 'E'}"}\r\n`).join(''));
+  t.equal(await running, 0);
+  t.same(io.out().trim().split('\n').map((l) => (JSON.parse(l) as { timestamp: { seconds: number } }).timestamp.seconds), [0, 2], 'the first two named, not the three after');
+});
+
 t.test('the real command: streams until --count', async (t) => {
   if (!needQemu(t)) return;
   const qemu = await startQemu(t, { monitors: 2 });
