@@ -17,6 +17,16 @@ import type { UpstreamCommand } from './upstream-command.ts';
 const OOB_IN_FLIGHT = 8;
 const OOB_IN_FLIGHT_PER_CLIENT = 1;
 
+/**
+ * In-band commands of one client QEMU holds at once. What a command costs
+ * the others is not only the bytes QEMU reads for it but the time QEMU
+ * takes to run it (`query-qmp-schema`: 30 bytes, tens of milliseconds), and
+ * qmp-mux cannot know that before the reply. A client whose small commands
+ * filled the window would make each other client's command wait for all of
+ * them; one at a time, it waits for at most one.
+ */
+const IN_BAND_IN_FLIGHT_PER_CLIENT = 1;
+
 export interface DispatcherOptions {
   /** In-band commands QEMU holds at most; 7 keeps QEMU's 8-deep queue from ever suspending its monitor. */
   window: number;
@@ -114,6 +124,7 @@ export class Dispatcher {
     this.outOfBandCount = 0;
     for (const entry of lost) {
       if (entry.command.oob) this.oobAnswered(entry.lane);
+      else this.inBandAnswered(entry.lane);
       entry.lane.owner.repliesLost();
     }
     this.checkIdle();
@@ -131,7 +142,7 @@ export class Dispatcher {
       if (lane.oobQueue.length === 1 && lane.oobInFlight < OOB_IN_FLIGHT_PER_CLIENT) this.oobTurns.push(lane);
     } else {
       lane.queue.push(entry);
-      this.turns.add(lane);
+      if (lane.inBandInFlight < IN_BAND_IN_FLIGHT_PER_CLIENT) this.turns.add(lane);
     }
     this.pump();
   }
@@ -195,6 +206,7 @@ export class Dispatcher {
       entry = this.inBand.shift();
       if (!entry) return 'a reply when none was owed';
       this.inFlightBytes -= entry.command.bytes.length;
+      this.inBandAnswered(entry.lane);
     }
     const { command } = entry;
     this.options.answered(command, message, (performance.now() - entry.sentAt) / 1000);
@@ -257,8 +269,8 @@ export class Dispatcher {
       if (this.inFlightBytes > 0 && this.inFlightBytes + size > windowBytes) return;
       this.turns.take(size);
       lane.queue.shift();
-      if (lane.queue.length > 0) this.turns.add(lane);
       this.dispatch(next);
+      if (lane.queue.length > 0 && lane.inBandInFlight < IN_BAND_IN_FLIGHT_PER_CLIENT) this.turns.add(lane);
       this.dequeued(lane, size);
     }
   }
@@ -274,6 +286,12 @@ export class Dispatcher {
       this.dispatch(next);
       this.dequeued(lane, next.command.bytes.length);
     }
+  }
+
+  /** A lane's in-band command was answered (or lost): its next one may take its turn. */
+  private inBandAnswered(lane: Lane): void {
+    lane.inBandInFlight--;
+    if (lane.queue.length > 0 && !lane.closed && lane.inBandInFlight < IN_BAND_IN_FLIGHT_PER_CLIENT) this.turns.add(lane);
   }
 
   /** A lane's out-of-band command was answered (or lost): it may send another. */
@@ -310,6 +328,7 @@ export class Dispatcher {
     const { command } = entry;
     this.sent++;
     if (!command.oob) {
+      entry.lane.inBandInFlight++;
       this.inBand.push(inFlight);
       this.inFlightBytes += command.bytes.length;
       send(command.bytes);

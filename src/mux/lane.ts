@@ -32,6 +32,8 @@ export class Lane {
   readonly oobQueue = new FifoQueue<Queued>();
   /** @internal Its out-of-band commands QEMU has not answered. */
   oobInFlight = 0;
+  /** @internal Its in-band commands QEMU has not answered. */
+  inBandInFlight = 0;
   /** Bytes of its commands waiting in qmp-mux. */
   queuedBytes = 0;
   /** @internal Its owner waits to hear of room. */

@@ -113,6 +113,31 @@ t.test('clients take turns by bytes: beside a client queueing its largest comman
   for (let i = 0; i < 20; i++) t.equal(await hog.nextReply(), `{"return": {}, "id": "h${i}"}`, `the hog loses nothing: h${i}`);
 });
 
+t.test('what QEMU takes to run a command is not its bytes: beside a client pipelining small commands, another finds at most one of them ahead', async (t) => {
+  // `query-qmp-schema` is 30 bytes to read and tens of milliseconds of QEMU's time to answer (200 KiB):
+  // were a client's small commands to fill the window, each other client would wait for all of them.
+  const fake = await FakeQemu.start(t, { hold: true });
+  const mux = await startMux(t, fake.path, { endpoints: [{ name: 'ro', ...READ_ONLY, limits: READ_ONLY_LIMITS }, { name: 'admin' }] });
+  const [hog, quiet] = await Promise.all([TestClient.connect(mux.endpoints[0]!.address), TestClient.connect(mux.endpoints[1]!.address)]);
+  await hog.negotiate();
+  await quiet.negotiate();
+  for (let i = 0; i < 20; i++) hog.send(`{"execute":"query-qmp-schema","id":"h${i}"}`);
+  await fake.until(() => fake.received.length >= 2);
+  await eventually(() => mux.mux.describe().queuedBytes > 0, 'the hog\'s other commands queued in qmp-mux');
+  quiet.send('{"execute":"query-name","id":"q"}');
+  await fake.until(() => fake.received.includes('{"execute":"query-name"}') || fake.held.length > 0);
+  // Answer QEMU's commands one at a time until the quiet client's is sent.
+  while (!fake.received.includes('{"execute":"query-name"}')) {
+    fake.release(1);
+    await fake.until(() => fake.received.includes('{"execute":"query-name"}') || fake.held.length > 0);
+  }
+  const ahead = fake.received.slice(0, fake.received.indexOf('{"execute":"query-name"}')).filter((r) => r === '{"execute":"query-qmp-schema"}').length;
+  t.ok(ahead <= 1, `the quiet client's command found ${ahead} of the hog's ahead of it in QEMU (at most 1)`);
+  await answerUntil(fake, () => quiet.lines.length === 3 && hog.lines.length === 22);
+  t.equal(await quiet.nextReply(), '{"return": {}, "id": "q"}');
+  for (let i = 0; i < 20; i++) t.equal(await hog.nextReply(), `{"return": {}, "id": "h${i}"}`, `the hog loses nothing: h${i}`);
+});
+
 t.test('exec-oob counts too: one in flight per client, small ones only', async (t) => {
   const fake = await FakeQemu.start(t, { hold: true });
   const mux = await startMux(t, fake.path, { endpoints: [{ name: 'ro', ...READ_ONLY, limits: READ_ONLY_LIMITS }, { name: 'admin' }] });

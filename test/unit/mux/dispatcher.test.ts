@@ -49,11 +49,10 @@ function slot(): ReplySlot & { got: string[] } {
 
 t.test('in-band commands go without an id; the client\'s id goes back where QEMU puts it', async (t) => {
   const { sent, d, answer, newLane } = setup();
-  const lane = newLane();
   const [one, two, three] = [slot(), slot(), slot()];
-  d.enqueue(lane, command('query-status', '"a"'), one);
-  d.enqueue(lane, command('stop', '{"x": [1]}'), two);
-  d.enqueue(lane, command('cont'), three);
+  d.enqueue(newLane(), command('query-status', '"a"'), one);
+  d.enqueue(newLane(), command('stop', '{"x": [1]}'), two);
+  d.enqueue(newLane(), command('cont'), three);
   t.same(sent, ['{"execute":"query-status"}', '{"execute":"stop"}', '{"execute":"cont"}']);
   t.equal(answer('{"return": {"status": "running"}}'), undefined);
   t.equal(answer('{"error": {"class": "GenericError", "desc": "no"}}'), undefined);
@@ -65,15 +64,15 @@ t.test('in-band commands go without an id; the client\'s id goes back where QEMU
 
 t.test('window bounds what is in flight; the rest goes as replies come', async (t) => {
   const { sent, d, answer, newLane } = setup(2);
-  const lane = newLane();
+  const lanes = [newLane(), newLane()];
   const slots = [slot(), slot(), slot(), slot()];
-  for (const [i, s] of slots.entries()) d.enqueue(lane, command('x', String(i)), s);
+  for (const [i, s] of slots.entries()) d.enqueue(lanes[i % 2]!, command('x', String(i)), s);
   t.equal(sent.length, 2);
   t.equal(d.stats.inBandInFlight, 2);
   answer('{"return": 1}');
   t.equal(sent.length, 3, 'the third went once there was room');
   answer('{"return": 2}');
-  t.equal(sent.length, 4, 'and the fourth: a lane with more queued keeps its turn');
+  t.equal(sent.length, 4, 'and the fourth');
   answer('{"return": 3}');
   answer('{"return": 4}');
   t.same(slots.map((s) => s.got), [['{"return": 1, "id": 0}'], ['{"return": 2, "id": 1}'], ['{"return": 3, "id": 2}'], ['{"return": 4, "id": 3}']]);
@@ -96,6 +95,37 @@ t.test('round robin: a long queue delays another client by at most the window', 
   t.ok(answered <= window + 1, `quiet client answered after ${answered} replies`);
   t.same(q.got, [`{"return": ${answered - 1}, "id": "q"}`]);
   t.ok(sent.includes('{"execute":"quiet"}'));
+});
+
+t.test('one in-band command of a client in flight at a time: a client pipelining cheap commands holds at most one ahead of another\'s', async (t) => {
+  const { sent, d, answer, newLane } = setup(7);
+  const busy = newLane();
+  const quiet = newLane();
+  const busySlots = Array.from({ length: 10 }, () => slot());
+  for (const s of busySlots) d.enqueue(busy, command('query-qmp-schema'), s);
+  t.equal(sent.length, 1, 'one of the busy client\'s commands in flight, though the window has room for more');
+  const q = slot();
+  d.enqueue(quiet, command('query-name', '"q"'), q);
+  t.equal(sent.length, 2, 'the quiet client\'s command goes at once, behind that one only');
+  answer('{"return": 0}');
+  answer('{"return": 1}');
+  t.same(q.got, ['{"return": 1, "id": "q"}']);
+  for (let i = 1; i < 10; i++) answer(`{"return": ${i + 1}}`);
+  t.same(busySlots.map((s) => s.got.length), Array(10).fill(1), 'the busy client loses nothing');
+  t.same(d.stats, { inBandInFlight: 0, inFlight: 0, inFlightBytes: 0, queuedBytes: 0, sent: 11 });
+});
+
+t.test('a client\'s commands lost with the connection free its place: its queued ones go on the next', async (t) => {
+  const { sent, d, answer, newLane } = setup(7);
+  const lane = newLane();
+  for (let i = 0; i < 3; i++) d.enqueue(lane, command('x', String(i)), slot());
+  t.equal(sent.length, 1);
+  d.detach();
+  t.equal(lane.heard.lost, 1);
+  d.attach((bytes) => sent.push(bytes.toString('utf8')));
+  t.equal(sent.length, 2, 'the next of its commands went on the new connection');
+  answer('{"return": {}}');
+  t.equal(sent.length, 3, 'and the last once that was answered');
 });
 
 t.test('a closed lane drops what it queued; a reply for a command already sent is still consumed in order', async (t) => {
@@ -222,8 +252,8 @@ t.test('the window counts bytes: commands go while they fit, and one larger than
   const { sent, d, answer, newLane } = setup(7, { windowBytes: 100 });
   const lane = newLane();
   d.enqueue(lane, sized('a', 40), slot());
-  d.enqueue(lane, sized('b', 60), slot());
-  d.enqueue(lane, sized('c', 40), slot());
+  d.enqueue(newLane(), sized('b', 60), slot());
+  d.enqueue(newLane(), sized('c', 40), slot());
   t.equal(sent.length, 2, '40 + 60 fill the window; 40 more would not fit');
   t.equal(d.stats.inFlightBytes, 100);
   answer('{"return": {}}');
