@@ -11,7 +11,7 @@ import type { DisconnectReason } from './disconnect.ts';
 import { EarlyInput } from './early-input.ts';
 import type { Endpoint } from './endpoint.ts';
 import type { CertificateNames } from './identity.ts';
-import { BYTES_PER_TURN, MESSAGES_PER_TURN } from './input-budget.ts';
+import { BYTES_PER_TURN, MESSAGES_PER_TURN, REPLY_BYTES_PER_TURN } from './input-budget.ts';
 
 /**
  * A client connection: the socket edge of a MonitorSession. It writes
@@ -258,13 +258,13 @@ export class ClientConnection implements ClientSide {
 
   /**
    * Gives the session input, at most a turn's worth (MESSAGES_PER_TURN,
-   * BYTES_PER_TURN); the rest waits for a later turn of the event loop, the
-   * socket unread meanwhile.
+   * BYTES_PER_TURN, REPLY_BYTES_PER_TURN); the rest waits for a later turn
+   * of the event loop, the socket unread meanwhile.
    */
   private consume(): void {
     const session = present(this.session, 'the session of an open client');
     const input = present(this.input, 'input to consume');
-    if (this.mayTakeInput()) this.inputAt += session.receive(input.subarray(this.inputAt, this.inputAt + BYTES_PER_TURN), MESSAGES_PER_TURN);
+    if (this.mayTakeInput()) this.inputAt += session.receive(input.subarray(this.inputAt, this.inputAt + BYTES_PER_TURN), MESSAGES_PER_TURN, REPLY_BYTES_PER_TURN);
     if (this.inputAt >= input.length || this.state !== 'open') {
       this.input = undefined;
       this.afterInput();

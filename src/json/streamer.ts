@@ -54,6 +54,11 @@ export class JsonStreamer {
     return this.lexer.feed(chunk);
   }
 
+  /** Ends the current `feed` after the message just read (called from `onMessage`). */
+  stop(): void {
+    this.lexer.stop();
+  }
+
   /** New limits (changed by a reload), from the next byte on. */
   setLimits(limits: Readonly<JsonLimits>): void {
     this.limits = limits;

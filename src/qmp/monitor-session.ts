@@ -4,7 +4,7 @@ import { writeCompact } from '../json/writer.ts';
 import { FifoQueue } from '../util/fifo.ts';
 import { judgeRequest, type Request } from './request.ts';
 import { assertNever } from '../util/assert.ts';
-import { errorReply, negotiatedReply, type WireData } from './wire.ts';
+import { errorReply, negotiatedReply, wireLength, type WireData } from './wire.ts';
 
 /** A valid command from a client, judged as QEMU judges it. */
 export interface ClientCommand {
@@ -78,6 +78,9 @@ export class MonitorSession {
   /** Out-of-band ones: they overtake in-band replies, never each other (QEMU runs them one at a time, in the order read). */
   private readonly oobOrder = new FifoQueue<OrderedSlot>();
   private inputEnded = false;
+  /** While `receive` reads: bytes of replies its messages have had so far, and how many end it. */
+  private replyBytes = 0;
+  private maxReplyBytes = Infinity;
 
   constructor(options: SessionOptions) {
     this.toClient = options.toClient;
@@ -89,12 +92,21 @@ export class MonitorSession {
   }
 
   /**
-   * Bytes from the client, read up to `maxMessages` messages; returns how
-   * many bytes were read (the rest is for a later call).
+   * Bytes from the client, read up to `maxMessages` messages, or up to the
+   * message whose reply, written at once, takes what its messages' replies
+   * came to past `maxReplyBytes` (a reply qmp-mux makes itself can be
+   * megabytes, and making it is work); returns how many bytes were read
+   * (the rest is for a later call).
    */
-  receive(chunk: Uint8Array, maxMessages = Infinity): number {
+  receive(chunk: Uint8Array, maxMessages = Infinity, maxReplyBytes = Infinity): number {
     if (this.state === 'closed') return chunk.length;
-    return this.streamer.feed(chunk, maxMessages);
+    this.replyBytes = 0;
+    this.maxReplyBytes = maxReplyBytes;
+    try {
+      return this.streamer.feed(chunk, maxMessages);
+    } finally {
+      this.maxReplyBytes = Infinity;
+    }
   }
 
   /** The client will send nothing more; finish its business, then report `finished`. */
@@ -190,6 +202,12 @@ export class MonitorSession {
     queue.push(slot);
   }
 
+  /** @internal A reply of `bytes` was made for one of its requests. */
+  replied(bytes: number): void {
+    this.replyBytes += bytes;
+    if (this.replyBytes > this.maxReplyBytes) this.streamer.stop();
+  }
+
   /** @internal A slot of `queue` was filled: write what is now at its head, in order. */
   flushInOrder(queue: FifoQueue<OrderedSlot>): void {
     if (this.state === 'closed') return;
@@ -222,6 +240,7 @@ class OrderedSlot implements ReplySlot {
 
   fill(reply: WireData): void {
     this.data = reply;
+    this.session.replied(wireLength(reply));
     this.session.flushInOrder(this.queue);
   }
 }

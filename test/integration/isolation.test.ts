@@ -1,6 +1,7 @@
 import t from 'tap';
 import { DEFAULTS, READ_ONLY_LIMITS as RO_DEFAULTS } from '../../src/config/options.ts';
 import { POLICY_PRESETS } from '../../src/policy/presets.ts';
+import { MonitorSession } from '../../src/qmp/monitor-session.ts';
 import { eventually } from '../fixtures/context.ts';
 import { FakeQemu } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
@@ -161,6 +162,30 @@ t.test('exec-oob counts too: one in flight per client, small ones only', async (
     fake.release();
   }
   t.equal(fake.received.length, 1 + 12 + 1, 'nothing else was sent');
+});
+
+t.test("replies qmp-mux makes itself are work: a client's pipelined query-events are made one a turn, not all in one", async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path, { endpoints: [{ name: 'ro', ...READ_ONLY, limits: READ_ONLY_LIMITS }] });
+  const c = await TestClient.connect(mux.path);
+  await c.negotiate();
+  const events = 1000;
+  fake.emit(Array.from({ length: events }, (_, i) => `{"timestamp": {"seconds": ${i}, "microseconds": 0}, "event": "E", "data": {"pad": "${'p'.repeat(60)}"}}\r\n`).join(''));
+  await c.waitLines(2 + events);
+  const readings: number[] = [];
+  const receive = MonitorSession.prototype.receive;
+  MonitorSession.prototype.receive = function (this: MonitorSession, ...args: Parameters<typeof receive>): number {
+    const read = receive.apply(this, args);
+    if (read > 0) readings.push(read);
+    return read;
+  };
+  t.teardown(() => void (MonitorSession.prototype.receive = receive));
+  const ask = '{"execute":"__org.qmp-mux_query-events","arguments":{"since":0}}';
+  c.send(ask.repeat(4));
+  await c.waitLines(2 + events + 4);
+  const replies = c.lines.slice(-4);
+  t.ok(replies.every((r) => r.length > 64 * 1024 && r.includes('"seq": 1000')), `four whole journals: ${replies.map((r) => r.length).join(', ')} bytes`);
+  t.same(readings, [ask.length, ask.length, ask.length, ask.length], 'read one command a turn: each reply is past the 64 KiB a turn may make');
 });
 
 t.test('input a client holds is bounded: past maxInputBytes it is not read until its commands go', async (t) => {

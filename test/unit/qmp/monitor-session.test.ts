@@ -1,5 +1,6 @@
 import t from 'tap';
 import { feed, newSession } from '../../fixtures/session-host.ts';
+import type { ReplySlot } from '../../src/qmp/monitor-session.ts';
 
 const NEG = '{"execute":"qmp_capabilities"}';
 
@@ -168,4 +169,31 @@ t.test('new limits (a reload) hold from the next byte: message size and pending 
   feed(session, '{"execute":"query-status"}');
   sides.take().reply.fill('A\r\n');
   t.same(sides.output().slice(0, 2), ['A', '{"error": {"class": "GenericError", "desc": "JSON token size limit exceeded"}}'], 'a message past the new size limit gets QEMU\'s limit error (after the reply owed before it)');
+});
+
+t.test("a turn's reading ends at the message whose reply, made at once, takes its replies past the byte budget", async (t) => {
+  const { sides, session } = newSession();
+  feed(session, NEG);
+  sides.output();
+  const big = `{"return": "${'x'.repeat(40_000)}"}\r\n`;
+  // qmp-mux's own commands are answered as they are handed on; these are, with 40 KB each.
+  const answerAtOnce = (_command: unknown, reply: ReplySlot): void => reply.fill(big);
+  sides.command = answerAtOnce;
+  const input = Buffer.from('{"execute":"a"}{"execute":"b"}{"execute":"c"}{"execute":"d"}');
+  const read = session.receive(input, 16, 65_536);
+  t.equal(read, 30, 'a and b read: b took the replies to 80 KB, past 64 KiB');
+  t.equal(sides.output().length, 2);
+  t.equal(session.receive(input.subarray(read), 16, 65_536), 30, 'the next call counts anew');
+  t.equal(sides.output().length, 2);
+  t.equal(session.receive(input, 16), input.length, 'without a budget, all of it');
+  t.equal(sides.output().length, 4);
+
+  // Replies that come later (QEMU's) are not the reading's doing.
+  const held: ReplySlot[] = [];
+  sides.command = (_command, reply) => void held.push(reply);
+  t.equal(session.receive(input, 16, 65_536), input.length);
+  for (const reply of held) reply.fill(big);
+  t.equal(sides.output().length, 4, "QEMU's replies, 160 KB");
+  sides.command = answerAtOnce;
+  t.equal(session.receive(input, 16, 65_536), 30, 'and they do not count toward the next reading');
 });
