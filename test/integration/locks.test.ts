@@ -19,6 +19,13 @@ async function holderNumber(c: TestClient): Promise<number> {
   return parse(await c.execute('__org.qmp-mux_query-lock')).return!.client as number;
 }
 
+/** The number of `c`, from `query-clients`, asked while it is qmp-mux's only client (so before it locks: a short lease may lapse before any later answer). */
+async function onlyClientNumber(c: TestClient): Promise<number> {
+  const clients = JSON.parse(await c.execute('__org.qmp-mux_query-clients')) as { return: { client: number }[] };
+  if (clients.return.length !== 1) throw new Error(`expected one client, got ${JSON.stringify(clients.return)}`);
+  return clients.return[0]!.client;
+}
+
 t.test('write lock: a multi-step sequence while others hammer stop/cont; no stop lands inside it, queries keep working', async (t) => {
   if (!needQemu(t)) return;
   const { connect, audit, settled } = await lockBench(t);
@@ -105,10 +112,11 @@ t.test('the lease runs out when the holder goes silent; the commands it held bac
   if (!needQemu(t)) return;
   const { connect, audit, settled } = await lockBench(t);
   const holder = await connect('tools');
+  // Asked before the lock is taken: once it is, the 300 ms lease may have lapsed (the machine busy) before any answer.
+  const me = await onlyClientNumber(holder);
   const other = await connect('tools');
   holder.send(lockCommand({ mode: 'write', 'lease-ms': 300 }, 'lock'));
   t.same(parse(await holder.nextReply()), { return: { mode: 'write', 'lease-ms': 300 }, id: 'lock' });
-  const me = await holderNumber(holder);
   other.send('{"execute":"stop","id":"waits"}');
   t.equal(await other.nextReply(), '{"return": {}, "id": "waits"}', 'the stop ran once the lease ran out');
   t.match(parse(await holder.execute('__org.qmp-mux_unlock')).error, { class: 'GenericError', desc: /^This client holds no lock: its write lock ended at \S+Z, when its lease of 300 ms ran out$/ });
