@@ -27,6 +27,19 @@ function inputRow(screen: string[]): string {
   return [...screen].reverse().find((l) => l !== '') ?? '';
 }
 
+/**
+ * The screen once a row matching `pattern` shows with something drawn below
+ * it. A message written above the prompt (an event, a reconnection) and the
+ * prompt redrawn under it are separate writes: a screen read between them
+ * has the message on the last row, and no prompt yet.
+ */
+function belowRow(term: Terminal, pattern: RegExp): Promise<string[]> {
+  return term.waitFor((s) => {
+    const at = s.findIndex((l) => pattern.test(l));
+    return at >= 0 && s.slice(at + 1).some((l) => l !== '');
+  }, `${String(pattern)}, and the prompt redrawn below it`);
+}
+
 interface LogLine {
   time: string;
   connected?: string;
@@ -55,7 +68,7 @@ t.test('the server as the one argument, -l FILE, events without Enter, and quitt
   const other = await QmpClient.connect(mux.path);
   await other.execute('stop');
   await other.execute('cont');
-  const screen = await term.waitForLine(/^event RESUME \d\d:\d\d:\d\d\.\d{6}$/);
+  const screen = await belowRow(term, /^event RESUME \d\d:\d\d:\d\d\.\d{6}$/);
   t.ok(screen.some((l) => /^event STOP /.test(l)), 'events shown as they come, without Enter');
   t.equal(inputRow(screen), `${PROMPT}query-st`, 'what is being typed stays');
   await other.close();

@@ -46,6 +46,19 @@ function inputRow(screen: string[]): string {
   return [...screen].reverse().find((l) => l !== '') ?? '';
 }
 
+/**
+ * The screen once a row matching `pattern` shows with something drawn below
+ * it. A message written above the prompt (an event, a reconnection) and the
+ * prompt redrawn under it are separate writes: a screen read between them
+ * has the message on the last row, and no prompt yet.
+ */
+function belowRow(term: Terminal, pattern: RegExp): Promise<string[]> {
+  return term.waitFor((s) => {
+    const at = s.findIndex((l) => pattern.test(l));
+    return at >= 0 && s.slice(at + 1).some((l) => l !== '');
+  }, `${String(pattern)}, and the prompt redrawn below it`);
+}
+
 /*
  * readline takes a Tab for completion only when it is the last key of what
  * it reads at once (a pasted Tab is a character), so each Tab here is
@@ -228,7 +241,7 @@ t.test('QEMU restarting behind qmp-mux: the shell says so, shows the new version
   await first.stop();
   await term.waitForLine(/^connection lost: unix:.*: the server closed the connection; reconnecting\.\.\.$/);
   await startQemu(t, { dir, names: ['qemu.sock'], args: ['-name', 'second'] });
-  const screen = await term.waitForLine(/^reconnected: QEMU 7\.2\.\d+/);
+  const screen = await belowRow(term, /^reconnected: QEMU 7\.2\.\d+/);
   t.equal(inputRow(screen), `${PROMPT}query-st`, 'what was being typed survives');
   await term.press('C-u');
   await term.type('query-name');
