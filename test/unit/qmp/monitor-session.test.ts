@@ -1,6 +1,6 @@
 import t from 'tap';
 import { feed, newSession } from '../../fixtures/session-host.ts';
-import type { ReplySlot } from '../../src/qmp/monitor-session.ts';
+import type { ReplySlot } from '../../../src/qmp/monitor-session.ts';
 
 const NEG = '{"execute":"qmp_capabilities"}';
 
