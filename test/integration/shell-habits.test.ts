@@ -10,7 +10,7 @@ import { FakeQemu, replyTo, type Responder } from '../fixtures/fake-qemu.ts';
 import { startMux } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
-import { needTmux, Terminal } from '../fixtures/tmux.ts';
+import { inputRow, needTmux, Terminal } from '../fixtures/tmux.ts';
 
 /**
  * The shell for people with qmp-shell's habits in their fingers, in a real
@@ -21,24 +21,6 @@ import { needTmux, Terminal } from '../fixtures/tmux.ts';
  */
 
 const PROMPT = '(QEMU) ';
-
-/** The row the prompt and the typed text are on: the last non-empty one. */
-function inputRow(screen: string[]): string {
-  return [...screen].reverse().find((l) => l !== '') ?? '';
-}
-
-/**
- * The screen once a row matching `pattern` shows with something drawn below
- * it. A message written above the prompt (an event, a reconnection) and the
- * prompt redrawn under it are separate writes: a screen read between them
- * has the message on the last row, and no prompt yet.
- */
-function belowRow(term: Terminal, pattern: RegExp): Promise<string[]> {
-  return term.waitFor((s) => {
-    const at = s.findIndex((l) => pattern.test(l));
-    return at >= 0 && s.slice(at + 1).some((l) => l !== '');
-  }, `${String(pattern)}, and the prompt redrawn below it`);
-}
 
 interface LogLine {
   time: string;
@@ -68,7 +50,7 @@ t.test('the server as the one argument, -l FILE, events without Enter, and quitt
   const other = await QmpClient.connect(mux.path);
   await other.execute('stop');
   await other.execute('cont');
-  const screen = await belowRow(term, /^event RESUME \d\d:\d\d:\d\d\.\d{6}$/);
+  const screen = await term.belowRow(/^event RESUME \d\d:\d\d:\d\d\.\d{6}$/);
   t.ok(screen.some((l) => /^event STOP /.test(l)), 'events shown as they come, without Enter');
   t.equal(inputRow(screen), `${PROMPT}query-st`, 'what is being typed stays');
   await other.close();

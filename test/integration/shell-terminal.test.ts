@@ -7,7 +7,7 @@ import { named, waitingFor } from '../fixtures/context.ts';
 import { startMux, type Mux, type MuxOptions } from '../fixtures/mux.ts';
 import { needQemu, startQemu } from '../fixtures/qemu.ts';
 import { socketDir } from '../fixtures/tmp.ts';
-import { needTmux, Terminal } from '../fixtures/tmux.ts';
+import { inputRow, needTmux, Terminal } from '../fixtures/tmux.ts';
 
 /**
  * The shell as a person uses it: in a real terminal (tmux), with keys
@@ -39,24 +39,6 @@ async function shellAtPrompt(t: Parameters<typeof Terminal.start>[0], endpoint?:
   await term.press('Enter');
   await term.waitFor((s) => s.includes('{}') && inputRow(s) === '(QEMU)', 'the reply to query-name, and the prompt again');
   return { mux, term };
-}
-
-/** The row the prompt and the typed text are on: the last non-empty one (rows are read without trailing spaces). */
-function inputRow(screen: string[]): string {
-  return [...screen].reverse().find((l) => l !== '') ?? '';
-}
-
-/**
- * The screen once a row matching `pattern` shows with something drawn below
- * it. A message written above the prompt (an event, a reconnection) and the
- * prompt redrawn under it are separate writes: a screen read between them
- * has the message on the last row, and no prompt yet.
- */
-function belowRow(term: Terminal, pattern: RegExp): Promise<string[]> {
-  return term.waitFor((s) => {
-    const at = s.findIndex((l) => pattern.test(l));
-    return at >= 0 && s.slice(at + 1).some((l) => l !== '');
-  }, `${String(pattern)}, and the prompt redrawn below it`);
 }
 
 /*
@@ -241,7 +223,7 @@ t.test('QEMU restarting behind qmp-mux: the shell says so, shows the new version
   await first.stop();
   await term.waitForLine(/^connection lost: unix:.*: the server closed the connection; reconnecting\.\.\.$/);
   await startQemu(t, { dir, names: ['qemu.sock'], args: ['-name', 'second'] });
-  const screen = await belowRow(term, /^reconnected: QEMU 7\.2\.\d+/);
+  const screen = await term.belowRow(/^reconnected: QEMU 7\.2\.\d+/);
   t.equal(inputRow(screen), `${PROMPT}query-st`, 'what was being typed survives');
   await term.press('C-u');
   await term.type('query-name');
