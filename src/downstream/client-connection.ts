@@ -140,6 +140,11 @@ export class ClientConnection implements ClientSide {
     this.updateReading();
   }
 
+  /** Closes a connection that is ending at once, for the reason it was ended. */
+  cutOff(): void {
+    if (this.state === 'closing') this.socket.destroy();
+  }
+
   /** Closes the connection at once. */
   destroy(reason: DisconnectReason, detail?: string): void {
     if (this.state === 'closed' || this.socket.destroyed) return;

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { TimeoutOptions } from '../config/options.ts';
 import { ClientConnection } from '../downstream/client-connection.ts';
+import type { DisconnectReason } from '../downstream/disconnect.ts';
 import type { CommandRoute } from '../downstream/client-route.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
@@ -16,6 +17,16 @@ import type { ClientRegistry } from './registry.ts';
  * refused.
  */
 export const DESCRIPTOR_RESERVE = 16;
+
+/**
+ * Refused connections kept open at once while their refusal is read (up
+ * to closeMs); past this, the oldest is closed. They are not clients, and
+ * no other limit counts them: a peer opening connections to a full
+ * endpoint as fast as it can, reading nothing, held thousands, and took
+ * the descriptors other endpoints' clients needed. The refusal is written
+ * as it is made, so a closed one is rarely lost.
+ */
+export const REFUSED_LINGERING = 8;
 
 export interface IntakeOptions {
   registry: ClientRegistry;
@@ -46,6 +57,8 @@ export class ClientIntake {
   private failing = false;
   private readonly limit = descriptorLimit();
   private stopping = false;
+  /** Refused connections not yet closed, oldest first. */
+  private readonly refused = new Set<ClientConnection>();
 
   constructor(private readonly options: IntakeOptions) {}
 
@@ -95,6 +108,7 @@ export class ClientIntake {
       onNegotiated: () => options.onNegotiated(client),
       onClosed: () => {
         this.connections--;
+        this.refused.delete(client);
         options.onClosed(client);
         if (this.connections === 0) this.lastClosed?.();
       },
@@ -102,28 +116,38 @@ export class ClientIntake {
     options.log.info('client connected', { endpoint: endpoint.name, client: peer, identity: access.identity, subject: admission.certificate?.subject });
     if (spare < 0) {
       this.failed(endpoint, `${descriptorsOpen()} file descriptors open, ${this.limit} allowed`);
-      client.refuse('no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
+      this.refuse(client, 'no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
       return;
     }
     if ('refused' in admission) {
-      client.refuse('no-identity', admission.refused);
+      this.refuse(client, 'no-identity', admission.refused);
       return;
     }
     const max = endpoint.options.maxClients;
     if (options.registry.count(endpoint) >= max) {
       // Not a client of the endpoint: it holds no place there while its connection closes.
-      client.refuse('too-many-clients', `Too many clients on endpoint '${endpoint.name}' (at most ${max})`);
+      this.refuse(client, 'too-many-clients', `Too many clients on endpoint '${endpoint.name}' (at most ${max})`);
       return;
     }
     const { identity } = access;
     if (identity !== undefined && options.registry.countIdentity(endpoint, identity) >= access.options.maxClients) {
-      client.refuse('too-many-clients', `Too many clients of identity '${identity}' on endpoint '${endpoint.name}' (at most ${access.options.maxClients})`);
+      this.refuse(client, 'too-many-clients', `Too many clients of identity '${identity}' on endpoint '${endpoint.name}' (at most ${access.options.maxClients})`);
       return;
     }
     options.registry.add(client);
     const greeting = options.greeting();
     if (greeting) client.greet(greeting, options.routeFor(client));
     else client.awaitGreeting(options.timeouts.clientGreetingMs);
+  }
+
+  /** Refuses `client` with a QMP error; the oldest refused connection still open is closed past REFUSED_LINGERING. */
+  private refuse(client: ClientConnection, reason: DisconnectReason, desc: string): void {
+    client.refuse(reason, desc);
+    this.refused.add(client);
+    if (this.refused.size <= REFUSED_LINGERING) return;
+    const [oldest] = this.refused;
+    this.refused.delete(oldest!);
+    oldest!.cutOff();
   }
 
   /** Clients cannot be accepted (no file descriptors to spare): said once, until one is again. */

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import t from 'tap';
+import { REFUSED_LINGERING } from '../../src/mux/intake.ts';
 import { eventually } from '../fixtures/context.ts';
 import { FakeQemu, replyTo } from '../fixtures/fake-qemu.ts';
 import { startMux, type Mux } from '../fixtures/mux.ts';
@@ -53,6 +54,32 @@ t.test('refused clients are released: counted, logged, closed, forgotten', async
   await eventually(() => mux.mux.describe().clients === 0, 'the first client to go');
   const after = await TestClient.connect(mux.path);
   t.match(await after.next(), /^\{"QMP"/, 'its place is free for the next');
+});
+
+t.test('refused connections kept open to be read are bounded: past REFUSED_LINGERING the oldest is closed, not after closeMs', async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path, { endpoints: [{ maxClients: 1 }], timeouts: { closeMs: 600_000 } });
+  const first = await TestClient.connect(mux.path);
+  await first.negotiate();
+  const before = openDescriptors();
+  const n = 20;
+  const mutes: Socket[] = [];
+  for (let i = 0; i < n; i++) mutes.push(await mute(t, mux.path));
+  const cut = n - REFUSED_LINGERING;
+  await eventually(() => logged(mux, 'client disconnected') === cut, () => `the ${cut} oldest refused connections to be closed (${logged(mux, 'client disconnected')} so far)`);
+  t.equal(openDescriptors() - before, n + REFUSED_LINGERING, `the ${n} peers' ends, and qmp-mux's of the ${REFUSED_LINGERING} newest only`);
+  const closed = mux.logs.filter((l) => l.includes('client disconnected')).map((l) => Number(/client=local#(\d+)/.exec(l)?.[1]));
+  t.same(closed, Array.from({ length: cut }, (_, i) => closed[0]! + i), 'the oldest, in order');
+  const state = JSON.parse(await first.execute('__org.qmp-mux_query-proxy')) as { return: { counters: { disconnects: Record<string, number> } } };
+  t.same(state.return.counters.disconnects, { 'too-many-clients': cut });
+  const read = await Promise.all(mutes.map((m) => new Promise<string>((resolve) => {
+    let text = '';
+    m.setEncoding('latin1');
+    m.on('data', (d: string) => (text += d));
+    m.once('end', () => resolve(text));
+    m.resume();
+  })));
+  t.ok(read.every((r) => r === `{"error": {"class": "GenericError", "desc": "Too many clients on endpoint 'ep0' (at most 1)"}}\r\n`), 'each was told why, those closed early too');
 });
 
 t.test('a client that never negotiates and never reads is closed within the bound', async (t) => {
