@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { TimeoutOptions } from '../config/options.ts';
 import { ClientConnection } from '../downstream/client-connection.ts';
-import type { DisconnectReason } from '../downstream/disconnect.ts';
+import { DISCONNECT_REASONS, type DisconnectReason } from '../downstream/disconnect.ts';
 import type { CommandRoute } from '../downstream/client-route.ts';
 import type { Endpoint } from '../downstream/endpoint.ts';
 import type { Logger } from '../log.ts';
@@ -9,6 +9,7 @@ import { descriptorLimit, descriptorsOpen } from '../net/descriptors.ts';
 import type { SocketFlusher } from '../net/socket-writer.ts';
 import type { EndpointMetrics } from '../ops/mux-metrics.ts';
 import type { Greeting } from '../qmp/greeting.ts';
+import { ConnectionLog } from './connection-log.ts';
 import type { ClientRegistry } from './registry.ts';
 
 /**
@@ -59,6 +60,7 @@ export class ClientIntake {
   private stopping = false;
   /** Refused connections not yet closed, oldest first. */
   private readonly refused = new Set<ClientConnection>();
+  private readonly connectionLogs = new WeakMap<Endpoint, ConnectionLog>();
 
   constructor(private readonly options: IntakeOptions) {}
 
@@ -93,6 +95,7 @@ export class ClientIntake {
     const number = ++this.clientCounter;
     const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `local#${number}`;
     const admission = endpoint.admit(socket);
+    const logged = this.connectionLog(endpoint).admit();
     const access = 'access' in admission ? admission.access : endpoint.access;
     const client = new ClientConnection({
       socket,
@@ -110,10 +113,11 @@ export class ClientIntake {
         this.connections--;
         this.refused.delete(client);
         options.onClosed(client);
+        if (logged) this.loggedClosed(client);
         if (this.connections === 0) this.lastClosed?.();
       },
     });
-    options.log.info('client connected', { endpoint: endpoint.name, client: peer, identity: access.identity, subject: admission.certificate?.subject });
+    if (logged) options.log.info('client connected', { endpoint: endpoint.name, client: peer, identity: access.identity, subject: admission.certificate?.subject });
     if (spare < 0) {
       this.failed(endpoint, `${descriptorsOpen()} file descriptors open, ${this.limit} allowed`);
       this.refuse(client, 'no-descriptors', 'qmp-mux has no file descriptors to spare; try again later');
@@ -138,6 +142,17 @@ export class ClientIntake {
     const greeting = options.greeting();
     if (greeting) client.greet(greeting, options.routeFor(client));
     else client.awaitGreeting(options.timeouts.clientGreetingMs);
+  }
+
+  private connectionLog(endpoint: Endpoint): ConnectionLog {
+    let log = this.connectionLogs.get(endpoint);
+    if (!log) this.connectionLogs.set(endpoint, (log = new ConnectionLog(this.options.log, endpoint.name)));
+    return log;
+  }
+
+  private loggedClosed(client: ClientConnection): void {
+    const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
+    this.options.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, identity: client.access.identity, subject: client.certificate?.subject, reason, refused: client.route?.refused || undefined });
   }
 
   /** Refuses `client` with a QMP error; the oldest refused connection still open is closed past REFUSED_LINGERING. */

@@ -1,6 +1,5 @@
 import type { Options } from '../config/options.ts';
 import { ConfigError } from '../errors.ts';
-import { DISCONNECT_REASONS } from '../downstream/disconnect.ts';
 import type { ClientConnection } from '../downstream/client-connection.ts';
 import { Endpoint } from '../downstream/endpoint.ts';
 import { EventFanOut } from '../events/fan-out.ts';
@@ -353,7 +352,5 @@ export class Mux implements MuxView {
     this.closed.sessionErrors += client.session?.errors ?? 0;
     this.closed.disconnects[client.reason] = (this.closed.disconnects[client.reason] ?? 0) + 1;
     this.metricsOf(client.endpoint).ended(client.reason);
-    const reason = DISCONNECT_REASONS[client.reason] + (client.detail ? ` (${client.detail})` : '');
-    this.log.info('client disconnected', { endpoint: client.endpoint.name, client: client.peer, identity: client.access.identity, subject: client.certificate?.subject, reason, refused: client.route?.refused || undefined });
   }
 }

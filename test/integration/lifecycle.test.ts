@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import t from 'tap';
+import { CONNECTIONS_LOGGED } from '../../src/mux/connection-log.ts';
 import { REFUSED_LINGERING } from '../../src/mux/intake.ts';
 import { eventually } from '../fixtures/context.ts';
 import { FakeQemu, replyTo } from '../fixtures/fake-qemu.ts';
@@ -80,6 +81,28 @@ t.test('refused connections kept open to be read are bounded: past REFUSED_LINGE
     m.resume();
   })));
   t.ok(read.every((r) => r === `{"error": {"class": "GenericError", "desc": "Too many clients on endpoint 'ep0' (at most 1)"}}\r\n`), 'each was told why, those closed early too');
+});
+
+t.test("a connect-and-close loop on one endpoint: its first CONNECTIONS_LOGGED connections are logged, both lines of each; another endpoint's still are", async (t) => {
+  const fake = await FakeQemu.start(t);
+  const mux = await startMux(t, fake.path, { endpoints: 2 });
+  const n = CONNECTIONS_LOGGED + 30;
+  for (let i = 0; i < n; i++) {
+    const c = await TestClient.connect(mux.endpoints[0]!.address);
+    await c.next();
+    c.close();
+  }
+  const other = await TestClient.connect(mux.endpoints[1]!.address);
+  await other.negotiate();
+  await eventually(async () => {
+    const state = JSON.parse(await other.execute('__org.qmp-mux_query-proxy')) as { return: { counters: { disconnects: Record<string, number> } } };
+    return state.return.counters.disconnects.finished === n;
+  }, `the ${n} connections to end`);
+  const lines = (msg: string, endpoint: string): number => mux.logs.filter((l) => l.includes(`${msg} endpoint=${endpoint} `)).length;
+  t.same([lines('client connected', 'ep0'), lines('client disconnected', 'ep0')], [CONNECTIONS_LOGGED, CONNECTIONS_LOGGED], 'the first ones, each arriving and leaving');
+  t.equal(lines('client connected', 'ep1'), 1, 'the other endpoint has its own count');
+  const first = /client=local#(\d+)/.exec(mux.logs.find((l) => l.includes('client connected endpoint=ep0'))!)![1];
+  t.ok(mux.logs.some((l) => l.includes(`client disconnected endpoint=ep0 client=local#${first} `)), 'a connection logged arriving is logged leaving');
 });
 
 t.test('a client that never negotiates and never reads is closed within the bound', async (t) => {
