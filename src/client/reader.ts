@@ -1,6 +1,6 @@
 import { JsonLexer, Tok, type TokenType } from '../json/lexer.ts';
-import { JsonParseError, parseTokens, qemuString } from '../json/parser.ts';
-import { TokenList } from '../json/tokens.ts';
+import { JsonParser } from '../json/parser.ts';
+import { qemuString } from '../json/strings.ts';
 import type { JsonValue } from '../json/value.ts';
 
 /**
@@ -18,9 +18,8 @@ import type { JsonValue } from '../json/value.ts';
  */
 export class QmpReader {
   private readonly lexer: JsonLexer;
-  private readonly tokens = new TokenList();
-  /** The message's text: the lexer's holds one token at a time here. */
-  private text = new Uint8Array(INITIAL_CAPACITY);
+  private readonly parser = new JsonParser();
+  /** Bytes of the message's tokens so far. */
   private length = 0;
   private depth = 0;
 
@@ -31,15 +30,15 @@ export class QmpReader {
     /** Longest message accepted, in bytes. */
     private readonly maxMessageSize: number = DEFAULT_MAX_MESSAGE,
   ) {
-    this.lexer = new JsonLexer({ token: (type, start, end) => this.token(type, start, end) }, maxMessageSize);
+    this.lexer = new JsonLexer({ token: (type, length) => this.token(type, length) }, maxMessageSize);
   }
 
   feed(chunk: Uint8Array): void {
     this.lexer.feed(chunk);
   }
 
-  private token(type: TokenType, start: number, end: number): true {
-    const text = this.lexer.text.subarray(start, end);
+  private token(type: TokenType, length: number): void {
+    const text = this.lexer.text.subarray(0, length);
     switch (type) {
       case Tok.Error: {
         const nonFinite = NON_FINITE_STRAYS.get(latin1(text));
@@ -66,51 +65,33 @@ export class QmpReader {
         this.push(type, text);
     }
     if (this.length > this.maxMessageSize) return this.fail(`message larger than ${this.maxMessageSize} bytes`);
-    if (this.depth > 0) return true;
+    if (this.depth > 0) return;
 
-    const t = this.tokens;
-    t.text = this.text;
-    let value: JsonValue;
-    try {
-      value = parseTokens(t);
-    } catch (e) {
-      if (!(e instanceof JsonParseError)) throw e;
-      return this.fail(e.desc);
-    }
+    const message = this.parser.end();
     this.reset();
-    this.onMessage(value);
-    return true;
+    if (message.error !== undefined) this.onError(message.error);
+    else this.onMessage(message.value);
   }
 
   private push(type: TokenType, bytes: Uint8Array): void {
-    if (this.length + bytes.length > this.text.length) {
-      const bigger = new Uint8Array(Math.max(this.text.length * 2, this.length + bytes.length));
-      bigger.set(this.text.subarray(0, this.length));
-      this.text = bigger;
-    }
-    this.text.set(bytes, this.length);
-    this.tokens.push(type, this.length, this.length + bytes.length);
+    this.parser.token(type, bytes, 0, bytes.length);
     this.length += bytes.length;
   }
 
-  private fail(desc: string): true {
+  private fail(desc: string): void {
     this.reset();
     this.onError(desc);
-    return true;
   }
 
   private reset(): void {
-    this.tokens.clear();
+    this.parser.reset();
     this.length = 0;
     this.depth = 0;
-    if (this.text.length > KEEP_CAPACITY) this.text = new Uint8Array(INITIAL_CAPACITY);
   }
 }
 
 /** QEMU's own input limit, so anything QEMU could be sent it may also send. */
 export const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
-const INITIAL_CAPACITY = 4096;
-const KEEP_CAPACITY = 1024 * 1024;
 
 const NON_FINITE_WORDS = new Set(['inf', 'nan']);
 const NON_FINITE_STRAYS = new Map([['-i', '-inf'], ['-n', '-nan']]);

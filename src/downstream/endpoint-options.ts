@@ -84,7 +84,7 @@ export type WhenLocked = (typeof WHEN_LOCKED)[number];
  * 1 s for 64 KiB where QEMU reads 14 µs a byte); no QMP command needs
  * more. A message four times that size could hardly make a command that
  * fits, so qmp-mux does not hold one: a message still being sent costs
- * up to about 21 times its size (its text, and nine bytes a token).
+ * up to about 64 times its size (the value parsed so far, see memory.ts).
  */
 export const LIMIT_DEFAULTS: Readonly<LimitOptions> = Object.freeze({
   ...QEMU_JSON_LIMITS,

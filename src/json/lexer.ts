@@ -114,23 +114,18 @@ function buildTable(): Uint8Array {
   return t;
 }
 
-/** Receives tokens; the text is `lexer.text[start, end)`. */
+/** Receives tokens; the text is `lexer.text[0, length)`, until the next byte is fed. */
 export interface TokenSink {
-  /**
-   * Returns true when the sink is done with all token text so far (a message
-   * ended or was abandoned), letting the lexer reuse its buffer.
-   */
-  token(type: TokenType, start: number, end: number): boolean;
+  token(type: TokenType, length: number): void;
 }
 
 const INITIAL_CAPACITY = 512;
 const KEEP_CAPACITY = 64 * 1024;
 
 export class JsonLexer {
-  /** Text of the tokens the sink still holds, then of the token being read. */
+  /** Text of the token being read: the sink takes each token as it ends, so no more is kept. */
   text: Uint8Array = new Uint8Array(0);
   private len = 0;
-  private tokenStart = 0;
   private state: number = S.Start;
   /** Set by the sink: stop once the byte being read is done. */
   private stopRequested = false;
@@ -166,14 +161,14 @@ export class JsonLexer {
           this.emit(Tok.Error);
           state = S.Recovery;
         } else if (next === S.Start || next === S.Recovery) {
-          this.len = this.tokenStart;
+          this.len = 0;
           state = next;
         } else {
           state = next;
         }
         if (consumed) break;
       }
-      if (this.len - this.tokenStart > this.maxTokenSize) {
+      if (this.len > this.maxTokenSize) {
         this.emit(Tok.Oversize);
         state = S.Start;
       }
@@ -192,7 +187,7 @@ export class JsonLexer {
     this.maxTokenSize = bytes;
   }
 
-  /** Bytes of token text held for the message being read. */
+  /** Bytes of text held for the token being read. */
   get held(): number {
     return this.len;
   }
@@ -203,11 +198,10 @@ export class JsonLexer {
   }
 
   private emit(type: TokenType): void {
-    if (this.sink.token(type, this.tokenStart, this.len)) {
-      this.len = 0;
-      if (this.text.length > KEEP_CAPACITY) this.text = new Uint8Array(INITIAL_CAPACITY);
-    }
-    this.tokenStart = this.len;
+    this.sink.token(type, this.len);
+    this.len = 0;
+    // The room a big token took is given back.
+    if (this.text.length > KEEP_CAPACITY) this.text = new Uint8Array(INITIAL_CAPACITY);
   }
 
   private grow(): void {

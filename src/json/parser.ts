@@ -1,226 +1,204 @@
-import { Tok } from './lexer.ts';
-import type { TokenList } from './tokens.ts';
-import { decodeCodepoint, isValidCodepoint, pushCodepoint } from './utf8.ts';
+import { Tok, type TokenType } from './lexer.ts';
+import { invalid, Invalid, keyword, latin1, stringToken } from './strings.ts';
 import { JsonNumber, type JsonObject, type JsonValue } from './value.ts';
 
-/** A parse error; `desc` is the complete text QEMU reports. */
-export class JsonParseError extends Error {
-  constructor(readonly desc: string) {
-    super(desc);
-  }
-}
-
-const PREFIX = 'JSON parse error, ';
-/** QEMU formats parse errors into a 1024-byte buffer. */
-const MAX_MESSAGE = 1023;
+/** One message: a parsed value, or the error text QEMU would report. */
+export type Incoming = { value: JsonValue; error?: undefined } | { value?: undefined; error: string };
 
 /**
- * Parses one message's tokens into a value with QEMU's grammar and QEMU's
- * error texts. Only the first error counts, as in QEMU, so it is thrown.
+ * What the parser expects next. Where a container was opened, its parent's
+ * state is kept on the stack: it says what the finished container is (the
+ * message, an item, a key, a member's value).
  */
-export function parseTokens(tokens: TokenList): JsonValue {
-  return new Parser(tokens).value();
-}
+const S = {
+  /** The message's value. */
+  Top: 0,
+  /** The message's value is complete. */
+  Done: 1,
+  /** After `[`: an item or `]`. */
+  ListFirst: 2,
+  /** After a `,` in a list: an item. */
+  ListItem: 3,
+  /** After an item: `,` or `]`. */
+  ListNext: 4,
+  /** After `{`: a key or `}`. */
+  DictFirst: 5,
+  /** After a `,` in a dict: a key. */
+  DictKey: 6,
+  /** After a key: `:`. */
+  DictColon: 7,
+  /** After `:`: the member's value. */
+  DictValue: 8,
+  /** After a member: `,` or `}`. */
+  DictNext: 9,
+} as const;
 
-class Parser {
-  private pos = 0;
-  private readonly decoded = { next: 0 };
+/**
+ * What the partial value costs the heap, bytes, an upper estimate per part
+ * (Node 20 x64; measured as memory.ts says): a number (object and text,
+ * plus its length), a string (plus two bytes a character), a list's or
+ * dict's slot (with the slack of its growing by half), the 16 slots a list
+ * grows by at its second item, an empty list and an empty dict (a Map
+ * starts with a table of four members).
+ */
+export const VALUE_COST = { number: 64, string: 24, slot: 16, grown: 136, member: 48, list: 48, dict: 208 } as const;
 
-  constructor(private readonly t: TokenList) {}
+/**
+ * QEMU's JSON parser, fed a token at a time: builds the value as the
+ * tokens come (a stack of open containers instead of recursion), so a
+ * message's last token finishes it at once. Same grammar and error texts as
+ * QEMU's recursive descent, in the same order: the first error of a message
+ * is the one reported, when the message ends, and the tokens after it are
+ * not parsed (the partial value is dropped).
+ */
+export class JsonParser {
+  private state: number = S.Top;
+  /** Parent states of the open containers, innermost last; `containers` and `keys` alongside. */
+  private readonly states: number[] = [];
+  private readonly containers: (JsonValue[] | JsonObject)[] = [];
+  /** The key of the member whose value is being read, per open dict. */
+  private readonly keys: string[] = [];
+  private key = '';
+  private result: JsonValue = null;
+  private error: string | undefined;
+  /** Estimated heap bytes of the partial value (see VALUE_COST). */
+  held = 0;
 
-  value(): JsonValue {
-    if (this.pos >= this.t.count) this.fail('premature EOI');
-    switch (this.t.types[this.pos]) {
-      case Tok.LCurly: return this.object();
-      case Tok.LSquare: return this.array();
-      case Tok.String: return this.string(this.pos++);
-      case Tok.Integer: return new JsonNumber(this.ascii(this.pos++), true);
-      case Tok.Float: return new JsonNumber(this.ascii(this.pos++), false);
-      case Tok.Keyword: return this.keyword(this.pos++);
-      default: return this.fail('expecting value');
+  /** The message's next token, `text[start, end)`. */
+  token(type: TokenType, text: Uint8Array, start: number, end: number): void {
+    if (this.error !== undefined) return;
+    switch (this.state) {
+      case S.ListFirst:
+        if (type === Tok.RSquare) return this.close();
+        return this.value(type, text, start, end);
+      case S.DictFirst:
+        if (type === Tok.RCurly) return this.close();
+        return this.value(type, text, start, end);
+      case S.ListNext:
+        if (type === Tok.RSquare) return this.close();
+        if (type !== Tok.Comma) return this.fail(invalid('expected separator in list'));
+        this.state = S.ListItem;
+        return;
+      case S.DictNext:
+        if (type === Tok.RCurly) return this.close();
+        if (type !== Tok.Comma) return this.fail(invalid('expected separator in dict'));
+        this.state = S.DictKey;
+        return;
+      case S.DictColon:
+        if (type !== Tok.Colon) return this.fail(invalid('missing : in object pair'));
+        this.state = S.DictValue;
+        return;
+      case S.Done:
+        // A value completes only on the token that balances the message, so nothing follows it.
+        return;
+      default:
+        return this.value(type, text, start, end);
     }
   }
 
-  private object(): JsonObject {
-    this.pos++;
-    const dict: JsonObject = new Map();
-    if (this.pos >= this.t.count) this.fail('premature EOI');
-    if (this.t.types[this.pos] === Tok.RCurly) {
-      this.pos++;
-      return dict;
+  /** The message has ended: its value, or its first error. */
+  end(): Incoming {
+    if (this.error !== undefined) return { error: this.error };
+    return this.state === S.Done ? { value: this.result } : { error: invalid('premature EOI').desc };
+  }
+
+  /** Forgets the message, ended or abandoned, for the next. */
+  reset(): void {
+    this.state = S.Top;
+    // A message that ended complete left its stacks empty; only one abandoned midway needs them cleared.
+    if (this.containers.length > 0) {
+      this.states.length = 0;
+      this.containers.length = 0;
+      this.keys.length = 0;
     }
-    this.pair(dict);
-    for (;;) {
-      if (this.pos >= this.t.count) this.fail('premature EOI');
-      const type = this.t.types[this.pos++];
-      if (type === Tok.RCurly) return dict;
-      if (type !== Tok.Comma) this.fail('expected separator in dict');
-      this.pair(dict);
-    }
+    this.result = null;
+    this.error = undefined;
+    this.held = 0;
   }
 
-  private pair(dict: JsonObject): void {
-    if (this.pos >= this.t.count) this.fail('premature EOI');
-    const key = this.value();
-    if (typeof key !== 'string') this.fail('key is not a string in object');
-    if (this.pos >= this.t.count) this.fail('premature EOI');
-    if (this.t.types[this.pos++] !== Tok.Colon) this.fail('missing : in object pair');
-    const value = this.value();
-    if (dict.has(key)) this.fail('duplicate key');
-    dict.set(key, value);
-  }
-
-  private array(): JsonValue[] {
-    this.pos++;
-    const list: JsonValue[] = [];
-    if (this.pos >= this.t.count) this.fail('premature EOI');
-    if (this.t.types[this.pos] === Tok.RSquare) {
-      this.pos++;
-      return list;
-    }
-    list.push(this.value());
-    for (;;) {
-      if (this.pos >= this.t.count) this.fail('premature EOI');
-      const type = this.t.types[this.pos++];
-      if (type === Tok.RSquare) return list;
-      if (type !== Tok.Comma) this.fail('expected separator in list');
-      list.push(this.value());
-    }
-  }
-
-  private keyword(index: number): JsonValue {
-    const word = this.ascii(index);
-    if (word === 'true') return true;
-    if (word === 'false') return false;
-    if (word === 'null') return null;
-    return this.fail(`invalid keyword '${word}'`.slice(0, MAX_MESSAGE));
-  }
-
-  private ascii(index: number): string {
-    return latin1(this.t.text, this.t.starts[index]!, this.t.ends[index]!);
-  }
-
-  private string(index: number): string {
-    const text = this.t.text;
-    const start = this.t.starts[index]! + 1;
-    const end = this.t.ends[index]! - 1; // the closing quote
-    let plain = true;
-    for (let i = start; i < end; i++) {
-      const b = text[i]!;
-      if (b === 0x5c || b >= 0x80) {
-        plain = false;
+  private value(type: TokenType, text: Uint8Array, start: number, end: number): void {
+    let v: JsonValue | Invalid;
+    switch (type) {
+      case Tok.LCurly:
+        this.held += VALUE_COST.dict;
+        return this.open(new Map(), S.DictFirst);
+      case Tok.LSquare:
+        this.held += VALUE_COST.list;
+        return this.open([], S.ListFirst);
+      case Tok.String:
+        v = stringToken(text, start, end);
+        // Two bytes a character at most, UTF-16, for what was at least a byte.
+        if (typeof v === 'string') this.held += VALUE_COST.string + 2 * v.length;
         break;
+      case Tok.Integer:
+      case Tok.Float:
+        v = new JsonNumber(latin1(text, start, end), type === Tok.Integer);
+        this.held += VALUE_COST.number + (end - start);
+        break;
+      case Tok.Keyword:
+        v = keyword(text, start, end);
+        break;
+      default:
+        v = invalid('expecting value');
+    }
+    if (v instanceof Invalid) return this.fail(v);
+    this.complete(v);
+  }
+
+  private open(container: JsonValue[] | JsonObject, state: number): void {
+    this.states.push(this.state);
+    this.containers.push(container);
+    this.keys.push(this.key);
+    this.state = state;
+  }
+
+  private close(): void {
+    const container = this.containers.pop()!;
+    this.state = this.states.pop()!;
+    this.key = this.keys.pop()!;
+    this.complete(container);
+  }
+
+  /** `v` is complete: it becomes what the state was waiting for. */
+  private complete(v: JsonValue): void {
+    switch (this.state) {
+      case S.Top:
+        this.result = v;
+        this.state = S.Done;
+        return;
+      case S.ListFirst:
+        // A list made with its first item has room for it alone; pushed onto `[]`, it would get 16 slots.
+        this.containers[this.containers.length - 1] = [v];
+        this.held += VALUE_COST.slot;
+        this.state = S.ListNext;
+        return;
+      case S.ListItem: {
+        const list = this.containers[this.containers.length - 1] as JsonValue[];
+        this.held += list.length === 1 ? VALUE_COST.grown : VALUE_COST.slot;
+        list.push(v);
+        this.state = S.ListNext;
+        return;
+      }
+      case S.DictFirst:
+      case S.DictKey:
+        if (typeof v !== 'string') return this.fail(invalid('key is not a string in object'));
+        this.key = v;
+        this.state = S.DictColon;
+        return;
+      default: {
+        // S.DictValue: QEMU looks for a duplicate once the value is parsed.
+        const dict = this.containers[this.containers.length - 1] as JsonObject;
+        if (dict.has(this.key)) return this.fail(invalid('duplicate key'));
+        dict.set(this.key, v);
+        this.held += VALUE_COST.member;
+        this.state = S.DictNext;
       }
     }
-    if (plain) return latin1(text, start, end);
-
-    const units: number[] = [];
-    let p = start;
-    while (p < end) {
-      const b = text[p]!;
-      if (b !== 0x5c) {
-        const cp = decodeCodepoint(text, p, end, this.decoded);
-        if (cp < 0) this.fail('invalid UTF-8 sequence in string');
-        p = this.decoded.next;
-        pushCodepoint(units, cp);
-        continue;
-      }
-      const escape = text[p + 1]!;
-      const simple = SIMPLE_ESCAPES[escape];
-      if (simple !== undefined) {
-        units.push(simple);
-        p += 2;
-        continue;
-      }
-      if (escape !== 0x75 /* u */) this.fail('invalid escape sequence in string');
-      const begin = p;
-      let cp = hex4(text, p + 2, end);
-      p += 6;
-      if (cp >= 0xd800 && cp <= 0xdbff && text[p] === 0x5c && text[p + 1] === 0x75) {
-        const trailing = hex4(text, p + 2, end);
-        if (trailing >= 0xdc00 && trailing <= 0xdfff) {
-          cp = 0x10000 + ((cp & 0x3ff) << 10) + (trailing & 0x3ff);
-          p += 6;
-        } else {
-          cp = -1;
-        }
-      }
-      if (cp < 0 || !isValidCodepoint(cp)) {
-        // QEMU quotes the escape as far as it read, stopping at the token's end.
-        const raw = text.subarray(begin, Math.min(p, end + 1));
-        this.failBytes(raw, ' is not a valid Unicode character');
-      }
-      pushCodepoint(units, cp);
-    }
-    return unitsToString(units);
   }
 
-  private fail(message: string): never {
-    throw new JsonParseError(PREFIX + message);
+  /** The message's first error: it is all that is kept of it. */
+  private fail(e: Invalid): void {
+    this.reset();
+    this.error = e.desc;
   }
-
-  private failBytes(raw: Uint8Array, suffix: string): never {
-    throw new JsonParseError(PREFIX + qemuString(raw) + suffix);
-  }
-}
-
-const SIMPLE_ESCAPES: Record<number, number> = {
-  0x22: 0x22, // "
-  0x27: 0x27, // '
-  0x5c: 0x5c, // \
-  0x2f: 0x2f, // /
-  0x62: 0x08, // b
-  0x66: 0x0c, // f
-  0x6e: 0x0a, // n
-  0x72: 0x0d, // r
-  0x74: 0x09, // t
-};
-
-/** Below this length a string is built byte by byte, cheaper than a Buffer made to decode it. */
-const SHORT = 32;
-
-/** `bytes[start, end)` read as Latin-1 (for ASCII, the same as UTF-8). */
-function latin1(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start > SHORT) return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
-  let s = '';
-  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
-  return s;
-}
-
-function hex4(text: Uint8Array, at: number, end: number): number {
-  let cp = 0;
-  for (let i = 0; i < 4; i++) {
-    const c = at + i <= end ? text[at + i]! : 0;
-    let d: number;
-    if (c >= 0x30 && c <= 0x39) d = c - 0x30;
-    else if (c >= 0x61 && c <= 0x66) d = c - 0x61 + 10;
-    else if (c >= 0x41 && c <= 0x46) d = c - 0x41 + 10;
-    else return -1;
-    cp = cp * 16 + d;
-  }
-  return cp;
-}
-
-function unitsToString(units: number[]): string {
-  let s = '';
-  for (let i = 0; i < units.length; i += 4096) {
-    s += String.fromCharCode(...units.slice(i, i + 4096));
-  }
-  return s;
-}
-
-/**
- * Bytes as QEMU's writer reads them: modified UTF-8, stopping at a NUL (its
- * strings are C strings), each invalid sequence becoming U+FFFD.
- */
-export function qemuString(bytes: Uint8Array): string {
-  const units: number[] = [];
-  const decoded = { next: 0 };
-  let p = 0;
-  while (p < bytes.length && bytes[p] !== 0) {
-    const cp = decodeCodepoint(bytes, p, bytes.length, decoded);
-    pushCodepoint(units, cp < 0 ? 0xfffd : cp);
-    p = decoded.next;
-  }
-  return unitsToString(units);
 }

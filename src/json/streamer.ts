@@ -1,7 +1,8 @@
 import { JsonLexer, Tok, type TokenType } from './lexer.ts';
-import { JsonParseError, parseTokens, qemuString } from './parser.ts';
-import { TokenList } from './tokens.ts';
-import type { JsonValue } from './value.ts';
+import { JsonParser, type Incoming } from './parser.ts';
+import { qemuString } from './strings.ts';
+
+export type { Incoming } from './parser.ts';
 
 /** Limits on one incoming message. The defaults are QEMU's own. */
 export interface JsonLimits {
@@ -19,18 +20,17 @@ export const QEMU_JSON_LIMITS: Readonly<JsonLimits> = Object.freeze({
   maxNesting: 1024,
 });
 
-/** One input message: a parsed value, or the error text QEMU would report. */
-export type Incoming = { value: JsonValue; error?: undefined } | { value?: undefined; error: string };
-
 /**
  * QEMU's JSON message streamer: splits a byte stream into messages by
  * counting braces and brackets (no newline needed), enforces the limits, and
- * parses each message as soon as it is complete. Pure: fed bytes, it calls
- * `onMessage` synchronously.
+ * parses each message as its tokens come, so a message's last byte costs
+ * no more than any other. Pure: fed bytes, it calls `onMessage`
+ * synchronously.
  */
 export class JsonStreamer {
   private readonly lexer: JsonLexer;
-  private readonly tokens = new TokenList();
+  private readonly parser = new JsonParser();
+  private tokens = 0;
   private braces = 0;
   private brackets = 0;
   private size = 0;
@@ -41,7 +41,7 @@ export class JsonStreamer {
     private readonly onMessage: (message: Incoming) => void,
     private limits: Readonly<JsonLimits> = QEMU_JSON_LIMITS,
   ) {
-    this.lexer = new JsonLexer({ token: (type, start, end) => this.token(type, start, end) }, limits.maxMessageSize);
+    this.lexer = new JsonLexer({ token: (type, length) => this.token(type, length) }, limits.maxMessageSize);
   }
 
   /**
@@ -65,56 +65,49 @@ export class JsonStreamer {
     this.lexer.setMaxTokenSize(limits.maxMessageSize);
   }
 
-  /** Bytes held for the message being read (its token text so far). */
+  /**
+   * Bytes held for the message being read, an upper estimate: the text of
+   * the token being read, and the value parsed so far.
+   */
   get heldBytes(): number {
-    return this.lexer.held;
+    return this.lexer.held + this.parser.held;
   }
 
-  private token(type: TokenType, start: number, end: number): boolean {
+  private token(type: TokenType, length: number): void {
     switch (type) {
       case Tok.LCurly: this.braces++; break;
       case Tok.RCurly: this.braces--; break;
       case Tok.LSquare: this.brackets++; break;
       case Tok.RSquare: this.brackets--; break;
       case Tok.Error: {
-        const text = this.lexer.text.subarray(start, end);
+        const text = this.lexer.text.subarray(0, length);
         return this.finish({ error: `JSON parse error, stray '${qemuString(text)}'` });
       }
       default: break;
     }
-    const length = end - start;
     if (this.size + length + 1 > this.limits.maxMessageSize) {
       return this.finish({ error: 'JSON token size limit exceeded' });
     }
-    if (this.tokens.count + 1 > this.limits.maxTokens) {
+    if (this.tokens + 1 > this.limits.maxTokens) {
       return this.finish({ error: 'JSON token count limit exceeded' });
     }
     if (this.braces + this.brackets > this.limits.maxNesting) {
       return this.finish({ error: 'JSON nesting depth limit exceeded' });
     }
-    const t = this.tokens;
-    t.push(type, start, end);
+    this.tokens++;
     this.size += length;
-    if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return false;
-
-    t.text = this.lexer.text;
-    let message: Incoming;
-    try {
-      message = { value: parseTokens(t) };
-    } catch (e) {
-      if (!(e instanceof JsonParseError)) throw e;
-      message = { error: e.desc };
-    }
-    return this.finish(message);
+    this.parser.token(type, this.lexer.text, 0, length);
+    if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return;
+    this.finish(this.parser.end());
   }
 
-  private finish(message: Incoming): true {
+  private finish(message: Incoming): void {
     this.braces = 0;
     this.brackets = 0;
     this.size = 0;
-    this.tokens.clear();
+    this.tokens = 0;
+    this.parser.reset();
     if (--this.budget <= 0) this.lexer.stop();
     this.onMessage(message);
-    return true;
   }
 }

@@ -1,6 +1,6 @@
 import { QEMU_JSON_LIMITS } from '../json/streamer.ts';
 import { JsonNumber, type JsonObject, type JsonValue } from '../json/value.ts';
-import { quoteCompact, quoteString, writeCompact, writeQemu } from '../json/writer.ts';
+import { quoteCompact, quoteString, writeCompact, writeCompactWithin, writeQemu } from '../json/writer.ts';
 import { EXTENSION_PREFIX } from './extensions.ts';
 import type { ErrorClass } from './error-classes.ts';
 import type { IdMember, TooLargeMessage, UpstreamMessage } from './upstream-message.ts';
@@ -182,21 +182,27 @@ const PLAIN_COMMANDS_KEPT = 512;
 /** A command as qmp-mux sends it to QEMU (see CommandEncoder), encoded afresh. */
 export function encodeCommand(name: string, args: JsonObject | undefined, oob: boolean, cap?: CommandCap): Buffer | TooLarge {
   const verb = oob ? 'exec-oob' : 'execute';
+  const limits = QEMU_JSON_LIMITS;
   // `{`, the verb and its colon, the name, `}`.
   let tokens = 5;
   let depth = 1;
   let text = `{"${verb}":${quoteCompact(name)}`;
+  /** Bytes of arguments too large to send, measured instead of written. */
+  let measured = 0;
   if (args !== undefined && args.size > 0) {
-    const written = writeCompact(args);
+    text += ',"arguments":';
+    // The most the arguments may take, past which one of the checks below refuses the command.
+    const room = Math.min(limits.maxMessageSize - 1, cap ? cap.maxBytes : Infinity) - (oob ? ID_BYTES : 0) - Buffer.byteLength(text, 'utf8') - 1;
+    const written = writeCompactWithin(args, room);
     tokens += 3 + written.tokens;
     depth += written.depth;
-    text += `,"arguments":${written.text}`;
+    if ('text' in written) text += written.text;
+    else measured = written.bytes;
   }
   text += '}';
   const bytes = Buffer.from(text, 'utf8');
-  const size = bytes.length + (oob ? ID_BYTES : 0);
+  const size = bytes.length + measured + (oob ? ID_BYTES : 0);
   if (oob) tokens += ID_TOKENS;
-  const limits = QEMU_JSON_LIMITS;
   // QEMU refuses a message once its token text plus one reaches the limit.
   if (size + 1 > limits.maxMessageSize) return tooLarge(name, `${size} bytes`, `${limits.maxMessageSize - 1}`);
   if (tokens > limits.maxTokens) return tooLarge(name, `${tokens} tokens`, `${limits.maxTokens}`);
