@@ -202,9 +202,10 @@ export class MonitorSession {
     queue.push(slot);
   }
 
-  /** @internal A reply of `bytes` was made for one of its requests. */
-  replied(bytes: number): void {
-    this.replyBytes += bytes;
+  /** @internal A reply was made for one of its requests: counted only while `receive` reads with a budget. */
+  replied(reply: WireData): void {
+    if (this.maxReplyBytes === Infinity) return;
+    this.replyBytes += wireLength(reply);
     if (this.replyBytes > this.maxReplyBytes) this.streamer.stop();
   }
 
@@ -240,7 +241,7 @@ class OrderedSlot implements ReplySlot {
 
   fill(reply: WireData): void {
     this.data = reply;
-    this.session.replied(wireLength(reply));
+    this.session.replied(reply);
     this.session.flushInOrder(this.queue);
   }
 }
